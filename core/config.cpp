@@ -1,0 +1,257 @@
+#include "config.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+namespace smtpscope {
+namespace {
+
+template <typename Field>
+using Accessor = Field& (*)(Config&);
+
+Result<long long> parse_integer(const YAML::Node& node, long long min, long long max) {
+  if (!node.IsScalar()) return Status::error("expected an integer");
+  const std::string& text = node.Scalar();
+  long long value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return Status::error(fmt::format("expected an integer, got \"{}\"", text));
+  }
+  if (value < min || value > max) {
+    return Status::error(fmt::format("{} is out of range [{}, {}]", value, min, max));
+  }
+  return value;
+}
+
+template <typename Int>
+ConfigKey integer_key(std::string_view path, Accessor<Int> field, long long min, long long max,
+                      std::string_view default_value, std::string_view doc) {
+  return {path, "integer", default_value, doc,
+          [field, min, max](Config& config, const YAML::Node& node) -> Status {
+            auto value = parse_integer(node, min, max);
+            if (!value) return value.status();
+            field(config) = static_cast<Int>(value.value());
+            return Status::ok();
+          }};
+}
+
+ConfigKey string_key(std::string_view path, Accessor<std::string> field,
+                     std::string_view default_value, std::string_view doc, bool may_be_empty) {
+  return {path, "string", default_value, doc,
+          [field, may_be_empty](Config& config, const YAML::Node& node) -> Status {
+            if (node.IsNull() && may_be_empty) {
+              field(config).clear();
+              return Status::ok();
+            }
+            if (!node.IsScalar()) return Status::error("expected a string");
+            if (node.Scalar().empty() && !may_be_empty) return Status::error("must not be empty");
+            field(config) = node.Scalar();
+            return Status::ok();
+          }};
+}
+
+ConfigKey choice_key(std::string_view path, Accessor<std::string> field,
+                     std::vector<std::string> choices, std::string_view default_value,
+                     std::string_view doc) {
+  return {path, "choice", default_value, doc,
+          [field, choices](Config& config, const YAML::Node& node) -> Status {
+            if (node.IsScalar()) {
+              for (const auto& choice : choices) {
+                if (node.Scalar() == choice) {
+                  field(config) = choice;
+                  return Status::ok();
+                }
+              }
+            }
+            return Status::error(fmt::format("expected one of: {}", fmt::join(choices, ", ")));
+          }};
+}
+
+ConfigKey boolean_key(std::string_view path, Accessor<bool> field, std::string_view default_value,
+                      std::string_view doc) {
+  return {path, "boolean", default_value, doc,
+          [field](Config& config, const YAML::Node& node) -> Status {
+            if (node.IsScalar()) {
+              const std::string& text = node.Scalar();
+              if (text == "true" || text == "yes") return field(config) = true, Status::ok();
+              if (text == "false" || text == "no") return field(config) = false, Status::ok();
+            }
+            return Status::error("expected true or false");
+          }};
+}
+
+ConfigKey list_key(std::string_view path, Accessor<std::vector<std::string>> field,
+                   std::size_t max_items, std::string_view default_value, std::string_view doc) {
+  return {path, "list of strings", default_value, doc,
+          [field, max_items](Config& config, const YAML::Node& node) -> Status {
+            if (!node.IsSequence()) return Status::error("expected a list, e.g. [a, b]");
+            if (node.size() > max_items) {
+              return Status::error(fmt::format("at most {} items", max_items));
+            }
+            std::vector<std::string> items;
+            for (const auto& item : node) {
+              if (!item.IsScalar() || item.Scalar().empty()) {
+                return Status::error("every item must be a non-empty string");
+              }
+              items.push_back(item.Scalar());
+            }
+            field(config) = std::move(items);
+            return Status::ok();
+          }};
+}
+
+ConfigKey mode_key(std::string_view path, Accessor<mode_t> field, std::string_view default_value,
+                   std::string_view doc) {
+  return {path, "octal file mode", default_value, doc,
+          [field](Config& config, const YAML::Node& node) -> Status {
+            if (!node.IsScalar()) return Status::error("expected an octal mode such as \"0660\"");
+            const std::string& text = node.Scalar();
+            unsigned value = 0;
+            const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, 8);
+            if (ec != std::errc() || end != text.data() + text.size() || value > 0777) {
+              return Status::error(fmt::format("expected an octal mode such as \"0660\", got \"{}\"",
+                                               text));
+            }
+            field(config) = static_cast<mode_t>(value);
+            return Status::ok();
+          }};
+}
+
+std::vector<ConfigKey> build_keys() {
+  constexpr long long max_int = std::numeric_limits<int>::max();
+  return {
+      string_key("database.path", [](Config& c) -> auto& { return c.database.path; },
+                 "/var/lib/smtpscope/smtpscope.db", "SQLite database file shared by all smtpscope parts",
+                 false),
+      integer_key<int>("database.busy_timeout_ms",
+                       [](Config& c) -> auto& { return c.database.busy_timeout_ms; }, 0, 600000,
+                       "5000", "how long a write waits for another writer's lock"),
+      integer_key<std::size_t>("store.queue_capacity",
+                               [](Config& c) -> auto& { return c.store.queue_capacity; }, 16,
+                               10000000, "65536",
+                               "events buffered in memory; beyond this they are dropped and counted"),
+      integer_key<std::size_t>("store.batch_size",
+                               [](Config& c) -> auto& { return c.store.batch_size; }, 1, 1000000,
+                               "512", "events committed per database transaction at most"),
+      integer_key<int>("store.batch_interval_ms",
+                       [](Config& c) -> auto& { return c.store.batch_interval_ms; }, 1, 60000, "200",
+                       "longest time an event waits before it is committed"),
+      integer_key<int>("store.retry_interval_ms",
+                       [](Config& c) -> auto& { return c.store.retry_interval_ms; }, 10, 600000,
+                       "1000", "pause before retrying a batch the database refused"),
+      string_key("milter.socket", [](Config& c) -> auto& { return c.milter.socket; },
+                 "unix:/run/smtpscope/milter.sock",
+                 "libmilter socket: unix:/path or inet:port@host", false),
+      mode_key("milter.socket_mode", [](Config& c) -> auto& { return c.milter.socket_mode; },
+               "\"0660\"", "permissions of a unix socket (Postfix must be able to connect)"),
+      integer_key<int>("milter.timeout_s", [](Config& c) -> auto& { return c.milter.timeout_s; }, 1,
+                       max_int, "7210", "libmilter I/O timeout with the MTA"),
+      list_key("milter.macros", [](Config& c) -> auto& { return c.milter.macros; }, 64,
+               "[j, _, v, \"{daemon_name}\", \"{daemon_addr}\", \"{daemon_port}\", "
+               "\"{client_addr}\", \"{client_port}\", \"{client_name}\", \"{client_ptr}\", "
+               "\"{client_resolve}\", \"{client_connections}\", \"{tls_version}\", \"{cipher}\", "
+               "\"{cipher_bits}\", \"{cert_subject}\", \"{cert_issuer}\", i, \"{auth_type}\", "
+               "\"{auth_authen}\", \"{auth_author}\", \"{mail_addr}\", \"{mail_host}\", "
+               "\"{mail_mailer}\", \"{rcpt_addr}\", \"{rcpt_host}\", \"{rcpt_mailer}\"]",
+               "Postfix macros to record, each at the stages where Postfix sends it"),
+      list_key("milter.headers", [](Config& c) -> auto& { return c.milter.headers; }, 64,
+               "[X-Mailer, User-Agent]", "message headers to record (case-insensitive names)"),
+      boolean_key("milter.record_message_size",
+                  [](Config& c) -> auto& { return c.milter.record_message_size; }, "true",
+                  "count body bytes to record the message size (needs the body stage)"),
+      integer_key<std::size_t>("milter.max_recipients",
+                               [](Config& c) -> auto& { return c.milter.max_recipients; }, 1,
+                               100000, "1000", "recipients recorded per transaction at most"),
+      integer_key<std::size_t>("milter.max_headers",
+                               [](Config& c) -> auto& { return c.milter.max_headers; }, 0, 10000,
+                               "32", "headers recorded per message at most"),
+      integer_key<std::size_t>("milter.max_value_bytes",
+                               [](Config& c) -> auto& { return c.milter.max_value_bytes; }, 16,
+                               65536, "1024", "longest client string stored; longer ones are cut"),
+      string_key("milter.pid_file", [](Config& c) -> auto& { return c.milter.pid_file; }, "\"\"",
+                 "where to write the daemon's PID (empty: none)", true),
+      choice_key("logging.level", [](Config& c) -> auto& { return c.logging.level; },
+                 {"trace", "debug", "info", "warn", "error"}, "info",
+                 "least severe message logged; debug logs one line per event"),
+      choice_key("logging.target", [](Config& c) -> auto& { return c.logging.target; },
+                 {"stderr", "syslog"}, "stderr", "where log lines go"),
+  };
+}
+
+std::string line_prefix(const std::string& name, const YAML::Node& node) {
+  const YAML::Mark mark = node.Mark();
+  if (mark.line < 0) return name;
+  return fmt::format("{}:{}", name, mark.line + 1);
+}
+
+// Walks the YAML map and applies each key through the table.
+Status apply_yaml(Config& config, const YAML::Node& root, const std::string& name) {
+  if (root.IsNull()) return Status::ok();  // an empty file means all defaults
+  if (!root.IsMap()) return Status::error(fmt::format("{}: expected a mapping of sections", name));
+  const auto& keys = config_keys();
+  for (const auto& section : root) {
+    const std::string section_name = section.first.as<std::string>();
+    if (!section.second.IsMap()) {
+      return Status::error(fmt::format("{}: {}: expected a mapping of keys",
+                                       line_prefix(name, section.first), section_name));
+    }
+    for (const auto& entry : section.second) {
+      const std::string path = section_name + "." + entry.first.as<std::string>();
+      const auto key = std::find_if(keys.begin(), keys.end(),
+                                    [&](const ConfigKey& k) { return k.path == path; });
+      if (key == keys.end()) {
+        return Status::error(
+            fmt::format("{}: {}: unknown key", line_prefix(name, entry.first), path));
+      }
+      if (Status set = key->set(config, entry.second); !set) {
+        return Status::error(fmt::format("{}: {}: {}", line_prefix(name, entry.second), path,
+                                         set.message()));
+      }
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+const std::vector<ConfigKey>& config_keys() {
+  static const std::vector<ConfigKey> keys = build_keys();
+  return keys;
+}
+
+Config default_config() {
+  Config config;
+  for (const auto& key : config_keys()) {
+    Status set = key.set(config, YAML::Load(std::string(key.default_value)));
+    if (!set) throw std::logic_error(fmt::format("default of {}: {}", key.path, set.message()));
+  }
+  return config;
+}
+
+Result<Config> parse_config(std::string_view yaml, const std::string& name) {
+  Config config = default_config();
+  try {
+    const YAML::Node root = YAML::Load(std::string(yaml));
+    if (Status applied = apply_yaml(config, root, name); !applied) return applied;
+  } catch (const YAML::Exception& e) {
+    return Status::error(fmt::format("{}:{}: {}", name, e.mark.line + 1, e.msg));
+  }
+  return config;
+}
+
+Result<Config> load_config(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) return Status::error(fmt::format("{}: cannot read the file", path));
+  std::ostringstream text;
+  text << file.rdbuf();
+  return parse_config(text.str(), path);
+}
+
+}  // namespace smtpscope

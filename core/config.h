@@ -1,0 +1,72 @@
+// smtpscope's configuration: the values, and the table of keys that defines
+// them. Every key has a name, type, default, allowed range and a doc line;
+// the defaults of Config come from that table, and the example file
+// conf/smtpscope.yaml is checked against it by a test.
+// load_config() never throws: a bad file or value is an error naming the
+// file, line and key. A Config is an immutable snapshot once loaded.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "result.h"
+
+namespace YAML {
+class Node;
+}
+
+namespace smtpscope {
+
+struct Config {
+  struct Database {
+    std::string path;
+    int busy_timeout_ms = 0;
+  } database;
+  struct Store {
+    std::size_t queue_capacity = 0;
+    std::size_t batch_size = 0;
+    int batch_interval_ms = 0;
+    int retry_interval_ms = 0;
+  } store;
+  struct Milter {
+    std::string socket;
+    mode_t socket_mode = 0;
+    int timeout_s = 0;
+    std::vector<std::string> macros;
+    std::vector<std::string> headers;
+    bool record_message_size = false;
+    std::size_t max_recipients = 0;
+    std::size_t max_headers = 0;
+    std::size_t max_value_bytes = 0;
+    std::string pid_file;
+  } milter;
+  struct Logging {
+    std::string level;
+    std::string target;
+  } logging;
+};
+
+// One configuration key: what it is and how to set it from YAML.
+struct ConfigKey {
+  std::string_view path;           // "milter.socket"
+  std::string_view type;           // for docs and errors
+  std::string_view default_value;  // YAML text of the default
+  std::string_view doc;
+  std::function<Status(Config&, const YAML::Node&)> set;
+};
+
+const std::vector<ConfigKey>& config_keys();
+
+// All defaults from the table.
+Config default_config();
+
+Result<Config> load_config(const std::string& path);
+// Parses YAML text; `name` stands for the file in error messages.
+Result<Config> parse_config(std::string_view yaml, const std::string& name);
+
+}  // namespace smtpscope

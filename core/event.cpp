@@ -1,0 +1,42 @@
+#include "event.h"
+
+#include <array>
+
+namespace smtpscope {
+namespace {
+
+constexpr std::array<std::string_view, 10> stage_names = {
+    "connect", "helo", "mail", "rcpt", "data", "header", "eom", "abort", "unknown", "close"};
+
+}  // namespace
+
+std::string_view to_string(Source source) {
+  switch (source) {
+    case Source::milter: return "milter";
+    case Source::policy: return "policy";
+    case Source::log: return "log";
+  }
+  return "unknown-source";
+}
+
+std::string_view to_string(Stage stage) { return stage_names.at(static_cast<std::size_t>(stage)); }
+
+std::optional<Stage> parse_stage(std::string_view name) {
+  for (std::size_t i = 0; i < stage_names.size(); ++i) {
+    if (stage_names[i] == name) return static_cast<Stage>(i);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> Event::attribute(std::string_view name) const {
+  for (const auto& a : attributes) {
+    if (a.name == name) return a.value;
+  }
+  return std::nullopt;
+}
+
+void Event::add(std::string name, std::string value) {
+  attributes.push_back({std::move(name), std::move(value)});
+}
+
+}  // namespace smtpscope

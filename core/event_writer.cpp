@@ -1,0 +1,207 @@
+#include "event_writer.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+namespace smtpscope {
+namespace {
+
+std::optional<std::int64_t> to_number(std::optional<std::string_view> text) {
+  if (!text || text->empty()) return std::nullopt;
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (ec != std::errc() || end != text->data() + text->size()) return std::nullopt;
+  return value;
+}
+
+std::optional<std::string> to_text(std::optional<std::string_view> text) {
+  if (!text || text->empty()) return std::nullopt;
+  return std::string(*text);
+}
+
+// Attributes as a JSON object. Invalid UTF-8 in a value is replaced (U+FFFD)
+// because JSON cannot carry it; the raw argument column keeps exact bytes.
+std::string attributes_json(const Event& event) {
+  nlohmann::json object = nlohmann::json::object();
+  for (const auto& a : event.attributes) object[a.name] = a.value;
+  return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+struct EventWriter::Statements {
+  sqlite::Statement insert_session;
+  sqlite::Statement record_helo;
+  sqlite::Statement insert_transaction;
+  sqlite::Statement count_transaction;
+  sqlite::Statement record_rcpt;
+  sqlite::Statement record_data;
+  sqlite::Statement deliver_transaction;
+  sqlite::Statement abort_transaction;
+  sqlite::Statement close_session;
+  sqlite::Statement insert_event;
+};
+
+Result<std::unique_ptr<EventWriter>> EventWriter::create(sqlite::Database& db) {
+  const char* sql[] = {
+      "INSERT INTO sessions (stream, client_addr, client_port, client_name, client_ptr,"
+      " server_addr, server_port, connect_us, partial) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+      "UPDATE sessions SET helo = ?2, helo_count = helo_count + 1 WHERE id = ?1",
+      "INSERT INTO transactions (session_id, seq, mail_from, started_us) VALUES (?1,?2,?3,?4)",
+      "UPDATE sessions SET transactions = transactions + 1 WHERE id = ?1",
+      "UPDATE transactions SET rcpt_accepted = rcpt_accepted + ?2,"
+      " rcpt_rejected = rcpt_rejected + ?3, queue_id = coalesce(?4, queue_id) WHERE id = ?1",
+      "UPDATE transactions SET data_us = ?2, queue_id = coalesce(?3, queue_id) WHERE id = ?1",
+      "UPDATE transactions SET outcome = 'delivered', ended_us = ?2,"
+      " queue_id = coalesce(?3, queue_id), size = coalesce(?4, size) WHERE id = ?1",
+      "UPDATE transactions SET outcome = 'aborted', ended_us = ?2"
+      " WHERE id = ?1 AND outcome = 'open'",
+      "UPDATE sessions SET close_us = ?2 WHERE id = ?1",
+      "INSERT INTO events (session_id, transaction_id, source, stage, time_us, argument,"
+      " attributes) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+  };
+  std::vector<sqlite::Statement> prepared;
+  for (const char* text : sql) {
+    auto statement = db.prepare(text);
+    if (!statement) return statement.status();
+    prepared.push_back(std::move(statement).value());
+  }
+  auto statements = std::unique_ptr<Statements>(new Statements{
+      std::move(prepared[0]), std::move(prepared[1]), std::move(prepared[2]),
+      std::move(prepared[3]), std::move(prepared[4]), std::move(prepared[5]),
+      std::move(prepared[6]), std::move(prepared[7]), std::move(prepared[8]),
+      std::move(prepared[9])});
+  return std::unique_ptr<EventWriter>(new EventWriter(db, std::move(statements)));
+}
+
+EventWriter::EventWriter(sqlite::Database& db, std::unique_ptr<Statements> statements)
+    : db_(db), statements_(std::move(statements)) {}
+
+EventWriter::~EventWriter() = default;
+
+Status EventWriter::open_session(const Event& event, bool partial) {
+  Status inserted = statements_->insert_session.bind(1, event.stream)
+                        .bind(2, to_text(event.attribute("client_addr")))
+                        .bind(3, to_number(event.attribute("client_port")))
+                        .bind(4, to_text(event.attribute("client_name")))
+                        .bind(5, to_text(event.attribute("client_ptr")))
+                        .bind(6, to_text(event.attribute("server_addr")))
+                        .bind(7, to_number(event.attribute("server_port")))
+                        .bind(8, event.time_us)
+                        .bind(9, std::int64_t{partial ? 1 : 0})
+                        .run();
+  if (!inserted) return inserted.context("insert session");
+  streams_[event.stream] = StreamState{db_.last_insert_rowid(), 0, 0, false};
+  return Status::ok();
+}
+
+Result<EventWriter::StreamState*> EventWriter::stream_for(const Event& event) {
+  if (event.stage == Stage::connect) {
+    // A connect always opens a new session, even on a reused stream name.
+    if (Status opened = open_session(event, false); !opened) return opened;
+  } else if (!streams_.contains(event.stream)) {
+    // Its connect was never seen (the sensor started mid-session, or the
+    // connect event was dropped): keep the events in a partial session.
+    if (Status opened = open_session(event, true); !opened) return opened;
+  }
+  return &streams_.at(event.stream);
+}
+
+Status EventWriter::begin_transaction(const Event& event, StreamState& stream) {
+  Status inserted = statements_->insert_transaction.bind(1, stream.session_id)
+                        .bind(2, std::int64_t{event.transaction})
+                        .bind(3, event.argument)
+                        .bind(4, event.time_us)
+                        .run();
+  if (!inserted) return inserted.context("insert transaction");
+  stream.transaction_id = db_.last_insert_rowid();
+  stream.transaction_seq = event.transaction;
+  stream.transaction_open = true;
+  return statements_->count_transaction.bind(1, stream.session_id).run();
+}
+
+Status EventWriter::end_transaction(const Event& event, StreamState& stream, bool delivered) {
+  if (!stream.transaction_open) return Status::ok();
+  stream.transaction_open = false;
+  return delivered
+                     ? statements_->deliver_transaction.bind(1, stream.transaction_id)
+                           .bind(2, event.time_us)
+                           .bind(3, to_text(event.attribute("queue_id")))
+                           .bind(4, to_number(event.attribute("size")))
+                           .run()
+                     : statements_->abort_transaction.bind(1, stream.transaction_id)
+                           .bind(2, event.time_us)
+                           .run();
+}
+
+Status EventWriter::update_session_and_transaction(const Event& event, StreamState& stream) {
+  const auto queue_id = to_text(event.attribute("queue_id"));
+  switch (event.stage) {
+    case Stage::helo:
+      return statements_->record_helo.bind(1, stream.session_id).bind(2, event.argument).run();
+    case Stage::mail:
+      // A MAIL inside an open transaction means the previous one was aborted
+      // without an abort event reaching us.
+      if (Status ended = end_transaction(event, stream, false); !ended) return ended;
+      return begin_transaction(event, stream);
+    case Stage::rcpt: {
+      if (!stream.transaction_open) return Status::ok();
+      const bool rejected = event.attribute("rejected") == "1";
+      return statements_->record_rcpt.bind(1, stream.transaction_id)
+          .bind(2, std::int64_t{rejected ? 0 : 1})
+          .bind(3, std::int64_t{rejected ? 1 : 0})
+          .bind(4, queue_id)
+          .run();
+    }
+    case Stage::data:
+      if (!stream.transaction_open) return Status::ok();
+      return statements_->record_data.bind(1, stream.transaction_id)
+          .bind(2, event.time_us)
+          .bind(3, queue_id)
+          .run();
+    case Stage::eom:
+      return end_transaction(event, stream, true);
+    case Stage::abort:
+      return end_transaction(event, stream, false);
+    case Stage::close:
+      if (Status ended = end_transaction(event, stream, false); !ended) return ended;
+      return statements_->close_session.bind(1, stream.session_id).bind(2, event.time_us).run();
+    case Stage::connect:
+    case Stage::header:
+    case Stage::unknown:
+      return Status::ok();
+  }
+  return Status::ok();
+}
+
+Status EventWriter::insert_event(const Event& event, const StreamState& stream,
+                                 std::int64_t transaction_id) {
+  return statements_->insert_event.bind(1, stream.session_id)
+      .bind(2, transaction_id ? std::optional<std::int64_t>(transaction_id) : std::nullopt)
+      .bind(3, to_string(event.source))
+      .bind(4, to_string(event.stage))
+      .bind(5, event.time_us)
+      .bind(6, event.argument)
+      .bind(7, attributes_json(event))
+      .run();
+}
+
+Status EventWriter::apply(const Event& event) {
+  auto found = stream_for(event);
+  if (!found) return found.status();
+  StreamState& stream = *found.value();
+  if (Status updated = update_session_and_transaction(event, stream); !updated) {
+    return updated.context(fmt::format("{} event", to_string(event.stage)));
+  }
+  // The event row belongs to the transaction it was part of, including the
+  // eom or abort that just ended it.
+  const bool in_transaction = event.transaction != 0 && event.transaction == stream.transaction_seq;
+  const std::int64_t transaction_id = in_transaction ? stream.transaction_id : 0;
+  Status inserted = insert_event(event, stream, transaction_id);
+  if (event.stage == Stage::close) streams_.erase(event.stream);
+  return inserted.context("insert event");
+}
+
+}  // namespace smtpscope

@@ -1,0 +1,174 @@
+#include "store.h"
+
+#include <spdlog/spdlog.h>
+
+#include "event_writer.h"
+#include "migrations.h"
+#include "rate_limiter.h"
+
+namespace smtpscope {
+
+struct Store::Writer {
+  Writer(std::unique_ptr<sqlite::Database> database, std::unique_ptr<EventWriter> event_writer,
+         sqlite::Statement drops)
+      : db(std::move(database)), events(std::move(event_writer)), insert_drops(std::move(drops)) {}
+  std::unique_ptr<sqlite::Database> db;
+  std::unique_ptr<EventWriter> events;
+  sqlite::Statement insert_drops;
+  RateLimiter failure_log{std::chrono::seconds(10)};
+  RateLimiter drop_log{std::chrono::seconds(10)};
+};
+
+Result<std::unique_ptr<sqlite::Database>> open_database(const std::string& path,
+                                                        int busy_timeout_ms) {
+  auto db = sqlite::Database::open(path, true, busy_timeout_ms);
+  if (!db) return db.status();
+  auto& handle = *db.value();
+  // journal_mode=WAL reports its result as a row; exec() ignores rows.
+  if (Status wal = handle.exec("PRAGMA journal_mode = WAL"); !wal) {
+    return wal.context("set WAL mode on " + path);
+  }
+  if (Status sync = handle.exec("PRAGMA synchronous = NORMAL"); !sync) {
+    return sync.context("set synchronous on " + path);
+  }
+  if (Status migrated = migrate(handle, embedded_migrations()); !migrated) {
+    return migrated.context("schema of " + path);
+  }
+  return std::move(db).value();
+}
+
+Result<std::unique_ptr<Store>> Store::open(StoreOptions options, const Clock& clock) {
+  auto db = open_database(options.path, options.busy_timeout_ms);
+  if (!db) return db.status();
+  auto events = EventWriter::create(*db.value());
+  if (!events) return events.status();
+  auto insert_drops =
+      db.value()->prepare("INSERT INTO drops (time_us, source, dropped) VALUES (?1, ?2, ?3)");
+  if (!insert_drops) return insert_drops.status();
+  auto writer = std::make_unique<Writer>(std::move(db).value(), std::move(events).value(),
+                                         std::move(insert_drops).value());
+  return std::unique_ptr<Store>(new Store(std::move(options), clock, std::move(writer)));
+}
+
+Store::Store(StoreOptions options, const Clock& clock, std::unique_ptr<Writer> writer)
+    : options_(std::move(options)), clock_(clock), writer_(std::move(writer)) {
+  queue_.reserve(options_.batch_size);
+  thread_ = std::thread([this] { run(); });
+}
+
+Store::~Store() { stop(); }
+
+bool Store::enqueue(Event event) {
+  std::unique_lock lock(mutex_);
+  if (queue_.size() >= options_.queue_capacity || stopping_) {
+    lock.unlock();
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    if (auto suppressed = writer_->drop_log.admit()) {
+      spdlog::warn("store event=dropped reason=queue-full capacity={} suppressed={}",
+                   options_.queue_capacity, *suppressed);
+    }
+    return false;
+  }
+  queue_.push_back(std::move(event));
+  const bool batch_ready = queue_.size() == options_.batch_size;
+  lock.unlock();
+  enqueued_.fetch_add(1, std::memory_order_relaxed);
+  if (batch_ready) wake_.notify_one();
+  return true;
+}
+
+void Store::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+StoreStats Store::stats() const {
+  return StoreStats{enqueued_.load(), written_.load(), dropped_.load(), batches_.load(),
+                    failed_batches_.load()};
+}
+
+std::vector<Event> Store::take_batch() {
+  std::unique_lock lock(mutex_);
+  wake_.wait_for(lock, options_.batch_interval,
+                 [this] { return stopping_ || queue_.size() >= options_.batch_size; });
+  std::vector<Event> batch;
+  batch.reserve(options_.batch_size);
+  batch.swap(queue_);
+  return batch;
+}
+
+void Store::run() {
+  for (;;) {
+    std::vector<Event> batch = take_batch();
+    const bool last = [this] {
+      std::lock_guard lock(mutex_);
+      return stopping_ && queue_.empty();
+    }();
+    write_with_retry(batch);
+    if (last) break;
+  }
+}
+
+// Keeps a failed batch and tries again; while it waits, new events fill the
+// bounded queue and beyond that are dropped, never blocking the sensors.
+void Store::write_with_retry(std::vector<Event>& batch) {
+  for (;;) {
+    Status written = write(batch);
+    if (written) return;
+    failed_batches_.fetch_add(1, std::memory_order_relaxed);
+    if (auto suppressed = writer_->failure_log.admit()) {
+      spdlog::warn("store event=write-failed events={} suppressed={} error=\"{}\"",
+                   batch.size(), *suppressed, written.message());
+    }
+    std::unique_lock lock(mutex_);
+    if (stopping_) {
+      // One last attempt after a pause; then the batch is reported lost.
+      lock.unlock();
+      std::this_thread::sleep_for(options_.retry_interval);
+      if (Status final_try = write(batch); final_try) return;
+      spdlog::error("store event=lost events={} reason=\"database not writable at stop\"",
+                    batch.size());
+      return;
+    }
+    wake_.wait_for(lock, options_.retry_interval, [this] { return stopping_; });
+  }
+}
+
+Status Store::record_drops(std::uint64_t dropped) {
+  if (dropped == drops_recorded_) return Status::ok();
+  return writer_->insert_drops.bind(1, clock_.now_us())
+                        .bind(2, options_.drop_source)
+                        .bind(3, static_cast<std::int64_t>(dropped - drops_recorded_))
+                        .run();
+}
+
+Status Store::write(const std::vector<Event>& batch) {
+  const std::uint64_t dropped = dropped_.load(std::memory_order_relaxed);
+  if (batch.empty() && dropped == drops_recorded_) return Status::ok();
+  auto& db = *writer_->db;
+  if (Status begun = db.exec("BEGIN IMMEDIATE"); !begun) return begun.context("begin batch");
+  auto saved = writer_->events->checkpoint();
+  Status status = Status::ok();
+  for (const Event& event : batch) {
+    status = writer_->events->apply(event);
+    if (!status) break;
+  }
+  if (status) status = record_drops(dropped);
+  if (status) status = db.exec("COMMIT").context("commit batch");
+  if (!status) {
+    (void)db.exec("ROLLBACK");
+    writer_->events->restore(std::move(saved));
+    return status;
+  }
+  drops_recorded_ = dropped;
+  written_.fetch_add(batch.size(), std::memory_order_relaxed);
+  batches_.fetch_add(1, std::memory_order_relaxed);
+  return Status::ok();
+}
+
+}  // namespace smtpscope

@@ -1,0 +1,99 @@
+// The Store: sensors enqueue Events from any thread; one writer thread owns
+// the SQLite connection and commits them in batches (every batch_size events
+// or batch_interval, whichever comes first), in WAL mode with a busy timeout,
+// so several processes can share one database file.
+//
+// Promises:
+//  - enqueue() never blocks on the database: when the bounded queue is full
+//    the event is dropped, counted, logged (rate-limited) and recorded in the
+//    drops table once the database is writable (fail-open).
+//  - A batch that fails to commit (locked, read-only, full disk) is rolled
+//    back and retried; nothing is half-written.
+//  - stop() drains the queue and commits before returning (clean stop).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "clock.h"
+#include "event.h"
+#include "event_sink.h"
+#include "result.h"
+#include "sqlite.h"
+
+namespace smtpscope {
+
+struct StoreOptions {
+  std::string path;
+  int busy_timeout_ms = 5000;
+  std::size_t queue_capacity = 65536;
+  std::size_t batch_size = 512;
+  std::chrono::milliseconds batch_interval{200};
+  std::chrono::milliseconds retry_interval{1000};
+  std::string drop_source = "milter";  // names the sensor in drops rows
+};
+
+struct StoreStats {
+  std::uint64_t enqueued = 0;
+  std::uint64_t written = 0;
+  std::uint64_t dropped = 0;
+  std::uint64_t batches = 0;
+  std::uint64_t failed_batches = 0;
+};
+
+// Opens the database (creating it), sets WAL and applies migrations.
+Result<std::unique_ptr<sqlite::Database>> open_database(const std::string& path,
+                                                        int busy_timeout_ms);
+
+class Store final : public EventSink {
+ public:
+  static Result<std::unique_ptr<Store>> open(StoreOptions options, const Clock& clock);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Thread-safe. False when the event was dropped because the queue is full.
+  bool enqueue(Event event);
+  bool submit(Event event) override { return enqueue(std::move(event)); }
+
+  // Drains, commits and joins the writer. Idempotent.
+  void stop();
+
+  StoreStats stats() const;
+
+ private:
+  struct Writer;
+  Store(StoreOptions options, const Clock& clock, std::unique_ptr<Writer> writer);
+  void run();
+  std::vector<Event> take_batch();
+  void write_with_retry(std::vector<Event>& batch);
+  Status write(const std::vector<Event>& batch);
+  Status record_drops(std::uint64_t dropped);
+
+  StoreOptions options_;
+  const Clock& clock_;
+  std::unique_ptr<Writer> writer_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<Event> queue_;
+  bool stopping_ = false;
+
+  std::atomic<std::uint64_t> enqueued_{0};
+  std::atomic<std::uint64_t> written_{0};
+  std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<std::uint64_t> batches_{0};
+  std::atomic<std::uint64_t> failed_batches_{0};
+  std::uint64_t drops_recorded_ = 0;  // writer thread only
+
+  std::thread thread_;
+};
+
+}  // namespace smtpscope

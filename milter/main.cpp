@@ -1,0 +1,174 @@
+// smtpscope-milter: records every SMTP stage Postfix shows a milter into the
+// smtpscope database. Exit codes: 0 clean stop, 1 runtime failure,
+// 2 usage or configuration error.
+#include <CLI/CLI.hpp>
+#include <libmilter/mfapi.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "config.h"
+#include "libmilter_glue.h"
+#include "logging.h"
+#include "store.h"
+
+namespace {
+
+using namespace smtpscope;
+
+constexpr int exit_failure = 1;
+constexpr int exit_config = 2;
+
+std::optional<std::string> unix_socket_path(const std::string& spec) {
+  for (std::string_view prefix : {"unix:", "local:"}) {
+    if (spec.starts_with(prefix)) return spec.substr(prefix.size());
+  }
+  return std::nullopt;
+}
+
+// libmilter handles SIGTERM/SIGINT/SIGHUP in a thread of its own with
+// sigwait(); every thread we start must have them blocked, or the default
+// action would kill the process before the queue is drained.
+void block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+Status open_listener(const Config::Milter& config) {
+  if (smfi_setconn(const_cast<char*>(config.socket.c_str())) != MI_SUCCESS) {
+    return Status::error("milter.socket \"" + config.socket + "\" is not a valid socket spec");
+  }
+  const auto path = unix_socket_path(config.socket);
+  if (path) {
+    const auto parent = std::filesystem::path(*path).parent_path();
+    if (!parent.empty() && !std::filesystem::is_directory(parent)) {
+      return Status::error("socket directory " + parent.string() + " does not exist");
+    }
+  }
+  if (smfi_opensocket(true) != MI_SUCCESS) {
+    return Status::error("cannot listen on " + config.socket +
+                         " (in use, or no permission; inet sockets are inet:PORT@HOST)");
+  }
+  if (path && ::chmod(path->c_str(), config.socket_mode) != 0) {
+    return Status::error("chmod " + *path + ": " + std::strerror(errno));
+  }
+  return Status::ok();
+}
+
+Status write_pid_file(const std::string& path) {
+  if (path.empty()) return Status::ok();
+  std::ofstream file(path, std::ios::trunc);
+  file << ::getpid() << '\n';
+  if (!file) return Status::error("cannot write pid file " + path);
+  return Status::ok();
+}
+
+StoreOptions store_options(const Config& config) {
+  StoreOptions options;
+  options.path = config.database.path;
+  options.busy_timeout_ms = config.database.busy_timeout_ms;
+  options.queue_capacity = config.store.queue_capacity;
+  options.batch_size = config.store.batch_size;
+  options.batch_interval = std::chrono::milliseconds(config.store.batch_interval_ms);
+  options.retry_interval = std::chrono::milliseconds(config.store.retry_interval_ms);
+  options.drop_source = "milter";
+  return options;
+}
+
+int run(const std::shared_ptr<const Config>& config, bool foreground) {
+  // Check the database before going to the background, so a bad path is
+  // reported to the person starting the daemon.
+  if (auto db = open_database(config->database.path, config->database.busy_timeout_ms); !db) {
+    spdlog::critical("{}", db.message());
+    return exit_failure;
+  }
+  SystemClock clock;
+  smfiDesc description = milter::milter_description();
+  if (smfi_register(description) != MI_SUCCESS) {
+    spdlog::critical("smfi_register failed");
+    return exit_failure;
+  }
+  smfi_settimeout(config->milter.timeout_s);
+  if (Status listening = open_listener(config->milter); !listening) {
+    spdlog::critical("{}", listening.message());
+    return exit_failure;
+  }
+  if (!foreground && ::daemon(0, 0) != 0) {
+    spdlog::critical("cannot go to the background: {}", std::strerror(errno));
+    return exit_failure;
+  }
+  if (Status written = write_pid_file(config->milter.pid_file); !written) {
+    spdlog::critical("{}", written.message());
+    return exit_failure;
+  }
+  block_stop_signals();
+  auto store = Store::open(store_options(*config), clock);
+  if (!store) {
+    spdlog::critical("{}", store.message());
+    return exit_failure;
+  }
+  milter::Recorder recorder(config, clock, *store.value());
+  milter::install_recorder(&recorder);
+  spdlog::info("milter event=started version={} socket={} database={}", SMTPSCOPE_VERSION,
+               config->milter.socket, config->database.path);
+  const int result = smfi_main();
+  store.value()->stop();
+  const StoreStats stats = store.value()->stats();
+  spdlog::info("milter event=stopped written={} dropped={} failed_batches={}", stats.written,
+               stats.dropped, stats.failed_batches);
+  if (!config->milter.pid_file.empty()) std::filesystem::remove(config->milter.pid_file);
+  return result == MI_SUCCESS ? 0 : exit_failure;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "smtpscope-milter: records every SMTP stage Postfix passes to a milter (connect, HELO, "
+      "MAIL, RCPT, DATA, kept headers, end of message, abort, unknown commands, close) into the "
+      "smtpscope SQLite database. It never rejects or delays mail: it asks Postfix for no "
+      "replies where it can and drops events rather than block.",
+      "smtpscope-milter"};
+  std::string config_path = "/etc/smtpscope/smtpscope.yaml";
+  bool foreground = false;
+  bool check_only = false;
+  app.add_option("-c,--config", config_path, "configuration file (YAML)")->capture_default_str();
+  app.add_flag("-f,--foreground", foreground, "stay in the foreground (for systemd and tests)");
+  app.add_flag("--check-config", check_only, "validate the configuration and exit");
+  app.set_version_flag("-V,--version", std::string("smtpscope-milter ") + SMTPSCOPE_VERSION);
+  app.footer(
+      "Postfix: smtpd_milters = unix:/run/smtpscope/milter.sock, milter_default_action = accept "
+      "(see contrib/postfix/main.cf).\nSignals: SIGTERM or SIGINT stop accepting connections, "
+      "commit every queued event and exit 0.\nExit status: 0 clean stop, 1 runtime failure, "
+      "2 usage or configuration error.");
+  CLI11_PARSE(app, argc, argv);
+
+  auto loaded = load_config(config_path);
+  if (!loaded) {
+    std::cerr << "smtpscope-milter: " << loaded.message() << '\n';
+    return exit_config;
+  }
+  if (check_only) {
+    std::cout << config_path << ": ok\n";
+    return 0;
+  }
+  auto config = std::make_shared<const Config>(std::move(loaded).value());
+  if (Status logging = setup_logging("smtpscope-milter", config->logging.level,
+                                     config->logging.target);
+      !logging) {
+    std::cerr << "smtpscope-milter: " << logging.message() << '\n';
+    return exit_config;
+  }
+  return run(config, foreground);
+}
