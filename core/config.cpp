@@ -157,15 +157,15 @@ std::vector<ConfigKey> build_keys() {
                "[j, _, v, \"{daemon_name}\", \"{daemon_addr}\", \"{daemon_port}\", "
                "\"{client_addr}\", \"{client_port}\", \"{client_name}\", \"{client_ptr}\", "
                "\"{client_resolve}\", \"{client_connections}\", \"{tls_version}\", \"{cipher}\", "
-               "\"{cipher_bits}\", \"{cert_subject}\", \"{cert_issuer}\", i, \"{auth_type}\", "
+               "\"{cipher_bits}\", \"{cert_subject}\", \"{cert_issuer}\", \"{auth_type}\", "
                "\"{auth_authen}\", \"{auth_author}\", \"{mail_addr}\", \"{mail_host}\", "
                "\"{mail_mailer}\", \"{rcpt_addr}\", \"{rcpt_host}\", \"{rcpt_mailer}\"]",
                "Postfix macros to record, each at the stages where Postfix sends it"),
       list_key("milter.headers", [](Config& c) -> auto& { return c.milter.headers; }, 64,
                "[X-Mailer, User-Agent]", "message headers to record (case-insensitive names)"),
-      boolean_key("milter.record_message_size",
-                  [](Config& c) -> auto& { return c.milter.record_message_size; }, "true",
-                  "count body bytes to record the message size (needs the body stage)"),
+      boolean_key("milter.record_body_size",
+                  [](Config& c) -> auto& { return c.milter.record_body_size; }, "true",
+                  "count body bytes of each message (needs the body stage, no replies)"),
       integer_key<std::size_t>("milter.max_recipients",
                                [](Config& c) -> auto& { return c.milter.max_recipients; }, 1,
                                100000, "1000", "recipients recorded per transaction at most"),

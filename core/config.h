@@ -39,7 +39,7 @@ struct Config {
     int timeout_s = 0;
     std::vector<std::string> macros;
     std::vector<std::string> headers;
-    bool record_message_size = false;
+    bool record_body_size = false;
     std::size_t max_recipients = 0;
     std::size_t max_headers = 0;
     std::size_t max_value_bytes = 0;

@@ -55,7 +55,7 @@ Result<std::unique_ptr<EventWriter>> EventWriter::create(sqlite::Database& db) {
       " rcpt_rejected = rcpt_rejected + ?3, queue_id = coalesce(?4, queue_id) WHERE id = ?1",
       "UPDATE transactions SET data_us = ?2, queue_id = coalesce(?3, queue_id) WHERE id = ?1",
       "UPDATE transactions SET outcome = 'delivered', ended_us = ?2,"
-      " queue_id = coalesce(?3, queue_id), size = coalesce(?4, size) WHERE id = ?1",
+      " queue_id = coalesce(?3, queue_id), body_bytes = coalesce(?4, body_bytes) WHERE id = ?1",
       "UPDATE transactions SET outcome = 'aborted', ended_us = ?2"
       " WHERE id = ?1 AND outcome = 'open'",
       "UPDATE sessions SET close_us = ?2 WHERE id = ?1",
@@ -129,7 +129,7 @@ Status EventWriter::end_transaction(const Event& event, StreamState& stream, boo
                      ? statements_->deliver_transaction.bind(1, stream.transaction_id)
                            .bind(2, event.time_us)
                            .bind(3, to_text(event.attribute("queue_id")))
-                           .bind(4, to_number(event.attribute("size")))
+                           .bind(4, to_number(event.attribute("body_bytes")))
                            .run()
                      : statements_->abort_transaction.bind(1, stream.transaction_id)
                            .bind(2, event.time_us)

@@ -25,6 +25,7 @@ struct ConnectionContext {
   std::shared_ptr<const Config> config;
   std::string stream;
   unsigned long no_reply_steps = 0;  // SMFIP_NR_* bits the MTA granted
+  bool connected = false;  // the MTA sent the SMTP connect event
   std::uint32_t transaction_count = 0;
   bool in_transaction = false;
   TransactionContext transaction;

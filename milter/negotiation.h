@@ -1,7 +1,8 @@
 // What smtpscope-milter asks of the MTA in option negotiation: only the
-// stages it records, no replies wherever the MTA allows it (so Postfix never
-// waits for us), recipients Postfix rejected (SMFIP_RCPT_REJ), and no message
-// modifications. Pure function of the offer and the configuration.
+// stages it records, recipients Postfix rejected (SMFIP_RCPT_REJ), no
+// replies for headers and body, and no message modifications. Envelope
+// stages keep their (immediate) replies so that Postfix delivers each event
+// when it happens (see negotiation.cpp). Pure function of offer and config.
 #pragma once
 
 #include "config.h"

@@ -14,7 +14,7 @@ namespace smtpscope::milter {
 namespace {
 
 // The stages at which Postfix sends each macro (postfix-facts.md 1.6). A
-// configured macro is read only at these stages, so it is stored once.
+// configured macro is read only at its stage, so it is stored once.
 bool macro_belongs_to(std::string_view macro, Stage stage) {
   static constexpr std::array<std::string_view, 12> connect = {
       "j", "_", "v", "{daemon_name}", "{daemon_addr}", "{daemon_port}", "{client_addr}",
@@ -25,7 +25,7 @@ bool macro_belongs_to(std::string_view macro, Stage stage) {
   static constexpr std::array<std::string_view, 6> mail = {
       "{auth_type}", "{auth_authen}", "{auth_author}", "{mail_addr}", "{mail_host}",
       "{mail_mailer}"};
-  static constexpr std::array<std::string_view, 4> rcpt = {"i", "{rcpt_addr}", "{rcpt_host}",
+  static constexpr std::array<std::string_view, 3> rcpt = {"{rcpt_addr}", "{rcpt_host}",
                                                           "{rcpt_mailer}"};
   auto in = [macro](const auto& list) {
     return std::find(list.begin(), list.end(), macro) != list.end();
@@ -35,9 +35,7 @@ bool macro_belongs_to(std::string_view macro, Stage stage) {
     case Stage::helo: return in(helo);
     case Stage::mail: return in(mail);
     case Stage::rcpt: return in(rcpt);
-    case Stage::data:
-    case Stage::eom: return macro == "i";
-    default: return false;
+    default: return false;  // the queue id `i` is always read, as queue_id
   }
 }
 
@@ -103,6 +101,7 @@ void Recorder::submit(Event event) {
 
 void Recorder::connect(ConnectionContext& c, std::string_view hostname, const PeerAddress& peer,
                        const MacroSource& macros) {
+  c.connected = true;
   Event event = make_event(c, Stage::connect, hostname);
   add_macros(c, event, Stage::connect, macros);
   auto macro = [&](std::string_view name) { return macros.get(name).value_or(""); };
@@ -164,7 +163,6 @@ void Recorder::rcpt(ConnectionContext& c, const std::vector<std::string_view>& a
 
 void Recorder::data(ConnectionContext& c, const MacroSource& macros) {
   Event event = make_event(c, Stage::data, "");
-  add_macros(c, event, Stage::data, macros);
   if (auto queue_id = macros.get("i")) event.add("queue_id", bound(c, *queue_id));
   submit(std::move(event));
 }
@@ -188,8 +186,8 @@ void Recorder::body(ConnectionContext& c, std::size_t bytes) { c.transaction.bod
 void Recorder::end_of_message(ConnectionContext& c, const MacroSource& macros) {
   Event event = make_event(c, Stage::eom, "");
   if (auto queue_id = macros.get("i")) event.add("queue_id", bound(c, *queue_id));
-  if (c.config->milter.record_message_size) {
-    event.add("size", std::to_string(c.transaction.body_bytes));
+  if (c.config->milter.record_body_size) {
+    event.add("body_bytes", std::to_string(c.transaction.body_bytes));
   }
   if (c.transaction.recipients_not_recorded > 0) {
     event.add("recipients_not_recorded", std::to_string(c.transaction.recipients_not_recorded));
@@ -212,6 +210,12 @@ void Recorder::unknown(ConnectionContext& c, std::string_view command) {
 }
 
 void Recorder::close(ConnectionContext& c) {
+  // A milter connection the MTA closed before any SMTP connect event (the
+  // client left at once) is not a session we can attribute to anyone.
+  if (!c.connected) {
+    spdlog::debug("milter stage=close stream={} note=\"no connect event\"", c.stream);
+    return;
+  }
   Event event = make_event(c, Stage::close, "");
   event.transaction = 0;
   submit(std::move(event));

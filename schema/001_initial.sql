@@ -35,7 +35,7 @@ CREATE TABLE transactions (
   rcpt_rejected  INTEGER NOT NULL DEFAULT 0,  -- recipients Postfix refused
   data_us        INTEGER,            -- when DATA was accepted
   queue_id       TEXT,
-  size           INTEGER,            -- message bytes, when measured
+  body_bytes     INTEGER,            -- body size the milter counted (headers excluded)
   outcome        TEXT NOT NULL DEFAULT 'open'
                  CHECK (outcome IN ('open', 'delivered', 'aborted')),
   UNIQUE (session_id, seq)

@@ -1,0 +1,259 @@
+"""Test harness: a private Postfix on loopback and the smtpscope daemons.
+
+Each PostfixInstance lives in its own temporary directory (config, queue,
+data, maillog) and listens on a free loopback port, so tests can run in
+parallel. Everything started here is stopped by PID. Used by the
+integration tests and by the live demo.
+"""
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+
+BUILD_DIR = os.environ.get("SMTPSCOPE_BUILD_DIR",
+                           os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+
+MILTER_CONNECT_MACROS = ("j {daemon_name} {daemon_addr} {daemon_port} v _ {client_addr} "
+                         "{client_port} {client_name} {client_ptr} {client_resolve} "
+                         "{client_connections}")
+REJECTED_RECIPIENT = "reject@test.example"
+
+
+def binary(name):
+    for sub in ("milter", "cli", "policyd", ""):
+        path = os.path.join(BUILD_DIR, sub, name)
+        if os.path.exists(path):
+            return os.path.abspath(path)
+    raise FileNotFoundError(f"{name} not built under {BUILD_DIR}")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def port_listening(port):
+    """True when a TCP socket listens on the port; checked in /proc so no
+    connection is made (a probe connection would be an SMTP session)."""
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for row in table:
+            fields = row.split()
+            if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port:
+                return True
+    return False
+
+
+def read_file(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+class Workdir:
+    """A temporary directory that postfix-owned processes can traverse."""
+
+    def __init__(self, prefix="smtpscope-"):
+        self.path = tempfile.mkdtemp(prefix=prefix)
+        os.chmod(self.path, 0o755)
+
+    def join(self, *parts):
+        return os.path.join(self.path, *parts)
+
+    def remove(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class PostfixInstance:
+    """A private Postfix: own config_directory, queue, data and maillog."""
+
+    def __init__(self, workdir, milter_socket=None, policy_service=None, extra=None):
+        self.dir = workdir.join("postfix")
+        self.etc = os.path.join(self.dir, "etc")
+        self.queue = os.path.join(self.dir, "queue")
+        self.maillog = os.path.join(self.dir, "maillog")
+        self.port = free_port()
+        self.milter_socket = milter_socket
+        self.policy_service = policy_service
+        self.extra = extra or {}
+        self.master_pid = None
+
+    def postconf(self, *args):
+        subprocess.run(["postconf", "-c", self.etc, *args], check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def configure(self):
+        os.makedirs(self.etc)
+        os.makedirs(self.queue)
+        os.chmod(self.dir, 0o755)
+        shutil.copy("/etc/postfix/master.cf", os.path.join(self.etc, "master.cf"))
+        open(os.path.join(self.etc, "main.cf"), "w").close()
+        recipient_checks = (f"check_recipient_access inline:{{ {{{REJECTED_RECIPIENT} = "
+                            f"REJECT no such user here}} }}, permit_mynetworks, "
+                            f"reject_unauth_destination")
+        settings = {
+            "compatibility_level": "3.6",
+            "queue_directory": self.queue,
+            "data_directory": os.path.join(self.dir, "data"),
+            "myhostname": "mx.test.example",
+            "mydomain": "test.example",
+            "myorigin": "$myhostname",
+            "inet_interfaces": "127.0.0.1",
+            "inet_protocols": "ipv4",
+            "mydestination": "test.example",
+            "mynetworks": "127.0.0.0/8",
+            "default_transport": "discard",
+            "local_transport": "discard",
+            "relay_transport": "discard",
+            "virtual_transport": "discard",
+            "alias_maps": "",
+            "alias_database": "",
+            "local_recipient_maps": "",
+            "maillog_file": self.maillog,
+            "maillog_file_prefixes": self.dir,
+            "smtpd_client_port_logging": "yes",
+            "smtpd_recipient_restrictions": recipient_checks,
+            "smtpd_error_sleep_time": "0",
+            "smtpd_client_connection_count_limit": "0",
+            "smtpd_client_connection_rate_limit": "0",
+            "default_process_limit": "250",
+        }
+        if self.milter_socket:
+            settings.update({
+                "smtpd_milters": self.milter_socket,
+                "milter_default_action": "accept",
+                "milter_connect_macros": MILTER_CONNECT_MACROS,
+            })
+        settings.update(self.extra)
+        self.postconf("-e", *[f"{k} = {v}" for k, v in settings.items()])
+        self.postconf("-M#", "smtp/inet")
+        self.postconf("-M", f"127.0.0.1:{self.port}/inet = 127.0.0.1:{self.port} inet n - n - - smtpd")
+        self.postconf("-F", "*/*/chroot = n")
+
+    def start(self):
+        self.configure()
+        subprocess.run(["postfix", "-c", self.etc, "check"], check=True)
+        subprocess.run(["postfix", "-c", self.etc, "start"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pid_file = os.path.join(self.queue, "pid", "master.pid")
+        wait_for(lambda: os.path.exists(pid_file) and read_file(pid_file).strip(), 10,
+                 "postfix master.pid")
+        self.master_pid = int(read_file(pid_file).strip())
+        wait_for(lambda: port_listening(self.port), 10, f"postfix on port {self.port}")
+        return self
+
+    def stop(self):
+        if self.master_pid is None:
+            return
+        subprocess.run(["postfix", "-c", self.etc, "stop"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: not pid_alive(self.master_pid), 15, "postfix master to exit")
+        except TimeoutError:
+            os.kill(self.master_pid, signal.SIGKILL)
+        self.master_pid = None
+
+    def log_lines(self):
+        if not os.path.exists(self.maillog):
+            return []
+        with open(self.maillog, encoding="utf-8", errors="replace") as f:
+            return f.read().splitlines()
+
+    def wait_for_log(self, needle, timeout=10, count=1):
+        wait_for(lambda: sum(needle in line for line in self.log_lines()) >= count, timeout,
+                 f"{count}x '{needle}' in maillog")
+
+
+class Daemon:
+    """One of our daemons in the foreground, with a generated YAML config."""
+
+    def __init__(self, workdir, name, config_text, ready):
+        self.workdir = workdir
+        self.name = name
+        self.config_path = workdir.join(f"{name}.yaml")
+        with open(self.config_path, "w") as f:
+            f.write(config_text)
+        self.ready = ready
+        self.process = None
+        self.stderr_path = workdir.join(f"{name}.stderr")
+
+    def start(self):
+        stderr = open(self.stderr_path, "ab")
+        self.process = subprocess.Popen([binary(self.name), "-c", self.config_path, "--foreground"],
+                                        stdout=stderr, stderr=stderr)
+        try:
+            wait_for(lambda: self.ready() or self.process.poll() is not None, 10,
+                     f"{self.name} to listen")
+        finally:
+            stderr.close()
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.process.returncode}: {self.stderr()}")
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        """Signals the daemon by PID and returns its exit status."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            os.kill(self.process.pid, sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        rc = self.process.returncode
+        self.process = None
+        return rc
+
+    def stderr(self):
+        with open(self.stderr_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+
+def milter_daemon(workdir, db_path, socket_path, extra_milter=""):
+    config = f"""database:
+  path: {db_path}
+store:
+  batch_interval_ms: 50
+milter:
+  socket: unix:{socket_path}
+  socket_mode: "0666"
+{extra_milter}logging:
+  level: info
+"""
+    return Daemon(workdir, "smtpscope-milter", config, lambda: os.path.exists(socket_path))
+
+
+def query(db_path, sql, *params):
+    with sqlite3.connect(db_path, timeout=10) as db:
+        return db.execute(sql, params).fetchall()
+
+
+def session_stages(db_path, client_addr):
+    """Milter stage sequences of every session of a client, oldest first."""
+    sessions = query(db_path, "SELECT id FROM sessions WHERE client_addr = ? ORDER BY connect_us",
+                     client_addr)
+    return [[stage for (stage,) in query(
+        db_path, "SELECT stage FROM events WHERE session_id = ? AND source = 'milter' ORDER BY id",
+        session_id)] for (session_id,) in sessions]
