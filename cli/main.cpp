@@ -1,0 +1,97 @@
+// smtpscope: the command-line view of what smtpscope recorded.
+// Exit codes: 0 success, 1 runtime failure (database), 2 usage error.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "database_access.h"
+#include "duration.h"
+#include "session_reader.h"
+#include "timeline_json.h"
+#include "timeline_text.h"
+
+namespace {
+
+using namespace smtpscope;
+
+constexpr int exit_failure = 1;
+constexpr int exit_usage = 2;
+
+struct SessionsOptions {
+  std::string client;
+  std::string since;
+  std::size_t limit = 50;
+  std::string format = "text";
+};
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int run_sessions(const cli::DatabaseChoice& database, const SessionsOptions& options) {
+  SessionFilter filter;
+  if (!options.client.empty()) filter.client_addr = options.client;
+  filter.limit = options.limit;
+  if (!options.since.empty()) {
+    auto window = cli::parse_duration_us(options.since);
+    if (!window) {
+      std::cerr << "smtpscope: --since: " << window.message() << '\n';
+      return exit_usage;
+    }
+    filter.since_us = now_us() - window.value();
+  }
+  auto db = cli::open_for_reading(database);
+  if (!db) {
+    std::cerr << "smtpscope: " << db.message() << '\n';
+    return exit_failure;
+  }
+  auto sessions = read_sessions(*db.value(), filter);
+  if (!sessions) {
+    std::cerr << "smtpscope: reading sessions: " << sessions.message() << '\n';
+    return exit_failure;
+  }
+  std::cout << (options.format == "json" ? cli::render_timelines_json(sessions.value())
+                                         : cli::render_timelines_text(sessions.value()));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "smtpscope: shows what smtpscope-milter recorded about each SMTP session Postfix "
+      "handled: every stage in order, with times, per client.",
+      "smtpscope"};
+  app.set_version_flag("-V,--version", std::string("smtpscope ") + SMTPSCOPE_VERSION);
+  cli::DatabaseChoice database{"/etc/smtpscope/smtpscope.yaml", ""};
+  app.add_option("-c,--config", database.config_path, "configuration file naming the database")
+      ->capture_default_str();
+  app.add_option("--db", database.db_path, "SQLite database file (overrides the configuration)");
+  app.require_subcommand(1);
+  app.footer(
+      "Exit status: 0 success, 1 runtime failure (database missing, locked or unreadable), "
+      "2 usage error.\nThe database is plain SQLite: see schema/README.md for its tables.");
+
+  SessionsOptions sessions;
+  auto* sessions_cmd = app.add_subcommand(
+      "sessions", "print sessions as timelines: one line per recorded stage, relative times");
+  sessions_cmd->add_option("--client", sessions.client, "only this client IP address");
+  sessions_cmd->add_option("--since", sessions.since, "only sessions newer than this (24h, 30m)");
+  sessions_cmd->add_option("--limit", sessions.limit, "the most recent N sessions")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  sessions_cmd->add_option("--format", sessions.format, "text or json")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : exit_usage;
+  }
+  if (sessions_cmd->parsed()) return run_sessions(database, sessions);
+  return exit_usage;
+}

@@ -1,0 +1,111 @@
+#include "timeline_text.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "text_escape.h"
+
+namespace smtpscope::cli {
+namespace {
+
+std::string attribute(const EventRecord& event, const char* name) {
+  const auto attributes = nlohmann::json::parse(event.attributes_json, nullptr, false);
+  if (!attributes.is_object() || !attributes.contains(name) || !attributes[name].is_string()) {
+    return "";
+  }
+  return attributes[name].get<std::string>();
+}
+
+std::string utc_time(std::int64_t time_us) {
+  const std::chrono::sys_time<std::chrono::microseconds> when{std::chrono::microseconds(time_us)};
+  return fmt::format("{:%Y-%m-%d %H:%M:%S} UTC",
+                     std::chrono::floor<std::chrono::milliseconds>(when));
+}
+
+std::string endpoint(const std::string& addr, const std::optional<std::int64_t>& port) {
+  const std::string shown = addr.empty() ? "?" : printable(addr);
+  return port ? fmt::format("{}:{}", shown, *port) : shown;
+}
+
+std::string with_esmtp(const EventRecord& event) {
+  const std::string esmtp = attribute(event, "esmtp");
+  return esmtp.empty() ? printable(event.argument)
+                       : printable(event.argument) + " " + printable(esmtp);
+}
+
+std::string describe(const EventRecord& event) {
+  const std::string& stage = event.stage;
+  if (stage == "connect") return "connect";
+  if (stage == "helo") return "C: HELO/EHLO " + printable(event.argument);
+  if (stage == "mail") return "C: MAIL FROM:" + with_esmtp(event);
+  if (stage == "rcpt") {
+    std::string line = "C: RCPT TO:" + with_esmtp(event);
+    if (attribute(event, "rejected") == "1") {
+      line += fmt::format("   S: rejected {} {}", printable(attribute(event, "status")),
+                          printable(attribute(event, "reason")));
+    }
+    return line;
+  }
+  if (stage == "data") return "C: DATA";
+  if (stage == "header") return "   header " + printable(event.argument);
+  if (stage == "eom") {
+    const std::string queue_id = attribute(event, "queue_id");
+    const std::string bytes = attribute(event, "body_bytes");
+    return fmt::format("C: .   S: queued{}{}", queue_id.empty() ? "" : " as " + printable(queue_id),
+                       bytes.empty() ? "" : fmt::format(" ({} body bytes)", printable(bytes)));
+  }
+  if (stage == "abort") return "-- transaction aborted (RSET, new HELO/EHLO, or client gone)";
+  if (stage == "unknown") return "C: " + printable(event.argument) + "   (unknown command)";
+  if (stage == "close") return "-- connection closed";
+  return printable(stage) + " " + printable(event.argument);
+}
+
+std::string describe(const TransactionRecord& t) {
+  std::string recipients = fmt::format("{} recipient{} accepted", t.rcpt_accepted,
+                                       t.rcpt_accepted == 1 ? "" : "s");
+  if (t.rcpt_rejected > 0) recipients += fmt::format(", {} rejected", t.rcpt_rejected);
+  std::string outcome;
+  if (t.outcome == "delivered") {
+    outcome = "delivered" + (t.queue_id.empty() ? "" : " as " + printable(t.queue_id));
+  } else if (t.outcome == "aborted") {
+    outcome = t.reached_data ? "aborted during DATA" : "aborted before DATA";
+  } else {
+    outcome = "still open";
+  }
+  return fmt::format("transaction {}: MAIL FROM:{}, {}; {}", t.seq, printable(t.mail_from),
+                     recipients, outcome);
+}
+
+void render_session(std::string& out, const SessionRecord& s) {
+  const std::string duration =
+      s.close_us ? fmt::format("{:.3f} s", static_cast<double>(*s.close_us - s.connect_us) / 1e6)
+                 : "open";
+  out += fmt::format("session {}  {} ({}) -> {}  {}  {}{}\n", s.id,
+                     endpoint(s.client_addr, s.client_port), printable(s.client_name),
+                     endpoint(s.server_addr, s.server_port), utc_time(s.connect_us), duration,
+                     s.partial ? "  [partial: connect not observed]" : "");
+  for (const auto& event : s.events) {
+    out += fmt::format("  {:>+10.3f}s  {:<6}  {}\n",
+                       static_cast<double>(event.time_us - s.connect_us) / 1e6,
+                       printable(event.source), describe(event));
+  }
+  for (const auto& t : s.transactions) out += "  " + describe(t) + "\n";
+  if (s.transactions.empty()) out += "  no mail transaction\n";
+}
+
+}  // namespace
+
+std::string render_timelines_text(const std::vector<SessionRecord>& sessions) {
+  std::string out;
+  for (const auto& session : sessions) {
+    if (!out.empty()) out += '\n';
+    render_session(out, session);
+  }
+  if (sessions.empty()) out = "no sessions recorded\n";
+  return out;
+}
+
+}  // namespace smtpscope::cli

@@ -1,0 +1,81 @@
+#include "session_reader.h"
+
+namespace smtpscope {
+namespace {
+
+std::optional<std::int64_t> optional_int(const sqlite::Statement& row, int column) {
+  if (row.column_is_null(column)) return std::nullopt;
+  return row.column_int(column);
+}
+
+Status read_transactions(sqlite::Database& db, SessionRecord& session) {
+  auto query = db.prepare(
+      "SELECT seq, mail_from, rcpt_accepted, rcpt_rejected, data_us IS NOT NULL, queue_id,"
+      " body_bytes, outcome FROM transactions WHERE session_id = ?1 ORDER BY seq");
+  if (!query) return query.status();
+  auto& q = query.value();
+  q.bind(1, session.id);
+  for (;;) {
+    auto row = q.step();
+    if (!row) return row.status();
+    if (!row.value()) return Status::ok();
+    session.transactions.push_back(TransactionRecord{
+        q.column_int(0), q.column_text(1), q.column_int(2), q.column_int(3), q.column_int(4) != 0,
+        q.column_text(5), optional_int(q, 6), q.column_text(7)});
+  }
+}
+
+Status read_events(sqlite::Database& db, SessionRecord& session) {
+  auto query = db.prepare(
+      "SELECT e.source, e.stage, e.time_us, t.seq, e.argument, e.attributes FROM events e"
+      " LEFT JOIN transactions t ON t.id = e.transaction_id"
+      " WHERE e.session_id = ?1 ORDER BY e.time_us, e.id");
+  if (!query) return query.status();
+  auto& q = query.value();
+  q.bind(1, session.id);
+  for (;;) {
+    auto row = q.step();
+    if (!row) return row.status();
+    if (!row.value()) return Status::ok();
+    session.events.push_back(EventRecord{q.column_text(0), q.column_text(1), q.column_int(2),
+                                         optional_int(q, 3), q.column_text(4), q.column_text(5)});
+  }
+}
+
+}  // namespace
+
+Result<std::vector<SessionRecord>> read_sessions(sqlite::Database& db, const SessionFilter& filter) {
+  auto query = db.prepare(
+      "SELECT * FROM (SELECT id, client_addr, client_port, client_name, server_addr, server_port,"
+      " connect_us, close_us, helo, partial FROM sessions"
+      " WHERE (?1 IS NULL OR client_addr = ?1) AND (?2 IS NULL OR connect_us >= ?2)"
+      " ORDER BY connect_us DESC, id DESC LIMIT ?3) ORDER BY connect_us, id");
+  if (!query) return query.status();
+  auto& q = query.value();
+  q.bind(1, filter.client_addr).bind(2, filter.since_us).bind(3, static_cast<std::int64_t>(filter.limit));
+  std::vector<SessionRecord> sessions;
+  for (;;) {
+    auto row = q.step();
+    if (!row) return row.status();
+    if (!row.value()) break;
+    SessionRecord s;
+    s.id = q.column_int(0);
+    s.client_addr = q.column_text(1);
+    s.client_port = optional_int(q, 2);
+    s.client_name = q.column_text(3);
+    s.server_addr = q.column_text(4);
+    s.server_port = optional_int(q, 5);
+    s.connect_us = q.column_int(6);
+    s.close_us = optional_int(q, 7);
+    s.helo = q.column_text(8);
+    s.partial = q.column_int(9) != 0;
+    sessions.push_back(std::move(s));
+  }
+  for (auto& session : sessions) {
+    if (Status read = read_transactions(db, session); !read) return read;
+    if (Status read = read_events(db, session); !read) return read;
+  }
+  return sessions;
+}
+
+}  // namespace smtpscope

@@ -1,0 +1,59 @@
+// Reads recorded sessions back from the database, oldest first, with their
+// events in order, for the command-line views and reports. Read-only; uses
+// its own connection, so it can run while the daemons write (WAL).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "result.h"
+#include "sqlite.h"
+
+namespace smtpscope {
+
+struct EventRecord {
+  std::string source;
+  std::string stage;
+  std::int64_t time_us = 0;
+  std::optional<std::int64_t> transaction_seq;
+  std::string argument;
+  std::string attributes_json;
+};
+
+struct TransactionRecord {
+  std::int64_t seq = 0;
+  std::string mail_from;
+  std::int64_t rcpt_accepted = 0;
+  std::int64_t rcpt_rejected = 0;
+  bool reached_data = false;
+  std::string queue_id;
+  std::optional<std::int64_t> body_bytes;
+  std::string outcome;
+};
+
+struct SessionRecord {
+  std::int64_t id = 0;
+  std::string client_addr;
+  std::optional<std::int64_t> client_port;
+  std::string client_name;
+  std::string server_addr;
+  std::optional<std::int64_t> server_port;
+  std::int64_t connect_us = 0;
+  std::optional<std::int64_t> close_us;
+  std::string helo;
+  bool partial = false;
+  std::vector<TransactionRecord> transactions;
+  std::vector<EventRecord> events;
+};
+
+struct SessionFilter {
+  std::optional<std::string> client_addr;
+  std::optional<std::int64_t> since_us;
+  std::size_t limit = 50;  // the most recent `limit` sessions
+};
+
+Result<std::vector<SessionRecord>> read_sessions(sqlite::Database& db, const SessionFilter& filter);
+
+}  // namespace smtpscope

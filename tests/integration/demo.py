@@ -1,0 +1,63 @@
+"""The live demo: a private Postfix on loopback with smtpscope-milter,
+real clients replaying the cases smtpscope explains, then the recorded
+sessions as timelines. Everything started here is stopped again."""
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+import scenarios  # noqa: E402
+
+CLIENTS = [
+    ("127.0.0.11", "intercepting proxy: MAIL, RCPT, RSET, RSET, pause, MAIL, RCPT, DATA, QUIT",
+     lambda port, src: scenarios.intercepting_proxy(port, src, pause=3.0)),
+    ("127.0.0.12", "address verification probe: MAIL FROM:<>, RCPT, RSET, QUIT",
+     scenarios.verification_probe),
+    ("127.0.0.13", "empty HELO (Postfix answers 501), then QUIT", scenarios.empty_helo),
+    ("127.0.0.14", "connection lost after RCPT", scenarios.lost_after_rcpt),
+    ("127.0.0.15", "pipelined MAIL, RCPT, RSET, QUIT in one TCP segment",
+     scenarios.pipelined_probe),
+    ("127.0.0.16", "recipient rejected by Postfix, then RSET, NOOP, QUIT",
+     scenarios.rejected_recipient),
+]
+REUSE = "127.0.0.17"
+
+
+def main():
+    work = harness.Workdir("smtpscope-demo-")
+    db = work.join("smtpscope.db")
+    socket_path = work.join("milter.sock")
+    milter = harness.milter_daemon(work, db, socket_path)
+    postfix = harness.PostfixInstance(work, milter_socket=f"unix:{socket_path}")
+    try:
+        milter.start()
+        postfix.start()
+        print(f"Private Postfix on 127.0.0.1:{postfix.port} with smtpscope-milter "
+              f"(database {db})\n")
+        for source, title, play in CLIENTS:
+            print(f"  {source}  {title}")
+            play(postfix.port, source)
+        print(f"  {REUSE}  Postfix's own smtp client: 4 messages over a cached connection")
+        reuse_work = harness.Workdir("smtpscope-demo-client-")
+        try:
+            scenarios.connection_reuse(postfix, reuse_work, REUSE, messages=4)
+        finally:
+            reuse_work.remove()
+        for source, _, _ in CLIENTS:
+            postfix.wait_for_log(f"disconnect from unknown[{source}]")
+        milter.stop()  # a clean stop commits every queued event
+        print("\nWhat smtpscope recorded (smtpscope sessions):\n", flush=True)
+        subprocess.run([harness.binary("smtpscope"), "--db", db, "sessions"], check=True)
+        print("\nWhat Postfix logged about the same sessions (disconnect lines):")
+        for line in postfix.log_lines():
+            if "disconnect from unknown[127.0.0.1" in line:
+                print("  " + line.split(": ", 1)[1])
+    finally:
+        postfix.stop()
+        milter.stop()
+        work.remove()
+
+
+if __name__ == "__main__":
+    main()
