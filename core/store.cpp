@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <iterator>
+
 #include "event_writer.h"
 #include "migrations.h"
 #include "rate_limiter.h"
@@ -52,7 +55,6 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options, const Clock& cl
 
 Store::Store(StoreOptions options, const Clock& clock, std::unique_ptr<Writer> writer)
     : options_(std::move(options)), clock_(clock), writer_(std::move(writer)) {
-  queue_.reserve(options_.batch_size);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -96,9 +98,12 @@ std::vector<Event> Store::take_batch() {
   std::unique_lock lock(mutex_);
   wake_.wait_for(lock, options_.batch_interval,
                  [this] { return stopping_ || queue_.size() >= options_.batch_size; });
-  std::vector<Event> batch;
-  batch.reserve(options_.batch_size);
-  batch.swap(queue_);
+  // Events committed per transaction are bounded by batch_size; what is left
+  // is taken by the next turn without waiting.
+  const std::size_t take = std::min(queue_.size(), options_.batch_size);
+  std::vector<Event> batch(std::make_move_iterator(queue_.begin()),
+                           std::make_move_iterator(queue_.begin() + static_cast<long>(take)));
+  queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(take));
   return batch;
 }
 

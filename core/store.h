@@ -16,6 +16,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -83,7 +84,7 @@ class Store final : public EventSink {
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  std::vector<Event> queue_;
+  std::deque<Event> queue_;
   bool stopping_ = false;
 
   std::atomic<std::uint64_t> enqueued_{0};

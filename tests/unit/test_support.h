@@ -1,0 +1,60 @@
+// Test doubles shared by the unit tests: a settable clock, a sink that keeps
+// events in a vector, and a temporary directory removed at scope exit.
+#pragma once
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "clock.h"
+#include "event_sink.h"
+
+namespace smtpscope::testing {
+
+class FakeClock final : public Clock {
+ public:
+  explicit FakeClock(std::int64_t start_us = 1'700'000'000'000'000) : now_(start_us) {}
+  std::int64_t now_us() const override { return now_.load(); }
+  void advance_us(std::int64_t delta) { now_ += delta; }
+
+ private:
+  std::atomic<std::int64_t> now_;
+};
+
+class VectorSink final : public EventSink {
+ public:
+  bool submit(Event event) override {
+    std::lock_guard lock(mutex_);
+    if (refuse) return false;
+    events.push_back(std::move(event));
+    return true;
+  }
+  std::vector<std::string> stages() const {
+    std::vector<std::string> names;
+    for (const auto& e : events) names.emplace_back(to_string(e.stage));
+    return names;
+  }
+  std::vector<Event> events;
+  bool refuse = false;
+
+ private:
+  std::mutex mutex_;
+};
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "smtpscope-unit-XXXXXX").string();
+    path_ = ::mkdtemp(pattern.data());
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace smtpscope::testing

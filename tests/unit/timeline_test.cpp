@@ -1,0 +1,115 @@
+// Golden-file tests for the timeline renderers: a fixed set of sessions in,
+// the expected text and JSON beside it in tests/fixtures/golden/. Run with
+// SMTPSCOPE_UPDATE_GOLDEN=1 to rewrite them on purpose, then review the diff.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "duration.h"
+#include "timeline_json.h"
+#include "timeline_text.h"
+
+namespace smtpscope::cli {
+namespace {
+
+const std::string golden_dir = std::string(SMTPSCOPE_SOURCE_DIR) + "/tests/fixtures/golden/";
+
+std::vector<SessionRecord> sample_sessions() {
+  const std::int64_t t0 = 1'795'600'000'000'000;
+  SessionRecord proxy;
+  proxy.id = 1;
+  proxy.client_addr = "192.0.2.7";
+  proxy.client_port = 40001;
+  proxy.client_name = "unknown";
+  proxy.server_addr = "198.51.100.1";
+  proxy.server_port = 25;
+  proxy.connect_us = t0;
+  proxy.close_us = t0 + 10'500'000;
+  proxy.helo = "ws7.corp.example";
+  auto event = [&](std::string stage, std::int64_t offset, std::optional<std::int64_t> seq,
+                   std::string argument, std::string attributes = "{}") {
+    proxy.events.push_back(
+        EventRecord{"milter", std::move(stage), t0 + offset, seq, std::move(argument),
+                    std::move(attributes)});
+  };
+  event("connect", 0, std::nullopt, "[192.0.2.7]");
+  event("helo", 1'000, std::nullopt, "ws7.corp.example");
+  event("mail", 2'000, 1, "<clerk@corp.example>", R"({"esmtp":"SIZE=1000"})");
+  event("rcpt", 3'000, 1, "<boss@corp.example>", R"({"rejected":"0"})");
+  event("abort", 10'004'000, 1, "");
+  event("mail", 10'004'100, 2, "<clerk@corp.example>");
+  event("rcpt", 10'004'200, 2, "<no@corp.example>",
+        R"({"rejected":"1","status":"5.7.1","reason":"Recipient address rejected: no"})");
+  event("rcpt", 10'004'300, 2, "<boss@corp.example>", R"({"rejected":"0"})");
+  event("data", 10'004'400, 2, "");
+  event("header", 10'005'000, 2, "X-Mailer: <script>alert(1)</script>\x1b[2J");
+  event("eom", 10'006'000, 2, "", R"({"queue_id":"4F3A1","body_bytes":"120"})");
+  event("unknown", 10'007'000, std::nullopt, "XYZZY\r\n");
+  event("close", 10'500'000, std::nullopt, "");
+  proxy.transactions = {
+      TransactionRecord{1, "<clerk@corp.example>", 1, 0, false, "", std::nullopt, "aborted"},
+      TransactionRecord{2, "<clerk@corp.example>", 1, 1, true, "4F3A1", 120, "delivered"}};
+
+  SessionRecord empty_helo;
+  empty_helo.id = 2;
+  empty_helo.client_addr = "203.0.113.9";
+  empty_helo.client_port = 51000;
+  empty_helo.client_name = "app.example";
+  empty_helo.server_addr = "198.51.100.1";
+  empty_helo.server_port = 25;
+  empty_helo.connect_us = t0 + 60'000'000;
+  empty_helo.close_us = t0 + 60'000'300;
+  empty_helo.events = {EventRecord{"milter", "connect", t0 + 60'000'000, std::nullopt, "", "{}"},
+                       EventRecord{"milter", "close", t0 + 60'000'300, std::nullopt, "", "{}"}};
+  return {proxy, empty_helo};
+}
+
+void expect_golden(const std::string& name, const std::string& actual) {
+  const std::string path = golden_dir + name;
+  if (std::getenv("SMTPSCOPE_UPDATE_GOLDEN")) {
+    std::ofstream(path) << actual;
+  }
+  std::ifstream file(path);
+  ASSERT_TRUE(file) << "missing golden file " << path;
+  std::stringstream expected;
+  expected << file.rdbuf();
+  EXPECT_EQ(actual, expected.str()) << "differs from " << path;
+}
+
+TEST(Timeline, TextMatchesGolden) {
+  expect_golden("timeline.txt", render_timelines_text(sample_sessions()));
+}
+
+TEST(Timeline, JsonMatchesGolden) {
+  expect_golden("timeline.json", render_timelines_json(sample_sessions()));
+}
+
+TEST(Timeline, TextNeverCarriesRawControlCharacters) {
+  const std::string text = render_timelines_text(sample_sessions());
+  for (char c : text) {
+    EXPECT_TRUE(c == '\n' || static_cast<unsigned char>(c) >= 0x20) << static_cast<int>(c);
+  }
+}
+
+TEST(Timeline, NoSessionsSaysSo) { EXPECT_EQ(render_timelines_text({}), "no sessions recorded\n"); }
+
+TEST(Duration, ParsesUnits) {
+  EXPECT_EQ(parse_duration_us("90").value(), 90'000'000);
+  EXPECT_EQ(parse_duration_us("90s").value(), 90'000'000);
+  EXPECT_EQ(parse_duration_us("15m").value(), 900'000'000);
+  EXPECT_EQ(parse_duration_us("24h").value(), 86'400'000'000);
+  EXPECT_EQ(parse_duration_us("7d").value(), 604'800'000'000);
+}
+
+TEST(Duration, RejectsNonsense) {
+  for (const char* bad : {"", "h", "-5m", "5 m", "5w", "99999999999999999d"}) {
+    auto parsed = parse_duration_us(bad);
+    EXPECT_FALSE(parsed) << bad;
+  }
+  EXPECT_EQ(parse_duration_us("5w").message(), "bad duration \"5w\" (use e.g. 90s, 15m, 24h, 7d)");
+}
+
+}  // namespace
+}  // namespace smtpscope::cli
