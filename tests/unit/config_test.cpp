@@ -95,8 +95,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"milter: [1, 2]\n", "conf.yaml:1: milter: expected a mapping of keys"},
         BadConfig{"- a\n- b\n", "conf.yaml: expected a mapping of sections"},
         BadConfig{"store:\n  batch_size: [1\n", "conf.yaml:3: end of sequence flow not found"}),
-    [](const ::testing::TestParamInfo<BadConfig>& info) {
-      return "case" + std::to_string(info.index);
+    [](const ::testing::TestParamInfo<BadConfig>& param) {
+      return "case" + std::to_string(param.index);
     });
 
 TEST(Config, MissingFileIsAClearError) {
