@@ -52,6 +52,7 @@ std::vector<std::string_view> arguments(char** argv) {
   return args;
 }
 
+// Port 0 means the MTA did not know it; the {client_port} macro may.
 PeerAddress peer_address(const _SOCK_ADDR* address) {
   PeerAddress peer;
   if (address == nullptr) return peer;
@@ -59,11 +60,11 @@ PeerAddress peer_address(const _SOCK_ADDR* address) {
   if (address->sa_family == AF_INET) {
     const auto* in4 = reinterpret_cast<const sockaddr_in*>(address);
     if (inet_ntop(AF_INET, &in4->sin_addr, text.data(), text.size())) peer.address = text.data();
-    peer.port = ntohs(in4->sin_port);
+    if (in4->sin_port != 0) peer.port = ntohs(in4->sin_port);
   } else if (address->sa_family == AF_INET6) {
     const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
     if (inet_ntop(AF_INET6, &in6->sin6_addr, text.data(), text.size())) peer.address = text.data();
-    peer.port = ntohs(in6->sin6_port);
+    if (in6->sin6_port != 0) peer.port = ntohs(in6->sin6_port);
   }
   return peer;
 }
