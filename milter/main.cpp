@@ -137,8 +137,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "smtpscope-milter: records every SMTP stage Postfix passes to a milter (connect, HELO, "
       "MAIL, RCPT, DATA, kept headers, end of message, abort, unknown commands, close) into the "
-      "smtpscope SQLite database. It never rejects or delays mail: it asks Postfix for no "
-      "replies where it can and drops events rather than block.",
+      "smtpscope SQLite database. It never rejects or modifies mail: it answers every stage "
+      "at once and drops events rather than block Postfix.",
       "smtpscope-milter"};
   std::string config_path = "/etc/smtpscope/smtpscope.yaml";
   bool foreground = false;

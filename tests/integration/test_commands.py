@@ -1,0 +1,100 @@
+"""The programs as an admin meets them: help, version, exit codes, clear
+errors naming file and line, daemon mode with a PID file and SIGTERM."""
+import os
+import signal
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+
+
+def run(*args):
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=30)
+
+
+class Commands(unittest.TestCase):
+    def setUp(self):
+        self.work = harness.Workdir()
+        self.milter = harness.binary("smtpscope-milter")
+        self.cli = harness.binary("smtpscope")
+
+    def tearDown(self):
+        self.work.remove()
+
+    def write(self, name, text):
+        path = self.work.join(name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_help_and_version(self):
+        for program in (self.milter, self.cli):
+            result = run(program, "--help")
+            self.assertEqual(result.returncode, 0)
+            self.assertIn("Exit status", result.stdout)
+            version = run(program, "--version")
+            self.assertEqual(version.returncode, 0)
+            self.assertRegex(version.stdout, r"^smtpscope(-milter)? \d+\.\d+\.\d+\n$")
+
+    def test_bad_configuration_exits_2_naming_file_line_and_key(self):
+        path = self.write("bad.yaml", "database:\n  path: /tmp/x.db\nstore:\n  batch_size: -3\n")
+        result = run(self.milter, "-c", path, "--check-config")
+        self.assertEqual(result.returncode, 2)
+        self.assertEqual(result.stderr,
+                         f"smtpscope-milter: {path}:4: store.batch_size: -3 is out of range"
+                         f" [1, 1000000]\n")
+
+    def test_good_configuration_checks_ok(self):
+        example = os.path.join(os.path.dirname(__file__), "..", "..", "conf", "smtpscope.yaml")
+        result = run(self.milter, "-c", example, "--check-config")
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_missing_socket_directory_is_a_clear_runtime_error(self):
+        path = self.write("nodir.yaml", f"database:\n  path: {self.work.join('s.db')}\n"
+                          "milter:\n  socket: unix:/nonexistent/dir/m.sock\n")
+        result = run(self.milter, "-c", path, "--foreground")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("socket directory /nonexistent/dir does not exist", result.stderr)
+
+    def test_sessions_without_a_database_exits_1(self):
+        result = run(self.cli, "--db", self.work.join("none.db"), "sessions")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("no database at", result.stderr)
+
+    def test_usage_errors_exit_2(self):
+        self.assertEqual(run(self.cli).returncode, 2)
+        self.assertEqual(run(self.cli, "sessions", "--limit", "0").returncode, 2)
+        self.assertEqual(run(self.cli, "--db", "x", "sessions", "--since", "5w").returncode, 2)
+
+    def test_daemon_mode_writes_a_pid_file_and_stops_on_sigterm(self):
+        socket_path = self.work.join("m.sock")
+        pid_file = self.work.join("milter.pid")
+        path = self.write("daemon.yaml", f"database:\n  path: {self.work.join('s.db')}\n"
+                          f"milter:\n  socket: unix:{socket_path}\n  pid_file: {pid_file}\n"
+                          f"logging:\n  target: syslog\n")
+        result = run(self.milter, "-c", path)
+        self.assertEqual(result.returncode, 0, result.stderr)  # the parent returns at once
+        harness.wait_for(lambda: os.path.exists(pid_file) and harness.read_file(pid_file).strip(),
+                         10, "pid file")
+        pid = int(harness.read_file(pid_file))
+        self.assertTrue(harness.pid_alive(pid))
+        self.assertEqual(os.stat(socket_path).st_mode & 0o777, 0o660)
+        os.kill(pid, signal.SIGTERM)
+        harness.wait_for(lambda: not harness.pid_alive(pid), 15, "daemon to exit")
+        self.assertFalse(os.path.exists(pid_file))
+
+    def test_json_output_parses(self):
+        import json
+        db = self.work.join("s.db")
+        socket_path = self.work.join("m.sock")
+        milter = harness.milter_daemon(self.work, db, socket_path).start()
+        milter.stop()
+        out = run(self.cli, "--db", db, "sessions", "--format", "json")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(json.loads(out.stdout), {"sessions": []})
+
+
+if __name__ == "__main__":
+    unittest.main()
