@@ -39,7 +39,12 @@ std::string with_esmtp(const EventRecord& event) {
 std::string describe(const EventRecord& event) {
   const std::string& stage = event.stage;
   if (stage == "connect") return "connect";
-  if (stage == "helo") return "C: HELO/EHLO " + printable(event.argument);
+  if (stage == "helo") {
+    const std::string tls = attribute(event, "{tls_version}");
+    return "C: HELO/EHLO " + printable(event.argument) +
+           (tls.empty() ? "" : fmt::format("   [TLS {} {}]", printable(tls),
+                                           printable(attribute(event, "{cipher}"))));
+  }
   if (stage == "mail") return "C: MAIL FROM:" + with_esmtp(event);
   if (stage == "rcpt") {
     std::string line = "C: RCPT TO:" + with_esmtp(event);

@@ -20,6 +20,8 @@ CLIENTS = [
      scenarios.pipelined_probe),
     ("127.0.0.16", "recipient rejected by Postfix, then RSET, NOOP, QUIT",
      scenarios.rejected_recipient),
+    ("127.0.0.18", "EHLO, STARTTLS, EHLO again over TLS, MAIL, RCPT, QUIT",
+     scenarios.starttls_client),
 ]
 REUSE = "127.0.0.17"
 
@@ -29,7 +31,7 @@ def main():
     db = work.join("smtpscope.db")
     socket_path = work.join("milter.sock")
     milter = harness.milter_daemon(work, db, socket_path)
-    postfix = harness.PostfixInstance(work, milter_socket=f"unix:{socket_path}")
+    postfix = harness.PostfixInstance(work, milter_socket=f"unix:{socket_path}", tls=True)
     try:
         milter.start()
         postfix.start()

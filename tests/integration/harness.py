@@ -88,7 +88,7 @@ class Workdir:
 class PostfixInstance:
     """A private Postfix: own config_directory, queue, data and maillog."""
 
-    def __init__(self, workdir, milter_socket=None, policy_service=None, extra=None):
+    def __init__(self, workdir, milter_socket=None, policy_service=None, extra=None, tls=False):
         self.dir = workdir.join("postfix")
         self.etc = os.path.join(self.dir, "etc")
         self.queue = os.path.join(self.dir, "queue")
@@ -97,6 +97,7 @@ class PostfixInstance:
         self.milter_socket = milter_socket
         self.policy_service = policy_service
         self.extra = extra or {}
+        self.tls = tls
         self.master_pid = None
 
     def postconf(self, *args):
@@ -145,11 +146,22 @@ class PostfixInstance:
                 "milter_default_action": "accept",
                 "milter_connect_macros": MILTER_CONNECT_MACROS,
             })
+        if self.tls:
+            settings.update(self.tls_settings())
         settings.update(self.extra)
         self.postconf("-e", *[f"{k} = {v}" for k, v in settings.items()])
         self.postconf("-M#", "smtp/inet")
         self.postconf("-M", f"127.0.0.1:{self.port}/inet = 127.0.0.1:{self.port} inet n - n - - smtpd")
         self.postconf("-F", "*/*/chroot = n")
+
+    def tls_settings(self):
+        """A self-signed certificate for STARTTLS (security level may)."""
+        key, cert = os.path.join(self.etc, "key.pem"), os.path.join(self.etc, "cert.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=mx.test.example", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True)
+        return {"smtpd_tls_cert_file": cert, "smtpd_tls_key_file": key,
+                "smtpd_tls_security_level": "may", "smtpd_tls_loglevel": "1"}
 
     def start(self):
         self.configure()

@@ -67,6 +67,16 @@ def rejected_recipient(port, source):
             c.command("RSET")[0], c.command("NOOP")[0], c.quit()]
 
 
+def starttls_client(port, source):
+    """EHLO, STARTTLS, EHLO again over TLS, MAIL, RCPT, QUIT."""
+    c = SmtpClient(port, source)
+    c.command("EHLO tls.example")
+    replies = [c.starttls(), c.command("EHLO tls.example")[0],
+               c.command("MAIL FROM:<a@tls.example>")[0],
+               c.command("RCPT TO:<b@test.example>")[0], c.quit()]
+    return replies
+
+
 def connection_reuse(server, workdir, source, messages=3):
     """Case 4: Postfix's own smtp client delivers several messages over one
     cached connection, sending RSET before each further MAIL. A second

@@ -2,6 +2,7 @@
 in one TCP segment, abrupt drops, and a chosen 127.x source address so each
 scenario plays a distinct client."""
 import socket
+import ssl
 
 
 class SmtpClient:
@@ -48,6 +49,17 @@ class SmtpClient:
         data = "\r\n".join("." + l if l.startswith(".") else l for l in data.split("\r\n"))
         self.send(data + "\r\n.\r\n")
         return self.reply()[0]
+
+    def starttls(self):
+        """STARTTLS, then TLS on the same socket (any certificate)."""
+        code, _ = self.command("STARTTLS")
+        if code == 220:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            self.sock = context.wrap_socket(self.sock)
+            self.buffer = b""
+        return code
 
     def quit(self):
         code = self.command("QUIT")[0]

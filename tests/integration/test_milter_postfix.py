@@ -9,9 +9,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 import scenarios  # noqa: E402
 
-PROXY, PROBE, EMPTY_HELO, LOST, PIPELINED, REJECTED, REUSE = (
+PROXY, PROBE, EMPTY_HELO, LOST, PIPELINED, REJECTED, REUSE, TLS = (
     "127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14", "127.0.0.15", "127.0.0.16",
-    "127.0.0.17")
+    "127.0.0.17", "127.0.0.18")
 
 
 class MilterScenarios(unittest.TestCase):
@@ -23,7 +23,8 @@ class MilterScenarios(unittest.TestCase):
         cls.db = cls.work.join("smtpscope.db")
         socket_path = cls.work.join("milter.sock")
         cls.milter = harness.milter_daemon(cls.work, cls.db, socket_path).start()
-        cls.postfix = harness.PostfixInstance(cls.work, milter_socket=f"unix:{socket_path}").start()
+        cls.postfix = harness.PostfixInstance(cls.work, milter_socket=f"unix:{socket_path}",
+                                              tls=True).start()
         port = cls.postfix.port
         cls.replies = {
             PROXY: scenarios.intercepting_proxy(port, PROXY, pause=2.0),
@@ -32,13 +33,14 @@ class MilterScenarios(unittest.TestCase):
             LOST: scenarios.lost_after_rcpt(port, LOST),
             PIPELINED: scenarios.pipelined_probe(port, PIPELINED),
             REJECTED: scenarios.rejected_recipient(port, REJECTED),
+            TLS: scenarios.starttls_client(port, TLS),
         }
         reuse_work = harness.Workdir()
         try:
             scenarios.connection_reuse(cls.postfix, reuse_work, REUSE, messages=4)
         finally:
             reuse_work.remove()
-        for client in (PROXY, PROBE, EMPTY_HELO, LOST, PIPELINED, REJECTED):
+        for client in (PROXY, PROBE, EMPTY_HELO, LOST, PIPELINED, REJECTED, TLS):
             cls.postfix.wait_for_log(f"disconnect from unknown[{client}]")
         # A clean stop commits everything still queued.
         cls.milter_exit = cls.milter.stop()
@@ -154,6 +156,19 @@ class MilterScenarios(unittest.TestCase):
         self.assertEqual(sum(messages_per_session), 4)
         self.assertGreaterEqual(max(messages_per_session), 2, "a connection was reused")
         self.assertEqual({t[4] for t in self.transactions(REUSE)}, {"delivered"})
+
+    def test_starttls_shows_as_a_second_helo_with_tls_macros(self):
+        self.assertEqual(self.replies[TLS], [220, 250, 250, 250, 221])
+        self.assertEqual(harness.session_stages(self.db, TLS),
+                         [["connect", "helo", "helo", "mail", "rcpt", "abort", "close"]])
+        helos = harness.query(self.db, """SELECT json_extract(attributes, '$."{tls_version}"'),
+            json_extract(attributes, '$."{cipher}"') FROM events e JOIN sessions s
+            ON s.id = e.session_id WHERE client_addr = ? AND stage = 'helo' ORDER BY e.id""", TLS)
+        self.assertEqual(helos[0], (None, None))
+        self.assertRegex(helos[1][0], r"^TLSv1\.[23]$")
+        self.assertTrue(helos[1][1])
+        self.assertEqual(harness.query(self.db, "SELECT helo_count FROM sessions"
+                                       " WHERE client_addr = ?", TLS), [(2,)])
 
     def test_sessions_carry_client_and_server_endpoints(self):
         rows = harness.query(self.db, "SELECT client_addr, client_port, server_port FROM sessions"
