@@ -35,7 +35,7 @@ int run_sessions(const cli::DatabaseChoice& database, const SessionsOptions& opt
   if (!options.client.empty()) filter.client_addr = options.client;
   filter.limit = options.limit;
   if (!options.since.empty()) {
-    auto window = cli::parse_duration_us(options.since);
+    auto window = parse_duration_us(options.since);
     if (!window) {
       std::cerr << "smtpscope: --since: " << window.message() << '\n';
       return exit_usage;

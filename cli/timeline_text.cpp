@@ -3,6 +3,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <cctype>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -36,7 +37,37 @@ std::string with_esmtp(const EventRecord& event) {
                        : printable(event.argument) + " " + printable(esmtp);
 }
 
+// A policy request is Postfix asking before it answers the client: the
+// greeting verb (protocol_name) shows here, and any rule that answered.
+std::string describe_policy(const EventRecord& event) {
+  const std::string& stage = event.stage;
+  const std::string arg = printable(event.argument);
+  std::string line;
+  if (stage == "helo") {
+    line = (attribute(event, "protocol_name") == "SMTP" ? "C: HELO " : "C: EHLO ") + arg;
+    const std::string tls = attribute(event, "encryption_protocol");
+    if (!tls.empty()) line += "   [TLS " + printable(tls) + "]";
+  } else if (stage == "mail") {
+    line = "check MAIL FROM:<" + arg + ">";
+  } else if (stage == "rcpt") {
+    line = "check RCPT TO:<" + arg + ">";
+  } else if (stage == "vrfy") {
+    line = "C: VRFY " + arg;
+  } else if (stage == "etrn") {
+    line = "C: ETRN " + arg;
+  } else if (stage == "eom") {
+    line = fmt::format("check END-OF-MESSAGE ({} bytes)", printable(attribute(event, "size")));
+  } else {
+    std::string upper = printable(stage);
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    line = "check " + upper;
+  }
+  const std::string rule = attribute(event, "rule");
+  return rule.empty() ? line : line + "   -> rule " + printable(rule);
+}
+
 std::string describe(const EventRecord& event) {
+  if (event.source == "policy") return describe_policy(event);
   const std::string& stage = event.stage;
   if (stage == "connect") return "connect";
   if (stage == "helo") {

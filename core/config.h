@@ -45,6 +45,20 @@ struct Config {
     std::size_t max_value_bytes = 0;
     std::string pid_file;
   } milter;
+  struct Policy {
+    std::vector<std::string> listen;
+    mode_t socket_mode = 0;
+    std::string rules_file;
+    std::size_t max_line_bytes = 0;
+    std::size_t max_request_bytes = 0;
+    std::size_t max_attributes = 0;
+    std::size_t max_value_bytes = 0;
+    int idle_timeout_s = 0;
+    int request_timeout_s = 0;
+    std::size_t max_connections = 0;
+    int history_cache_s = 0;
+    std::string pid_file;
+  } policy;
   struct Logging {
     std::string level;
     std::string target;

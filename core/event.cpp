@@ -5,8 +5,9 @@
 namespace smtpscope {
 namespace {
 
-constexpr std::array<std::string_view, 10> stage_names = {
-    "connect", "helo", "mail", "rcpt", "data", "header", "eom", "abort", "unknown", "close"};
+constexpr std::array<std::string_view, 12> stage_names = {
+    "connect", "helo", "mail", "rcpt", "data", "header", "eom", "abort", "unknown", "close",
+    "vrfy", "etrn"};
 
 }  // namespace
 

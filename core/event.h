@@ -26,6 +26,8 @@ enum class Stage : std::uint8_t {
   abort,
   unknown,
   close,
+  vrfy,  // policy requests only: VRFY and ETRN are not milter stages
+  etrn,
 };
 
 std::string_view to_string(Source source);

@@ -2,23 +2,16 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
 #include <nlohmann/json.hpp>
+
+#include "event_writer_internal.h"
 
 namespace smtpscope {
 namespace {
 
-std::optional<std::int64_t> to_number(std::optional<std::string_view> text) {
-  if (!text || text->empty()) return std::nullopt;
-  std::int64_t value = 0;
-  const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-  if (ec != std::errc() || end != text->data() + text->size()) return std::nullopt;
-  return value;
-}
-
-std::optional<std::string> to_text(std::optional<std::string_view> text) {
-  if (!text || text->empty()) return std::nullopt;
-  return std::string(*text);
+std::optional<std::string_view> first_of(const Event& event, const char* a, const char* b) {
+  auto value = event.attribute(a);
+  return value ? value : event.attribute(b);
 }
 
 // Attributes as a JSON object. Invalid UTF-8 in a value is replaced (U+FFFD)
@@ -31,26 +24,26 @@ std::string attributes_json(const Event& event) {
 
 }  // namespace
 
-struct EventWriter::Statements {
-  sqlite::Statement insert_session;
-  sqlite::Statement record_helo;
-  sqlite::Statement insert_transaction;
-  sqlite::Statement count_transaction;
-  sqlite::Statement record_rcpt;
-  sqlite::Statement record_data;
-  sqlite::Statement deliver_transaction;
-  sqlite::Statement abort_transaction;
-  sqlite::Statement close_session;
-  sqlite::Statement insert_event;
-};
+Endpoints endpoints_of(const Event& event) {
+  Endpoints e;
+  e.client_addr = std::string(first_of(event, "client_addr", "client_address").value_or(""));
+  e.client_port = to_number(event.attribute("client_port"));
+  e.client_name = to_text(event.attribute("client_name"));
+  e.client_ptr = to_text(first_of(event, "client_ptr", "reverse_client_name"));
+  e.server_addr = to_text(first_of(event, "server_addr", "server_address"));
+  e.server_port = to_number(event.attribute("server_port"));
+  return e;
+}
+
 
 Result<std::unique_ptr<EventWriter>> EventWriter::create(sqlite::Database& db) {
+  auto joiner = SessionJoiner::create(db);
+  if (!joiner) return joiner.status();
   const char* sql[] = {
       "INSERT INTO sessions (stream, client_addr, client_port, client_name, client_ptr,"
-      " server_addr, server_port, connect_us, partial) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+      " server_addr, server_port, connect_us, partial, sources)"
+      " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,'milter')",
       "UPDATE sessions SET helo = ?2, helo_count = helo_count + 1 WHERE id = ?1",
-      "INSERT INTO transactions (session_id, seq, mail_from, started_us) VALUES (?1,?2,?3,?4)",
-      "UPDATE sessions SET transactions = transactions + 1 WHERE id = ?1",
       "UPDATE transactions SET rcpt_accepted = rcpt_accepted + ?2,"
       " rcpt_rejected = rcpt_rejected + ?3, queue_id = coalesce(?4, queue_id) WHERE id = ?1",
       "UPDATE transactions SET data_us = ?2, queue_id = coalesce(?3, queue_id) WHERE id = ?1",
@@ -61,6 +54,9 @@ Result<std::unique_ptr<EventWriter>> EventWriter::create(sqlite::Database& db) {
       "UPDATE sessions SET close_us = ?2 WHERE id = ?1",
       "INSERT INTO events (session_id, transaction_id, source, stage, time_us, argument,"
       " attributes) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+      "UPDATE sessions SET protocol = ?2 WHERE id = ?1",
+      "UPDATE transactions SET queue_id = coalesce(queue_id, ?2),"
+      " message_bytes = coalesce(?3, message_bytes) WHERE id = ?1",
   };
   std::vector<sqlite::Statement> prepared;
   for (const char* text : sql) {
@@ -73,70 +69,101 @@ Result<std::unique_ptr<EventWriter>> EventWriter::create(sqlite::Database& db) {
       std::move(prepared[3]), std::move(prepared[4]), std::move(prepared[5]),
       std::move(prepared[6]), std::move(prepared[7]), std::move(prepared[8]),
       std::move(prepared[9])});
-  return std::unique_ptr<EventWriter>(new EventWriter(db, std::move(statements)));
+  return std::unique_ptr<EventWriter>(
+      new EventWriter(db, std::move(joiner).value(), std::move(statements)));
 }
 
-EventWriter::EventWriter(sqlite::Database& db, std::unique_ptr<Statements> statements)
-    : db_(db), statements_(std::move(statements)) {}
+EventWriter::EventWriter(sqlite::Database& db, std::unique_ptr<SessionJoiner> joiner,
+                         std::unique_ptr<Statements> statements)
+    : db_(db), joiner_(std::move(joiner)), statements_(std::move(statements)) {}
 
 EventWriter::~EventWriter() = default;
 
-Status EventWriter::open_session(const Event& event, bool partial) {
+Status EventWriter::apply(const Event& event) {
+  Status applied = event.source == Source::policy ? apply_policy(event) : apply_milter(event);
+  return applied.context(fmt::format("{} {} event", to_string(event.source),
+                                     to_string(event.stage)));
+}
+
+Status EventWriter::insert_event(const Event& event, std::int64_t session_id,
+                                 std::int64_t transaction_id) {
+  return statements_->insert_event.bind(1, session_id)
+      .bind(2, transaction_id ? std::optional<std::int64_t>(transaction_id) : std::nullopt)
+      .bind(3, to_string(event.source))
+      .bind(4, to_string(event.stage))
+      .bind(5, event.time_us)
+      .bind(6, event.argument)
+      .bind(7, attributes_json(event))
+      .run()
+      .context("insert event");
+}
+
+// ---- milter: the stream is the connection ----
+
+Status EventWriter::open_milter_session(const Event& event, bool partial) {
+  const Endpoints endpoints = endpoints_of(event);
+  if (!partial) {
+    auto adopted = joiner_->adopt_for_milter(endpoints, event.stream, event.time_us);
+    if (!adopted) return adopted.status();
+    if (adopted.value()) {
+      memory_.milter[event.stream] = StreamState{*adopted.value(), 0, 0, false};
+      return Status::ok();
+    }
+  }
   Status inserted = statements_->insert_session.bind(1, event.stream)
-                        .bind(2, to_text(event.attribute("client_addr")))
-                        .bind(3, to_number(event.attribute("client_port")))
-                        .bind(4, to_text(event.attribute("client_name")))
-                        .bind(5, to_text(event.attribute("client_ptr")))
-                        .bind(6, to_text(event.attribute("server_addr")))
-                        .bind(7, to_number(event.attribute("server_port")))
+                        .bind(2, endpoints.client_addr.empty()
+                                     ? std::nullopt
+                                     : std::optional<std::string>(endpoints.client_addr))
+                        .bind(3, endpoints.client_port)
+                        .bind(4, endpoints.client_name)
+                        .bind(5, endpoints.client_ptr)
+                        .bind(6, endpoints.server_addr)
+                        .bind(7, endpoints.server_port)
                         .bind(8, event.time_us)
                         .bind(9, std::int64_t{partial ? 1 : 0})
                         .run();
   if (!inserted) return inserted.context("insert session");
-  streams_[event.stream] = StreamState{db_.last_insert_rowid(), 0, 0, false};
+  memory_.milter[event.stream] = StreamState{db_.last_insert_rowid(), 0, 0, false};
   return Status::ok();
 }
 
-Result<EventWriter::StreamState*> EventWriter::stream_for(const Event& event) {
+Result<EventWriter::StreamState*> EventWriter::milter_stream(const Event& event) {
   if (event.stage == Stage::connect) {
-    // A connect always opens a new session, even on a reused stream name.
-    if (Status opened = open_session(event, false); !opened) return opened;
-  } else if (!streams_.contains(event.stream)) {
+    // A connect always starts a session, even on a reused stream name.
+    if (Status opened = open_milter_session(event, false); !opened) return opened;
+  } else if (!memory_.milter.contains(event.stream)) {
     // Its connect was never seen (the sensor started mid-session, or the
     // connect event was dropped): keep the events in a partial session.
-    if (Status opened = open_session(event, true); !opened) return opened;
+    if (Status opened = open_milter_session(event, true); !opened) return opened;
   }
-  return &streams_.at(event.stream);
+  return &memory_.milter.at(event.stream);
 }
 
 Status EventWriter::begin_transaction(const Event& event, StreamState& stream) {
-  Status inserted = statements_->insert_transaction.bind(1, stream.session_id)
-                        .bind(2, std::int64_t{event.transaction})
-                        .bind(3, event.argument)
-                        .bind(4, event.time_us)
-                        .run();
-  if (!inserted) return inserted.context("insert transaction");
-  stream.transaction_id = db_.last_insert_rowid();
+  auto id = joiner_->transaction(stream.session_id, event.transaction, event.argument,
+                                 event.time_us);
+  if (!id) return id.status().context("open transaction");
+  stream.transaction_id = id.value();
   stream.transaction_seq = event.transaction;
   stream.transaction_open = true;
-  return statements_->count_transaction.bind(1, stream.session_id).run();
+  return Status::ok();
 }
 
 Status EventWriter::end_transaction(const Event& event, StreamState& stream, bool delivered) {
   if (!stream.transaction_open) return Status::ok();
   stream.transaction_open = false;
   return delivered
-                     ? statements_->deliver_transaction.bind(1, stream.transaction_id)
-                           .bind(2, event.time_us)
-                           .bind(3, to_text(event.attribute("queue_id")))
-                           .bind(4, to_number(event.attribute("body_bytes")))
-                           .run()
-                     : statements_->abort_transaction.bind(1, stream.transaction_id)
-                           .bind(2, event.time_us)
-                           .run();
+             ? statements_->deliver_transaction.bind(1, stream.transaction_id)
+                   .bind(2, event.time_us)
+                   .bind(3, to_text(event.attribute("queue_id")))
+                   .bind(4, to_number(event.attribute("body_bytes")))
+                   .run()
+             : statements_->abort_transaction.bind(1, stream.transaction_id)
+                   .bind(2, event.time_us)
+                   .run();
 }
 
-Status EventWriter::update_session_and_transaction(const Event& event, StreamState& stream) {
+Status EventWriter::update_from_milter(const Event& event, StreamState& stream) {
   const auto queue_id = to_text(event.attribute("queue_id"));
   switch (event.stage) {
     case Stage::helo:
@@ -168,40 +195,23 @@ Status EventWriter::update_session_and_transaction(const Event& event, StreamSta
     case Stage::close:
       if (Status ended = end_transaction(event, stream, false); !ended) return ended;
       return statements_->close_session.bind(1, stream.session_id).bind(2, event.time_us).run();
-    case Stage::connect:
-    case Stage::header:
-    case Stage::unknown:
+    default:
       return Status::ok();
   }
-  return Status::ok();
 }
 
-Status EventWriter::insert_event(const Event& event, const StreamState& stream,
-                                 std::int64_t transaction_id) {
-  return statements_->insert_event.bind(1, stream.session_id)
-      .bind(2, transaction_id ? std::optional<std::int64_t>(transaction_id) : std::nullopt)
-      .bind(3, to_string(event.source))
-      .bind(4, to_string(event.stage))
-      .bind(5, event.time_us)
-      .bind(6, event.argument)
-      .bind(7, attributes_json(event))
-      .run();
-}
-
-Status EventWriter::apply(const Event& event) {
-  auto found = stream_for(event);
+Status EventWriter::apply_milter(const Event& event) {
+  auto found = milter_stream(event);
   if (!found) return found.status();
   StreamState& stream = *found.value();
-  if (Status updated = update_session_and_transaction(event, stream); !updated) {
-    return updated.context(fmt::format("{} event", to_string(event.stage)));
-  }
+  if (Status updated = update_from_milter(event, stream); !updated) return updated;
   // The event row belongs to the transaction it was part of, including the
   // eom or abort that just ended it.
   const bool in_transaction = event.transaction != 0 && event.transaction == stream.transaction_seq;
-  const std::int64_t transaction_id = in_transaction ? stream.transaction_id : 0;
-  Status inserted = insert_event(event, stream, transaction_id);
-  if (event.stage == Stage::close) streams_.erase(event.stream);
-  return inserted.context("insert event");
+  Status inserted =
+      insert_event(event, stream.session_id, in_transaction ? stream.transaction_id : 0);
+  if (event.stage == Stage::close) memory_.milter.erase(event.stream);
+  return inserted;
 }
 
 }  // namespace smtpscope

@@ -1,8 +1,10 @@
-// Turns Events into rows: opens a session on connect, a transaction on MAIL,
-// updates them as stages arrive and inserts one events row per Event. Runs
-// inside the caller's SQL transaction; the caller commits or rolls back and,
-// on rollback, restores the in-memory stream map with restore().
-// Owned and used by the Store's writer thread only (not thread-safe).
+// Turns Events into rows. Milter events own their session: a connect opens
+// one (or adopts the one another sensor opened first), a MAIL opens a
+// transaction, and close ends it. Policy events join the session of their
+// client address and port (SessionJoiner) and attach to the transaction
+// their `instance` names. Every Event becomes one events row.
+// Runs inside the caller's SQL transaction; on rollback the caller restores
+// the in-memory state with restore(). Used by the Store's writer thread only.
 #pragma once
 
 #include <cstdint>
@@ -12,44 +14,66 @@
 
 #include "event.h"
 #include "result.h"
+#include "session_join.h"
 #include "sqlite.h"
 
 namespace smtpscope {
 
 class EventWriter {
  public:
-  // What the writer knows about an open stream (one sensor connection).
+  // What the writer knows about an open milter stream (one connection).
   struct StreamState {
     std::int64_t session_id = 0;
     std::int64_t transaction_id = 0;  // latest transaction row, 0 before the first
     std::uint32_t transaction_seq = 0;
     bool transaction_open = false;
   };
-  using StreamMap = std::unordered_map<std::string, StreamState>;
+  // The session a policy connection is serving now.
+  struct PolicyState {
+    std::string client_addr;
+    std::optional<std::int64_t> client_port;
+    std::int64_t session_id = 0;
+    std::string protocol;
+  };
+  struct Memory {
+    std::unordered_map<std::string, StreamState> milter;
+    std::unordered_map<std::string, PolicyState> policy;
+  };
 
   static Result<std::unique_ptr<EventWriter>> create(sqlite::Database& db);
   ~EventWriter();
 
   Status apply(const Event& event);
 
-  StreamMap checkpoint() const { return streams_; }
-  void restore(StreamMap saved) { streams_ = std::move(saved); }
-  std::size_t open_streams() const { return streams_.size(); }
+  Memory checkpoint() const { return memory_; }
+  void restore(Memory saved) { memory_ = std::move(saved); }
+  std::size_t open_streams() const { return memory_.milter.size(); }
 
  private:
   struct Statements;
-  EventWriter(sqlite::Database& db, std::unique_ptr<Statements> statements);
+  EventWriter(sqlite::Database& db, std::unique_ptr<SessionJoiner> joiner,
+              std::unique_ptr<Statements> statements);
 
-  Result<StreamState*> stream_for(const Event& event);
-  Status open_session(const Event& event, bool partial);
-  Status update_session_and_transaction(const Event& event, StreamState& stream);
+  Status apply_milter(const Event& event);
+  Result<StreamState*> milter_stream(const Event& event);
+  Status open_milter_session(const Event& event, bool partial);
+  Status update_from_milter(const Event& event, StreamState& stream);
   Status begin_transaction(const Event& event, StreamState& stream);
   Status end_transaction(const Event& event, StreamState& stream, bool delivered);
-  Status insert_event(const Event& event, const StreamState& stream, std::int64_t transaction_id);
+
+  Status apply_policy(const Event& event);
+  Result<PolicyState*> policy_session(const Event& event);
+  Result<std::int64_t> policy_transaction(const Event& event, const PolicyState& state);
+
+  Status insert_event(const Event& event, std::int64_t session_id, std::int64_t transaction_id);
 
   sqlite::Database& db_;
+  std::unique_ptr<SessionJoiner> joiner_;
   std::unique_ptr<Statements> statements_;
-  StreamMap streams_;
+  Memory memory_;
 };
+
+// Endpoints named by an event's attributes (milter or policy names).
+Endpoints endpoints_of(const Event& event);
 
 }  // namespace smtpscope

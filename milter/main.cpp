@@ -7,13 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <csignal>
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 
 #include "config.h"
+#include "daemon.h"
 #include "libmilter_glue.h"
 #include "logging.h"
 #include "store.h"
@@ -30,19 +28,6 @@ std::optional<std::string> unix_socket_path(const std::string& spec) {
     if (spec.starts_with(prefix)) return spec.substr(prefix.size());
   }
   return std::nullopt;
-}
-
-// libmilter handles SIGTERM/SIGINT/SIGHUP in a thread of its own with
-// sigwait(); every thread we start must have them blocked, or the default
-// action would kill the process before the queue is drained.
-void block_stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
 }
 
 Status open_listener(const Config::Milter& config) {
@@ -64,26 +49,6 @@ Status open_listener(const Config::Milter& config) {
     return Status::error("chmod " + *path + ": " + std::strerror(errno));
   }
   return Status::ok();
-}
-
-Status write_pid_file(const std::string& path) {
-  if (path.empty()) return Status::ok();
-  std::ofstream file(path, std::ios::trunc);
-  file << ::getpid() << '\n';
-  if (!file) return Status::error("cannot write pid file " + path);
-  return Status::ok();
-}
-
-StoreOptions store_options(const Config& config) {
-  StoreOptions options;
-  options.path = config.database.path;
-  options.busy_timeout_ms = config.database.busy_timeout_ms;
-  options.queue_capacity = config.store.queue_capacity;
-  options.batch_size = config.store.batch_size;
-  options.batch_interval = std::chrono::milliseconds(config.store.batch_interval_ms);
-  options.retry_interval = std::chrono::milliseconds(config.store.retry_interval_ms);
-  options.drop_source = "milter";
-  return options;
 }
 
 int run(const std::shared_ptr<const Config>& config, bool foreground) {
@@ -112,8 +77,10 @@ int run(const std::shared_ptr<const Config>& config, bool foreground) {
     spdlog::critical("{}", written.message());
     return exit_failure;
   }
+  // libmilter takes SIGTERM/SIGINT/SIGHUP in a thread of its own with
+  // sigwait(); the store's writer thread must not get them by default.
   block_stop_signals();
-  auto store = Store::open(store_options(*config), clock);
+  auto store = Store::open(store_options(*config, "milter"), clock);
   if (!store) {
     spdlog::critical("{}", store.message());
     return exit_failure;

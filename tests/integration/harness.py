@@ -140,6 +140,8 @@ class PostfixInstance:
             "smtpd_client_connection_rate_limit": "0",
             "default_process_limit": "250",
         }
+        if self.policy_service:
+            settings.update(self.policy_settings())
         if self.milter_socket:
             settings.update({
                 "smtpd_milters": self.milter_socket,
@@ -153,6 +155,35 @@ class PostfixInstance:
         self.postconf("-M#", "smtp/inet")
         self.postconf("-M", f"127.0.0.1:{self.port}/inet = 127.0.0.1:{self.port} inet n - n - - smtpd")
         self.postconf("-F", "*/*/chroot = n")
+        if getattr(self, "spawn_service", None):
+            argv = " ".join(self.spawn_service["argv"])
+            user = self.spawn_service.get("user", "nobody")
+            self.postconf("-M", f"smtpscopepolicy/unix = smtpscopepolicy unix - n n - 0 spawn"
+                                f" user={user} argv={argv}")
+
+    def policy_settings(self):
+        """check_policy_service at every stage. smtpd_delay_reject = no makes
+        Postfix ask at CONNECT, HELO and MAIL instead of all at RCPT. The
+        policy check comes before the recipient reject, so the policy server
+        sees the recipient Postfix then rejects."""
+        service = self.policy_service
+        if isinstance(service, dict):  # spawn(8): {"argv": [...], "user": ...}
+            self.spawn_service = service
+            service = "unix:private/smtpscopepolicy"
+        check = f"check_policy_service {service}"
+        return {
+            "smtpd_delay_reject": "no",
+            "smtpd_policy_service_default_action": "DUNNO",
+            "smtpd_client_restrictions": check,
+            "smtpd_helo_restrictions": check,
+            "smtpd_sender_restrictions": check,
+            "smtpd_recipient_restrictions": (
+                f"{check}, check_recipient_access inline:{{ {{{REJECTED_RECIPIENT} = "
+                f"REJECT no such user here}} }}, permit_mynetworks, reject_unauth_destination"),
+            "smtpd_data_restrictions": check,
+            "smtpd_end_of_data_restrictions": check,
+        } | ({"smtpscopepolicy_time_limit": "3600"} if isinstance(self.policy_service, dict)
+             else {})
 
     def tls_settings(self):
         """A self-signed certificate for STARTTLS (security level may)."""
@@ -257,15 +288,46 @@ milter:
     return Daemon(workdir, "smtpscope-milter", config, lambda: os.path.exists(socket_path))
 
 
+def policy_daemon(workdir, db_path, listen, extra_policy=""):
+    """smtpscope-policyd on `listen` (a list of unix:/path or inet:HOST:PORT)."""
+    listen_yaml = ", ".join(f'"{spec}"' for spec in listen)
+    config = f"""database:
+  path: {db_path}
+store:
+  batch_interval_ms: 50
+policy:
+  listen: [{listen_yaml}]
+  socket_mode: "0666"
+{extra_policy}logging:
+  level: info
+"""
+
+    def ready():
+        for spec in listen:
+            if spec.startswith("unix:") and not os.path.exists(spec[5:]):
+                return False
+            if spec.startswith("inet:") and not port_listening(int(spec.rsplit(":", 1)[1])):
+                return False
+        return True
+
+    return Daemon(workdir, "smtpscope-policyd", config, ready)
+
+
 def query(db_path, sql, *params):
     with sqlite3.connect(db_path, timeout=10) as db:
         return db.execute(sql, params).fetchall()
 
 
-def session_stages(db_path, client_addr):
-    """Milter stage sequences of every session of a client, oldest first."""
+def session_stages(db_path, client_addr, source="milter"):
+    """One source's stage sequences for every session of a client, oldest first."""
     sessions = query(db_path, "SELECT id FROM sessions WHERE client_addr = ? ORDER BY connect_us",
                      client_addr)
     return [[stage for (stage,) in query(
-        db_path, "SELECT stage FROM events WHERE session_id = ? AND source = 'milter' ORDER BY id",
-        session_id)] for (session_id,) in sessions]
+        db_path, "SELECT stage FROM events WHERE session_id = ? AND source = ? ORDER BY id",
+        session_id, source)] for (session_id,) in sessions]
+
+
+def merged_timeline(db_path, client_addr):
+    """(source, stage) of every event of a client's sessions, in time order."""
+    return query(db_path, """SELECT e.source, e.stage FROM events e JOIN sessions s
+        ON s.id = e.session_id WHERE s.client_addr = ? ORDER BY e.time_us, e.id""", client_addr)

@@ -67,6 +67,14 @@ def rejected_recipient(port, source):
             c.command("RSET")[0], c.command("NOOP")[0], c.quit()]
 
 
+def helo_client(port, source):
+    """An old client that greets with HELO (not EHLO) and sends one message."""
+    c = SmtpClient(port, source)
+    return [c.command("HELO old.example")[0], c.command("MAIL FROM:<a@old.example>")[0],
+            c.command("RCPT TO:<b@test.example>")[0], c.message("Subject: old\n\nhello\n"),
+            c.quit()]
+
+
 def starttls_client(port, source):
     """EHLO, STARTTLS, EHLO again over TLS, MAIL, RCPT, QUIT."""
     c = SmtpClient(port, source)

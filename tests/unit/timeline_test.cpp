@@ -95,6 +95,12 @@ TEST(Timeline, TextNeverCarriesRawControlCharacters) {
 
 TEST(Timeline, NoSessionsSaysSo) { EXPECT_EQ(render_timelines_text({}), "no sessions recorded\n"); }
 
+}  // namespace
+}  // namespace smtpscope::cli
+
+namespace smtpscope {
+namespace {
+
 TEST(Duration, ParsesUnits) {
   EXPECT_EQ(parse_duration_us("90").value(), 90'000'000);
   EXPECT_EQ(parse_duration_us("90s").value(), 90'000'000);
@@ -112,4 +118,4 @@ TEST(Duration, RejectsNonsense) {
 }
 
 }  // namespace
-}  // namespace smtpscope::cli
+}  // namespace smtpscope

@@ -3,7 +3,7 @@
 #include <charconv>
 #include <string>
 
-namespace smtpscope::cli {
+namespace smtpscope {
 
 Result<std::int64_t> parse_duration_us(std::string_view text) {
   std::int64_t amount = 0;
@@ -27,4 +27,4 @@ Result<std::int64_t> parse_duration_us(std::string_view text) {
   return amount * seconds_per_unit * 1000000;
 }
 
-}  // namespace smtpscope::cli
+}  // namespace smtpscope

@@ -7,8 +7,8 @@
 
 #include "result.h"
 
-namespace smtpscope::cli {
+namespace smtpscope {
 
 Result<std::int64_t> parse_duration_us(std::string_view text);
 
-}  // namespace smtpscope::cli
+}  // namespace smtpscope

@@ -1,0 +1,40 @@
+#include "daemon.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <fstream>
+
+namespace smtpscope {
+
+StoreOptions store_options(const Config& config, const std::string& drop_source) {
+  StoreOptions options;
+  options.path = config.database.path;
+  options.busy_timeout_ms = config.database.busy_timeout_ms;
+  options.queue_capacity = config.store.queue_capacity;
+  options.batch_size = config.store.batch_size;
+  options.batch_interval = std::chrono::milliseconds(config.store.batch_interval_ms);
+  options.retry_interval = std::chrono::milliseconds(config.store.retry_interval_ms);
+  options.drop_source = drop_source;
+  return options;
+}
+
+Status write_pid_file(const std::string& path) {
+  if (path.empty()) return Status::ok();
+  std::ofstream file(path, std::ios::trunc);
+  file << ::getpid() << '\n';
+  if (!file) return Status::error("cannot write pid file " + path);
+  return Status::ok();
+}
+
+void block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+}  // namespace smtpscope

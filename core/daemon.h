@@ -1,0 +1,22 @@
+// Start-up helpers shared by the smtpscope daemons: store options from the
+// configuration, the PID file, and blocking the stop signals so that every
+// thread started afterwards inherits the mask (signals are then taken by
+// one designated reader: libmilter's signal thread, or a signalfd).
+#pragma once
+
+#include <string>
+
+#include "config.h"
+#include "result.h"
+#include "store.h"
+
+namespace smtpscope {
+
+StoreOptions store_options(const Config& config, const std::string& drop_source);
+
+Status write_pid_file(const std::string& path);
+
+// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread; ignores SIGPIPE.
+void block_stop_signals();
+
+}  // namespace smtpscope

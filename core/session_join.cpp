@@ -1,0 +1,154 @@
+#include "session_join.h"
+
+namespace smtpscope {
+namespace {
+
+// A session's events from other sensors arrive within this much of its
+// connect and close (separate processes commit in batches, clocks agree).
+constexpr std::int64_t skew_us = 5'000'000;
+// No SMTP session outlives this; older sessions are never matched.
+constexpr std::int64_t longest_session_us = 3'600'000'000;
+
+}  // namespace
+
+struct SessionJoiner::Statements {
+  sqlite::Statement find_adoptable;
+  sqlite::Statement adopt;
+  sqlite::Statement find_open;
+  sqlite::Statement open_session;
+  sqlite::Statement note_source;
+  sqlite::Statement upsert_transaction;
+  sqlite::Statement count_transactions;
+};
+
+Result<std::unique_ptr<SessionJoiner>> SessionJoiner::create(sqlite::Database& db) {
+  const char* sql[] = {
+      "SELECT id FROM sessions WHERE client_addr = ?1 AND client_port IS ?2"
+      " AND instr(' ' || sources || ' ', ' milter ') = 0"
+      " AND connect_us BETWEEN ?3 - ?4 AND ?3 + ?5 ORDER BY connect_us LIMIT 1",
+      "UPDATE sessions SET stream = ?2, connect_us = min(connect_us, ?3),"
+      " client_name = coalesce(?4, client_name), client_ptr = coalesce(?5, client_ptr),"
+      " server_addr = coalesce(?6, server_addr), server_port = coalesce(?7, server_port),"
+      " partial = 0, sources = trim(sources || ' milter'),"
+      " join_method = 'client address+port+time' WHERE id = ?1",
+      "SELECT id FROM sessions WHERE client_addr = ?1 AND client_port IS ?2"
+      " AND connect_us BETWEEN ?3 - ?5 AND ?3 + ?4"
+      " AND (close_us IS NULL OR close_us >= ?3 - ?4) ORDER BY connect_us DESC LIMIT 1",
+      "INSERT INTO sessions (stream, client_addr, client_port, client_name, client_ptr,"
+      " server_addr, server_port, connect_us, partial, sources, join_method)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+      "UPDATE sessions SET sources = trim(sources || ' ' || ?2),"
+      " join_method = coalesce(join_method, ?3)"
+      " WHERE id = ?1 AND instr(' ' || sources || ' ', ' ' || ?2 || ' ') = 0",
+      "INSERT INTO transactions (session_id, seq, mail_from, started_us) VALUES (?1, ?2, ?3, ?4)"
+      " ON CONFLICT (session_id, seq) DO UPDATE SET"
+      " mail_from = coalesce(transactions.mail_from, excluded.mail_from),"
+      " started_us = min(transactions.started_us, excluded.started_us) RETURNING id",
+      "UPDATE sessions SET transactions ="
+      " (SELECT count(*) FROM transactions WHERE session_id = ?1) WHERE id = ?1",
+  };
+  std::vector<sqlite::Statement> prepared;
+  for (const char* text : sql) {
+    auto statement = db.prepare(text);
+    if (!statement) return statement.status();
+    prepared.push_back(std::move(statement).value());
+  }
+  auto statements = std::unique_ptr<Statements>(new Statements{
+      std::move(prepared[0]), std::move(prepared[1]), std::move(prepared[2]),
+      std::move(prepared[3]), std::move(prepared[4]), std::move(prepared[5]),
+      std::move(prepared[6])});
+  return std::unique_ptr<SessionJoiner>(new SessionJoiner(db, std::move(statements)));
+}
+
+SessionJoiner::SessionJoiner(sqlite::Database& db, std::unique_ptr<Statements> statements)
+    : db_(db), statements_(std::move(statements)) {}
+
+SessionJoiner::~SessionJoiner() = default;
+
+Result<std::optional<std::int64_t>> SessionJoiner::adopt_for_milter(const Endpoints& endpoints,
+                                                                    const std::string& stream,
+                                                                    std::int64_t connect_us) {
+  auto& find = statements_->find_adoptable;
+  find.bind(1, endpoints.client_addr)
+      .bind(2, endpoints.client_port)
+      .bind(3, connect_us)
+      .bind(4, skew_us)
+      .bind(5, longest_session_us);
+  auto row = find.step();
+  if (!row) return row.status().context("find a session to adopt");
+  if (!row.value()) {
+    find.reset();
+    return std::optional<std::int64_t>();
+  }
+  const std::int64_t id = find.column_int(0);
+  find.reset();
+  Status adopted = statements_->adopt.bind(1, id)
+                       .bind(2, stream)
+                       .bind(3, connect_us)
+                       .bind(4, endpoints.client_name)
+                       .bind(5, endpoints.client_ptr)
+                       .bind(6, endpoints.server_addr)
+                       .bind(7, endpoints.server_port)
+                       .run();
+  if (!adopted) return adopted.context("adopt session");
+  return std::optional<std::int64_t>(id);
+}
+
+Result<std::int64_t> SessionJoiner::find_or_open(const Endpoints& endpoints,
+                                                 const std::string& source,
+                                                 const std::string& stream, std::int64_t time_us,
+                                                 bool observed_connect) {
+  auto& find = statements_->find_open;
+  find.bind(1, endpoints.client_addr)
+      .bind(2, endpoints.client_port)
+      .bind(3, time_us)
+      .bind(4, skew_us)
+      .bind(5, longest_session_us);
+  auto row = find.step();
+  if (!row) return row.status().context("find session");
+  if (row.value()) {
+    const std::int64_t id = find.column_int(0);
+    find.reset();
+    return id;
+  }
+  find.reset();
+  Status opened = statements_->open_session.bind(1, stream)
+                      .bind(2, endpoints.client_addr)
+                      .bind(3, endpoints.client_port)
+                      .bind(4, endpoints.client_name)
+                      .bind(5, endpoints.client_ptr)
+                      .bind(6, endpoints.server_addr)
+                      .bind(7, endpoints.server_port)
+                      .bind(8, time_us)
+                      .bind(9, std::int64_t{observed_connect ? 0 : 1})
+                      .bind(10, source)
+                      .bind(11, std::string("opened by ") + source)
+                      .run();
+  if (!opened) return opened.context("open session");
+  return db_.last_insert_rowid();
+}
+
+Status SessionJoiner::note_source(std::int64_t session_id, const std::string& source,
+                                  const std::string& join_method) {
+  return statements_->note_source.bind(1, session_id).bind(2, source).bind(3, join_method).run();
+}
+
+Result<std::int64_t> SessionJoiner::transaction(std::int64_t session_id, std::int64_t seq,
+                                                const std::optional<std::string>& mail_from,
+                                                std::int64_t time_us) {
+  auto& upsert = statements_->upsert_transaction;
+  upsert.bind(1, session_id).bind(2, seq).bind(3, mail_from).bind(4, time_us);
+  auto row = upsert.step();
+  if (!row || !row.value()) {
+    upsert.reset();
+    return row ? Status::error("upsert transaction returned no row") : row.status();
+  }
+  const std::int64_t id = upsert.column_int(0);
+  upsert.reset();
+  if (Status counted = statements_->count_transactions.bind(1, session_id).run(); !counted) {
+    return counted;
+  }
+  return id;
+}
+
+}  // namespace smtpscope

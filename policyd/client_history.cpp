@@ -1,0 +1,67 @@
+#include "client_history.h"
+
+#include <spdlog/spdlog.h>
+
+#include "text_escape.h"
+
+namespace smtpscope::policy {
+namespace {
+
+constexpr std::size_t max_cached_clients = 100000;
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+DatabaseHistory::DatabaseHistory(std::string database_path, std::chrono::seconds cache_for)
+    : path_(std::move(database_path)), cache_for_(cache_for) {}
+
+std::optional<ClientHistory> DatabaseHistory::query(const std::string& client_address,
+                                                    std::int64_t since_us) {
+  if (!db_) {
+    auto opened = sqlite::Database::open(path_, false, 50);
+    if (!opened) {
+      spdlog::warn("policy event=history-unavailable error=\"{}\"", opened.message());
+      return std::nullopt;
+    }
+    db_ = std::move(opened).value();
+  }
+  auto statement = db_->prepare(
+      "SELECT count(DISTINCT s.id), coalesce(sum(t.outcome = 'aborted'), 0),"
+      " coalesce(sum(t.rcpt_rejected), 0) FROM sessions s"
+      " LEFT JOIN transactions t ON t.session_id = s.id"
+      " WHERE s.client_addr = ?1 AND s.connect_us >= ?2");
+  if (!statement) {
+    spdlog::warn("policy event=history-unavailable error=\"{}\"", statement.message());
+    return std::nullopt;
+  }
+  auto& q = statement.value();
+  q.bind(1, client_address).bind(2, since_us);
+  auto row = q.step();
+  if (!row || !row.value()) {
+    spdlog::warn("policy event=history-unavailable client={} error=\"{}\"",
+                 printable(client_address), row ? "no row" : row.message());
+    return std::nullopt;
+  }
+  return ClientHistory{q.column_int(0), q.column_int(1), q.column_int(2)};
+}
+
+std::optional<ClientHistory> DatabaseHistory::history(const std::string& client_address,
+                                                      std::int64_t within_us) {
+  const auto now = std::chrono::steady_clock::now();
+  const auto key = std::make_pair(client_address, within_us);
+  if (auto found = cache_.find(key); found != cache_.end() && now - found->second.at < cache_for_) {
+    return found->second.value;
+  }
+  auto fresh = query(client_address, now_us() - within_us);
+  if (!fresh) return std::nullopt;
+  if (cache_.size() >= max_cached_clients) cache_.clear();
+  cache_[key] = Cached{*fresh, now};
+  return fresh;
+}
+
+}  // namespace smtpscope::policy

@@ -1,0 +1,76 @@
+#include "policy_request.h"
+
+namespace smtpscope::policy {
+
+std::string_view Request::get(std::string_view name) const {
+  for (const auto& [key, value] : attributes) {
+    if (key == name) return value;
+  }
+  return {};
+}
+
+std::string_view describe(ParseError error) {
+  switch (error) {
+    case ParseError::none: return "no error";
+    case ParseError::line_without_equals: return "line without '='";
+    case ParseError::line_too_long: return "line over the length limit";
+    case ParseError::request_too_large: return "request over the size limit";
+    case ParseError::too_many_attributes: return "too many attributes";
+    case ParseError::nul_byte: return "NUL byte in request";
+  }
+  return "unknown error";
+}
+
+ParseError RequestParser::feed(std::string_view bytes, std::vector<Request>& out) {
+  if (failed_ != ParseError::none) return failed_;
+  while (!bytes.empty()) {
+    const std::size_t newline = bytes.find('\n');
+    const std::string_view piece = bytes.substr(0, newline);
+    if (piece.find('\0') != std::string_view::npos) {
+      error_context_ = std::string(piece.substr(0, 80));
+      return failed_ = ParseError::nul_byte;
+    }
+    // Check the bounds before the line or request grows.
+    if (line_.size() + piece.size() > limits_.max_line_bytes) {
+      error_context_ = line_.substr(0, 80);
+      return failed_ = ParseError::line_too_long;
+    }
+    if (current_.bytes + line_.size() + piece.size() + 1 > limits_.max_request_bytes) {
+      error_context_ = line_.substr(0, 80);
+      return failed_ = ParseError::request_too_large;
+    }
+    line_.append(piece);
+    if (newline == std::string_view::npos) break;
+    bytes.remove_prefix(newline + 1);
+    if (ParseError error = take_line(out); error != ParseError::none) return failed_ = error;
+  }
+  return ParseError::none;
+}
+
+ParseError RequestParser::take_line(std::vector<Request>& out) {
+  std::string line = std::move(line_);
+  line_.clear();
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) {
+    // An empty line ends a request; one before any attribute is ignored.
+    if (!current_.attributes.empty()) {
+      out.push_back(std::move(current_));
+      current_ = Request{};
+    }
+    return ParseError::none;
+  }
+  const std::size_t equals = line.find('=');
+  if (equals == std::string::npos || equals == 0) {
+    error_context_ = line.substr(0, 80);
+    return ParseError::line_without_equals;
+  }
+  if (current_.attributes.size() >= limits_.max_attributes) {
+    error_context_ = line.substr(0, 80);
+    return ParseError::too_many_attributes;
+  }
+  current_.bytes += line.size() + 1;
+  current_.attributes.emplace_back(line.substr(0, equals), line.substr(equals + 1));
+  return ParseError::none;
+}
+
+}  // namespace smtpscope::policy

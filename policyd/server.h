@@ -1,0 +1,70 @@
+// The policy server's network side: one thread, one epoll loop, serving
+// many concurrent Postfix connections (each sends one request at a time and
+// waits for the answer) on unix and TCP listeners, or the single spawn(8)
+// connection on stdin/stdout. Requests go to a RequestHandler; answers go
+// back as "action=...\n\n". A protocol error, an oversized request, or a
+// client stalled mid-request closes that connection only (Postfix retries),
+// after answering every complete request before it. Idle connections are
+// closed after idle_timeout. Not thread-safe: run() owns everything.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "listener.h"
+#include "policy_request.h"
+#include "result.h"
+
+namespace smtpscope::policy {
+
+class RequestHandler {
+ public:
+  virtual ~RequestHandler() = default;
+  // The action (without "action=") for one request on connection `stream`.
+  virtual std::string answer(const Request& request, const std::string& stream) = 0;
+};
+
+struct ServerOptions {
+  std::vector<ListenSpec> listen;
+  mode_t socket_mode = 0660;
+  Limits limits;
+  std::chrono::seconds idle_timeout{600};
+  std::chrono::seconds request_timeout{100};
+  std::size_t max_connections = 4096;
+};
+
+struct ServerStats {
+  std::uint64_t accepted = 0;
+  std::uint64_t refused = 0;  // over max_connections
+  std::uint64_t requests = 0;
+  std::uint64_t protocol_errors = 0;
+  std::uint64_t timeouts = 0;
+  std::size_t open = 0;
+};
+
+class Server {
+ public:
+  // Opens every listener; errors name the listener.
+  static Result<std::unique_ptr<Server>> create(ServerOptions options, RequestHandler& handler);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Serves until SIGTERM or SIGINT (which the caller must have blocked in
+  // every thread), or in stdio mode until the connection ends. SIGHUP calls
+  // on_reload and goes on.
+  Status run(const std::function<void()>& on_reload);
+
+  ServerStats stats() const;
+
+ private:
+  struct Impl;
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace smtpscope::policy
