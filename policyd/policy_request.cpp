@@ -35,7 +35,10 @@ ParseError RequestParser::feed(std::string_view bytes, std::vector<Request>& out
       error_context_ = line_.substr(0, 80);
       return failed_ = ParseError::line_too_long;
     }
-    if (current_.bytes + line_.size() + piece.size() + 1 > limits_.max_request_bytes) {
+    // The empty line that ends a request does not count towards its size.
+    const bool empty_line = line_.empty() && piece.empty();
+    if (!empty_line &&
+        current_.bytes + line_.size() + piece.size() + 1 > limits_.max_request_bytes) {
       error_context_ = line_.substr(0, 80);
       return failed_ = ParseError::request_too_large;
     }

@@ -20,8 +20,10 @@ class EventWriterTest : public ::testing::Test {
   }
 
   void apply(Stage stage, std::uint32_t transaction, std::string argument = "",
-             std::vector<Attribute> attributes = {}, std::string stream = "milter:1:1") {
+             std::vector<Attribute> attributes = {}, std::string stream = "milter:1:1",
+             Source source = Source::milter) {
     Event e;
+    e.source = source;
     e.stage = stage;
     e.time_us = ++now_;
     e.stream = std::move(stream);
@@ -105,6 +107,58 @@ TEST_F(EventWriterTest, HostileTextIsStoredVerbatim) {
   apply(Stage::connect, 0);
   apply(Stage::helo, 0, hostile);
   EXPECT_EQ(rows("SELECT helo FROM sessions"), std::vector<std::string>{hostile});
+}
+
+// Policy requests join the session of their client address and port,
+// whichever sensor's batch is committed first.
+const std::vector<Attribute> client7 = {{"client_addr", "192.0.2.7"}, {"client_port", "40001"}};
+const std::vector<Attribute> policy7 = {{"client_address", "192.0.2.7"},
+                                        {"client_port", "40001"},
+                                        {"protocol_name", "ESMTP"},
+                                        {"sender", "clerk@corp.example"}};
+
+TEST_F(EventWriterTest, PolicyJoinsTheMiltersSession) {
+  apply(Stage::connect, 0, "", client7);
+  apply(Stage::rcpt, 1, "boss@corp.example", policy7, "policy:9:1", Source::policy);
+  apply(Stage::mail, 1, "<clerk@corp.example>");
+  EXPECT_EQ(rows("SELECT count(*) || ' ' || sources || ' ' || join_method || ' ' || protocol"
+                 " FROM sessions"),
+            std::vector<std::string>{"1 milter policy client address+port+time ESMTP"});
+  EXPECT_EQ(rows("SELECT seq || ' ' || mail_from FROM transactions"),
+            std::vector<std::string>{"1 <clerk@corp.example>"});
+}
+
+TEST_F(EventWriterTest, TheMilterAdoptsASessionThePolicyOpenedFirst) {
+  now_ = 5000;  // the policy's batch was committed first, with a later event
+  apply(Stage::rcpt, 1, "boss@corp.example", policy7, "policy:9:1", Source::policy);
+  now_ = 1000;
+  apply(Stage::connect, 0, "", client7);
+  apply(Stage::mail, 1, "<clerk@corp.example>");
+  apply(Stage::close, 0);
+  EXPECT_EQ(rows("SELECT count(*) || ' ' || sources || ' ' || join_method || ' ' || partial ||"
+                 " ' ' || connect_us FROM sessions"),
+            std::vector<std::string>{"1 policy milter client address+port+time 0 1001"});
+  EXPECT_EQ(rows("SELECT count(*) FROM transactions"), std::vector<std::string>{"1"});
+}
+
+TEST_F(EventWriterTest, APolicyConnectionMovesToTheNextSession) {
+  apply(Stage::connect, 0, "", client7, "milter:1:1");
+  apply(Stage::close, 0, "", {}, "milter:1:1");
+  apply(Stage::connect, 0, "", {{"client_addr", "192.0.2.8"}, {"client_port", "5"}}, "milter:1:2");
+  apply(Stage::rcpt, 0, "", policy7, "policy:9:1", Source::policy);
+  apply(Stage::rcpt, 0, "", {{"client_address", "192.0.2.8"}, {"client_port", "5"}},
+        "policy:9:1", Source::policy);
+  EXPECT_EQ(rows("SELECT s.client_addr || ' ' || count(e.id) FROM sessions s JOIN events e"
+                 " ON e.session_id = s.id WHERE e.source = 'policy' GROUP BY s.id ORDER BY s.id"),
+            (std::vector<std::string>{"192.0.2.7 1", "192.0.2.8 1"}));
+}
+
+TEST_F(EventWriterTest, ThePolicyGreetingBeforeHeloIsNotTheVerb) {
+  apply(Stage::connect, 0, "", client7);
+  apply(Stage::connect, 0, "", {{"client_address", "192.0.2.7"}, {"client_port", "40001"},
+                                {"protocol_name", "SMTP"}}, "policy:9:1", Source::policy);
+  EXPECT_EQ(rows("SELECT coalesce(protocol, 'unknown') FROM sessions"),
+            std::vector<std::string>{"unknown"});
 }
 
 }  // namespace

@@ -1,0 +1,138 @@
+#include "rules.h"
+
+#include <gtest/gtest.h>
+
+namespace smtpscope::policy {
+namespace {
+
+Request request(std::vector<std::pair<std::string, std::string>> attributes) {
+  Request r;
+  r.attributes = std::move(attributes);
+  return r;
+}
+
+class FixedHistory final : public HistorySource {
+ public:
+  explicit FixedHistory(std::optional<ClientHistory> value) : value_(value) {}
+  std::optional<ClientHistory> history(const std::string& client, std::int64_t within) override {
+    asked_client = client;
+    asked_within = within;
+    return value_;
+  }
+  std::string asked_client;
+  std::int64_t asked_within = 0;
+
+ private:
+  std::optional<ClientHistory> value_;
+};
+
+const char* rules_yaml = R"(rules:
+  - name: block-one
+    when:
+      protocol_state: RCPT
+      recipient: {in: [blocked@test.example, other@test.example]}
+    action: REJECT policy says no
+  - name: bare-ip-helo
+    when:
+      helo_name: {matches: "^\\[?[0-9.]+\\]?$"}
+    action: "PREPEND X-Smtpscope-Quirk: bare IP HELO"
+  - name: resetters
+    when:
+      protocol_state: RCPT
+      sasl_username: {empty: true}
+    client_history:
+      aborted_transactions_at_least: 2
+      within: 1h
+    action: DEFER_IF_PERMIT 4.7.1 try again later
+)";
+
+TEST(Rules, FirstMatchingRuleAnswers) {
+  auto rules = parse_rules(rules_yaml, "rules.yaml");
+  ASSERT_TRUE(rules) << rules.message();
+  EXPECT_EQ(rules.value().rules.size(), 3u);
+  const Decision d = decide(rules.value(), request({{"protocol_state", "RCPT"},
+                                                    {"recipient", "other@test.example"}}),
+                            nullptr);
+  EXPECT_EQ(d.action, "REJECT policy says no");
+  EXPECT_EQ(d.rule, "block-one");
+  EXPECT_EQ(decide(rules.value(), request({{"helo_name", "[192.0.2.1]"}}), nullptr).rule,
+            "bare-ip-helo");
+}
+
+TEST(Rules, NothingMatchingMeansDunno) {
+  auto rules = parse_rules(rules_yaml, "rules.yaml");
+  const Decision d = decide(rules.value(), request({{"helo_name", "mx.example.com"}}), nullptr);
+  EXPECT_EQ(d.action, "DUNNO");
+  EXPECT_TRUE(d.rule.empty());
+  EXPECT_EQ(decide(RuleSet{}, request({}), nullptr).action, "DUNNO");
+}
+
+TEST(Rules, HistoryConditionsAskTheDatabase) {
+  auto rules = parse_rules(rules_yaml, "rules.yaml");
+  const Request r = request({{"protocol_state", "RCPT"}, {"client_address", "192.0.2.9"}});
+  FixedHistory two_aborts(ClientHistory{3, 2, 0});
+  EXPECT_EQ(decide(rules.value(), r, &two_aborts).rule, "resetters");
+  EXPECT_EQ(two_aborts.asked_client, "192.0.2.9");
+  EXPECT_EQ(two_aborts.asked_within, 3'600'000'000);
+  FixedHistory one_abort(ClientHistory{3, 1, 0});
+  EXPECT_EQ(decide(rules.value(), r, &one_abort).action, "DUNNO");
+  FixedHistory unknown(std::nullopt);  // database unavailable: the rule does not match
+  EXPECT_EQ(decide(rules.value(), r, &unknown).action, "DUNNO");
+}
+
+TEST(Rules, EmptyFileMeansObserveOnly) {
+  auto rules = parse_rules("", "empty.yaml");
+  ASSERT_TRUE(rules);
+  EXPECT_TRUE(rules.value().rules.empty());
+}
+
+struct BadRules {
+  const char* yaml;
+  const char* message;
+};
+
+class RuleErrors : public ::testing::TestWithParam<BadRules> {};
+
+TEST_P(RuleErrors, NameFileLineAndReason) {
+  auto rules = parse_rules(GetParam().yaml, "r.yaml");
+  ASSERT_FALSE(rules);
+  EXPECT_EQ(rules.message(), GetParam().message);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Messages, RuleErrors,
+    ::testing::Values(
+        BadRules{"rules:\n  - name: x\n    action: ACCEPT_ALL\n",
+                 "r.yaml:3: action \"ACCEPT_ALL\" is not an access(5) action (DUNNO, OK, REJECT "
+                 "text, DEFER_IF_PERMIT text, 4NN/5NN text, PREPEND header: value, WARN text, ...)"},
+        BadRules{"rules:\n  - name: x\n    when:\n      helo_name: {matches: \"([\"}\n"
+                 "    action: DUNNO\n",
+                 "r.yaml:4: when.helo_name: bad regular expression \"([\": Unexpected character "
+                 "within '[...]' in regular expression"},
+        BadRules{"rules:\n  - name: x\n    action: DUNNO\n    colour: red\n",
+                 "r.yaml:4: unknown rule key \"colour\" (name, when, client_history, action)"},
+        BadRules{"rules:\n  - action: DUNNO\n", "r.yaml:2: rule without a name"},
+        BadRules{"rules:\n  - name: x\n", "r.yaml:2: rule \"x\" has no action"},
+        BadRules{"rules:\n  - name: x\n    when:\n      a: {near: b}\n    action: DUNNO\n",
+                 "r.yaml:4: when.a: unknown test \"near\" (use matches, in or empty)"},
+        BadRules{"rules:\n  - name: x\n    client_history:\n      within: 3w\n    action: OK\n",
+                 "r.yaml:4: client_history.within: bad duration \"3w\" (use e.g. 90s, 15m, "
+                 "24h, 7d)"},
+        BadRules{"rule:\n  - name: x\n", "r.yaml: expected \"rules:\" followed by a list of rules"},
+        BadRules{"rules: [\n", "r.yaml:2: end of sequence flow not found"}),
+    [](const ::testing::TestParamInfo<BadRules>& param) {
+      return "case" + std::to_string(param.index);
+    });
+
+TEST(Rules, ActionsCannotInjectProtocolLines) {
+  auto rules = parse_rules("rules:\n  - name: x\n    action: \"REJECT a\\n\\naction=OK\"\n", "r");
+  ASSERT_FALSE(rules);
+}
+
+TEST(Rules, NumericReplyCodesAreActions) {
+  EXPECT_TRUE(parse_rules("rules:\n  - name: x\n    action: 450 4.7.1 later\n", "r"));
+  EXPECT_FALSE(parse_rules("rules:\n  - name: x\n    action: 250 fine\n", "r"));
+}
+
+}  // namespace
+}  // namespace smtpscope::policy
