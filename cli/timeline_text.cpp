@@ -44,7 +44,8 @@ std::string describe_policy(const EventRecord& event) {
   const std::string arg = printable(event.argument);
   std::string line;
   if (stage == "helo") {
-    line = (attribute(event, "protocol_name") == "SMTP" ? "C: HELO " : "C: EHLO ") + arg;
+    // protocol_state is the verb itself; protocol_name changes only after it.
+    line = "C: " + printable(attribute(event, "protocol_state")) + " " + arg;
     const std::string tls = attribute(event, "encryption_protocol");
     if (!tls.empty()) line += "   [TLS " + printable(tls) + "]";
   } else if (stage == "mail") {

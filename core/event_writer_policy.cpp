@@ -58,11 +58,16 @@ Status EventWriter::apply_policy(const Event& event) {
   auto found = policy_session(event);
   if (!found) return found.status();
   PolicyState& state = *found.value();
-  // Before the greeting Postfix reports SMTP whatever the client will send,
-  // so only requests after HELO/EHLO tell the greeting verb.
-  const auto protocol = event.attribute("protocol_name");
-  if (event.stage != Stage::connect && protocol && !protocol->empty() &&
-      *protocol != state.protocol) {
+  // The greeting verb: at the HELO/EHLO check protocol_state names it, while
+  // protocol_name still says SMTP until Postfix has accepted an EHLO; after
+  // it, protocol_name tells. Before any greeting there is none.
+  std::optional<std::string_view> protocol;
+  if (event.stage == Stage::helo) {
+    protocol = event.attribute("protocol_state") == "EHLO" ? "ESMTP" : "SMTP";
+  } else if (event.stage != Stage::connect) {
+    protocol = event.attribute("protocol_name");
+  }
+  if (protocol && !protocol->empty() && *protocol != state.protocol) {
     Status recorded =
         statements_->record_protocol.bind(1, state.session_id).bind(2, *protocol).run();
     if (!recorded) return recorded;

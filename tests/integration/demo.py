@@ -22,6 +22,7 @@ CLIENTS = [
      scenarios.rejected_recipient),
     ("127.0.0.18", "EHLO, STARTTLS, EHLO again over TLS, MAIL, RCPT, QUIT",
      scenarios.starttls_client),
+    ("127.0.0.19", "an old client greeting with HELO, one message", scenarios.helo_client),
 ]
 REUSE = "127.0.0.17"
 
@@ -30,13 +31,17 @@ def main():
     work = harness.Workdir("smtpscope-demo-")
     db = work.join("smtpscope.db")
     socket_path = work.join("milter.sock")
+    policy_socket = work.join("policy.sock")
     milter = harness.milter_daemon(work, db, socket_path)
-    postfix = harness.PostfixInstance(work, milter_socket=f"unix:{socket_path}", tls=True)
+    policy = harness.policy_daemon(work, db, [f"unix:{policy_socket}"])
+    postfix = harness.PostfixInstance(work, milter_socket=f"unix:{socket_path}",
+                                      policy_service=f"unix:{policy_socket}", tls=True)
     try:
         milter.start()
+        policy.start()
         postfix.start()
-        print(f"Private Postfix on 127.0.0.1:{postfix.port} with smtpscope-milter "
-              f"(database {db})\n")
+        print(f"Private Postfix on 127.0.0.1:{postfix.port} with smtpscope-milter and "
+              f"smtpscope-policyd (database {db})\n")
         for source, title, play in CLIENTS:
             print(f"  {source}  {title}")
             play(postfix.port, source)
@@ -49,6 +54,7 @@ def main():
         for source, _, _ in CLIENTS:
             postfix.wait_for_log(f"disconnect from unknown[{source}]")
         milter.stop()  # a clean stop commits every queued event
+        policy.stop()
         print("\nWhat smtpscope recorded (smtpscope sessions):\n", flush=True)
         subprocess.run([harness.binary("smtpscope"), "--db", db, "sessions"], check=True)
         print("\nWhat Postfix logged about the same sessions (disconnect lines):")
@@ -58,6 +64,7 @@ def main():
     finally:
         postfix.stop()
         milter.stop()
+        policy.stop()
         work.remove()
 
 

@@ -19,6 +19,7 @@ class Commands(unittest.TestCase):
         self.work = harness.Workdir()
         self.milter = harness.binary("smtpscope-milter")
         self.cli = harness.binary("smtpscope")
+        self.policyd = harness.binary("smtpscope-policyd")
 
     def tearDown(self):
         self.work.remove()
@@ -30,13 +31,13 @@ class Commands(unittest.TestCase):
         return path
 
     def test_help_and_version(self):
-        for program in (self.milter, self.cli):
+        for program in (self.milter, self.policyd, self.cli):
             result = run(program, "--help")
             self.assertEqual(result.returncode, 0)
             self.assertIn("Exit status", result.stdout)
             version = run(program, "--version")
             self.assertEqual(version.returncode, 0)
-            self.assertRegex(version.stdout, r"^smtpscope(-milter)? \d+\.\d+\.\d+\n$")
+            self.assertRegex(version.stdout, r"^smtpscope(-milter|-policyd)? \d+\.\d+\.\d+\n$")
 
     def test_bad_configuration_exits_2_naming_file_line_and_key(self):
         path = self.write("bad.yaml", "database:\n  path: /tmp/x.db\nstore:\n  batch_size: -3\n")
@@ -48,8 +49,16 @@ class Commands(unittest.TestCase):
 
     def test_good_configuration_checks_ok(self):
         example = os.path.join(os.path.dirname(__file__), "..", "..", "conf", "smtpscope.yaml")
-        result = run(self.milter, "-c", example, "--check-config")
-        self.assertEqual(result.returncode, 0, result.stderr)
+        for program in (self.milter, self.policyd):
+            result = run(program, "-c", example, "--check-config")
+            self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_bad_listen_spec_is_a_configuration_error(self):
+        path = self.write("listen.yaml", "policy:\n  listen: [\"tcp:127.0.0.1\"]\n")
+        result = run(self.policyd, "-c", path, "--check-config")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn('policy.listen: "tcp:127.0.0.1" is not unix:/path, inet:HOST:PORT or stdio',
+                      result.stderr)
 
     def test_missing_socket_directory_is_a_clear_runtime_error(self):
         path = self.write("nodir.yaml", f"database:\n  path: {self.work.join('s.db')}\n"

@@ -142,6 +142,10 @@ class UnixSocket(PolicyAndMilter, unittest.TestCase):
         out = subprocess.run([harness.binary("smtpscope"), "--db", self.db, "sessions",
                               "--client", OLD], capture_output=True, text=True, check=True).stdout
         self.assertIn("policy  C: HELO old.example", out)
+        proxy = subprocess.run([harness.binary("smtpscope"), "--db", self.db, "sessions",
+                                "--client", PROXY], capture_output=True, text=True,
+                               check=True).stdout
+        self.assertIn("policy  C: EHLO ws7.corp.example", proxy)
         self.assertIn("policy  check RCPT TO:<b@test.example>", out)
 
 
@@ -193,6 +197,53 @@ class Spawn(PolicyAndMilter, unittest.TestCase):
             for pid in os.listdir("/proc") if pid.isdigit() and os.path.exists(f"/proc/{pid}/comm")
             and self.work.path in harness.read_file(f"/proc/{pid}/cmdline")), 15,
             "spawned policy servers to exit")
+
+
+class RulesThroughPostfix(unittest.TestCase):
+    """Rules answer Postfix: a REJECT reaches the client, a WARN the log."""
+
+    def test_reject_and_warn(self):
+        from smtp_client import SmtpClient
+        work = harness.Workdir()
+        try:
+            rules = work.join("rules.yaml")
+            with open(rules, "w") as f:
+                f.write("rules:\n"
+                        "  - name: no-blocked\n    when:\n      protocol_state: RCPT\n"
+                        "      recipient: blocked@test.example\n"
+                        "    action: REJECT blocked by an smtpscope rule\n"
+                        "  - name: note-probes\n    when:\n      protocol_state: RCPT\n"
+                        "      sender: {empty: true}\n"
+                        "    action: WARN smtpscope saw a null-sender probe\n")
+            db = work.join("smtpscope.db")
+            socket_path = work.join("policy.sock")
+            policy = harness.policy_daemon(work, db, [f"unix:{socket_path}"],
+                                           f"  rules_file: {rules}\n").start()
+            postfix = harness.PostfixInstance(work, policy_service=f"unix:{socket_path}").start()
+            try:
+                c = SmtpClient(postfix.port, "127.0.0.30")
+                c.command("EHLO rules.example")
+                c.command("MAIL FROM:<a@rules.example>")
+                code, text = c.command("RCPT TO:<blocked@test.example>")
+                self.assertEqual((code, text), (554, "5.7.1 <blocked@test.example>: Recipient "
+                                                     "address rejected: blocked by an smtpscope rule"))
+                c.command("RSET")
+                c.command("MAIL FROM:<>")
+                self.assertEqual(c.command("RCPT TO:<postmaster@test.example>")[0], 250)
+                c.quit()
+                postfix.wait_for_log("disconnect from unknown[127.0.0.30]")
+                log = "\n".join(postfix.log_lines())
+                self.assertIn("warn: RCPT from unknown[127.0.0.30]", log)
+                self.assertIn("smtpscope saw a null-sender probe", log)
+            finally:
+                postfix.stop()
+                self.assertEqual(policy.stop(), 0)
+            rules_fired = harness.query(db, "SELECT json_extract(attributes, '$.rule') FROM events"
+                                        " WHERE json_extract(attributes, '$.rule') IS NOT NULL"
+                                        " ORDER BY time_us")
+            self.assertEqual(rules_fired, [("no-blocked",), ("note-probes",)])
+        finally:
+            work.remove()
 
 
 if __name__ == "__main__":

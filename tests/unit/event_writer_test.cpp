@@ -159,6 +159,11 @@ TEST_F(EventWriterTest, ThePolicyGreetingBeforeHeloIsNotTheVerb) {
                                 {"protocol_name", "SMTP"}}, "policy:9:1", Source::policy);
   EXPECT_EQ(rows("SELECT coalesce(protocol, 'unknown') FROM sessions"),
             std::vector<std::string>{"unknown"});
+  // At the EHLO check Postfix still says SMTP; protocol_state names the verb.
+  apply(Stage::helo, 0, "", {{"client_address", "192.0.2.7"}, {"client_port", "40001"},
+                             {"protocol_name", "SMTP"}, {"protocol_state", "EHLO"}},
+        "policy:9:1", Source::policy);
+  EXPECT_EQ(rows("SELECT protocol FROM sessions"), std::vector<std::string>{"ESMTP"});
 }
 
 }  // namespace

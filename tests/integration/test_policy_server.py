@@ -1,0 +1,204 @@
+"""smtpscope-policyd on its own, spoken to directly: protocol answers,
+hostile and broken input, stalled clients, many connections, rules and
+their reload. Postfix's side of the protocol is policy_client.py."""
+import os
+import re
+import signal
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+from policy_client import PolicyClient, encode  # noqa: E402
+
+LIMITS = "  max_line_bytes: 256\n  max_request_bytes: 2048\n  request_timeout_s: 1\n"
+
+
+class PolicyServer(unittest.TestCase):
+    extra = LIMITS
+
+    def setUp(self):
+        self.work = harness.Workdir()
+        self.db = self.work.join("smtpscope.db")
+        self.socket = self.work.join("policy.sock")
+        self.daemon = harness.policy_daemon(self.work, self.db, [f"unix:{self.socket}"],
+                                            self.extra).start()
+
+    def tearDown(self):
+        self.daemon.stop()
+        self.work.remove()
+
+    def stop_and_count(self, sql="SELECT count(*) FROM events WHERE source = 'policy'"):
+        self.assertEqual(self.daemon.stop(), 0)
+        return harness.query(self.db, sql)[0][0]
+
+    def test_every_request_is_answered_and_recorded(self):
+        c = PolicyClient(self.socket)
+        for state in ("CONNECT", "HELO", "MAIL", "RCPT", "DATA", "END-OF-MESSAGE"):
+            self.assertEqual(c.ask(protocol_state=state), "DUNNO")
+        c.send(encode() * 3)  # several requests in one write
+        self.assertEqual([c.answer() for _ in range(3)], ["DUNNO"] * 3)
+        c.close()
+        self.assertEqual(self.stop_and_count(), 9)
+
+    def test_broken_input_closes_only_that_connection(self):
+        keeper = PolicyClient(self.socket)
+        self.assertEqual(keeper.ask(), "DUNNO")
+        broken_inputs = {
+            "line without equals": b"this is not a policy request\n",
+            "overlong line": b"helo_name=" + b"x" * 300 + b"\n",
+            "oversized request": b"".join(b"a%d=%s\n" % (i, b"y" * 200) for i in range(20)),
+            "binary junk": bytes(range(256)),
+            "invalid utf-8 junk": b"\xff\xfe\x1b[2J\n\n",
+        }
+        for name, junk in broken_inputs.items():
+            with self.subTest(name):
+                c = PolicyClient(self.socket)
+                self.assertEqual(c.ask(), "DUNNO")  # a good request first
+                c.send(junk)
+                self.assertIsNone(c.answer())  # closed, nothing wrong answered
+                c.close()
+                self.assertEqual(keeper.ask(), "DUNNO")  # the others are still served
+        keeper.close()
+        self.assertEqual(self.stop_and_count(), 1 + len(broken_inputs) * 2)
+        log = self.daemon_log()
+        self.assertEqual(log.count("event=bad-request"), 1)  # rate-limited: once per interval
+        self.assertNotRegex(log, r"[\x00-\x08\x0b-\x1f\x7f]")  # escaped, never raw
+
+    def daemon_log(self):
+        return self.daemon.stderr()
+
+    def test_a_client_stalled_mid_request_is_closed(self):
+        stalled = PolicyClient(self.socket)
+        stalled.send("request=smtpd_access_policy\nprotocol_state=RC")
+        keeper = PolicyClient(self.socket)
+        started = time.monotonic()
+        self.assertTrue(stalled.closed_by_server())
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertEqual(keeper.ask(), "DUNNO")
+        self.assertIn("event=stalled", self.daemon_log())
+
+    def test_500_concurrent_connections(self):
+        clients = [PolicyClient(self.socket) for _ in range(500)]
+        for i, c in enumerate(clients):
+            c.send(encode(client_port=str(10000 + i)))
+        self.assertEqual([c.answer() for c in clients], ["DUNNO"] * 500)
+        for i, c in enumerate(clients):  # still open, served again
+            self.assertEqual(c.ask(client_port=str(10000 + i)), "DUNNO")
+        for c in clients:
+            c.close()
+        self.assertEqual(self.stop_and_count(), 1000)
+        self.assertEqual(harness.query(self.db, "SELECT count(*) FROM sessions")[0][0], 500)
+
+    def test_tcp_and_unix_at_once(self):
+        self.daemon.stop()
+        port = harness.free_port()
+        self.daemon = harness.policy_daemon(self.work, self.db, [f"unix:{self.socket}",
+                                                                 f"inet:127.0.0.1:{port}"]).start()
+        self.assertEqual(PolicyClient(("127.0.0.1", port)).ask(), "DUNNO")
+        self.assertEqual(PolicyClient(self.socket).ask(), "DUNNO")
+        self.assertEqual(self.stop_and_count(), 2)
+
+
+RULES = """rules:
+  - name: blocked-recipient
+    when:
+      protocol_state: RCPT
+      recipient: blocked@test.example
+    action: REJECT 5.7.1 blocked by an smtpscope rule
+  - name: known-resetter
+    when:
+      protocol_state: RCPT
+    client_history:
+      aborted_transactions_at_least: 2
+      within: 1h
+    action: DEFER_IF_PERMIT 4.7.1 you reset too often
+"""
+
+
+class PolicyRules(unittest.TestCase):
+    def setUp(self):
+        self.work = harness.Workdir()
+        self.db = self.work.join("smtpscope.db")
+        self.socket = self.work.join("policy.sock")
+        self.rules = self.work.join("rules.yaml")
+        with open(self.rules, "w") as f:
+            f.write(RULES)
+        self.daemon = harness.policy_daemon(self.work, self.db, [f"unix:{self.socket}"],
+                                            f"  rules_file: {self.rules}\n"
+                                            "  history_cache_s: 0\n").start()
+
+    def tearDown(self):
+        self.daemon.stop()
+        self.work.remove()
+
+    def test_rules_answer_and_are_recorded(self):
+        c = PolicyClient(self.socket)
+        self.assertEqual(c.ask(recipient="blocked@test.example"),
+                         "REJECT 5.7.1 blocked by an smtpscope rule")
+        self.assertEqual(c.ask(recipient="fine@test.example"), "DUNNO")
+        self.daemon.stop()
+        rows = harness.query(self.db, "SELECT json_extract(attributes, '$.rule') FROM events"
+                             " ORDER BY time_us")
+        self.assertEqual(rows, [("blocked-recipient",), (None,)])
+
+    def test_client_history_comes_from_the_database(self):
+        now_us = int(time.time() * 1e6)
+        harness.query(self.db, "INSERT INTO sessions (id, stream, client_addr, client_port,"
+                      " connect_us, sources) VALUES (900, 'milter:1:1', '192.0.2.50', 1, ?,"
+                      " 'milter')", now_us - 60_000_000)
+        for seq in (1, 2):
+            harness.query(self.db, "INSERT INTO transactions (session_id, seq, started_us,"
+                          " outcome) VALUES (900, ?, ?, 'aborted')", seq, now_us - 50_000_000)
+        c = PolicyClient(self.socket)
+        self.assertEqual(c.ask(client_address="192.0.2.50"),
+                         "DEFER_IF_PERMIT 4.7.1 you reset too often")
+        self.assertEqual(c.ask(client_address="192.0.2.51"), "DUNNO")
+
+    def test_reload_takes_good_rules_and_refuses_bad_ones(self):
+        c = PolicyClient(self.socket)
+        self.assertEqual(c.ask(recipient="blocked@test.example"),
+                         "REJECT 5.7.1 blocked by an smtpscope rule")
+        with open(self.rules, "w") as f:
+            f.write("rules:\n  - name: broken\n    action: MAYBE\n")
+        os.kill(self.daemon.process.pid, signal.SIGHUP)
+        harness.wait_for(lambda: "reload-refused" in self.daemon.stderr(), 10, "refusal")
+        self.assertIn(f'{self.rules}:3: action "MAYBE" is not an access(5) action',
+                      self.daemon.stderr())
+        self.assertEqual(c.ask(recipient="blocked@test.example"),
+                         "REJECT 5.7.1 blocked by an smtpscope rule")  # old rules kept
+        with open(self.rules, "w") as f:
+            f.write("rules:\n  - name: new\n    when:\n      recipient: blocked@test.example\n"
+                    "    action: WARN seen by the new rules\n")
+        os.kill(self.daemon.process.pid, signal.SIGHUP)
+        harness.wait_for(lambda: "event=reloaded rules=1" in self.daemon.stderr(), 10, "reload")
+        self.assertEqual(c.ask(recipient="blocked@test.example"), "WARN seen by the new rules")
+
+
+class PolicyStartup(unittest.TestCase):
+    def test_a_bad_rules_file_refuses_to_start(self):
+        work = harness.Workdir()
+        try:
+            rules = work.join("rules.yaml")
+            with open(rules, "w") as f:
+                f.write("rules:\n  - name: x\n    when:\n      helo_name: {matches: \"([\"}\n"
+                        "    action: DUNNO\n")
+            config = work.join("p.yaml")
+            with open(config, "w") as f:
+                f.write(f"database:\n  path: {work.join('s.db')}\npolicy:\n"
+                        f"  listen: [\"unix:{work.join('p.sock')}\"]\n  rules_file: {rules}\n")
+            import subprocess
+            result = subprocess.run([harness.binary("smtpscope-policyd"), "-c", config, "-f"],
+                                    capture_output=True, text=True, timeout=30)
+            self.assertEqual(result.returncode, 2)
+            self.assertRegex(result.stderr, re.escape(rules) + r":4: when\.helo_name: bad regular")
+            check = subprocess.run([harness.binary("smtpscope-policyd"), "-c", config,
+                                    "--check-config"], capture_output=True, text=True)
+            self.assertEqual(check.returncode, 2)
+        finally:
+            work.remove()
+
+
+if __name__ == "__main__":
+    unittest.main()
