@@ -1,5 +1,6 @@
 #include "daemon.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -35,6 +36,15 @@ void block_stop_signals() {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+}
+
+}  // namespace smtpscope
+
+namespace smtpscope {
+
+void tune_allocator() {
+  mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
+  mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 }
 
 }  // namespace smtpscope

@@ -19,4 +19,9 @@ Status write_pid_file(const std::string& path);
 // Blocks SIGTERM, SIGINT and SIGHUP in the calling thread; ignores SIGPIPE.
 void block_stop_signals();
 
+// Keeps glibc from returning freed heap to the kernel after every batch:
+// events are allocated by the sensor thread and freed by the writer, and the
+// repeated trim/grow cost TLB shootdowns across cores (measured, bench/).
+void tune_allocator();
+
 }  // namespace smtpscope

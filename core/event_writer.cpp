@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <nlohmann/json.hpp>
 
 #include "event_writer_internal.h"
+#include "json_text.h"
 
 namespace smtpscope {
 namespace {
@@ -12,14 +12,6 @@ namespace {
 std::optional<std::string_view> first_of(const Event& event, const char* a, const char* b) {
   auto value = event.attribute(a);
   return value ? value : event.attribute(b);
-}
-
-// Attributes as a JSON object. Invalid UTF-8 in a value is replaced (U+FFFD)
-// because JSON cannot carry it; the raw argument column keeps exact bytes.
-std::string attributes_json(const Event& event) {
-  nlohmann::json object = nlohmann::json::object();
-  for (const auto& a : event.attributes) object[a.name] = a.value;
-  return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace
@@ -93,7 +85,7 @@ Status EventWriter::insert_event(const Event& event, std::int64_t session_id,
       .bind(4, to_string(event.stage))
       .bind(5, event.time_us)
       .bind(6, event.argument)
-      .bind(7, attributes_json(event))
+      .bind(7, attributes_to_json(event.attributes))
       .run()
       .context("insert event");
 }

@@ -34,6 +34,8 @@ class EventWriter {
     std::optional<std::int64_t> client_port;
     std::int64_t session_id = 0;
     std::string protocol;
+    std::uint32_t transaction_seq = 0;  // the transaction last seen, and its row
+    std::int64_t transaction_id = 0;
   };
   struct Memory {
     std::unordered_map<std::string, StreamState> milter;
@@ -63,7 +65,7 @@ class EventWriter {
 
   Status apply_policy(const Event& event);
   Result<PolicyState*> policy_session(const Event& event);
-  Result<std::int64_t> policy_transaction(const Event& event, const PolicyState& state);
+  Result<std::int64_t> policy_transaction(const Event& event, PolicyState& state);
 
   Status insert_event(const Event& event, std::int64_t session_id, std::int64_t transaction_id);
 

@@ -28,17 +28,22 @@ Result<EventWriter::PolicyState*> EventWriter::policy_session(const Event& event
   if (Status noted = joiner_->note_source(id.value(), "policy", join_by_endpoint); !noted) {
     return noted;
   }
-  state = PolicyState{endpoints.client_addr, endpoints.client_port, id.value(), ""};
+  state = PolicyState{endpoints.client_addr, endpoints.client_port, id.value(), "", 0, 0};
   return &state;
 }
 
-Result<std::int64_t> EventWriter::policy_transaction(const Event& event, const PolicyState& state) {
+Result<std::int64_t> EventWriter::policy_transaction(const Event& event, PolicyState& state) {
   if (event.transaction == 0) return std::int64_t{0};
-  const auto sender = event.attribute("sender");
-  const std::optional<std::string> mail_from =
-      sender ? std::optional<std::string>("<" + std::string(*sender) + ">") : std::nullopt;
-  auto id = joiner_->transaction(state.session_id, event.transaction, mail_from, event.time_us);
-  if (!id) return id.status();
+  if (event.transaction != state.transaction_seq) {
+    const auto sender = event.attribute("sender");
+    const std::optional<std::string> mail_from =
+        sender ? std::optional<std::string>("<" + std::string(*sender) + ">") : std::nullopt;
+    auto id = joiner_->transaction(state.session_id, event.transaction, mail_from, event.time_us);
+    if (!id) return id.status();
+    state.transaction_seq = event.transaction;
+    state.transaction_id = id.value();
+  }
+  Result<std::int64_t> id = state.transaction_id;
   if (event.stage == Stage::data || event.stage == Stage::eom) {
     const auto queue_id = event.attribute("queue_id");
     const std::optional<std::int64_t> size =

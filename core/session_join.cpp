@@ -44,8 +44,9 @@ Result<std::unique_ptr<SessionJoiner>> SessionJoiner::create(sqlite::Database& d
       " ON CONFLICT (session_id, seq) DO UPDATE SET"
       " mail_from = coalesce(transactions.mail_from, excluded.mail_from),"
       " started_us = min(transactions.started_us, excluded.started_us) RETURNING id",
-      "UPDATE sessions SET transactions ="
-      " (SELECT count(*) FROM transactions WHERE session_id = ?1) WHERE id = ?1",
+      // Transactions are numbered 1..n within a session, so the count is
+      // the highest ordinal seen.
+      "UPDATE sessions SET transactions = max(transactions, ?2) WHERE id = ?1",
   };
   std::vector<sqlite::Statement> prepared;
   for (const char* text : sql) {
@@ -145,7 +146,8 @@ Result<std::int64_t> SessionJoiner::transaction(std::int64_t session_id, std::in
   }
   const std::int64_t id = upsert.column_int(0);
   upsert.reset();
-  if (Status counted = statements_->count_transactions.bind(1, session_id).run(); !counted) {
+  if (Status counted = statements_->count_transactions.bind(1, session_id).bind(2, seq).run();
+      !counted) {
     return counted;
   }
   return id;

@@ -79,6 +79,7 @@ int run(const std::shared_ptr<const Config>& config, bool foreground) {
   }
   // libmilter takes SIGTERM/SIGINT/SIGHUP in a thread of its own with
   // sigwait(); the store's writer thread must not get them by default.
+  tune_allocator();
   block_stop_signals();
   auto store = Store::open(store_options(*config, "milter"), clock);
   if (!store) {

@@ -69,6 +69,7 @@ int run(const Config& config, bool foreground) {
   }
   SystemClock clock;
   DatabaseHistory history(config.database.path, std::chrono::seconds(config.policy.history_cache_s));
+  tune_allocator();
   block_stop_signals();  // before any thread: the server reads them via signalfd
   if (!foreground && !spawn_mode(config) && ::daemon(0, 0) != 0) {
     spdlog::critical("cannot go to the background: {}", std::strerror(errno));

@@ -58,7 +58,7 @@ Stage stage_of(std::string_view state) {
   return Stage::unknown;
 }
 
-Event to_event(const Request& request, const std::string& stream, std::int64_t time_us,
+Event to_event(Request&& request, const std::string& stream, std::int64_t time_us,
                std::size_t max_value_bytes) {
   Event event;
   event.source = Source::policy;
@@ -66,12 +66,17 @@ Event to_event(const Request& request, const std::string& stream, std::int64_t t
   event.time_us = time_us;
   event.stream = stream;
   event.argument = std::string(bounded(argument_of(request, event.stage), max_value_bytes));
-  for (const auto& [name, value] : request.attributes) {
-    if (name == "request") continue;
-    event.add(std::string(bounded(name, max_value_bytes)),
-              std::string(bounded(value, max_value_bytes)));
+  const auto instance = parse_instance(request.get("instance"));
+  // Postfix sends "name=" when it has no value; those are not stored, so an
+  // absent attribute means Postfix had nothing for it.
+  event.attributes.reserve(request.attributes.size() + 2);
+  for (auto& [name, value] : request.attributes) {
+    if (name == "request" || value.empty()) continue;
+    name.resize(bounded(name, max_value_bytes).size());
+    value.resize(bounded(value, max_value_bytes).size());
+    event.attributes.push_back({std::move(name), std::move(value)});
   }
-  if (auto instance = parse_instance(request.get("instance"))) {
+  if (instance) {
     event.transaction = instance->transaction;
     event.add("smtpd_pid", std::to_string(instance->smtpd_pid));
   }

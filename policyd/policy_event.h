@@ -1,7 +1,8 @@
 // Turns one policy request into an Event: the stage from protocol_state, the
 // transaction ordinal from `instance` (Postfix's per-session transaction
-// counter, "pid.sec.usec.seqno" in hex), every attribute kept (values cut at
-// max_value_bytes), and the smtpd pid for joining with the log.
+// counter, "pid.sec.usec.seqno" in hex), every attribute with a value kept
+// (known or not; values cut at max_value_bytes; empty ones, which Postfix
+// sends when it has no value, left out), and the smtpd pid for the log join.
 // Pure functions, no I/O.
 #pragma once
 
@@ -25,7 +26,8 @@ std::optional<Instance> parse_instance(std::string_view text);
 
 Stage stage_of(std::string_view protocol_state);
 
-Event to_event(const Request& request, const std::string& stream, std::int64_t time_us,
+// Takes the request's strings (moved, not copied).
+Event to_event(Request&& request, const std::string& stream, std::int64_t time_us,
                std::size_t max_value_bytes);
 
 }  // namespace smtpscope::policy

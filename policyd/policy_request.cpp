@@ -51,10 +51,8 @@ ParseError RequestParser::feed(std::string_view bytes, std::vector<Request>& out
 }
 
 ParseError RequestParser::take_line(std::vector<Request>& out) {
-  std::string line = std::move(line_);
-  line_.clear();
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  if (line.empty()) {
+  if (!line_.empty() && line_.back() == '\r') line_.pop_back();
+  if (line_.empty()) {
     // An empty line ends a request; one before any attribute is ignored.
     if (!current_.attributes.empty()) {
       out.push_back(std::move(current_));
@@ -62,17 +60,21 @@ ParseError RequestParser::take_line(std::vector<Request>& out) {
     }
     return ParseError::none;
   }
-  const std::size_t equals = line.find('=');
+  const std::size_t equals = line_.find('=');
   if (equals == std::string::npos || equals == 0) {
-    error_context_ = line.substr(0, 80);
+    error_context_ = line_.substr(0, 80);
     return ParseError::line_without_equals;
   }
   if (current_.attributes.size() >= limits_.max_attributes) {
-    error_context_ = line.substr(0, 80);
+    error_context_ = line_.substr(0, 80);
     return ParseError::too_many_attributes;
   }
-  current_.bytes += line.size() + 1;
-  current_.attributes.emplace_back(line.substr(0, equals), line.substr(equals + 1));
+  current_.bytes += line_.size() + 1;
+  // The line's buffer becomes the value: one allocation per line, not two.
+  std::string name = line_.substr(0, equals);
+  line_.erase(0, equals + 1);
+  current_.attributes.emplace_back(std::move(name), std::move(line_));
+  line_ = std::string();
   return ParseError::none;
 }
 

@@ -12,15 +12,16 @@ PolicyService::PolicyService(const Clock& clock, EventSink& sink, std::size_t ma
     : clock_(clock), sink_(sink), max_value_bytes_(max_value_bytes), rules_(std::move(rules)),
       history_(history) {}
 
-std::string PolicyService::answer(const Request& request, const std::string& stream) {
-  Event event = to_event(request, stream, clock_.now_us(), max_value_bytes_);
+std::string PolicyService::answer(Request&& request, const std::string& stream) {
+  // Decide first: building the event takes the request's strings.
   const Decision decision = decide(*rules_, request, history_);
-  if (!decision.rule.empty()) event.add("rule", decision.rule);
   if (spdlog::should_log(spdlog::level::debug)) {
-    spdlog::debug("policy stage={} stream={} client={} arg=\"{}\" action=\"{}\"",
-                  to_string(event.stage), stream, printable(request.get("client_address"), 64),
-                  printable(event.argument, 200), printable(decision.action, 200));
+    spdlog::debug("policy state={} stream={} client={} action=\"{}\"",
+                  printable(request.get("protocol_state"), 32), stream,
+                  printable(request.get("client_address"), 64), printable(decision.action, 200));
   }
+  Event event = to_event(std::move(request), stream, clock_.now_us(), max_value_bytes_);
+  if (!decision.rule.empty()) event.add("rule", decision.rule);
   if (!sink_.submit(std::move(event))) dropped_ += 1;
   return decision.action;
 }

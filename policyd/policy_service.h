@@ -20,7 +20,7 @@ class PolicyService final : public RequestHandler {
   PolicyService(const Clock& clock, EventSink& sink, std::size_t max_value_bytes,
                 std::shared_ptr<const RuleSet> rules, HistorySource* history);
 
-  std::string answer(const Request& request, const std::string& stream) override;
+  std::string answer(Request&& request, const std::string& stream) override;
 
   void replace_rules(std::shared_ptr<const RuleSet> rules) { rules_ = std::move(rules); }
   std::uint64_t dropped() const { return dropped_; }

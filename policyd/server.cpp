@@ -33,6 +33,7 @@ struct Connection {
   std::string pending_output;
   Clock::time_point last_activity;
   bool close_after_flush = false;
+  bool watching_output = false;  // EPOLLOUT requested because a write would block
 };
 
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
@@ -53,6 +54,7 @@ struct Server::Impl {
   RateLimiter error_log{std::chrono::seconds(10)};
   RateLimiter refuse_log{std::chrono::seconds(10)};
   std::vector<Request> requests;
+  std::array<char, read_chunk> read_buffer{};
 
   Impl(ServerOptions o, RequestHandler& h) : options(std::move(o)), handler(h) {}
 
@@ -126,6 +128,20 @@ struct Server::Impl {
     }
   }
 
+  // Asks for EPOLLOUT only while a write would block; changes it only when
+  // needed (an epoll_ctl per request would cost a syscall per answer).
+  void watch_output(Connection& c, bool wanted) {
+    if (c.watching_output == wanted) return;
+    c.watching_output = wanted;
+    if (c.out_fd == c.in_fd) {
+      rewatch(c.in_fd, EPOLLIN | EPOLLRDHUP | (wanted ? EPOLLOUT : 0u));
+    } else if (wanted) {
+      (void)watch(c.out_fd, EPOLLOUT);
+    } else {
+      ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, c.out_fd, nullptr);
+    }
+  }
+
   // Writes what it can; true while the connection stays usable.
   bool flush(Connection& c) {
     while (!c.pending_output.empty()) {
@@ -135,21 +151,13 @@ struct Server::Impl {
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        if (c.out_fd == c.in_fd) {
-          rewatch(c.in_fd, EPOLLIN | EPOLLRDHUP | EPOLLOUT);
-        } else {
-          (void)watch(c.out_fd, EPOLLOUT);
-        }
+        watch_output(c, true);
         return true;
       }
       if (n < 0 && errno == EINTR) continue;
       return false;
     }
-    if (c.out_fd == c.in_fd) {
-      rewatch(c.in_fd, EPOLLIN | EPOLLRDHUP);
-    } else {
-      ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, c.out_fd, nullptr);
-    }
+    watch_output(c, false);
     return !c.close_after_flush;
   }
 
@@ -161,28 +169,30 @@ struct Server::Impl {
     }
   }
 
-  // Reads, answers complete requests; false when the connection must close.
+  // Reads once, answers complete requests; false when the connection must
+  // close. The epoll set is level-triggered, so unread input is reported
+  // again: no extra read() that would only return EAGAIN.
   bool read_from(Connection& c) {
-    std::array<char, read_chunk> buffer;
-    for (;;) {
-      const ssize_t n = ::read(c.in_fd, buffer.data(), buffer.size());
-      if (n == 0) return false;  // the client closed
-      if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-      c.last_activity = Clock::now();
-      requests.clear();
-      const ParseError error = c.parser.feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)), requests);
-      for (const Request& request : requests) {
-        stats.requests += 1;
-        c.pending_output += "action=" + handler.answer(request, c.stream) + "\n\n";
-      }
-      if (error != ParseError::none) {
-        report_protocol_error(c, error);
-        c.close_after_flush = true;
-        flush(c);
-        return false;
-      }
-      if (!flush(c)) return false;
+    const ssize_t n = ::read(c.in_fd, read_buffer.data(), read_buffer.size());
+    if (n == 0) return false;  // the client closed
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    c.last_activity = Clock::now();
+    requests.clear();
+    const ParseError error = c.parser.feed(
+        std::string_view(read_buffer.data(), static_cast<std::size_t>(n)), requests);
+    for (Request& request : requests) {
+      stats.requests += 1;
+      c.pending_output += "action=";
+      c.pending_output += handler.answer(std::move(request), c.stream);
+      c.pending_output += "\n\n";
     }
+    if (error != ParseError::none) {
+      report_protocol_error(c, error);
+      c.close_after_flush = true;
+      flush(c);
+      return false;
+    }
+    return flush(c);
   }
 
   void sweep_timeouts() {

@@ -25,7 +25,8 @@ class RequestHandler {
  public:
   virtual ~RequestHandler() = default;
   // The action (without "action=") for one request on connection `stream`.
-  virtual std::string answer(const Request& request, const std::string& stream) = 0;
+  // The request is handed over: its strings may be moved into the record.
+  virtual std::string answer(Request&& request, const std::string& stream) = 0;
 };
 
 struct ServerOptions {

@@ -39,8 +39,9 @@ TEST(PolicyEvent, KeepsEveryAttributeBoundedAndTheTransaction) {
                         {"client_address", "192.0.2.7"},
                         {"recipient", std::string(40, 'r')},
                         {"x_unknown_future", "kept"},
+                        {"sasl_method", ""},
                         {"instance", "1f4.6b03a76b.d4dad.2"}};
-  const Event e = to_event(request, "policy:1:1", 42, 16);
+  const Event e = to_event(std::move(request), "policy:1:1", 42, 16);
   EXPECT_EQ(e.source, Source::policy);
   EXPECT_EQ(e.stage, Stage::rcpt);
   EXPECT_EQ(e.time_us, 42);
@@ -50,12 +51,13 @@ TEST(PolicyEvent, KeepsEveryAttributeBoundedAndTheTransaction) {
   EXPECT_EQ(e.attribute("x_unknown_future"), "kept");
   EXPECT_EQ(e.attribute("smtpd_pid"), "500");
   EXPECT_FALSE(e.attribute("request"));
+  EXPECT_FALSE(e.attribute("sasl_method"));  // empty: Postfix had no value
 }
 
 TEST(PolicyEvent, NoInstanceMeansNoTransaction) {
   Request request;
   request.attributes = {{"protocol_state", "CONNECT"}, {"instance", ""}};
-  EXPECT_EQ(to_event(request, "s", 0, 100).transaction, 0u);
+  EXPECT_EQ(to_event(std::move(request), "s", 0, 100).transaction, 0u);
 }
 
 }  // namespace
