@@ -164,8 +164,9 @@ std::vector<ConfigKey> build_keys() {
       list_key("milter.headers", [](Config& c) -> auto& { return c.milter.headers; }, 64,
                "[X-Mailer, User-Agent]", "message headers to record (case-insensitive names)"),
       boolean_key("milter.record_body_size",
-                  [](Config& c) -> auto& { return c.milter.record_body_size; }, "true",
-                  "count body bytes of each message (needs the body stage, no replies)"),
+                  [](Config& c) -> auto& { return c.milter.record_body_size; }, "false",
+                  "count body bytes (asks Postfix for the body; the policy server's "
+                  "END-OF-MESSAGE gives the message size without it)"),
       integer_key<std::size_t>("milter.max_recipients",
                                [](Config& c) -> auto& { return c.milter.max_recipients; }, 1,
                                100000, "1000", "recipients recorded per transaction at most"),

@@ -21,7 +21,8 @@ class MiltertestStages(unittest.TestCase):
         cls.db = cls.work.join("smtpscope.db")
         socket_path = cls.work.join("milter.sock")
         milter = harness.milter_daemon(cls.work, cls.db, socket_path,
-                                       extra_milter="  max_value_bytes: 64\n").start()
+                                       extra_milter="  max_value_bytes: 64\n"
+                                                     "  record_body_size: true\n").start()
         try:
             env = dict(os.environ, SMTPSCOPE_MILTER_SOCKET=socket_path,
                        SMTPSCOPE_HELO=HOSTILE_HELO)

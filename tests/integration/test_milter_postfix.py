@@ -179,6 +179,33 @@ class MilterScenarios(unittest.TestCase):
                             for l in self.postfix.log_lines()))
 
 
+class InetSocket(unittest.TestCase):
+    """The milter on libmilter's inet:PORT@HOST, Postfix on inet:HOST:PORT;
+    bodies skipped (the default), so no body size is recorded."""
+
+    def test_a_session_over_tcp(self):
+        work = harness.Workdir()
+        db = work.join("smtpscope.db")
+        port = harness.free_port()
+        milter = harness.Daemon(work, "smtpscope-milter",
+                                f"database:\n  path: {db}\nmilter:\n  socket: inet:{port}@127.0.0.1\n",
+                                lambda: harness.port_listening(port)).start()
+        postfix = harness.PostfixInstance(work, milter_socket=f"inet:127.0.0.1:{port}").start()
+        try:
+            scenarios.intercepting_proxy(postfix.port, "127.0.0.21", pause=0.1)
+            postfix.wait_for_log("disconnect from unknown[127.0.0.21]")
+            self.assertEqual(milter.stop(), 0)
+            self.assertEqual(harness.session_stages(db, "127.0.0.21"), [[
+                "connect", "helo", "mail", "rcpt", "abort", "mail", "rcpt", "data", "header",
+                "eom", "close"]])
+            self.assertEqual(harness.query(db, "SELECT body_bytes, queue_id IS NOT NULL FROM"
+                                           " transactions WHERE outcome = 'delivered'"), [(None, 1)])
+        finally:
+            postfix.stop()
+            milter.stop()
+            work.remove()
+
+
 class ConcurrentSessions(unittest.TestCase):
     """Scenario 8: 200 concurrent smtp-source sessions; every session and
     message Postfix logged is in the database."""

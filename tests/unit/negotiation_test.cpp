@@ -29,8 +29,13 @@ TEST(Negotiation, EnvelopeStagesKeepTheirReplies) {
                           SMFIP_NODATA | SMFIP_NOUNKNOWN));
 }
 
+TEST(Negotiation, SkipsTheBodyByDefault) {
+  EXPECT_TRUE(negotiate(0, postfix_offer, default_config().milter).steps & SMFIP_NOBODY);
+}
+
 TEST(Negotiation, SkipsHeadersAndBodyWhenNotRecorded) {
   Config::Milter config = default_config().milter;
+  config.record_body_size = true;
   EXPECT_FALSE(negotiate(0, postfix_offer, config).steps & (SMFIP_NOHDRS | SMFIP_NOBODY));
   config.headers.clear();
   config.record_body_size = false;
@@ -40,7 +45,7 @@ TEST(Negotiation, SkipsHeadersAndBodyWhenNotRecorded) {
 }
 
 TEST(Negotiation, NeverAsksForWhatWasNotOffered) {
-  const Negotiated n = negotiate(0, SMFIP_NOBODY | SMFIP_RCPT_REJ, default_config().milter);
+  const Negotiated n = negotiate(0, SMFIP_RCPT_REJ | SMFIP_NOUNKNOWN, default_config().milter);
   EXPECT_EQ(n.steps, static_cast<unsigned long>(SMFIP_RCPT_REJ));
 }
 

@@ -29,9 +29,15 @@ class FakeMacros final : public MacroSource {
 
 const FakeMacros no_macros{};
 
+Config counting_config() {
+  Config config = default_config();
+  config.milter.record_body_size = true;
+  return config;
+}
+
 class RecorderTest : public ::testing::Test {
  protected:
-  explicit RecorderTest(Config config = default_config())
+  explicit RecorderTest(Config config = counting_config())
       : recorder_(std::make_shared<const Config>(std::move(config)), clock_, sink_) {}
 
   std::unique_ptr<ConnectionContext> connected() {
