@@ -9,14 +9,18 @@
 
 namespace smtpscope::cli {
 
+Result<std::string> database_path(const DatabaseChoice& choice) {
+  if (!choice.db_path.empty()) return choice.db_path;
+  auto config = std::filesystem::exists(choice.config_path) ? load_config(choice.config_path)
+                                                            : Result<Config>(default_config());
+  if (!config) return config.status();
+  return config.value().database.path;
+}
+
 Result<std::unique_ptr<sqlite::Database>> open_for_reading(const DatabaseChoice& choice) {
-  std::string path = choice.db_path;
-  if (path.empty()) {
-    auto config = std::filesystem::exists(choice.config_path) ? load_config(choice.config_path)
-                                                              : Result<Config>(default_config());
-    if (!config) return config.status();
-    path = config.value().database.path;
-  }
+  auto chosen = database_path(choice);
+  if (!chosen) return chosen.status();
+  const std::string& path = chosen.value();
   if (!std::filesystem::exists(path)) {
     return Status::error(fmt::format(
         "no database at {} (start smtpscope-milter first, or name one with --db)", path));

@@ -18,4 +18,7 @@ struct DatabaseChoice {
 
 Result<std::unique_ptr<sqlite::Database>> open_for_reading(const DatabaseChoice& choice);
 
+// The database file the choice names (--db, else the configuration's).
+Result<std::string> database_path(const DatabaseChoice& choice);
+
 }  // namespace smtpscope::cli

@@ -5,7 +5,9 @@
 #include <iostream>
 
 #include "database_access.h"
+#include "config.h"
 #include "duration.h"
+#include "ingest_command.h"
 #include "session_reader.h"
 #include "timeline_json.h"
 #include "timeline_text.h"
@@ -86,6 +88,21 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"text", "json"}));
 
+  cli::IngestCommand ingest;
+  auto* ingest_cmd = app.add_subcommand(
+      "ingest", "read Postfix log files (plain or gzip) into the database, joined to the "
+                "daemons' sessions; reading a file again adds nothing, an interrupted read "
+                "resumes");
+  ingest_cmd->add_option("files", ingest.files, "log files, e.g. /var/log/mail.log*")
+      ->required()
+      ->check(CLI::ExistingFile);
+  ingest_cmd->add_flag("-F,--follow", ingest.follow,
+                       "keep reading as the file grows, across rotation (one file)");
+  ingest_cmd->add_option("--year", ingest.year,
+                         "year of timestamps that carry none (default: from the file's mtime)")
+      ->check(CLI::Range(1970, 9999));
+  ingest_cmd->add_flag("-q,--quiet", ingest.quiet, "no progress display");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -93,5 +110,18 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : exit_usage;
   }
   if (sessions_cmd->parsed()) return run_sessions(database, sessions);
+  if (ingest_cmd->parsed()) {
+    if (ingest.follow && ingest.files.size() != 1) {
+      std::cerr << "smtpscope: --follow takes exactly one file\n";
+      return exit_usage;
+    }
+    auto path = cli::database_path(database);
+    if (!path) {
+      std::cerr << "smtpscope: " << path.message() << '\n';
+      return exit_usage;
+    }
+    ingest.database = path.value();
+    return cli::run_ingest(ingest);
+  }
   return exit_usage;
 }

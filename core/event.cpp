@@ -5,11 +5,14 @@
 namespace smtpscope {
 namespace {
 
-constexpr std::array<std::string_view, 12> stage_names = {
-    "connect", "helo", "mail", "rcpt", "data", "header", "eom", "abort", "unknown", "close",
-    "vrfy", "etrn"};
+constexpr std::array<std::string_view, 22> stage_names = {
+    "connect", "helo",    "mail",     "rcpt",    "data",    "header",      "eom",
+    "abort",   "unknown", "close",    "vrfy",    "etrn",    "lost",        "timeout",
+    "error_limit", "pipelining", "reject", "queued", "non_smtp", "illegal", "tls", "screen"};
 
 }  // namespace
+
+static_assert(stage_names.size() == static_cast<std::size_t>(Stage::screen) + 1);
 
 std::string_view to_string(Source source) {
   switch (source) {

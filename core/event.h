@@ -28,6 +28,17 @@ enum class Stage : std::uint8_t {
   close,
   vrfy,  // policy requests only: VRFY and ETRN are not milter stages
   etrn,
+  // Log only: what Postfix logged and no other sensor sees.
+  lost,         // lost connection after STATE
+  timeout,      // timeout after STATE
+  error_limit,  // too many errors after STATE
+  pipelining,   // improper command pipelining after STATE
+  reject,       // NOQUEUE/QID reject, warn, hold, milter-reject ... lines
+  queued,       // QID: client= (first accepted recipient opened a queue file)
+  non_smtp,     // non-SMTP command
+  illegal,      // illegal address syntax
+  tls,          // TLS connection established
+  screen,       // postscreen verdicts (PREGREET, COMMAND PIPELINING, ...)
 };
 
 std::string_view to_string(Source source);

@@ -49,6 +49,7 @@ Result<std::unique_ptr<EventWriter>> EventWriter::create(sqlite::Database& db) {
       "UPDATE sessions SET protocol = ?2 WHERE id = ?1",
       "UPDATE transactions SET queue_id = coalesce(queue_id, ?2),"
       " message_bytes = coalesce(?3, message_bytes) WHERE id = ?1",
+      "UPDATE sessions SET close_us = coalesce(close_us, ?2) WHERE id = ?1",
   };
   std::vector<sqlite::Statement> prepared;
   for (const char* text : sql) {
@@ -60,7 +61,7 @@ Result<std::unique_ptr<EventWriter>> EventWriter::create(sqlite::Database& db) {
       std::move(prepared[0]), std::move(prepared[1]), std::move(prepared[2]),
       std::move(prepared[3]), std::move(prepared[4]), std::move(prepared[5]),
       std::move(prepared[6]), std::move(prepared[7]), std::move(prepared[8]),
-      std::move(prepared[9])});
+      std::move(prepared[9]), std::move(prepared[10])});
   return std::unique_ptr<EventWriter>(
       new EventWriter(db, std::move(joiner).value(), std::move(statements)));
 }
@@ -72,7 +73,7 @@ EventWriter::EventWriter(sqlite::Database& db, std::unique_ptr<SessionJoiner> jo
 EventWriter::~EventWriter() = default;
 
 Status EventWriter::apply(const Event& event) {
-  Status applied = event.source == Source::policy ? apply_policy(event) : apply_milter(event);
+  Status applied = event.source == Source::milter ? apply_milter(event) : apply_joined(event);
   return applied.context(fmt::format("{} {} event", to_string(event.source),
                                      to_string(event.stage)));
 }

@@ -1,7 +1,8 @@
 // Turns Events into rows. Milter events own their session: a connect opens
 // one (or adopts the one another sensor opened first), a MAIL opens a
-// transaction, and close ends it. Policy events join the session of their
-// client address and port (SessionJoiner) and attach to the transaction
+// transaction, and close ends it. Policy and log events join the session of
+// their client address and port, or address, smtpd pid and time when the log
+// has no ports (SessionJoiner); policy events attach to the transaction
 // their `instance` names. Every Event becomes one events row.
 // Runs inside the caller's SQL transaction; on rollback the caller restores
 // the in-memory state with restore(). Used by the Store's writer thread only.
@@ -28,8 +29,8 @@ class EventWriter {
     std::uint32_t transaction_seq = 0;
     bool transaction_open = false;
   };
-  // The session a policy connection is serving now.
-  struct PolicyState {
+  // The session a policy connection or an smtpd process (log) serves now.
+  struct JoinedState {
     std::string client_addr;
     std::optional<std::int64_t> client_port;
     std::int64_t session_id = 0;
@@ -39,7 +40,7 @@ class EventWriter {
   };
   struct Memory {
     std::unordered_map<std::string, StreamState> milter;
-    std::unordered_map<std::string, PolicyState> policy;
+    std::unordered_map<std::string, JoinedState> joined;
   };
 
   static Result<std::unique_ptr<EventWriter>> create(sqlite::Database& db);
@@ -63,9 +64,10 @@ class EventWriter {
   Status begin_transaction(const Event& event, StreamState& stream);
   Status end_transaction(const Event& event, StreamState& stream, bool delivered);
 
-  Status apply_policy(const Event& event);
-  Result<PolicyState*> policy_session(const Event& event);
-  Result<std::int64_t> policy_transaction(const Event& event, PolicyState& state);
+  Status apply_joined(const Event& event);
+  Result<JoinedState*> joined_session(const Event& event);
+  Status record_protocol(const Event& event, JoinedState& state);
+  Result<std::int64_t> policy_transaction(const Event& event, JoinedState& state);
 
   Status insert_event(const Event& event, std::int64_t session_id, std::int64_t transaction_id);
 

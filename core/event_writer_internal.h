@@ -36,6 +36,7 @@ struct EventWriter::Statements {
   sqlite::Statement insert_event;
   sqlite::Statement record_protocol;
   sqlite::Statement record_policy_message;
+  sqlite::Statement close_from_log;
 };
 
 }  // namespace smtpscope

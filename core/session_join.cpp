@@ -8,6 +8,8 @@ namespace {
 constexpr std::int64_t skew_us = 5'000'000;
 // No SMTP session outlives this; older sessions are never matched.
 constexpr std::int64_t longest_session_us = 3'600'000'000;
+// Matching on the address alone: syslog times are whole seconds.
+constexpr std::int64_t address_window_us = 2'000'000;
 
 }  // namespace
 
@@ -19,6 +21,7 @@ struct SessionJoiner::Statements {
   sqlite::Statement note_source;
   sqlite::Statement upsert_transaction;
   sqlite::Statement count_transactions;
+  sqlite::Statement find_by_address;
 };
 
 Result<std::unique_ptr<SessionJoiner>> SessionJoiner::create(sqlite::Database& db) {
@@ -47,6 +50,9 @@ Result<std::unique_ptr<SessionJoiner>> SessionJoiner::create(sqlite::Database& d
       // Transactions are numbered 1..n within a session, so the count is
       // the highest ordinal seen.
       "UPDATE sessions SET transactions = max(transactions, ?2) WHERE id = ?1",
+      "SELECT id FROM sessions WHERE client_addr = ?1"
+      " AND instr(' ' || sources || ' ', ' ' || ?4 || ' ') = 0"
+      " AND connect_us BETWEEN ?2 - ?3 AND ?2 + ?3 ORDER BY abs(connect_us - ?2) LIMIT 1",
   };
   std::vector<sqlite::Statement> prepared;
   for (const char* text : sql) {
@@ -57,7 +63,7 @@ Result<std::unique_ptr<SessionJoiner>> SessionJoiner::create(sqlite::Database& d
   auto statements = std::unique_ptr<Statements>(new Statements{
       std::move(prepared[0]), std::move(prepared[1]), std::move(prepared[2]),
       std::move(prepared[3]), std::move(prepared[4]), std::move(prepared[5]),
-      std::move(prepared[6])});
+      std::move(prepared[6]), std::move(prepared[7])});
   return std::unique_ptr<SessionJoiner>(new SessionJoiner(db, std::move(statements)));
 }
 
@@ -95,6 +101,20 @@ Result<std::optional<std::int64_t>> SessionJoiner::adopt_for_milter(const Endpoi
   return std::optional<std::int64_t>(id);
 }
 
+namespace {
+
+// The first column of the statement's first row, if any.
+Result<std::optional<std::int64_t>> first_id(sqlite::Statement& find) {
+  auto row = find.step();
+  if (!row) return row.status().context("find session");
+  std::optional<std::int64_t> id;
+  if (row.value()) id = find.column_int(0);
+  find.reset();
+  return id;
+}
+
+}  // namespace
+
 Result<std::int64_t> SessionJoiner::find_or_open(const Endpoints& endpoints,
                                                  const std::string& source,
                                                  const std::string& stream, std::int64_t time_us,
@@ -105,14 +125,28 @@ Result<std::int64_t> SessionJoiner::find_or_open(const Endpoints& endpoints,
       .bind(3, time_us)
       .bind(4, skew_us)
       .bind(5, longest_session_us);
-  auto row = find.step();
-  if (!row) return row.status().context("find session");
-  if (row.value()) {
-    const std::int64_t id = find.column_int(0);
-    find.reset();
-    return id;
-  }
-  find.reset();
+  auto found = first_id(find);
+  if (!found) return found.status();
+  if (found.value()) return *found.value();
+  return open(endpoints, source, stream, time_us, observed_connect);
+}
+
+Result<std::int64_t> SessionJoiner::find_or_open_by_address(const Endpoints& endpoints,
+                                                            const std::string& source,
+                                                            const std::string& stream,
+                                                            std::int64_t time_us,
+                                                            bool observed_connect) {
+  auto& find = statements_->find_by_address;
+  find.bind(1, endpoints.client_addr).bind(2, time_us).bind(3, address_window_us).bind(4, source);
+  auto found = first_id(find);
+  if (!found) return found.status();
+  if (found.value()) return *found.value();
+  return open(endpoints, source, stream, time_us, observed_connect);
+}
+
+Result<std::int64_t> SessionJoiner::open(const Endpoints& endpoints, const std::string& source,
+                                         const std::string& stream, std::int64_t time_us,
+                                         bool observed_connect) {
   Status opened = statements_->open_session.bind(1, stream)
                       .bind(2, endpoints.client_addr)
                       .bind(3, endpoints.client_port)

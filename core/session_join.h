@@ -47,6 +47,15 @@ class SessionJoiner {
                                     const std::string& stream, std::int64_t time_us,
                                     bool observed_connect);
 
+  // Without a client port (smtpd_client_port_logging = no): the session of
+  // this address whose connect is nearest to time_us, within a couple of
+  // seconds (log times have one-second resolution), that `source` has not
+  // joined yet; else a new one.
+  Result<std::int64_t> find_or_open_by_address(const Endpoints& endpoints,
+                                               const std::string& source,
+                                               const std::string& stream, std::int64_t time_us,
+                                               bool observed_connect);
+
   // Adds `source` to the session's sources once.
   Status note_source(std::int64_t session_id, const std::string& source,
                      const std::string& join_method);
@@ -59,6 +68,9 @@ class SessionJoiner {
  private:
   struct Statements;
   SessionJoiner(sqlite::Database& db, std::unique_ptr<Statements> statements);
+  Result<std::int64_t> open(const Endpoints& endpoints, const std::string& source,
+                            const std::string& stream, std::int64_t time_us,
+                            bool observed_connect);
   sqlite::Database& db_;
   std::unique_ptr<Statements> statements_;
 };

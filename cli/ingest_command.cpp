@@ -1,0 +1,92 @@
+#include "ingest_command.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+
+#include "ingester.h"
+
+namespace smtpscope::cli {
+namespace {
+
+std::atomic<bool> stop_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free);  // safe in a signal handler
+
+extern "C" void request_stop(int) { stop_requested = true; }
+
+void install_stop_handlers() {
+  struct sigaction action{};
+  action.sa_handler = request_stop;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+std::string rate(std::uint64_t lines, double seconds) {
+  const double per_second = seconds > 0 ? static_cast<double>(lines) / seconds : 0;
+  return per_second >= 1e6   ? fmt::format("{:.2f}M", per_second / 1e6)
+         : per_second >= 1e3 ? fmt::format("{:.0f}k", per_second / 1e3)
+                             : fmt::format("{:.0f}", per_second);
+}
+
+}  // namespace
+
+int run_ingest(const IngestCommand& command) {
+  install_stop_handlers();
+  const bool show_progress = !command.quiet && ::isatty(STDERR_FILENO);
+  int failures = 0;
+  for (const std::string& file : command.files) {
+    const auto started = std::chrono::steady_clock::now();
+    ingest::IngestOptions options;
+    options.year = command.year;
+    options.follow = command.follow;
+    if (show_progress) {
+      options.progress = [&file, started](std::int64_t bytes, std::uint64_t lines) {
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        std::fprintf(stderr, "\r%s: %.1f MiB, %llu lines, %s lines/s   ", file.c_str(),
+                     static_cast<double>(bytes) / (1 << 20),
+                     static_cast<unsigned long long>(lines), rate(lines, seconds).c_str());
+      };
+    }
+    auto ingester =
+        ingest::Ingester::open(command.database, command.busy_timeout_ms, std::move(options));
+    if (!ingester) {
+      std::fprintf(stderr, "smtpscope: %s\n", ingester.message().c_str());
+      return 1;
+    }
+    auto counts = ingester.value()->ingest(file, stop_requested);
+    if (show_progress) std::fprintf(stderr, "\r\033[K");
+    if (!counts) {
+      std::fprintf(stderr, "smtpscope: %s\n", counts.message().c_str());
+      failures += 1;
+      continue;
+    }
+    const auto& c = counts.value();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (c.already_complete) {
+      std::printf("%s: already ingested, nothing new\n", file.c_str());
+    } else {
+      std::printf("%s: %llu lines (%llu parsed, %llu skipped, %llu malformed)%s in %.2f s, "
+                  "%s lines/s%s\n",
+                  file.c_str(), static_cast<unsigned long long>(c.lines),
+                  static_cast<unsigned long long>(c.parsed),
+                  static_cast<unsigned long long>(c.skipped),
+                  static_cast<unsigned long long>(c.malformed),
+                  c.resumed_from > 0 ? fmt::format(", resumed at byte {}", c.resumed_from).c_str()
+                                     : "",
+                  seconds, rate(c.lines, seconds).c_str(),
+                  stop_requested ? " (interrupted; run again to resume)" : "");
+    }
+    std::fflush(stdout);
+    if (stop_requested) break;
+  }
+  return failures > 0 ? 1 : 0;
+}
+
+}  // namespace smtpscope::cli

@@ -1,0 +1,247 @@
+#include "ingester.h"
+
+#include <sys/stat.h>
+
+#include <ctime>
+
+#include <thread>
+#include <vector>
+
+#include "event_writer.h"
+#include "log_event.h"
+#include "log_reader.h"
+#include "postfix_message.h"
+#include "store.h"
+#include "syslog_line.h"
+
+namespace smtpscope::ingest {
+namespace {
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::int64_t reference_time_us(const std::string& path, const IngestOptions& options) {
+  if (options.year) {
+    // The last day of that year, local time: every month maps to that year.
+    std::tm end{};
+    end.tm_year = *options.year - 1900;
+    end.tm_mon = 11;
+    end.tm_mday = 31;
+    end.tm_hour = 23;
+    end.tm_isdst = -1;
+    return static_cast<std::int64_t>(std::mktime(&end)) * 1'000'000;
+  }
+  struct stat info{};
+  if (::stat(path.c_str(), &info) == 0) return static_cast<std::int64_t>(info.st_mtime) * 1'000'000;
+  return now_us();
+}
+
+struct FileRecord {
+  std::int64_t offset = 0;
+  bool known = false;
+};
+
+}  // namespace
+
+struct Ingester::Impl {
+  IngestOptions options;
+  std::unique_ptr<sqlite::Database> db;
+  std::unique_ptr<EventWriter> writer;
+  std::optional<sqlite::Statement> find_file;
+  std::optional<sqlite::Statement> save_file;
+  std::vector<Event> pending;
+
+  Result<FileRecord> lookup(const std::string& fingerprint) {
+    find_file->bind(1, fingerprint);
+    auto row = find_file->step();
+    if (!row) return row.status();
+    FileRecord record;
+    if (row.value()) {
+      record.known = true;
+      record.offset = find_file->column_int(0);
+    }
+    find_file->reset();
+    return record;
+  }
+
+  // Commits the pending events and the position they end at, atomically.
+  Status commit(const std::string& fingerprint, const std::string& path, std::int64_t offset,
+                const IngestCounts& delta) {
+    if (Status begun = db->exec("BEGIN IMMEDIATE"); !begun) return begun.context("begin");
+    auto saved = writer->checkpoint();
+    Status status = Status::ok();
+    for (const Event& event : pending) {
+      status = writer->apply(event);
+      if (!status) break;
+    }
+    if (status) {
+      status = save_file->bind(1, fingerprint)
+                   .bind(2, path)
+                   .bind(3, offset)
+                   .bind(4, static_cast<std::int64_t>(delta.lines))
+                   .bind(5, static_cast<std::int64_t>(delta.parsed))
+                   .bind(6, static_cast<std::int64_t>(delta.skipped))
+                   .bind(7, static_cast<std::int64_t>(delta.malformed))
+                   .bind(8, now_us())
+                   .run();
+    }
+    if (status) status = db->exec("COMMIT");
+    if (!status) {
+      (void)db->exec("ROLLBACK");
+      writer->restore(std::move(saved));
+      return status.context("commit batch");
+    }
+    pending.clear();
+    return Status::ok();
+  }
+
+  void take(std::string_view line, YearTracker& years, IngestCounts& counts) {
+    counts.lines += 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) {
+      counts.skipped += 1;
+      return;
+    }
+    const auto syslog = parse_syslog_line(line, years);
+    if (!syslog) {
+      counts.malformed += 1;
+      return;
+    }
+    const ParsedMessage parsed = parse_postfix_message(syslog->daemon, syslog->message);
+    switch (parsed.kind) {
+      case MessageKind::skipped: counts.skipped += 1; return;
+      case MessageKind::malformed: counts.malformed += 1; return;
+      case MessageKind::record:
+        counts.parsed += 1;
+        pending.push_back(to_event(*syslog, parsed.record, options.max_value_bytes));
+        return;
+    }
+  }
+
+  // Reads one file (one rotation generation) until its end, or in follow
+  // mode until it is rotated away or `stop`. Returns true if it was rotated.
+  Result<bool> read_file(const std::string& path, const std::atomic<bool>& stop,
+                         IngestCounts& total) {
+    auto opened = LogReader::open(path);
+    if (!opened) return opened.status();
+    LogReader& reader = *opened.value();
+    auto fingerprint = reader.first_line();
+    if (!fingerprint) return fingerprint.status().context(path);
+    total.files += 1;
+    if (fingerprint.value().empty()) {
+      if (!options.follow) total.already_complete = true;
+      return wait_for_growth(path, reader, stop);
+    }
+    auto record = lookup(fingerprint.value());
+    if (!record) return record.status();
+    if (record.value().offset > 0) {
+      if (Status sought = reader.seek(record.value().offset); !sought) return sought.context(path);
+      total.resumed_from = record.value().offset;
+    }
+    YearTracker years(reference_time_us(path, options));
+    IngestCounts batch;
+    const std::int64_t start = reader.offset();
+    auto last_progress = std::chrono::steady_clock::now();
+    auto flush = [&](std::int64_t offset) -> Status {
+      Status committed = commit(fingerprint.value(), path, offset, batch);
+      if (!committed) return committed;
+      total.lines += batch.lines;
+      total.parsed += batch.parsed;
+      total.skipped += batch.skipped;
+      total.malformed += batch.malformed;
+      total.bytes = offset - start;
+      batch = IngestCounts{};
+      if (options.progress) options.progress(total.bytes, total.lines);
+      return Status::ok();
+    };
+    std::string_view line;
+    std::int64_t end = reader.offset();
+    for (;;) {
+      auto got = reader.next(line, end);
+      if (!got) return got.status().context(path);
+      if (got.value()) {
+        take(line, years, batch);
+        if (batch.lines >= options.batch_lines) {
+          if (Status s = flush(end); !s) return s;
+          if (stop) return false;
+        } else if (options.progress &&
+                   std::chrono::steady_clock::now() - last_progress > std::chrono::milliseconds(500)) {
+          options.progress(end - start, total.lines + batch.lines);
+          last_progress = std::chrono::steady_clock::now();
+        }
+        continue;
+      }
+      if (!options.follow) {
+        if (reader.finish(line, end)) take(line, years, batch);  // an unterminated last line
+        if (Status s = flush(end); !s) return s;
+        if (total.lines == 0 && record.value().known) total.already_complete = true;
+        return false;
+      }
+      if (Status s = flush(reader.offset()); !s) return s;
+      if (stop) return false;
+      if (rotated(path, reader)) return true;
+      std::this_thread::sleep_for(options.poll_interval);
+    }
+  }
+
+  // The file was replaced (new inode) or truncated (shorter than read).
+  static bool rotated(const std::string& path, const LogReader& reader) {
+    struct stat info{};
+    if (::stat(path.c_str(), &info) != 0) return false;  // mid-rotation: look again later
+    return info.st_ino != reader.inode() ||
+           (!reader.compressed() && info.st_size < reader.offset());
+  }
+
+  Result<bool> wait_for_growth(const std::string& path, const LogReader& reader,
+                               const std::atomic<bool>& stop) {
+    while (options.follow && !stop) {
+      struct stat info{};
+      if (rotated(path, reader) || (::stat(path.c_str(), &info) == 0 && info.st_size > 0)) {
+        return true;  // read it again from the start
+      }
+      std::this_thread::sleep_for(options.poll_interval);
+    }
+    return false;
+  }
+};
+
+Result<std::unique_ptr<Ingester>> Ingester::open(const std::string& database_path,
+                                                 int busy_timeout_ms, IngestOptions options) {
+  auto db = open_database(database_path, busy_timeout_ms);
+  if (!db) return db.status();
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  impl->db = std::move(db).value();
+  auto writer = EventWriter::create(*impl->db);
+  if (!writer) return writer.status();
+  impl->writer = std::move(writer).value();
+  auto find = impl->db->prepare("SELECT offset FROM ingest_files WHERE fingerprint = ?1");
+  if (!find) return find.status();
+  impl->find_file.emplace(std::move(find).value());
+  auto save = impl->db->prepare(
+      "INSERT INTO ingest_files (fingerprint, path, offset, lines, parsed, skipped, malformed,"
+      " updated_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (fingerprint) DO UPDATE"
+      " SET path = excluded.path, offset = excluded.offset, lines = lines + excluded.lines,"
+      " parsed = parsed + excluded.parsed, skipped = skipped + excluded.skipped,"
+      " malformed = malformed + excluded.malformed, updated_us = excluded.updated_us");
+  if (!save) return save.status();
+  impl->save_file.emplace(std::move(save).value());
+  return std::unique_ptr<Ingester>(new Ingester(std::move(impl)));
+}
+
+Ingester::Ingester(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Ingester::~Ingester() = default;
+
+Result<IngestCounts> Ingester::ingest(const std::string& path, const std::atomic<bool>& stop) {
+  IngestCounts counts;
+  for (;;) {
+    auto rotated = impl_->read_file(path, stop, counts);
+    if (!rotated) return rotated.status();
+    if (!rotated.value() || stop) return counts;
+  }
+}
+
+}  // namespace smtpscope::ingest

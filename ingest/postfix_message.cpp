@@ -1,0 +1,304 @@
+#include "postfix_message.h"
+
+#include <charconv>
+
+namespace smtpscope::ingest {
+namespace {
+
+using Kind = MessageKind;
+
+ParsedMessage skipped() { return ParsedMessage{Kind::skipped, {}}; }
+ParsedMessage malformed() { return ParsedMessage{Kind::malformed, {}}; }
+
+bool consume(std::string_view& text, std::string_view prefix) {
+  if (!text.starts_with(prefix)) return false;
+  text.remove_prefix(prefix.size());
+  return true;
+}
+
+std::string_view take_word(std::string_view& text) {
+  const std::size_t space = text.find(' ');
+  const std::string_view word = text.substr(0, space);
+  text.remove_prefix(space == std::string_view::npos ? text.size() : space);
+  return word;
+}
+
+bool is_queue_id(std::string_view word) {
+  if (word.size() < 5 || word.size() > 32) return false;
+  for (char c : word) {
+    const bool alnum = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+    if (!alnum) return false;
+  }
+  return true;
+}
+
+// "connect from CLIENT"
+ParsedMessage connect_line(std::string_view text) {
+  ParsedMessage out{Kind::record, {}};
+  out.record.stage = Stage::connect;
+  std::string_view rest;
+  if (!parse_client(text, out.record.client, rest)) return malformed();
+  return out;
+}
+
+// "disconnect from CLIENT ehlo=1 mail=0/1 ... commands=3/5"
+ParsedMessage disconnect_line(std::string_view text) {
+  ParsedMessage out{Kind::record, {}};
+  out.record.stage = Stage::close;
+  std::string_view rest;
+  if (!parse_client(text, out.record.client, rest)) return malformed();
+  while (!rest.empty()) {
+    if (rest.front() == ' ') {
+      rest.remove_prefix(1);
+      continue;
+    }
+    const std::string_view token = take_word(rest);
+    const std::size_t equals = token.find('=');
+    if (equals == std::string_view::npos || equals == 0) return malformed();
+    out.record.add(token.substr(0, equals), token.substr(equals + 1));
+  }
+  return out;
+}
+
+// "STATE[ (N bytes)] from CLIENT[: TEXT]" after "lost connection after " etc.
+ParsedMessage after_state_line(Stage stage, std::string_view text) {
+  ParsedMessage out{Kind::record, {}};
+  out.record.stage = stage;
+  const std::string_view state = take_word(text);
+  if (state.empty()) return malformed();
+  out.record.add("after", state);
+  if (consume(text, " (")) {
+    const std::size_t close = text.find(" bytes)");
+    if (close == std::string_view::npos) return malformed();
+    out.record.add("bytes", text.substr(0, close));
+    text.remove_prefix(close + 7);
+  }
+  if (!consume(text, " from ")) return malformed();
+  std::string_view rest;
+  if (!parse_client(text, out.record.client, rest)) return malformed();
+  if (consume(rest, ": ")) out.record.argument = rest;
+  return out;
+}
+
+bool is_action(std::string_view word) {
+  static constexpr std::string_view actions[] = {
+      "reject", "reject_warning", "warn", "hold", "discard", "milter-reject", "milter-hold",
+      "milter-discard", "filter", "redirect", "bcc", "info", "delay", "hangup"};
+  for (auto a : actions) {
+    if (word == a) return true;
+  }
+  return false;
+}
+
+// After "QID: " or "NOQUEUE: ": "ACTION: CMD from CLIENT: REPLY; from=<a> to=<b> proto=P helo=<h>"
+ParsedMessage reject_line(std::string_view queue_id, std::string_view action, std::string_view text) {
+  ParsedMessage out{Kind::record, {}};
+  out.record.stage = Stage::reject;
+  out.record.add("action", action);
+  if (!queue_id.empty()) out.record.add("queue_id", queue_id);
+  const std::string_view command = take_word(text);
+  if (command.empty() || !consume(text, " from ")) return malformed();
+  out.record.add("command", command);
+  std::string_view rest;
+  if (!parse_client(text, out.record.client, rest) || !consume(rest, ": ")) return malformed();
+  const std::size_t details = rest.rfind("; from=");
+  const std::size_t to_only = rest.rfind("; to=");
+  const std::size_t split = details != std::string_view::npos ? details : to_only;
+  const std::string_view reply = rest.substr(0, split);
+  out.record.argument = reply;
+  if (reply.size() >= 4 && reply[3] == ' ' && (reply[0] == '4' || reply[0] == '5')) {
+    out.record.add("code", reply.substr(0, 3));
+  }
+  if (split == std::string_view::npos) return out;
+  std::string_view tail = rest.substr(split + 2);
+  // from=<...> to=<...> proto=ESMTP helo=<...>; the <...> values may hold spaces.
+  while (!tail.empty()) {
+    if (tail.front() == ' ' || tail.front() == ',') {
+      tail.remove_prefix(1);
+      continue;
+    }
+    const std::size_t equals = tail.find('=');
+    if (equals == std::string_view::npos) break;
+    const std::string_view name = tail.substr(0, equals);
+    tail.remove_prefix(equals + 1);
+    std::string_view value;
+    if (consume(tail, "<")) {
+      const std::size_t end = tail.find('>');
+      value = tail.substr(0, end);
+      tail.remove_prefix(end == std::string_view::npos ? tail.size() : end + 1);
+    } else {
+      value = take_word(tail);
+    }
+    if (name == "from" || name == "to" || name == "proto" || name == "helo") {
+      out.record.add(name, value);
+    }
+  }
+  return out;
+}
+
+// "QID: client=CLIENT[, sasl_method=..., orig_client=...]"
+ParsedMessage queued_line(std::string_view queue_id, std::string_view text) {
+  ParsedMessage out{Kind::record, {}};
+  out.record.stage = Stage::queued;
+  std::string_view rest;
+  if (!parse_client(text, out.record.client, rest)) return malformed();
+  if (!queue_id.empty()) out.record.add("queue_id", queue_id);
+  while (consume(rest, ", ")) {
+    const std::size_t equals = rest.find('=');
+    const std::size_t next = rest.find(", ");
+    if (equals == std::string_view::npos || (next != std::string_view::npos && equals > next)) {
+      break;
+    }
+    out.record.add(rest.substr(0, equals), rest.substr(equals + 1, next == std::string_view::npos
+                                                                       ? std::string_view::npos
+                                                                       : next - equals - 1));
+    rest.remove_prefix(next == std::string_view::npos ? rest.size() : next);
+  }
+  return out;
+}
+
+// "(Anonymous|Untrusted|Trusted|Verified) TLS connection established from CLIENT: TLSv1.3 with cipher X ..."
+ParsedMessage tls_line(std::string_view trust, std::string_view text) {
+  ParsedMessage out{Kind::record, {}};
+  out.record.stage = Stage::tls;
+  out.record.add("trust", trust);
+  std::string_view rest;
+  if (!parse_client(text, out.record.client, rest) || !consume(rest, ": ")) return malformed();
+  out.record.argument = rest;
+  out.record.add("tls_version", take_word(rest));
+  if (consume(rest, " with cipher ")) out.record.add("cipher", take_word(rest));
+  return out;
+}
+
+ParsedMessage queue_prefixed(std::string_view queue_id, std::string_view text) {
+  if (consume(text, "client=")) return queued_line(queue_id, text);
+  // Postfix 3.10+ prefixes these with the queue id or NOQUEUE.
+  if (consume(text, "lost connection after ")) return after_state_line(Stage::lost, text);
+  if (consume(text, "timeout after ")) return after_state_line(Stage::timeout, text);
+  if (consume(text, "too many errors after ")) return after_state_line(Stage::error_limit, text);
+  const std::size_t colon = text.find(": ");
+  if (colon != std::string_view::npos && is_action(text.substr(0, colon))) {
+    return reject_line(queue_id, text.substr(0, colon), text.substr(colon + 2));
+  }
+  return skipped();
+}
+
+ParsedMessage smtpd_message(std::string_view text) {
+  if (consume(text, "connect from ")) return connect_line(text);
+  if (consume(text, "disconnect from ")) return disconnect_line(text);
+  if (consume(text, "lost connection after ")) return after_state_line(Stage::lost, text);
+  if (consume(text, "timeout after ")) return after_state_line(Stage::timeout, text);
+  if (consume(text, "too many errors after ")) return after_state_line(Stage::error_limit, text);
+  if (consume(text, "improper command pipelining after ")) {
+    return after_state_line(Stage::pipelining, text);
+  }
+  if (consume(text, "warning: ")) {
+    ParsedMessage out{Kind::record, {}};
+    std::string_view rest;
+    if (consume(text, "non-SMTP command from ")) {
+      out.record.stage = Stage::non_smtp;
+      if (!parse_client(text, out.record.client, rest) || !consume(rest, ": ")) return malformed();
+      out.record.argument = rest;
+      return out;
+    }
+    if (consume(text, "Illegal address syntax from ")) {
+      out.record.stage = Stage::illegal;
+      if (!parse_client(text, out.record.client, rest) || !consume(rest, " in ")) return malformed();
+      out.record.add("command", take_word(rest));
+      if (consume(rest, " command: ")) out.record.argument = rest;
+      return out;
+    }
+    return skipped();
+  }
+  for (std::string_view trust : {"Anonymous", "Untrusted", "Trusted", "Verified"}) {
+    std::string_view rest = text;
+    if (consume(rest, trust) && (consume(rest, " TLS connection established from ") ||
+                                 consume(rest, " TLS connection reused from "))) {
+      return tls_line(trust, rest);
+    }
+  }
+  if (consume(text, "NOQUEUE: ")) return queue_prefixed({}, text);
+  const std::size_t colon = text.find(": ");
+  if (colon != std::string_view::npos && is_queue_id(text.substr(0, colon))) {
+    return queue_prefixed(text.substr(0, colon), text.substr(colon + 2));
+  }
+  return skipped();
+}
+
+bool is_verdict_word(std::string_view word) {
+  if (word.empty()) return false;
+  for (char c : word) {
+    if (!((c >= 'A' && c <= 'Z') || c == '-')) return false;
+  }
+  return true;
+}
+
+// postscreen: "PREGREET 20 after 0 from [ADDR]:PORT: EHLO x", "COMMAND PIPELINING
+// from [ADDR]:PORT after EHLO: ...", "PASS NEW [ADDR]:PORT", "DNSBL rank 3 for
+// [ADDR]:PORT", "CONNECT from [ADDR]:PORT to [ADDR]:PORT", "HANGUP after 0.5 from ..."
+ParsedMessage postscreen_message(std::string_view text) {
+  if (consume(text, "NOQUEUE: ")) return queue_prefixed({}, text);
+  const std::size_t bracket = text.find('[');
+  if (bracket == std::string_view::npos) return skipped();
+  std::string_view words = text.substr(0, bracket);
+  std::size_t verdict_end = 0;
+  for (std::string_view scan = words; !scan.empty();) {
+    while (!scan.empty() && scan.front() == ' ') scan.remove_prefix(1);
+    const std::string_view word = take_word(scan);
+    if (!is_verdict_word(word)) break;
+    verdict_end = static_cast<std::size_t>(word.data() + word.size() - text.data());
+  }
+  if (verdict_end == 0) return skipped();
+  ParsedMessage out{Kind::record, {}};
+  out.record.stage = Stage::screen;
+  out.record.add("verdict", text.substr(0, verdict_end));
+  std::string_view detail = words.substr(verdict_end);
+  while (!detail.empty() && detail.front() == ' ') detail.remove_prefix(1);
+  for (std::string_view joiner : {"from ", "for "}) {
+    if (detail.ends_with(joiner)) detail.remove_suffix(joiner.size());
+  }
+  while (!detail.empty() && detail.back() == ' ') detail.remove_suffix(1);
+  if (!detail.empty()) out.record.add("detail", detail);
+  std::string_view rest;
+  if (!parse_client(text.substr(bracket), out.record.client, rest)) return malformed();
+  while (!rest.empty() && (rest.front() == ' ' || rest.front() == ':')) rest.remove_prefix(1);
+  out.record.argument = rest;
+  return out;
+}
+
+}  // namespace
+
+void LogRecord::add(std::string_view name, std::string_view value) {
+  if (field_count < fields.size()) fields[field_count++] = Field{name, value};
+}
+
+bool parse_client(std::string_view text, Client& client, std::string_view& rest) {
+  const std::size_t open = text.find('[');
+  if (open == std::string_view::npos) return false;
+  const std::size_t close = text.find(']', open);
+  if (close == std::string_view::npos || close == open + 1) return false;
+  const std::string_view name = text.substr(0, open);
+  if (name.find(' ') != std::string_view::npos) return false;
+  client.name = name;
+  client.addr = text.substr(open + 1, close - open - 1);
+  rest = text.substr(close + 1);
+  client.port.reset();
+  if (rest.size() >= 2 && rest[0] == ':' && rest[1] >= '0' && rest[1] <= '9') {
+    std::size_t end = 1;
+    while (end < rest.size() && rest[end] >= '0' && rest[end] <= '9') ++end;
+    unsigned port = 0;
+    const auto [ptr, ec] = std::from_chars(rest.data() + 1, rest.data() + end, port);
+    if (ec != std::errc() || port > 65535) return false;
+    client.port = static_cast<std::uint16_t>(port);
+    rest.remove_prefix(end);
+  }
+  return true;
+}
+
+ParsedMessage parse_postfix_message(std::string_view daemon, std::string_view message) {
+  if (daemon == "smtpd") return smtpd_message(message);
+  if (daemon == "postscreen") return postscreen_message(message);
+  return skipped();
+}
+
+}  // namespace smtpscope::ingest
