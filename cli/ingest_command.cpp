@@ -83,6 +83,10 @@ int run_ingest(const IngestCommand& command) {
                   seconds, rate(c.lines, seconds).c_str(),
                   stop_requested ? " (interrupted; run again to resume)" : "");
     }
+    if (c.incomplete_last_line) {
+      std::printf("%s: the last line has no end yet; it is left for the next run\n",
+                  file.c_str());
+    }
     std::fflush(stdout);
     if (stop_requested) break;
   }

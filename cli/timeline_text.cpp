@@ -13,7 +13,7 @@ namespace smtpscope::cli {
 namespace {
 
 std::string attribute(const EventRecord& event, const char* name) {
-  const auto attributes = nlohmann::json::parse(event.attributes_json, nullptr, false);
+  const auto attributes = nlohmann::ordered_json::parse(event.attributes_json, nullptr, false);
   if (!attributes.is_object() || !attributes.contains(name) || !attributes[name].is_string()) {
     return "";
   }
@@ -67,8 +67,55 @@ std::string describe_policy(const EventRecord& event) {
   return rule.empty() ? line : line + "   -> rule " + printable(rule);
 }
 
+// The log's disconnect counters (ehlo=1 mail=2 rset=2 ...) in Postfix's order.
+std::string counters(const EventRecord& event) {
+  static constexpr const char* names[] = {"helo", "ehlo", "xclient", "xforward", "starttls",
+                                          "auth", "mail", "rcpt", "data", "bdat", "rset",
+                                          "noop", "vrfy", "etrn", "quit", "unknown", "help",
+                                          "commands"};
+  std::string out;
+  for (const char* name : names) {
+    const std::string value = attribute(event, name);
+    if (!value.empty()) out += fmt::format(" {}={}", name, printable(value));
+  }
+  return out;
+}
+
+// What Postfix logged: the facts no other sensor sees.
+std::string describe_log(const EventRecord& event) {
+  const std::string& stage = event.stage;
+  const std::string arg = printable(event.argument);
+  const std::string after = printable(attribute(event, "after"));
+  if (stage == "connect") return "connect from " + printable(attribute(event, "client_name"));
+  if (stage == "close") return "disconnect" + counters(event);
+  if (stage == "lost") return "lost connection after " + after;
+  if (stage == "timeout") return "timeout after " + after;
+  if (stage == "error_limit") return "too many errors after " + after;
+  if (stage == "pipelining") return "improper command pipelining after " + after + ": " + arg;
+  if (stage == "reject") {
+    return fmt::format("{} {}: S: {}", printable(attribute(event, "action")),
+                       printable(attribute(event, "command")), arg);
+  }
+  if (stage == "queued") return "queue file " + printable(attribute(event, "queue_id"));
+  if (stage == "non_smtp") return "non-SMTP command: " + arg;
+  if (stage == "illegal") {
+    return "illegal address syntax in " + printable(attribute(event, "command")) + ": " + arg;
+  }
+  if (stage == "tls") {
+    return fmt::format("{} TLS {} {}", printable(attribute(event, "trust")),
+                       printable(attribute(event, "tls_version")),
+                       printable(attribute(event, "cipher")));
+  }
+  if (stage == "screen") {
+    return fmt::format("postscreen {} {} {}", printable(attribute(event, "verdict")),
+                       printable(attribute(event, "detail")), arg);
+  }
+  return printable(stage) + " " + arg;
+}
+
 std::string describe(const EventRecord& event) {
   if (event.source == "policy") return describe_policy(event);
+  if (event.source == "log") return describe_log(event);
   const std::string& stage = event.stage;
   if (stage == "connect") return "connect";
   if (stage == "helo") {
@@ -125,9 +172,13 @@ void render_session(std::string& out, const SessionRecord& s) {
                      endpoint(s.server_addr, s.server_port), utc_time(s.connect_us), duration,
                      s.partial ? "  [partial: connect not observed]" : "");
   for (const auto& event : s.events) {
-    out += fmt::format("  {:>+10.3f}s  {:<6}  {}\n",
-                       static_cast<double>(event.time_us - s.connect_us) / 1e6,
-                       printable(event.source), describe(event));
+    // A whole-second log stamp: the line was written before the second ended.
+    const bool coarse = attribute(event, "clock") == "second";
+    const double offset =
+        static_cast<double>(event.time_us + (coarse ? 999'999 : 0) - s.connect_us) / 1e6;
+    const std::string when =
+        coarse ? fmt::format("<{:+.1f}s", offset) : fmt::format("{:+.3f}s", offset);
+    out += fmt::format("  {:>11}  {:<6}  {}\n", when, printable(event.source), describe(event));
   }
   for (const auto& t : s.transactions) out += "  " + describe(t) + "\n";
   if (s.transactions.empty()) out += "  no mail transaction\n";

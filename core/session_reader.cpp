@@ -29,7 +29,8 @@ Status read_events(sqlite::Database& db, SessionRecord& session) {
   auto query = db.prepare(
       "SELECT e.source, e.stage, e.time_us, t.seq, e.argument, e.attributes FROM events e"
       " LEFT JOIN transactions t ON t.id = e.transaction_id"
-      " WHERE e.session_id = ?1 ORDER BY e.time_us, e.id");
+      " WHERE e.session_id = ?1 ORDER BY e.time_us + CASE WHEN e.source = 'log' AND"
+      " json_extract(e.attributes, '$.clock') = 'second' THEN 999999 ELSE 0 END, e.id");
   if (!query) return query.status();
   auto& q = query.value();
   q.bind(1, session.id);

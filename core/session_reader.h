@@ -1,5 +1,6 @@
 // Reads recorded sessions back from the database, oldest first, with their
-// events in order, for the command-line views and reports. Read-only; uses
+// events in order (a log line stamped in whole seconds is ordered by the end
+// of its second, when it had certainly happened), for views and reports. Read-only; uses
 // its own connection, so it can run while the daemons write (WAL).
 #pragma once
 

@@ -175,8 +175,9 @@ struct Ingester::Impl {
         continue;
       }
       if (!options.follow) {
-        if (reader.finish(line, end)) take(line, years, batch);  // an unterminated last line
-        if (Status s = flush(end); !s) return s;
+        if (Status s = flush(reader.offset()); !s) return s;
+        std::int64_t unused = 0;
+        total.incomplete_last_line = reader.finish(line, unused);
         if (total.lines == 0 && record.value().known) total.already_complete = true;
         return false;
       }

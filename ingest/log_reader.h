@@ -1,8 +1,8 @@
 // Reads a log file as lines: plain text or gzip (detected by content), from
 // a given uncompressed byte offset. Lines come without their newline, each
 // with the offset just past it, so a caller can commit "read up to here".
-// An unterminated last line is held back until more arrives, or handed out
-// by finish() when the caller knows the file is complete. Not thread-safe.
+// An unterminated last line is held back until more arrives; finish()
+// tells whether there is one. Not thread-safe.
 #pragma once
 
 #include <sys/types.h>

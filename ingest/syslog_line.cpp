@@ -64,7 +64,7 @@ std::optional<std::int64_t> bsd_time(std::string_view& rest, YearTracker& years)
 }
 
 // "2026-11-23T02:39:39.855641+00:00 " (fraction and zone optional: Z or +hh:mm).
-std::optional<std::int64_t> rfc3339_time(std::string_view& rest) {
+std::optional<std::int64_t> rfc3339_time(std::string_view& rest, bool& whole_seconds) {
   if (rest.size() < 20 || rest[4] != '-' || rest[7] != '-' || rest[10] != 'T' ||
       rest[13] != ':' || rest[16] != ':') {
     return std::nullopt;
@@ -78,7 +78,8 @@ std::optional<std::int64_t> rfc3339_time(std::string_view& rest) {
   }
   std::size_t p = 19;
   std::int64_t micros = 0;
-  if (p < rest.size() && rest[p] == '.') {
+  whole_seconds = !(p < rest.size() && rest[p] == '.');
+  if (!whole_seconds) {
     int scale = 100000;
     for (++p; p < rest.size() && rest[p] >= '0' && rest[p] <= '9'; ++p) {
       micros += (rest[p] - '0') * scale;
@@ -141,10 +142,12 @@ std::int64_t local_utc_offset(std::int64_t utc_guess_seconds) {
 std::optional<SyslogLine> parse_syslog_line(std::string_view line, YearTracker& years) {
   std::string_view rest = line;
   const bool rfc3339 = !rest.empty() && rest[0] >= '0' && rest[0] <= '9';
-  const auto time = rfc3339 ? rfc3339_time(rest) : bsd_time(rest, years);
+  bool whole_seconds = true;
+  const auto time = rfc3339 ? rfc3339_time(rest, whole_seconds) : bsd_time(rest, years);
   if (!time) return std::nullopt;
   SyslogLine out;
   out.time_us = *time;
+  out.whole_seconds = whole_seconds;
   const std::size_t host_end = rest.find(' ');
   if (host_end == std::string_view::npos || host_end == 0) return std::nullopt;
   out.host = rest.substr(0, host_end);

@@ -15,6 +15,7 @@ namespace smtpscope::ingest {
 
 struct SyslogLine {
   std::int64_t time_us = 0;  // UTC
+  bool whole_seconds = true;  // the stamp had no fraction (BSD syslog, maillog_file)
   std::string_view host;
   std::string_view program;  // "postfix/submission/smtpd", "postfix-in/smtpd"
   std::string_view daemon;   // its last component: "smtpd", "postscreen", "qmgr"

@@ -55,12 +55,12 @@ def main():
             postfix.wait_for_log(f"disconnect from unknown[{source}]")
         milter.stop()  # a clean stop commits every queued event
         policy.stop()
-        print("\nWhat smtpscope recorded (smtpscope sessions):\n", flush=True)
+        print("\nPostfix's log, read into the same sessions (smtpscope ingest):", flush=True)
+        subprocess.run([harness.binary("smtpscope"), "--db", db, "ingest", postfix.maillog],
+                       check=True)
+        print("\nWhat smtpscope recorded (smtpscope sessions): milter, policy server and log"
+              " in one timeline per connection\n", flush=True)
         subprocess.run([harness.binary("smtpscope"), "--db", db, "sessions"], check=True)
-        print("\nWhat Postfix logged about the same sessions (disconnect lines):")
-        for line in postfix.log_lines():
-            if "disconnect from unknown[127.0.0.1" in line:
-                print("  " + line.split(": ", 1)[1])
     finally:
         postfix.stop()
         milter.stop()

@@ -1,0 +1,214 @@
+"""smtpscope ingest: Postfix's own log joined to the milter's and the
+policy server's sessions (real private Postfix), real logs from public
+sources, resuming, gzip and rotation, and --follow."""
+import gzip
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+import scenarios  # noqa: E402
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "logs")
+PROXY, EMPTY_HELO, LOST, REJECTED = "127.0.0.41", "127.0.0.42", "127.0.0.43", "127.0.0.44"
+
+
+def ingest(db, *args):
+    return subprocess.run([harness.binary("smtpscope"), "--db", db, "ingest", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def log_attributes(db, client, stage):
+    rows = harness.query(db, """SELECT e.attributes FROM events e JOIN sessions s
+        ON s.id = e.session_id WHERE s.client_addr = ? AND e.source = 'log' AND e.stage = ?""",
+                         client, stage)
+    return [json.loads(a) for (a,) in rows]
+
+
+class LogJoinsTheDaemonsSessions(unittest.TestCase):
+    """The foundation scenarios through Postfix with milter and policy
+    server, then the maillog: one session per client with all three."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = harness.Workdir()
+        cls.db = cls.work.join("smtpscope.db")
+        milter_socket, policy_socket = cls.work.join("m.sock"), cls.work.join("p.sock")
+        cls.milter = harness.milter_daemon(cls.work, cls.db, milter_socket).start()
+        cls.policy = harness.policy_daemon(cls.work, cls.db, [f"unix:{policy_socket}"]).start()
+        cls.postfix = harness.PostfixInstance(cls.work, milter_socket=f"unix:{milter_socket}",
+                                              policy_service=f"unix:{policy_socket}").start()
+        scenarios.intercepting_proxy(cls.postfix.port, PROXY, pause=0.5)
+        scenarios.empty_helo(cls.postfix.port, EMPTY_HELO)
+        scenarios.lost_after_rcpt(cls.postfix.port, LOST)
+        scenarios.rejected_recipient(cls.postfix.port, REJECTED)
+        for client in (PROXY, EMPTY_HELO, LOST, REJECTED):
+            cls.postfix.wait_for_log(f"disconnect from unknown[{client}]")
+        cls.milter.stop()
+        cls.policy.stop()
+        cls.first = ingest(cls.db, cls.postfix.maillog)
+        cls.second = ingest(cls.db, cls.postfix.maillog)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.postfix.stop()
+        cls.work.remove()
+
+    def test_summary_counts_lines(self):
+        self.assertEqual(self.first.returncode, 0, self.first.stderr)
+        self.assertRegex(self.first.stdout, r"maillog: \d+ lines \(\d+ parsed, \d+ skipped, "
+                                            r"0 malformed\)")
+        self.assertNotIn("\r", self.first.stdout + self.first.stderr)  # quiet in pipes
+
+    def test_reading_again_adds_nothing(self):
+        self.assertIn("already ingested, nothing new", self.second.stdout)
+
+    def test_one_session_per_client_with_all_three_sensors(self):
+        for client in (PROXY, EMPTY_HELO, LOST, REJECTED):
+            with self.subTest(client=client):
+                rows = harness.query(self.db, "SELECT sources, join_method FROM sessions"
+                                     " WHERE client_addr = ?", client)
+                self.assertEqual(len(rows), 1)
+                self.assertEqual(sorted(rows[0][0].split()), ["log", "milter", "policy"])
+                self.assertEqual(rows[0][1], "client address+port+time")
+
+    def test_double_rset_session_shows_rset_2(self):
+        (close,) = log_attributes(self.db, PROXY, "close")
+        self.assertEqual((close["rset"], close["mail"], close["quit"]), ("2", "2", "1"))
+        self.assertEqual(len(log_attributes(self.db, PROXY, "queued")), 2)  # two queue files
+
+    def test_empty_helo_session_shows_helo_0_of_1(self):
+        (close,) = log_attributes(self.db, EMPTY_HELO, "close")
+        self.assertEqual((close["helo"], close["commands"]), ("0/1", "1/2"))
+
+    def test_lost_connection_shows_the_state(self):
+        (lost,) = log_attributes(self.db, LOST, "lost")
+        self.assertEqual(lost["after"], "RCPT")
+        (close,) = log_attributes(self.db, LOST, "close")
+        self.assertNotIn("quit", close)
+
+    def test_reject_line_and_noop_count(self):
+        (reject,) = log_attributes(self.db, REJECTED, "reject")
+        self.assertEqual((reject["action"], reject["command"], reject["code"], reject["to"]),
+                         ("reject", "RCPT", "554", harness.REJECTED_RECIPIENT))
+        (close,) = log_attributes(self.db, REJECTED, "close")
+        self.assertEqual((close["noop"], close["rcpt"]), ("1", "0/1"))
+
+    def test_timeline_shows_the_three_sources(self):
+        out = subprocess.run([harness.binary("smtpscope"), "--db", self.db, "sessions",
+                              "--client", PROXY], capture_output=True, text=True,
+                             check=True).stdout
+        self.assertIn("log     disconnect ehlo=1 mail=2 rcpt=2 data=1 rset=2 quit=1", out)
+        self.assertIn("milter  C: MAIL FROM:<clerk@corp.example>", out)
+        self.assertIn("policy  C: EHLO ws7.corp.example", out)
+
+
+# Per file: (lines, parsed, skipped, malformed), from reading them once; the
+# malformed ones are comment lines, message-only test data and the
+# deliberately broken lines of the sergeymakinen sample.
+EXPECTED_COUNTS = {
+    "modoboa/mail.log": (519, 184, 335, 0),
+    "digineo_postfix_exporter/mail.log": (53, 8, 45, 0),
+    "sergeymakinen_postfix_exporter/mail.log": (66, 29, 22, 15),
+    "fail2ban/postfix": (203, 46, 69, 88),  # 88 "# failJSON" comment lines
+    "postfix-grok-patterns/POSTFIX_SMTPD.log": (6, 0, 0, 6),
+}
+
+
+class RealLogs(unittest.TestCase):
+    def setUp(self):
+        self.work = harness.Workdir()
+        self.db = self.work.join("smtpscope.db")
+
+    def tearDown(self):
+        self.work.remove()
+
+    def test_public_logs_are_read_with_pinned_counts(self):
+        for name, (lines, parsed, skipped, malformed) in EXPECTED_COUNTS.items():
+            with self.subTest(name):
+                result = ingest(self.db, "--year", "2017", os.path.join(FIXTURES, name))
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assertIn(f"{lines} lines ({parsed} parsed, {skipped} skipped, "
+                              f"{malformed} malformed)", result.stdout)
+
+    def test_modoboa_stages(self):
+        ingest(self.db, "--year", "2017", os.path.join(FIXTURES, "modoboa/mail.log"))
+        stages = dict(harness.query(self.db, "SELECT stage, count(*) FROM events GROUP BY stage"))
+        # Counted with grep on the file: 36 "connect from", 38 "disconnect from",
+        # 19 "QID: client=" + 19 "NOQUEUE: client=" (before-queue filter), 6
+        # rejects, 54 postscreen verdicts, 11 smtpd TLS lines, 1 timeout.
+        self.assertEqual(stages, {"connect": 36, "close": 38, "queued": 38, "reject": 6,
+                                  "screen": 54, "tls": 11, "timeout": 1})
+        # Times are in 2017 and in order within a session.
+        (first, last) = harness.query(self.db, "SELECT min(time_us), max(time_us) FROM events")[0]
+        self.assertEqual(time.gmtime(first / 1e6).tm_year, 2017)
+        self.assertLess(last - first, 86400 * 1e6)
+
+    def test_gzip_and_a_renamed_copy_are_recognised(self):
+        source = os.path.join(FIXTURES, "modoboa/mail.log")
+        rotated = self.work.join("mail.log.1.gz")
+        with open(source, "rb") as f, gzip.open(rotated, "wb") as out:
+            out.write(f.read())
+        first = ingest(self.db, "--year", "2017", rotated)
+        self.assertIn("519 lines (184 parsed", first.stdout)
+        again = ingest(self.db, "--year", "2017", source)  # same content, plain, other name
+        self.assertIn("already ingested, nothing new", again.stdout)
+
+    def test_a_growing_file_resumes_where_it_stopped(self):
+        source = os.path.join(FIXTURES, "modoboa/mail.log")
+        with open(source, "rb") as f:
+            content = f.read()
+        growing = self.work.join("mail.log")
+        cut = content.index(b"\n", len(content) // 2) + 40  # inside a line
+        with open(growing, "wb") as f:
+            f.write(content[:cut])
+        first = ingest(self.db, "--year", "2017", growing)
+        self.assertIn("the last line has no end yet", first.stdout)
+        with open(growing, "ab") as f:
+            f.write(content[cut:])
+        second = ingest(self.db, "--year", "2017", growing)
+        self.assertRegex(second.stdout, r"resumed at byte \d+")
+        resumed = harness.query(self.db, "SELECT count(*) FROM events")[0][0]
+        whole_db = self.work.join("whole.db")
+        ingest(whole_db, "--year", "2017", source)
+        self.assertEqual(resumed, harness.query(whole_db, "SELECT count(*) FROM events")[0][0])
+        (lines,) = harness.query(self.db, "SELECT lines FROM ingest_files")[0]
+        self.assertEqual(lines, 519)
+
+    def test_follow_reads_on_across_rotation(self):
+        log = self.work.join("mail.log")
+        stamp = time.strftime("%b %d %H:%M:%S", time.localtime())
+        line = "{} mx postfix/smtpd[{}]: connect from unknown[192.0.2.{}]:{}\n"
+        with open(log, "w") as f:
+            f.write(line.format(stamp, 100, 1, 1001))
+        follower = subprocess.Popen([harness.binary("smtpscope"), "--db", self.db, "ingest",
+                                     "--follow", log], stdout=subprocess.PIPE, text=True)
+        try:
+            count = lambda: harness.query(self.db, "SELECT count(*) FROM events")[0][0] if \
+                os.path.exists(self.db) else 0
+            harness.wait_for(lambda: count() == 1, 10, "the first line")
+            with open(log, "a") as f:
+                f.write(line.format(stamp, 100, 2, 1002))
+            harness.wait_for(lambda: count() == 2, 10, "an appended line")
+            os.rename(log, log + ".1")  # rotation: a new file under the old name
+            with open(log, "w") as f:
+                f.write(line.format(stamp, 200, 3, 1003))
+            harness.wait_for(lambda: count() == 3, 10, "the rotated file's line")
+        finally:
+            follower.send_signal(signal.SIGTERM)
+            out, _ = follower.communicate(timeout=15)
+        self.assertEqual(follower.returncode, 0)
+        self.assertIn("3 lines (3 parsed", out)
+        addresses = [a for (a,) in harness.query(self.db, "SELECT client_addr FROM sessions"
+                                                 " ORDER BY client_addr")]
+        self.assertEqual(addresses, ["192.0.2.1", "192.0.2.2", "192.0.2.3"])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,81 @@
+#include "syslog_line.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+namespace smtpscope::ingest {
+namespace {
+
+// These tests run in UTC so BSD (local time) stamps have a known value.
+class SyslogLineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::setenv("TZ", "UTC", 1);
+    ::tzset();
+  }
+  // 2026-11-25 12:00:00 UTC as the reference (the file's mtime).
+  YearTracker years{1'795'608'000'000'000};
+};
+
+TEST_F(SyslogLineTest, ReadsTheBsdForm) {
+  auto line = parse_syslog_line(
+      "Nov 23 02:39:39 mx postfix/smtpd[1610]: connect from localhost[127.0.0.1]", years);
+  ASSERT_TRUE(line);
+  EXPECT_EQ(line->time_us, 1'795'401'579'000'000);  // 2026-11-23T02:39:39Z
+  EXPECT_EQ(line->host, "mx");
+  EXPECT_EQ(line->program, "postfix/smtpd");
+  EXPECT_EQ(line->daemon, "smtpd");
+  EXPECT_EQ(line->pid, 1610);
+  EXPECT_EQ(line->message, "connect from localhost[127.0.0.1]");
+}
+
+TEST_F(SyslogLineTest, TakesSpaceAndZeroPaddedDays) {
+  auto spaced = parse_syslog_line("Nov  3 02:39:39 mx postfix/smtpd[1]: x", years);
+  auto zeroed = parse_syslog_line("Nov 03 02:39:39 mx postfix/smtpd[1]: x", years);
+  ASSERT_TRUE(spaced && zeroed);
+  EXPECT_EQ(spaced->time_us, zeroed->time_us);
+}
+
+TEST_F(SyslogLineTest, ReadsRfc3339WithFractionAndZone) {
+  auto line = parse_syslog_line(
+      "2023-03-14T00:00:31.185246+01:00 mx postfix-in/submission/smtpd[7]: hello", years);
+  ASSERT_TRUE(line);
+  EXPECT_EQ(line->time_us, 1'678'748'431'185'246);  // 2023-03-13T23:00:31.185246Z
+  EXPECT_EQ(line->program, "postfix-in/submission/smtpd");
+  EXPECT_EQ(line->daemon, "smtpd");
+  auto zulu = parse_syslog_line("2023-03-13T23:00:31Z mx postfix/qmgr[1]: x", years);
+  ASSERT_TRUE(zulu);
+  EXPECT_EQ(zulu->time_us, 1'678'748'431'000'000);
+}
+
+TEST_F(SyslogLineTest, TagsWithoutPidAreSyslogLinesToo) {
+  auto line = parse_syslog_line("Nov 16 11:00:20 server dovecot: lmtp(30301): Connect", years);
+  ASSERT_TRUE(line);
+  EXPECT_EQ(line->program, "dovecot");
+  EXPECT_EQ(line->pid, 0);
+}
+
+TEST_F(SyslogLineTest, InfersTheYearAndFollowsTheRollover) {
+  YearTracker january{1'767'268'800'000'000};  // 2026-01-01 12:00 UTC
+  auto december = parse_syslog_line("Dec 31 23:59:59 mx postfix/smtpd[1]: a", january);
+  auto new_year = parse_syslog_line("Jan  1 00:00:01 mx postfix/smtpd[1]: b", january);
+  ASSERT_TRUE(december && new_year);
+  EXPECT_EQ(december->time_us, 1'767'225'599'000'000);  // 2025-12-31T23:59:59Z
+  EXPECT_EQ(new_year->time_us, 1'767'225'601'000'000);  // 2026-01-01T00:00:01Z
+}
+
+TEST_F(SyslogLineTest, RejectsWhatIsNotASyslogLine) {
+  for (const char* bad : {"", "Jan", "Jan 1 00:00:00", "Foo 1 00:00:00 hostname x: y",
+                          "Jan: 1 00:00:00 hostname postfix/postscreen[12345]: foo",
+                          "Jan 1 00:00:00 hostname postfix/postscreen[abcde]: foo",
+                          "Jan 1 00:00:00 hostname postfix/postscreen[12345",
+                          "Jan 1 00:00:00 hostname postfix/postscreen",
+                          "Jan 32 00:00:00 host p[1]: x", "Jan 1 24:00:00 host p[1]: x",
+                          "2023-13-01T00:00:00Z host p[1]: x", "# a comment"}) {
+    EXPECT_FALSE(parse_syslog_line(bad, years)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace smtpscope::ingest
