@@ -216,6 +216,12 @@ Result<std::unique_ptr<Ingester>> Ingester::open(const std::string& database_pat
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->db = std::move(db).value();
+  // Bulk writes: a 64 MiB page cache and a checkpoint every ~40 MiB of WAL
+  // instead of every 4 MiB (measured in bench/README.md).
+  if (Status tuned = impl->db->exec("PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 10000");
+      !tuned) {
+    return tuned.context("tune the ingest connection");
+  }
   auto writer = EventWriter::create(*impl->db);
   if (!writer) return writer.status();
   impl->writer = std::move(writer).value();

@@ -9,7 +9,7 @@ packages=(
   build-essential cmake pkg-config git ca-certificates
   libmilter-dev libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev libyaml-cpp-dev
   nlohmann-json3-dev libcli11-dev zlib1g-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
-  postfix miltertest swaks python3 openssl procps iproute2 bc
+  postfix miltertest swaks python3 openssl procps iproute2 bc time pflogsumm
 )
 
 missing=()

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Log ingest speed, one run, on a generated 1,000,000-line mail.log (fixed
+# seed, realistic mix; bench/gen_maillog.py):
+#   grep -c 'disconnect from'       the I/O floor
+#   pflogsumm                       Debian's Postfix log summarizer, for reference
+#   parse_bench                     smtpscope's parser alone (and with events built)
+#   smtpscope ingest                the whole ingest into a fresh SQLite database
+# Each timed REPS times; the median wall time gives lines/s; peak RSS from
+# /usr/bin/time. Usage: bash bench/ingest_bench.sh [LINES] [REPS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+lines="${1:-1000000}"
+reps="${2:-3}"
+bash scripts/install-deps.sh >/dev/null
+bash scripts/build.sh >/dev/null
+build="$(pwd)/${SMTPSCOPE_BUILD_DIR:-build}"
+work="$(mktemp -d /tmp/smtpscope-ingest-bench-XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+log="$work/mail.log"
+python3 bench/gen_maillog.py "$lines" "$log" 42
+total=$(wc -l < "$log")
+
+# median wall seconds and max RSS (KiB) of a command run $reps times
+measure() {
+  local times=() rss=0
+  for i in $(seq "$reps"); do
+    rm -f "$work"/bench.db*
+    local start end
+    start=$(date +%s%N)
+    # Output to a file: GNU grep behaves like -q (stops early) when it is /dev/null.
+    /usr/bin/time -f "%M" -o "$work/time" "$@" >"$work/out" 2>&1
+    end=$(date +%s%N)
+    read -r kib < "$work/time"
+    times+=("$(echo "scale=4; ($end - $start) / 1000000000" | bc)")
+    (( kib > rss )) && rss=$kib
+  done
+  printf '%s %s\n' "$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')" "$rss"
+}
+
+printf '| what | seconds | lines/s | peak RSS MiB |\n|---|---|---|---|\n'
+declare -A rate
+row() {
+  local name=$1; shift
+  read -r seconds kib < <(measure "$@")
+  rate[$name]=$(echo "$total / $seconds" | bc)
+  printf '| %s | %s | %s | %s |\n' "$name" "$seconds" "${rate[$name]}" "$((kib / 1024))"
+}
+row "grep -c" grep -c 'disconnect from' "$log"
+row "pflogsumm" pflogsumm "$log"
+row "parser alone" "$build/bench/parse_bench" "$log"
+row "parser + events" "$build/bench/parse_bench" "$log" --events
+row "smtpscope ingest" "$build/cli/smtpscope" --db "$work/bench.db" ingest --quiet "$log"
+echo
+printf 'lines: %s\n' "$total"
+printf 'smtpscope ingest / pflogsumm: %.2f (target >= 10)\n' "$(echo "${rate[smtpscope ingest]} / ${rate[pflogsumm]}" | bc -l)"
+printf 'parser alone / grep -c: %.2f (target >= 0.33)\n' "$(echo "${rate[parser alone]} / ${rate[grep -c]}" | bc -l)"
+printf 'parser + events / grep -c: %.2f\n' "$(echo "${rate[parser + events]} / ${rate[grep -c]}" | bc -l)"
+"$build/cli/smtpscope" --db "$work/bench.db" ingest --quiet "$log" >/dev/null
+printf 'database: %s MiB for %s lines\n' "$(( $(stat -c %s "$work/bench.db") / 1048576 ))" "$total"
