@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "client_report.h"
 #include "database_access.h"
 #include "config.h"
 #include "duration.h"
@@ -30,6 +31,87 @@ std::int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+struct AnalysisOptions {
+  std::string client;
+  std::string since;
+  std::string format = "text";
+  std::string patterns_file;
+  std::size_t limit = 100000;
+};
+
+Result<analysis::PatternSet> patterns_for(const std::string& file) {
+  return file.empty() ? analysis::parse_patterns(analysis::builtin_patterns_yaml(),
+                                                 "built-in patterns")
+                      : analysis::load_patterns(file);
+}
+
+// Everything a clients table or report is made of; the summaries point
+// into the patterns and sessions held here.
+struct Analysis {
+  analysis::PatternSet patterns;
+  std::vector<SessionRecord> sessions;
+  std::vector<cli::ClientSummary> clients;
+};
+
+// Loads patterns and sessions and analyses them; on failure prints the error
+// and sets the exit code.
+std::unique_ptr<Analysis> analyse_clients(const cli::DatabaseChoice& database,
+                                          const AnalysisOptions& options, int& exit_code) {
+  auto patterns = patterns_for(options.patterns_file);
+  if (!patterns) {
+    std::cerr << "smtpscope: " << patterns.message() << '\n';
+    exit_code = exit_usage;
+    return nullptr;
+  }
+  SessionFilter filter;
+  if (!options.client.empty()) filter.client_addr = options.client;
+  filter.limit = options.limit;
+  if (!options.since.empty()) {
+    auto window = parse_duration_us(options.since);
+    if (!window) {
+      std::cerr << "smtpscope: --since: " << window.message() << '\n';
+      exit_code = exit_usage;
+      return nullptr;
+    }
+    filter.since_us = now_us() - window.value();
+  }
+  auto db = cli::open_for_reading(database);
+  auto read = db ? read_sessions(*db.value(), filter)
+                 : Result<std::vector<SessionRecord>>(db.status());
+  if (!read) {
+    std::cerr << "smtpscope: " << read.message() << '\n';
+    exit_code = exit_failure;
+    return nullptr;
+  }
+  auto result = std::make_unique<Analysis>();
+  result->patterns = std::move(patterns).value();
+  result->sessions = std::move(read).value();
+  result->clients = cli::by_client(cli::analyse(result->sessions, result->patterns));
+  return result;
+}
+
+int run_clients(const cli::DatabaseChoice& database, const AnalysisOptions& options) {
+  int exit_code = 0;
+  auto analysed = analyse_clients(database, options, exit_code);
+  if (!analysed) return exit_code;
+  std::cout << (options.format == "json" ? cli::render_clients_json(analysed->clients)
+                                         : cli::render_clients_text(analysed->clients));
+  return 0;
+}
+
+int run_report(const cli::DatabaseChoice& database, const AnalysisOptions& options) {
+  int exit_code = 0;
+  auto analysed = analyse_clients(database, options, exit_code);
+  if (!analysed) return exit_code;
+  if (analysed->clients.empty()) {
+    std::cerr << "smtpscope: no sessions of client " << options.client << '\n';
+    return exit_failure;
+  }
+  std::cout << (options.format == "json" ? cli::render_report_json(analysed->clients.front())
+                                         : cli::render_report_text(analysed->clients.front()));
+  return 0;
 }
 
 int run_sessions(const cli::DatabaseChoice& database, const SessionsOptions& options) {
@@ -88,6 +170,27 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"text", "json"}));
 
+  AnalysisOptions clients_options;
+  auto* clients_cmd = app.add_subcommand(
+      "clients", "one line per client: sessions, transactions, abort rate, HELO quirks and the "
+                 "pattern that names most of its sessions; worst first");
+  clients_cmd->add_option("--since", clients_options.since, "only sessions newer than this");
+  clients_cmd->add_option("--format", clients_options.format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  clients_cmd->add_option("--patterns", clients_options.patterns_file,
+                          "patterns file (default: the built-in conf/patterns.yaml)");
+
+  AnalysisOptions report_options;
+  auto* report_cmd = app.add_subcommand(
+      "report", "explain one client: its patterns with the most likely explanation and advice, "
+                "HELO quirks, and every session with its stage string and timeline");
+  report_cmd->add_option("--client", report_options.client, "client IP address")->required();
+  report_cmd->add_option("--since", report_options.since, "only sessions newer than this");
+  report_cmd->add_option("--format", report_options.format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  report_cmd->add_option("--patterns", report_options.patterns_file,
+                         "patterns file (default: the built-in conf/patterns.yaml)");
+
   cli::IngestCommand ingest;
   auto* ingest_cmd = app.add_subcommand(
       "ingest", "read Postfix log files (plain or gzip) into the database, joined to the "
@@ -110,6 +213,8 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : exit_usage;
   }
   if (sessions_cmd->parsed()) return run_sessions(database, sessions);
+  if (clients_cmd->parsed()) return run_clients(database, clients_options);
+  if (report_cmd->parsed()) return run_report(database, report_options);
   if (ingest_cmd->parsed()) {
     if (ingest.follow && ingest.files.size() != 1) {
       std::cerr << "smtpscope: --follow takes exactly one file\n";

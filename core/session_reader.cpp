@@ -48,7 +48,7 @@ Status read_events(sqlite::Database& db, SessionRecord& session) {
 Result<std::vector<SessionRecord>> read_sessions(sqlite::Database& db, const SessionFilter& filter) {
   auto query = db.prepare(
       "SELECT * FROM (SELECT id, client_addr, client_port, client_name, server_addr, server_port,"
-      " connect_us, close_us, helo, partial FROM sessions"
+      " connect_us, close_us, helo, partial, coalesce(protocol, '') FROM sessions"
       " WHERE (?1 IS NULL OR client_addr = ?1) AND (?2 IS NULL OR connect_us >= ?2)"
       " ORDER BY connect_us DESC, id DESC LIMIT ?3) ORDER BY connect_us, id");
   if (!query) return query.status();
@@ -70,6 +70,7 @@ Result<std::vector<SessionRecord>> read_sessions(sqlite::Database& db, const Ses
     s.close_us = optional_int(q, 7);
     s.helo = q.column_text(8);
     s.partial = q.column_int(9) != 0;
+    s.protocol = q.column_text(10);
     sessions.push_back(std::move(s));
   }
   for (auto& session : sessions) {

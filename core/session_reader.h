@@ -44,6 +44,7 @@ struct SessionRecord {
   std::int64_t connect_us = 0;
   std::optional<std::int64_t> close_us;
   std::string helo;
+  std::string protocol;  // SMTP or ESMTP when the policy server saw the greeting
   bool partial = false;
   std::vector<TransactionRecord> transactions;
   std::vector<EventRecord> events;

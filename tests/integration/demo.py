@@ -61,6 +61,12 @@ def main():
         print("\nWhat smtpscope recorded (smtpscope sessions): milter, policy server and log"
               " in one timeline per connection\n", flush=True)
         subprocess.run([harness.binary("smtpscope"), "--db", db, "sessions"], check=True)
+        print("\nEvery client, worst first (smtpscope clients):\n", flush=True)
+        subprocess.run([harness.binary("smtpscope"), "--db", db, "clients"], check=True)
+        print("\nThe report on the client behind an intercepting proxy "
+              "(smtpscope report --client 127.0.0.11):\n", flush=True)
+        subprocess.run([harness.binary("smtpscope"), "--db", db, "report", "--client",
+                        "127.0.0.11"], check=True)
     finally:
         postfix.stop()
         milter.stop()

@@ -1,0 +1,161 @@
+#include "patterns.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+namespace smtpscope::analysis {
+namespace {
+
+std::string where(const std::string& name, const YAML::Node& node) {
+  return node.Mark().line >= 0 ? fmt::format("{}:{}", name, node.Mark().line + 1) : name;
+}
+
+Status set_condition(Pattern& p, const std::string& key, const YAML::Node& value) {
+  auto boolean = [&](std::optional<bool>& field) -> Status {
+    if (!value.IsScalar() || (value.Scalar() != "true" && value.Scalar() != "false")) {
+      return Status::error(key + ": expected true or false");
+    }
+    field = value.Scalar() == "true";
+    return Status::ok();
+  };
+  auto list = [&](std::vector<std::string>& field) -> Status {
+    if (!value.IsSequence()) return Status::error(key + ": expected a list, e.g. [RCPT, DATA]");
+    for (const auto& item : value) field.push_back(item.as<std::string>());
+    return Status::ok();
+  };
+  try {
+    if (key == "retried_same_envelope") return boolean(p.retried_same_envelope);
+    if (key == "null_sender") return boolean(p.null_sender);
+    if (key == "helo_refused") return boolean(p.helo_refused);
+    if (key == "pipelining") return boolean(p.pipelining);
+    if (key == "non_smtp") return boolean(p.non_smtp);
+    if (key == "rset_at_least") return p.rset_at_least = value.as<int>(), Status::ok();
+    if (key == "delivered_at_least") return p.delivered_at_least = value.as<int>(), Status::ok();
+    if (key == "min_gap_s") return p.min_gap_s = value.as<double>(), Status::ok();
+    if (key == "lost_after") return list(p.lost_after);
+    if (key == "screen_verdict") return list(p.screen_verdict);
+  } catch (const YAML::Exception&) {
+    return Status::error(key + ": expected a number");
+  }
+  return Status::error(fmt::format("unknown condition \"{}\"", key));
+}
+
+Result<Pattern> parse_pattern(const YAML::Node& node, const std::string& name) {
+  if (!node.IsMap()) return Status::error(where(name, node) + ": a pattern is a mapping");
+  Pattern p;
+  p.line = node.Mark().line + 1;
+  for (const auto& entry : node) {
+    const std::string key = entry.first.as<std::string>();
+    const YAML::Node value = entry.second;
+    if (key == "when") {
+      if (!value.IsMap()) return Status::error(where(name, value) + ": when: expected a mapping");
+      for (const auto& condition : value) {
+        if (Status set = set_condition(p, condition.first.as<std::string>(), condition.second);
+            !set) {
+          return Status::error(where(name, condition.first) + ": " + set.message());
+        }
+      }
+      continue;
+    }
+    if (!value.IsScalar()) return Status::error(where(name, value) + ": " + key + ": expected text");
+    if (key == "name") {
+      p.name = value.Scalar();
+    } else if (key == "title") {
+      p.title = value.Scalar();
+    } else if (key == "explanation") {
+      p.explanation = value.Scalar();
+    } else if (key == "advice") {
+      p.advice = value.Scalar();
+    } else if (key == "stages") {
+      p.stages_text = value.Scalar();
+      try {
+        p.stages = std::make_shared<const std::regex>(p.stages_text, std::regex::ECMAScript);
+      } catch (const std::regex_error& e) {
+        return Status::error(fmt::format("{}: stages: bad regular expression \"{}\": {}",
+                                         where(name, value), p.stages_text, e.what()));
+      }
+    } else {
+      return Status::error(fmt::format(
+          "{}: unknown key \"{}\" (name, title, stages, when, explanation, advice)",
+          where(name, entry.first), key));
+    }
+  }
+  for (auto [field, label] : {std::pair{&p.name, "name"}, std::pair{&p.title, "title"},
+                              std::pair{&p.explanation, "explanation"},
+                              std::pair{&p.advice, "advice"}}) {
+    if (field->empty()) return Status::error(fmt::format("{}: pattern without {}", where(name, node), label));
+  }
+  if (!p.stages) return Status::error(fmt::format("{}: pattern \"{}\" has no stages", where(name, node), p.name));
+  return p;
+}
+
+bool contains(const std::vector<std::string>& list, const std::string& value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+}  // namespace
+
+Result<PatternSet> parse_patterns(const std::string& yaml, const std::string& name) {
+  try {
+    const YAML::Node root = YAML::Load(yaml);
+    if (!root.IsMap() || !root["patterns"] || !root["patterns"].IsSequence()) {
+      return Status::error(name + ": expected \"patterns:\" followed by a list");
+    }
+    PatternSet set;
+    for (const auto& node : root["patterns"]) {
+      auto pattern = parse_pattern(node, name);
+      if (!pattern) return pattern.status();
+      for (const auto& known : set.patterns) {
+        if (known.name == pattern.value().name) {
+          return Status::error(fmt::format("{}: pattern name \"{}\" used twice",
+                                           where(name, node), known.name));
+        }
+      }
+      set.patterns.push_back(std::move(pattern).value());
+    }
+    return set;
+  } catch (const YAML::Exception& e) {
+    return Status::error(fmt::format("{}:{}: {}", name, e.mark.line + 1, e.msg));
+  }
+}
+
+Result<PatternSet> load_patterns(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) return Status::error(path + ": cannot read the file");
+  std::ostringstream text;
+  text << file.rdbuf();
+  return parse_patterns(text.str(), path);
+}
+
+bool matches(const Pattern& p, const SessionFacts& f) {
+  if (!std::regex_search(f.stages, *p.stages)) return false;
+  if (p.retried_same_envelope && *p.retried_same_envelope != f.retried_same_envelope) return false;
+  if (p.null_sender && *p.null_sender != f.null_sender) return false;
+  if (p.helo_refused && *p.helo_refused != f.helo_refused) return false;
+  if (p.pipelining && *p.pipelining != f.pipelining) return false;
+  if (p.non_smtp && *p.non_smtp != f.non_smtp) return false;
+  if (p.rset_at_least && f.rset.value_or(0) < *p.rset_at_least) return false;
+  if (p.delivered_at_least && f.delivered < *p.delivered_at_least) return false;
+  if (p.min_gap_s && f.max_gap_s < *p.min_gap_s) return false;
+  if (!p.lost_after.empty() && !contains(p.lost_after, f.lost_after)) return false;
+  if (!p.screen_verdict.empty() &&
+      std::none_of(f.screen_verdicts.begin(), f.screen_verdicts.end(),
+                   [&](const std::string& v) { return contains(p.screen_verdict, v); })) {
+    return false;
+  }
+  return true;
+}
+
+std::vector<const Pattern*> match_all(const PatternSet& set, const SessionFacts& facts) {
+  std::vector<const Pattern*> out;
+  for (const auto& p : set.patterns) {
+    if (matches(p, facts)) out.push_back(&p);
+  }
+  return out;
+}
+
+}  // namespace smtpscope::analysis

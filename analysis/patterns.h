@@ -1,0 +1,47 @@
+// Patterns: named, explained shapes of a session, declared in YAML
+// (conf/patterns.yaml, built in; users add their own without recompiling).
+// A pattern matches when its stage regex is found in the session's stage
+// string and all its conditions hold on the SessionFacts. Loading reports
+// the file, line and reason of the first problem. Immutable once loaded.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "result.h"
+#include "session_facts.h"
+
+namespace smtpscope::analysis {
+
+struct Pattern {
+  std::string name;
+  std::string title;
+  std::string stages_text;
+  std::shared_ptr<const std::regex> stages;
+  std::string explanation;
+  std::string advice;
+  int line = 0;
+  // Conditions (unset = not tested).
+  std::optional<bool> retried_same_envelope, null_sender, helo_refused, pipelining, non_smtp;
+  std::optional<int> rset_at_least, delivered_at_least;
+  std::optional<double> min_gap_s;
+  std::vector<std::string> lost_after, screen_verdict;
+};
+
+struct PatternSet {
+  std::vector<Pattern> patterns;
+};
+
+Result<PatternSet> parse_patterns(const std::string& yaml, const std::string& name);
+Result<PatternSet> load_patterns(const std::string& path);
+// The patterns shipped in conf/patterns.yaml, built into the binary.
+const std::string& builtin_patterns_yaml();
+
+bool matches(const Pattern& pattern, const SessionFacts& facts);
+// Every matching pattern, in file order (the first names the session).
+std::vector<const Pattern*> match_all(const PatternSet& set, const SessionFacts& facts);
+
+}  // namespace smtpscope::analysis

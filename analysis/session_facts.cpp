@@ -1,0 +1,222 @@
+#include "session_facts.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+namespace smtpscope::analysis {
+namespace {
+
+using Attributes = nlohmann::json;
+
+Attributes attributes_of(const EventRecord& e) {
+  auto parsed = Attributes::parse(e.attributes_json, nullptr, false);
+  return parsed.is_object() ? parsed : Attributes::object();
+}
+
+std::string text(const Attributes& a, const char* name) {
+  return a.contains(name) && a[name].is_string() ? a[name].get<std::string>() : "";
+}
+
+std::optional<int> number(std::string_view text) {
+  int value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc()) return std::nullopt;
+  return value;
+}
+
+char letter_of(const EventRecord& e, const Attributes& a) {
+  const std::string& s = e.stage;
+  if (s == "connect") return 'C';
+  if (s == "helo") return 'H';
+  if (s == "mail") return 'M';
+  if (s == "rcpt") return text(a, "rejected") == "1" ? 'J' : 'R';
+  if (s == "data") return 'D';
+  if (s == "eom") return 'E';
+  if (s == "abort") return 'A';
+  if (s == "unknown") return 'U';
+  return 0;
+}
+
+struct Token {
+  char letter;
+  std::int64_t time_us;
+};
+
+std::string render(const std::vector<Token>& tokens, double& max_gap_s) {
+  std::string out;
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    if (i > 0) {
+      const double gap = static_cast<double>(tokens[i].time_us - tokens[i - 1].time_us) / 1e6;
+      max_gap_s = std::max(max_gap_s, gap);
+      if (gap >= 2.0) out += fmt::format(" +{}s", static_cast<long>(std::lround(gap)));
+      out += ' ';
+    }
+    out += tokens[i].letter;
+  }
+  return out;
+}
+
+void read_log(const EventRecord& e, const Attributes& a, SessionFacts& f) {
+  f.have_log = true;
+  if (e.stage == "close") {
+    for (auto& [name, value] : a.items()) {
+      static const std::vector<std::string> not_counters = {
+          "client_name", "client_addr", "client_port", "program", "pid", "clock"};
+      if (value.is_string() &&
+          std::find(not_counters.begin(), not_counters.end(), name) == not_counters.end()) {
+        f.log_counters[name] = value.get<std::string>();
+      }
+    }
+  } else if (e.stage == "lost" || e.stage == "timeout" || e.stage == "error_limit") {
+    f.end = e.stage == "lost" ? "lost" : e.stage == "timeout" ? "timeout" : "error-limit";
+    f.lost_after = text(a, "after");
+  } else if (e.stage == "pipelining") {
+    f.pipelining = true;
+  } else if (e.stage == "non_smtp") {
+    f.non_smtp = true;
+  } else if (e.stage == "screen") {
+    f.screen_verdicts.push_back(text(a, "verdict"));
+  }
+}
+
+// The end of the session, from the log when there is one.
+char end_letter(SessionFacts& f) {
+  if (f.end == "lost") return 'L';
+  if (f.end == "timeout") return 'T';
+  if (f.end == "error-limit") return 'K';
+  if (!f.log_counters.empty() || f.have_log) {
+    if (succeeded(f.log_counters, "quit").value_or(0) > 0) {
+      f.end = "quit";
+      return 'Q';
+    }
+    if (f.log_counters.empty()) {
+      f.end = "closed";
+      f.notes.push_back("the log has no disconnect line for this session");
+      return 'Z';
+    }
+    f.end = "lost";  // no QUIT counted: the client dropped the connection
+    return 'L';
+  }
+  f.end = "closed";
+  f.notes.push_back("no log lines for this session: QUIT, RSET and NOOP are unknown "
+                    "(run smtpscope ingest)");
+  return 'Z';
+}
+
+void reconcile(const SessionRecord& s, SessionFacts& f) {
+  f.rset = succeeded(f.log_counters, "rset");
+  f.noop = succeeded(f.log_counters, "noop");
+  const int greeted = succeeded(f.log_counters, "helo").value_or(0) +
+                      succeeded(f.log_counters, "ehlo").value_or(0);
+  const int greetings_tried = attempted(f.log_counters, "helo").value_or(0) +
+                              attempted(f.log_counters, "ehlo").value_or(0);
+  f.helo_refused = greetings_tried > 0 && greeted == 0;
+  if (f.have_log && f.rset) {
+    // Aborts that a MAIL followed were RSETs inside a transaction; the rest
+    // of the log's RSETs came outside one, where the milter sees nothing.
+    int inside = 0;
+    for (std::size_t i = 0; i + 2 < f.stages.size(); ++i) {
+      if (f.stages.compare(i, 3, "A M") == 0) ++inside;
+    }
+    if (*f.rset > inside) {
+      f.notes.push_back(fmt::format("{} RSET{} outside a transaction (counted by the log, "
+                                    "invisible to the milter)",
+                                    *f.rset - inside, *f.rset - inside == 1 ? "" : "s"));
+    }
+  }
+  if (s.transactions.empty() && f.stages.find('M') != std::string::npos) {
+    f.notes.push_back("MAIL seen but no transaction recorded");
+  }
+}
+
+void transactions_facts(const SessionRecord& s, SessionFacts& f) {
+  f.transactions = static_cast<int>(s.transactions.size());
+  for (std::size_t i = 0; i < s.transactions.size(); ++i) {
+    const auto& t = s.transactions[i];
+    if (t.outcome == "delivered") ++f.delivered;
+    if (t.outcome == "aborted") ++f.aborted;
+    if (t.mail_from == "<>") f.null_sender = true;
+    if (t.outcome == "aborted" && t.rcpt_accepted > 0 && !t.reached_data) {
+      for (std::size_t j = i + 1; j < s.transactions.size(); ++j) {
+        if (s.transactions[j].mail_from == t.mail_from && s.transactions[j].reached_data) {
+          f.retried_same_envelope = true;
+        }
+      }
+    }
+  }
+}
+
+void quirks_facts(const SessionRecord& s, SessionFacts& f) {
+  HeloContext context{s.client_addr, s.client_name, "", s.server_addr, s.protocol};
+  for (const EventRecord& e : s.events) {
+    if (e.source == "milter" && e.stage == "connect") context.server_name = text(attributes_of(e), "j");
+  }
+  auto add = [&f](HeloQuirk q) {
+    if (std::find(f.quirks.begin(), f.quirks.end(), q) == f.quirks.end()) f.quirks.push_back(q);
+  };
+  for (const std::string& helo : f.helos) {
+    for (HeloQuirk q : classify_helo(helo, context)) add(q);
+  }
+  if (f.helos.empty() && f.helo_refused) add(HeloQuirk::empty);
+  if (f.helos.empty() && context.protocol == "SMTP") add(HeloQuirk::helo_not_ehlo);
+  for (std::size_t i = 1; i < f.helos.size(); ++i) {
+    if (f.helos[i] != f.helos[0]) add(HeloQuirk::changed_in_session);
+  }
+}
+
+}  // namespace
+
+std::optional<int> succeeded(const std::map<std::string, std::string>& counters,
+                             const std::string& name) {
+  auto found = counters.find(name);
+  if (found == counters.end()) return std::nullopt;
+  return number(found->second.substr(0, found->second.find('/')));
+}
+
+std::optional<int> attempted(const std::map<std::string, std::string>& counters,
+                             const std::string& name) {
+  auto found = counters.find(name);
+  if (found == counters.end()) return std::nullopt;
+  const std::size_t slash = found->second.find('/');
+  return number(slash == std::string::npos ? found->second : found->second.substr(slash + 1));
+}
+
+SessionFacts facts_of(const SessionRecord& s) {
+  SessionFacts f;
+  const bool have_milter = std::any_of(s.events.begin(), s.events.end(),
+                                       [](const EventRecord& e) { return e.source == "milter"; });
+  const bool have_policy = std::any_of(s.events.begin(), s.events.end(),
+                                       [](const EventRecord& e) { return e.source == "policy"; });
+  const std::string primary = have_milter ? "milter" : have_policy ? "policy" : "log";
+  std::vector<Token> tokens;
+  std::int64_t last_time = s.connect_us;
+  for (const EventRecord& e : s.events) {
+    const Attributes a = attributes_of(e);
+    if (e.source == "log") read_log(e, a, f);
+    if (e.source == "milter" && e.stage == "helo") f.helos.push_back(e.argument);
+    if (e.source != primary) continue;
+    const char letter = letter_of(e, a);
+    if (letter == 0 || (primary == "log" && letter != 'C')) continue;
+    tokens.push_back(Token{letter, e.time_us});
+    last_time = std::max(last_time, e.time_us);
+  }
+  if (tokens.empty() || tokens.front().letter != 'C') {
+    tokens.insert(tokens.begin(), Token{'C', s.connect_us});
+  }
+  tokens.push_back(Token{end_letter(f), s.close_us.value_or(last_time)});
+  f.stages = render(tokens, f.max_gap_s);
+  if (!have_milter) {
+    f.notes.push_back(have_policy ? "no milter events: stages come from the policy server"
+                                  : "no milter events: stages come from the log");
+  }
+  transactions_facts(s, f);
+  reconcile(s, f);
+  quirks_facts(s, f);
+  return f;
+}
+
+}  // namespace smtpscope::analysis

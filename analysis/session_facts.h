@@ -1,0 +1,56 @@
+// One recorded session reduced to what patterns test: a stage string in
+// the order things happened, e.g. "C H M R +3s A M R D E Q", built from the
+// milter's events (the policy server's where the milter saw nothing), ended
+// by what the log says about the end, with gaps of 2 s or more written as
+// "+Ns"; the log's counters (rset, noop, quit ...); and flags such as "the
+// same envelope was retried after an abort". Where sensors disagree or one
+// is missing, `notes` says so instead of guessing. Pure functions.
+//
+// Letters: C connect, H HELO/EHLO, M MAIL, R RCPT accepted, J RCPT rejected,
+// D DATA, E end of message (queued), A transaction aborted, U unknown
+// command, then the end: Q QUIT, L connection lost (or dropped without
+// QUIT), T timeout, K too many errors, Z closed (no log to say how).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "helo_quirks.h"
+#include "session_reader.h"
+
+namespace smtpscope::analysis {
+
+struct SessionFacts {
+  std::string stages;
+  std::vector<std::string> helos;
+  std::vector<HeloQuirk> quirks;
+  std::map<std::string, std::string> log_counters;  // from the log's disconnect line
+  bool have_log = false;
+  std::optional<int> rset;  // RSET commands, when the log says
+  std::optional<int> noop;
+  std::string end;          // quit, lost, timeout, error-limit, closed
+  std::string lost_after;   // the log's STATE for lost/timeout
+  bool helo_refused = false;  // the log counted a HELO/EHLO Postfix refused, none accepted
+  bool pipelining = false;    // improper command pipelining logged
+  bool non_smtp = false;
+  std::vector<std::string> screen_verdicts;
+  int transactions = 0;
+  int delivered = 0;
+  int aborted = 0;
+  bool null_sender = false;            // a transaction with MAIL FROM:<>
+  bool retried_same_envelope = false;  // aborted after an accepted RCPT, then the same sender again
+  double max_gap_s = 0;
+  std::vector<std::string> notes;
+};
+
+SessionFacts facts_of(const SessionRecord& session);
+
+// "2" from "2", 1 from "1/2" (succeeded/attempted), nullopt for absent.
+std::optional<int> succeeded(const std::map<std::string, std::string>& counters,
+                             const std::string& name);
+std::optional<int> attempted(const std::map<std::string, std::string>& counters,
+                             const std::string& name);
+
+}  // namespace smtpscope::analysis

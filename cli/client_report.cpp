@@ -1,0 +1,186 @@
+#include "client_report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "text_escape.h"
+#include "timeline_text.h"
+
+namespace smtpscope::cli {
+namespace {
+
+using nlohmann::json;
+
+double abort_rate(const ClientSummary& c) {
+  return c.transactions > 0 ? static_cast<double>(c.aborted) / c.transactions : 0.0;
+}
+
+std::string quirk_list(const std::vector<std::string>& quirks) {
+  return quirks.empty() ? "-" : fmt::format("{}", fmt::join(quirks, ","));
+}
+
+std::string top_pattern(const ClientSummary& c) {
+  return c.pattern_counts.empty() ? "-" : c.pattern_counts.front().first->name;
+}
+
+}  // namespace
+
+std::vector<AnalysedSession> analyse(const std::vector<SessionRecord>& sessions,
+                                     const analysis::PatternSet& patterns) {
+  std::vector<AnalysedSession> out;
+  out.reserve(sessions.size());
+  for (const auto& s : sessions) {
+    AnalysedSession a{&s, analysis::facts_of(s), {}};
+    a.patterns = analysis::match_all(patterns, a.facts);
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+std::vector<ClientSummary> by_client(std::vector<AnalysedSession> sessions) {
+  std::map<std::string, ClientSummary> clients;
+  for (auto& a : sessions) {
+    ClientSummary& c = clients[a.session->client_addr];
+    c.client_addr = a.session->client_addr;
+    c.transactions += a.facts.transactions;
+    c.aborted += a.facts.aborted;
+    c.delivered += a.facts.delivered;
+    for (auto q : a.facts.quirks) {
+      const std::string name(analysis::to_string(q));
+      if (std::find(c.quirks.begin(), c.quirks.end(), name) == c.quirks.end()) {
+        c.quirks.push_back(name);
+      }
+    }
+    if (!a.patterns.empty()) {
+      auto found = std::find_if(c.pattern_counts.begin(), c.pattern_counts.end(),
+                                [&](const auto& pc) { return pc.first == a.patterns.front(); });
+      if (found == c.pattern_counts.end()) {
+        c.pattern_counts.emplace_back(a.patterns.front(), 1);
+      } else {
+        found->second += 1;
+      }
+    }
+    c.sessions.push_back(std::move(a));
+  }
+  std::vector<ClientSummary> out;
+  for (auto& [addr, c] : clients) {
+    std::stable_sort(c.pattern_counts.begin(), c.pattern_counts.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    out.push_back(std::move(c));
+  }
+  // Clients whose transactions fail most come first, then the busiest.
+  std::stable_sort(out.begin(), out.end(), [](const ClientSummary& a, const ClientSummary& b) {
+    if (abort_rate(a) != abort_rate(b)) return abort_rate(a) > abort_rate(b);
+    return a.sessions.size() > b.sessions.size();
+  });
+  return out;
+}
+
+std::string render_clients_text(const std::vector<ClientSummary>& clients) {
+  std::string out = fmt::format("{:<40} {:>8} {:>6} {:>8}  {:<28} {}\n", "CLIENT", "SESSIONS",
+                                "TXNS", "ABORTED", "HELO QUIRKS", "TOP PATTERN");
+  for (const auto& c : clients) {
+    out += fmt::format("{:<40} {:>8} {:>6} {:>7.0f}%  {:<28} {}\n", printable(c.client_addr, 40),
+                       c.sessions.size(), c.transactions, abort_rate(c) * 100,
+                       quirk_list(c.quirks), top_pattern(c));
+  }
+  return out;
+}
+
+std::string render_clients_json(const std::vector<ClientSummary>& clients) {
+  json list = json::array();
+  for (const auto& c : clients) {
+    json patterns = json::array();
+    for (const auto& [p, n] : c.pattern_counts) patterns.push_back({{"name", p->name}, {"sessions", n}});
+    list.push_back({{"client", c.client_addr},
+                    {"sessions", c.sessions.size()},
+                    {"transactions", c.transactions},
+                    {"aborted", c.aborted},
+                    {"delivered", c.delivered},
+                    {"abort_rate", abort_rate(c)},
+                    {"helo_quirks", c.quirks},
+                    {"patterns", patterns}});
+  }
+  return json{{"clients", list}}.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+std::string render_report_text(const ClientSummary& c) {
+  std::string out = fmt::format(
+      "Client {}: {} session{}, {} transaction{} ({} delivered, {} aborted, {:.0f}% aborted)\n",
+      printable(c.client_addr), c.sessions.size(), c.sessions.size() == 1 ? "" : "s",
+      c.transactions, c.transactions == 1 ? "" : "s", c.delivered, c.aborted,
+      abort_rate(c) * 100);
+  out += fmt::format("HELO quirks: {}\n", quirk_list(c.quirks));
+  if (c.pattern_counts.empty()) {
+    out += "Patterns: none matched; its sessions look ordinary.\n";
+  } else {
+    out += "Patterns:\n";
+    for (const auto& [p, n] : c.pattern_counts) {
+      out += fmt::format("  {:<34} {} of {} sessions   {}\n", p->name, n, c.sessions.size(),
+                         p->title);
+    }
+    const analysis::Pattern& top = *c.pattern_counts.front().first;
+    out += fmt::format("\nMost likely: {}\n  {}\n  What to do: {}\n", top.title, top.explanation,
+                       top.advice);
+  }
+  out += "\nSessions (stage string: C connect, H HELO, M MAIL, R/J RCPT accepted/rejected, "
+         "D DATA, E queued, A aborted; Q QUIT, L lost, T timeout, Z closed):\n";
+  for (const auto& a : c.sessions) {
+    std::vector<std::string> names;
+    for (const auto* p : a.patterns) names.push_back(p->name);
+    out += fmt::format("\n  [{}]  {}\n", a.facts.stages,
+                       names.empty() ? "no pattern" : fmt::format("{}", fmt::join(names, ", ")));
+    for (const auto& note : a.facts.notes) out += "  note: " + note + "\n";
+    std::string timeline = render_timelines_text({*a.session});
+    for (std::size_t start = 0; start < timeline.size();) {
+      const std::size_t end = timeline.find('\n', start);
+      out += "  " + timeline.substr(start, end - start + 1);
+      start = end == std::string::npos ? timeline.size() : end + 1;
+    }
+  }
+  return out;
+}
+
+std::string render_report_json(const ClientSummary& c) {
+  json sessions = json::array();
+  for (const auto& a : c.sessions) {
+    json names = json::array();
+    for (const auto* p : a.patterns) names.push_back(p->name);
+    json counters = json::object();
+    for (const auto& [k, v] : a.facts.log_counters) counters[k] = v;
+    std::vector<std::string> quirks;
+    for (auto q : a.facts.quirks) quirks.emplace_back(analysis::to_string(q));
+    sessions.push_back({{"id", a.session->id},
+                        {"connect_us", a.session->connect_us},
+                        {"client_port", a.session->client_port ? json(*a.session->client_port) : json()},
+                        {"stages", a.facts.stages},
+                        {"patterns", names},
+                        {"helos", a.facts.helos},
+                        {"helo_quirks", quirks},
+                        {"end", a.facts.end},
+                        {"lost_after", a.facts.lost_after},
+                        {"log_counters", counters},
+                        {"notes", a.facts.notes}});
+  }
+  json patterns = json::array();
+  for (const auto& [p, n] : c.pattern_counts) {
+    patterns.push_back({{"name", p->name}, {"title", p->title}, {"sessions", n},
+                        {"explanation", p->explanation}, {"advice", p->advice}});
+  }
+  return json{{"client", c.client_addr},
+              {"sessions", c.sessions.size()},
+              {"transactions", c.transactions},
+              {"aborted", c.aborted},
+              {"delivered", c.delivered},
+              {"abort_rate", abort_rate(c)},
+              {"helo_quirks", c.quirks},
+              {"patterns", patterns},
+              {"session_details", sessions}}
+             .dump(2, ' ', false, json::error_handler_t::replace) +
+         "\n";
+}
+
+}  // namespace smtpscope::cli

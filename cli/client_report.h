@@ -1,0 +1,41 @@
+// Per-client analysis for the command line: each session's facts and
+// patterns, gathered per client, rendered as the `clients` table and the
+// `report` (text for terminals, JSON for scripts). Client strings pass
+// through printable() in text; JSON carries them as data.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "patterns.h"
+#include "session_facts.h"
+#include "session_reader.h"
+
+namespace smtpscope::cli {
+
+struct AnalysedSession {
+  const SessionRecord* session;
+  analysis::SessionFacts facts;
+  std::vector<const analysis::Pattern*> patterns;
+};
+
+struct ClientSummary {
+  std::string client_addr;
+  std::vector<AnalysedSession> sessions;
+  int transactions = 0;
+  int aborted = 0;
+  int delivered = 0;
+  std::vector<std::string> quirks;
+  std::vector<std::pair<const analysis::Pattern*, int>> pattern_counts;  // most sessions first
+};
+
+std::vector<AnalysedSession> analyse(const std::vector<SessionRecord>& sessions,
+                                     const analysis::PatternSet& patterns);
+std::vector<ClientSummary> by_client(std::vector<AnalysedSession> sessions);
+
+std::string render_clients_text(const std::vector<ClientSummary>& clients);
+std::string render_clients_json(const std::vector<ClientSummary>& clients);
+std::string render_report_text(const ClientSummary& client);
+std::string render_report_json(const ClientSummary& client);
+
+}  // namespace smtpscope::cli

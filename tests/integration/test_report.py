@@ -1,0 +1,116 @@
+"""Every foundation scenario through a real Postfix with the milter, the
+policy server and the log: `smtpscope clients` and `smtpscope report`
+name each with its pattern and explain it."""
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+import scenarios  # noqa: E402
+
+PLAYS = {
+    "127.0.0.51": (lambda port, src: scenarios.intercepting_proxy(port, src, pause=2.5),
+                   "intercepting-proxy"),
+    "127.0.0.52": (scenarios.verification_probe, "verification-probe"),
+    "127.0.0.53": (scenarios.empty_helo, "gives-up-after-refused-helo"),
+    "127.0.0.54": (scenarios.lost_after_rcpt, "lost-connection"),
+    "127.0.0.55": (scenarios.pipelined_probe, "verification-probe"),
+    "127.0.0.56": (scenarios.rejected_recipient, "abandon-after-rejected-recipient"),
+    "127.0.0.59": (scenarios.helo_client, None),  # an ordinary session: no pattern
+}
+REUSE = "127.0.0.57"
+
+
+def smtpscope(db, *args, check=True):
+    return subprocess.run([harness.binary("smtpscope"), "--db", db, *args], capture_output=True,
+                          text=True, check=check)
+
+
+class Report(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.work = harness.Workdir()
+        cls.db = cls.work.join("smtpscope.db")
+        milter_socket, policy_socket = cls.work.join("m.sock"), cls.work.join("p.sock")
+        milter = harness.milter_daemon(cls.work, cls.db, milter_socket).start()
+        policy = harness.policy_daemon(cls.work, cls.db, [f"unix:{policy_socket}"]).start()
+        cls.postfix = harness.PostfixInstance(cls.work, milter_socket=f"unix:{milter_socket}",
+                                              policy_service=f"unix:{policy_socket}").start()
+        try:
+            for client, (play, _) in PLAYS.items():
+                play(cls.postfix.port, client)
+            reuse_work = harness.Workdir()
+            try:
+                scenarios.connection_reuse(cls.postfix, reuse_work, REUSE, messages=4)
+            finally:
+                reuse_work.remove()
+            for client in PLAYS:
+                cls.postfix.wait_for_log(f"disconnect from unknown[{client}]")
+        finally:
+            milter.stop()
+            policy.stop()
+        smtpscope(cls.db, "ingest", cls.postfix.maillog)
+        cls.clients = {c["client"]: c for c in
+                       json.loads(smtpscope(cls.db, "clients", "--format", "json").stdout)["clients"]}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.postfix.stop()
+        cls.work.remove()
+
+    def test_each_scenario_is_named_by_its_pattern(self):
+        for client, (_, pattern) in PLAYS.items():
+            with self.subTest(client=client):
+                patterns = self.clients[client]["patterns"]
+                self.assertEqual(patterns[0]["name"] if patterns else None, pattern)
+
+    def test_connection_reuse_is_named_and_harmless(self):
+        names = {p["name"] for p in self.clients[REUSE]["patterns"]}
+        self.assertIn("connection-reuse", names)
+        self.assertEqual(self.clients[REUSE]["aborted"], 0)
+
+    def test_helo_quirks_per_client(self):
+        self.assertEqual(self.clients["127.0.0.53"]["helo_quirks"], ["empty"])
+        self.assertEqual(self.clients["127.0.0.59"]["helo_quirks"], ["helo-not-ehlo"])
+        self.assertEqual(self.clients["127.0.0.51"]["helo_quirks"], [])
+
+    def test_report_explains_the_proxy(self):
+        text = smtpscope(self.db, "report", "--client", "127.0.0.51").stdout
+        self.assertIn("Most likely: Intercepting SMTP proxy resets and retries the transaction",
+                      text)
+        self.assertIn("What to do:", text)
+        self.assertIn("[C H M R +3s A M R D E Q]  intercepting-proxy", text)
+        self.assertIn("1 RSET outside a transaction", text)  # the log counted rset=2
+
+    def test_report_json_carries_the_facts(self):
+        report = json.loads(smtpscope(self.db, "report", "--client", "127.0.0.54", "--format",
+                                      "json").stdout)
+        (session,) = report["session_details"]
+        self.assertEqual(session["stages"], "C H M R A L")
+        self.assertEqual((session["end"], session["lost_after"]), ("lost", "RCPT"))
+        self.assertEqual(report["patterns"][0]["name"], "lost-connection")
+        self.assertTrue(report["patterns"][0]["explanation"])
+
+    def test_clients_table_lists_the_worst_first(self):
+        table = smtpscope(self.db, "clients").stdout.splitlines()
+        self.assertTrue(table[0].startswith("CLIENT"))
+        rates = [float(line.split()[3].rstrip("%")) for line in table[1:]]
+        self.assertEqual(rates, sorted(rates, reverse=True))
+
+    def test_unknown_client_and_bad_patterns_file(self):
+        missing = smtpscope(self.db, "report", "--client", "192.0.2.99", check=False)
+        self.assertEqual(missing.returncode, 1)
+        bad = self.work.join("bad.yaml")
+        with open(bad, "w") as f:
+            f.write("patterns:\n  - name: x\n    title: t\n    stages: '('\n"
+                    "    explanation: e\n    advice: a\n")
+        result = smtpscope(self.db, "clients", "--patterns", bad, check=False)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn(f"{bad}:4: stages: bad regular expression", result.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
