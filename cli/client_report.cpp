@@ -33,8 +33,9 @@ std::vector<AnalysedSession> analyse(const std::vector<SessionRecord>& sessions,
   std::vector<AnalysedSession> out;
   out.reserve(sessions.size());
   for (const auto& s : sessions) {
-    AnalysedSession a{&s, analysis::facts_of(s), {}};
+    AnalysedSession a{&s, analysis::facts_of(s), {}, {}};
     a.patterns = analysis::match_all(patterns, a.facts);
+    a.fingerprint = analysis::fingerprint_of(s, a.facts);
     out.push_back(std::move(a));
   }
   return out;
@@ -63,6 +64,13 @@ std::vector<ClientSummary> by_client(std::vector<AnalysedSession> sessions) {
         found->second += 1;
       }
     }
+    if (!c.sessions.empty() && c.sessions.back().fingerprint.id != a.fingerprint.id) {
+      c.fingerprint_changes += 1;
+    }
+    if (std::find(c.fingerprints.begin(), c.fingerprints.end(), a.fingerprint.id) ==
+        c.fingerprints.end()) {
+      c.fingerprints.push_back(a.fingerprint.id);
+    }
     c.sessions.push_back(std::move(a));
   }
   std::vector<ClientSummary> out;
@@ -80,13 +88,17 @@ std::vector<ClientSummary> by_client(std::vector<AnalysedSession> sessions) {
 }
 
 std::string render_clients_text(const std::vector<ClientSummary>& clients) {
-  std::string out = fmt::format("{:<40} {:>8} {:>6} {:>8}  {:<28} {}\n", "CLIENT", "SESSIONS",
-                                "TXNS", "ABORTED", "HELO QUIRKS", "TOP PATTERN");
+  std::string out = fmt::format("{:<40} {:>8} {:>6} {:>8}  {:<12} {:<28} {}\n", "CLIENT",
+                                "SESSIONS", "TXNS", "ABORTED", "FINGERPRINT", "HELO QUIRKS",
+                                "TOP PATTERN");
   for (const auto& c : clients) {
-    out += fmt::format("{:<40} {:>8} {:>6} {:>7.0f}%  {:<28} {}\n", printable(c.client_addr, 40),
-                       c.sessions.size(), c.transactions, abort_rate(c) * 100,
-                       quirk_list(c.quirks), top_pattern(c));
+    const std::string fingerprint =
+        c.sessions.back().fingerprint.id + (c.fingerprints.size() > 1 ? "*" : "");
+    out += fmt::format("{:<40} {:>8} {:>6} {:>7.0f}%  {:<12} {:<28} {}\n",
+                       printable(c.client_addr, 40), c.sessions.size(), c.transactions,
+                       abort_rate(c) * 100, fingerprint, quirk_list(c.quirks), top_pattern(c));
   }
+  out += "(* the client's fingerprint changed between sessions)\n";
   return out;
 }
 
@@ -102,6 +114,8 @@ std::string render_clients_json(const std::vector<ClientSummary>& clients) {
                     {"delivered", c.delivered},
                     {"abort_rate", abort_rate(c)},
                     {"helo_quirks", c.quirks},
+                    {"fingerprints", c.fingerprints},
+                    {"fingerprint_changes", c.fingerprint_changes},
                     {"patterns", patterns}});
   }
   return json{{"clients", list}}.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
@@ -114,6 +128,19 @@ std::string render_report_text(const ClientSummary& c) {
       c.transactions, c.transactions == 1 ? "" : "s", c.delivered, c.aborted,
       abort_rate(c) * 100);
   out += fmt::format("HELO quirks: {}\n", quirk_list(c.quirks));
+  for (const std::string& id : c.fingerprints) {
+    const auto& first = *std::find_if(c.sessions.begin(), c.sessions.end(),
+                                      [&](const AnalysedSession& a) { return a.fingerprint.id == id; });
+    const long count = std::count_if(c.sessions.begin(), c.sessions.end(),
+                                     [&](const AnalysedSession& a) { return a.fingerprint.id == id; });
+    out += fmt::format("Fingerprint {} ({} session{}): {}\n", id, count, count == 1 ? "" : "s",
+                       printable(first.fingerprint.readable()));
+  }
+  if (c.fingerprint_changes > 0) {
+    out += fmt::format("Its fingerprint changed {} time{} between sessions: the client software "
+                       "or what sits in front of it changed.\n",
+                       c.fingerprint_changes, c.fingerprint_changes == 1 ? "" : "s");
+  }
   if (c.pattern_counts.empty()) {
     out += "Patterns: none matched; its sessions look ordinary.\n";
   } else {
@@ -131,8 +158,9 @@ std::string render_report_text(const ClientSummary& c) {
   for (const auto& a : c.sessions) {
     std::vector<std::string> names;
     for (const auto* p : a.patterns) names.push_back(p->name);
-    out += fmt::format("\n  [{}]  {}\n", a.facts.stages,
-                       names.empty() ? "no pattern" : fmt::format("{}", fmt::join(names, ", ")));
+    out += fmt::format("\n  [{}]  {}  (fingerprint {})\n", a.facts.stages,
+                       names.empty() ? "no pattern" : fmt::format("{}", fmt::join(names, ", ")),
+                       a.fingerprint.id);
     for (const auto& note : a.facts.notes) out += "  note: " + note + "\n";
     std::string timeline = render_timelines_text({*a.session});
     for (std::size_t start = 0; start < timeline.size();) {
@@ -153,7 +181,10 @@ std::string render_report_json(const ClientSummary& c) {
     for (const auto& [k, v] : a.facts.log_counters) counters[k] = v;
     std::vector<std::string> quirks;
     for (auto q : a.facts.quirks) quirks.emplace_back(analysis::to_string(q));
+    json features = json::object();
+    for (const auto& [name, value] : a.fingerprint.features) features[name] = value;
     sessions.push_back({{"id", a.session->id},
+                        {"fingerprint", {{"id", a.fingerprint.id}, {"features", features}}},
                         {"connect_us", a.session->connect_us},
                         {"client_port", a.session->client_port ? json(*a.session->client_port) : json()},
                         {"stages", a.facts.stages},
@@ -177,10 +208,74 @@ std::string render_report_json(const ClientSummary& c) {
               {"delivered", c.delivered},
               {"abort_rate", abort_rate(c)},
               {"helo_quirks", c.quirks},
+              {"fingerprints", c.fingerprints},
+              {"fingerprint_changes", c.fingerprint_changes},
               {"patterns", patterns},
               {"session_details", sessions}}
              .dump(2, ' ', false, json::error_handler_t::replace) +
          "\n";
+}
+
+}  // namespace smtpscope::cli
+
+namespace smtpscope::cli {
+
+std::vector<analysis::Association> correlate(const std::vector<ClientSummary>& clients) {
+  std::vector<analysis::Observation> observations;
+  for (const auto& c : clients) {
+    for (const auto& a : c.sessions) {
+      analysis::Observation o;
+      o.fingerprint = a.fingerprint.id;
+      for (auto q : a.facts.quirks) o.quirks.emplace_back(analysis::to_string(q));
+      for (const auto* p : a.patterns) o.patterns.push_back(p->name);
+      observations.push_back(std::move(o));
+    }
+  }
+  return analysis::correlate(observations);
+}
+
+std::string render_correlation_text(const std::vector<analysis::Association>& associations,
+                                    const std::vector<ClientSummary>& clients) {
+  std::string out = fmt::format("{:<12} {:<20} {:<34} {:>12} {:>7} {:>6} {:>15}  {}\n", "KIND",
+                                "GROUP", "PATTERN", "IN GROUP", "REST", "LIFT", "95% INTERVAL",
+                                "SIGNIFICANT");
+  std::vector<std::string> legend;
+  for (const auto& a : associations) {
+    out += fmt::format("{:<12} {:<20} {:<34} {:>4}/{:<4} {:>3.0f}% {:>6.1f}% {:>6} {:>6.1f}-{:<6.1f}%  {}\n",
+                       a.kind, printable(a.group, 20), a.pattern, a.group_with_pattern,
+                       a.group_sessions, a.rate * 100, a.rest_rate * 100,
+                       a.lift > 0 ? fmt::format("{:.1f}", a.lift) : "-", a.low * 100,
+                       a.high * 100, a.significant ? "yes" : "no");
+    if (a.kind == "fingerprint" &&
+        std::find(legend.begin(), legend.end(), a.group) == legend.end()) {
+      legend.push_back(a.group);
+    }
+  }
+  if (associations.empty()) out += "no pattern occurs in the recorded sessions\n";
+  out += "\nFingerprints:\n";
+  for (const std::string& id : legend) {
+    for (const auto& c : clients) {
+      auto found = std::find_if(c.sessions.begin(), c.sessions.end(),
+                                [&](const AnalysedSession& a) { return a.fingerprint.id == id; });
+      if (found != c.sessions.end()) {
+        out += fmt::format("  {}  {}\n", id, printable(found->fingerprint.readable()));
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+std::string render_correlation_json(const std::vector<analysis::Association>& associations) {
+  json list = json::array();
+  for (const auto& a : associations) {
+    list.push_back({{"kind", a.kind}, {"group", a.group}, {"pattern", a.pattern},
+                    {"group_sessions", a.group_sessions}, {"group_with_pattern", a.group_with_pattern},
+                    {"rest_sessions", a.rest_sessions}, {"rest_with_pattern", a.rest_with_pattern},
+                    {"rate", a.rate}, {"rest_rate", a.rest_rate}, {"lift", a.lift},
+                    {"interval", {a.low, a.high}}, {"significant", a.significant}});
+  }
+  return json{{"associations", list}}.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace smtpscope::cli

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "correlation.h"
+#include "fingerprint.h"
 #include "patterns.h"
 #include "session_facts.h"
 #include "session_reader.h"
@@ -17,6 +19,7 @@ struct AnalysedSession {
   const SessionRecord* session;
   analysis::SessionFacts facts;
   std::vector<const analysis::Pattern*> patterns;
+  analysis::Fingerprint fingerprint;
 };
 
 struct ClientSummary {
@@ -27,6 +30,8 @@ struct ClientSummary {
   int delivered = 0;
   std::vector<std::string> quirks;
   std::vector<std::pair<const analysis::Pattern*, int>> pattern_counts;  // most sessions first
+  std::vector<std::string> fingerprints;  // distinct ids, in order of first appearance
+  int fingerprint_changes = 0;            // sessions whose fingerprint differs from the one before
 };
 
 std::vector<AnalysedSession> analyse(const std::vector<SessionRecord>& sessions,
@@ -37,5 +42,11 @@ std::string render_clients_text(const std::vector<ClientSummary>& clients);
 std::string render_clients_json(const std::vector<ClientSummary>& clients);
 std::string render_report_text(const ClientSummary& client);
 std::string render_report_json(const ClientSummary& client);
+
+// The correlation table over every analysed session.
+std::vector<analysis::Association> correlate(const std::vector<ClientSummary>& clients);
+std::string render_correlation_text(const std::vector<analysis::Association>& associations,
+                                    const std::vector<ClientSummary>& clients);
+std::string render_correlation_json(const std::vector<analysis::Association>& associations);
 
 }  // namespace smtpscope::cli

@@ -114,6 +114,17 @@ int run_report(const cli::DatabaseChoice& database, const AnalysisOptions& optio
   return 0;
 }
 
+int run_correlate(const cli::DatabaseChoice& database, const AnalysisOptions& options) {
+  int exit_code = 0;
+  auto analysed = analyse_clients(database, options, exit_code);
+  if (!analysed) return exit_code;
+  const auto associations = cli::correlate(analysed->clients);
+  std::cout << (options.format == "json"
+                    ? cli::render_correlation_json(associations)
+                    : cli::render_correlation_text(associations, analysed->clients));
+  return 0;
+}
+
 int run_sessions(const cli::DatabaseChoice& database, const SessionsOptions& options) {
   SessionFilter filter;
   if (!options.client.empty()) filter.client_addr = options.client;
@@ -191,6 +202,16 @@ int main(int argc, char** argv) {
   report_cmd->add_option("--patterns", report_options.patterns_file,
                          "patterns file (default: the built-in conf/patterns.yaml)");
 
+  AnalysisOptions correlate_options;
+  auto* correlate_cmd = app.add_subcommand(
+      "correlate", "for each fingerprint and HELO quirk, how often each pattern occurs against "
+                   "the rest of the population: lift and a 95% Wilson interval");
+  correlate_cmd->add_option("--since", correlate_options.since, "only sessions newer than this");
+  correlate_cmd->add_option("--format", correlate_options.format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  correlate_cmd->add_option("--patterns", correlate_options.patterns_file,
+                            "patterns file (default: the built-in conf/patterns.yaml)");
+
   cli::IngestCommand ingest;
   auto* ingest_cmd = app.add_subcommand(
       "ingest", "read Postfix log files (plain or gzip) into the database, joined to the "
@@ -215,6 +236,7 @@ int main(int argc, char** argv) {
   if (sessions_cmd->parsed()) return run_sessions(database, sessions);
   if (clients_cmd->parsed()) return run_clients(database, clients_options);
   if (report_cmd->parsed()) return run_report(database, report_options);
+  if (correlate_cmd->parsed()) return run_correlate(database, correlate_options);
   if (ingest_cmd->parsed()) {
     if (ingest.follow && ingest.files.size() != 1) {
       std::cerr << "smtpscope: --follow takes exactly one file\n";

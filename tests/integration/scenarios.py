@@ -10,10 +10,10 @@ import harness
 from smtp_client import SmtpClient
 
 
-def intercepting_proxy(port, source, pause=2.0):
+def intercepting_proxy(port, source, pause=2.0, helo="ws7.corp.example"):
     """Case 1: MAIL, RCPT, RSET, RSET, pause, MAIL, RCPT, DATA, QUIT."""
     c = SmtpClient(port, source)
-    c.command("EHLO ws7.corp.example")
+    c.command(f"EHLO {helo}")
     replies = [c.command("MAIL FROM:<clerk@corp.example>")[0],
                c.command("RCPT TO:<boss@test.example>")[0],
                c.command("RSET")[0], c.command("RSET")[0]]
@@ -65,6 +65,14 @@ def rejected_recipient(port, source):
     return [c.command("MAIL FROM:<a@rejected.example>")[0],
             c.command(f"RCPT TO:<{harness.REJECTED_RECIPIENT}>")[0],
             c.command("RSET")[0], c.command("NOOP")[0], c.quit()]
+
+
+def ordinary_sender(port, source):
+    """EHLO with a proper name, one message, QUIT."""
+    c = SmtpClient(port, source)
+    return [c.command("EHLO mail.sender.example")[0], c.command("MAIL FROM:<a@sender.example>")[0],
+            c.command("RCPT TO:<b@test.example>")[0], c.message("Subject: hi\n\nhello\n"),
+            c.quit()]
 
 
 def helo_client(port, source):

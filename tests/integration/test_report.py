@@ -112,5 +112,44 @@ class Report(unittest.TestCase):
         self.assertIn(f"{bad}:4: stages: bad regular expression", result.stderr)
 
 
+class Correlation(unittest.TestCase):
+    """12 clients that greet with a bare IP and reset-and-retry (as a proxy
+    does), 30 ordinary senders: the quirk's association with the pattern
+    comes out significant with its interval; the fingerprint too."""
+
+    def test_quirk_pattern_association(self):
+        work = harness.Workdir()
+        try:
+            db = work.join("smtpscope.db")
+            socket_path = work.join("m.sock")
+            milter = harness.milter_daemon(work, db, socket_path).start()
+            postfix = harness.PostfixInstance(work, milter_socket=f"unix:{socket_path}").start()
+            try:
+                for i in range(12):
+                    source = f"127.0.1.{i + 1}"
+                    scenarios.intercepting_proxy(postfix.port, source, pause=0, helo=source)
+                for i in range(30):
+                    scenarios.ordinary_sender(postfix.port, f"127.0.2.{i + 1}")
+                postfix.wait_for_log("disconnect from", count=42)
+            finally:
+                milter.stop()
+                postfix.stop()
+            result = json.loads(smtpscope(db, "correlate", "--format", "json").stdout)
+            found = [a for a in result["associations"] if a["kind"] == "helo-quirk"
+                     and a["group"] == "bare-ip" and a["pattern"] == "intercepting-proxy"]
+            self.assertEqual(len(found), 1)
+            a = found[0]
+            self.assertEqual((a["group_sessions"], a["group_with_pattern"], a["rest_sessions"],
+                              a["rest_with_pattern"]), (12, 12, 30, 0))
+            self.assertTrue(a["significant"])
+            self.assertGreater(a["interval"][0], 0.7)  # Wilson lower bound for 12 of 12: 0.757
+            self.assertEqual(result["associations"][0]["significant"], True)
+            text = smtpscope(db, "correlate").stdout
+            self.assertRegex(text, r"helo-quirk\s+bare-ip\s+intercepting-proxy\s+12/12\s+100%\s+"
+                                   r"0\.0%\s+-\s+75\.\d-100\.0\s*%\s+yes")
+        finally:
+            work.remove()
+
+
 if __name__ == "__main__":
     unittest.main()

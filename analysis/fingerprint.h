@@ -1,0 +1,24 @@
+// A client fingerprint from a session's stable behaviour: greeting verb,
+// HELO class, the ESMTP keywords it uses on MAIL/RCPT, TLS, AUTH, command
+// habits (RSET after an accepted RCPT, RSET outside transactions, NOOP,
+// QUIT or drop) and the kept X-Mailer/User-Agent header. Shown as readable
+// features and a short id (a hash of them). Pure functions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "session_facts.h"
+#include "session_reader.h"
+
+namespace smtpscope::analysis {
+
+struct Fingerprint {
+  std::vector<std::pair<std::string, std::string>> features;  // name, value; fixed order
+  std::string id;                                             // 8 hex digits
+  std::string readable() const;                               // "greeting=EHLO helo=fqdn ..."
+};
+
+Fingerprint fingerprint_of(const SessionRecord& session, const SessionFacts& facts);
+
+}  // namespace smtpscope::analysis
