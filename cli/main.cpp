@@ -9,6 +9,7 @@
 #include "config.h"
 #include "duration.h"
 #include "ingest_command.h"
+#include "report_html.h"
 #include "session_reader.h"
 #include "timeline_json.h"
 #include "timeline_text.h"
@@ -109,8 +110,10 @@ int run_report(const cli::DatabaseChoice& database, const AnalysisOptions& optio
     std::cerr << "smtpscope: no sessions of client " << options.client << '\n';
     return exit_failure;
   }
-  std::cout << (options.format == "json" ? cli::render_report_json(analysed->clients.front())
-                                         : cli::render_report_text(analysed->clients.front()));
+  const auto& client = analysed->clients.front();
+  std::cout << (options.format == "json"   ? cli::render_report_json(client)
+                : options.format == "html" ? cli::render_report_html(client)
+                                           : cli::render_report_text(client));
   return 0;
 }
 
@@ -197,8 +200,9 @@ int main(int argc, char** argv) {
                 "HELO quirks, and every session with its stage string and timeline");
   report_cmd->add_option("--client", report_options.client, "client IP address")->required();
   report_cmd->add_option("--since", report_options.since, "only sessions newer than this");
-  report_cmd->add_option("--format", report_options.format, "text or json")
-      ->check(CLI::IsMember({"text", "json"}));
+  report_cmd->add_option("--format", report_options.format,
+                         "text, json, or html (one self-contained page)")
+      ->check(CLI::IsMember({"text", "json", "html"}));
   report_cmd->add_option("--patterns", report_options.patterns_file,
                          "patterns file (default: the built-in conf/patterns.yaml)");
 

@@ -1,0 +1,129 @@
+#include "report_html.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "text_escape.h"
+
+namespace smtpscope::cli {
+namespace {
+
+// Client text for HTML: escapes first made printable, then HTML-escaped.
+std::string h(std::string_view raw, std::size_t max = 512) { return html_escape(printable(raw, max)); }
+
+const char* style = R"(
+body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#1d2330;padding:0 1em}
+h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ccd}
+table{border-collapse:collapse;margin:.5em 0;width:100%} td,th{border:1px solid #d5d8e0;padding:.3em .5em;text-align:left;vertical-align:top}
+th{background:#f0f2f7} .muted{color:#667} .verdict{background:#fff7e0;border-left:4px solid #e0a800;padding:.6em 1em}
+code{font-family:ui-monospace,monospace;background:#f4f5f8;padding:0 .2em} .stages{font-family:ui-monospace,monospace;font-weight:bold}
+.milter{color:#1f5fbf} .policy{color:#7a3fb0} .log{color:#2e7d32} svg{display:block;margin:.4em 0}
+)";
+
+const char* colour_of(const std::string& source) {
+  if (source == "milter") return "#1f5fbf";
+  if (source == "policy") return "#7a3fb0";
+  return "#2e7d32";
+}
+
+// One session as an SVG time axis: a dot per event, coloured by source, one
+// row per source, hover text from <title>.
+std::string timeline_svg(const AnalysedSession& a) {
+  const SessionRecord& s = *a.session;
+  std::int64_t end = s.close_us.value_or(s.connect_us);
+  for (const auto& e : s.events) end = std::max(end, e.time_us);
+  const double span = std::max<double>(static_cast<double>(end - s.connect_us), 1000.0);
+  const int width = 1000, left = 60, right = 20, row = 22;
+  std::string svg = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" role=\"img\" "
+      "aria-label=\"session timeline\">",
+      width, row * 3 + 30);
+  const char* sources[] = {"milter", "policy", "log"};
+  for (int r = 0; r < 3; ++r) {
+    const int y = 15 + r * row;
+    svg += fmt::format("<text x=\"0\" y=\"{}\" font-size=\"12\" fill=\"{}\">{}</text>", y + 4,
+                       colour_of(sources[r]), sources[r]);
+    svg += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#e3e5ea\"/>", left,
+                       y, width - right, y);
+  }
+  for (const auto& e : s.events) {
+    const int r = e.source == "milter" ? 0 : e.source == "policy" ? 1 : 2;
+    const double x = left + (width - left - right) * static_cast<double>(e.time_us - s.connect_us) / span;
+    svg += fmt::format(
+        "<circle cx=\"{:.1f}\" cy=\"{}\" r=\"5\" fill=\"{}\"><title>{:+.3f}s {} {} {}</title></circle>",
+        x, 15 + r * row, colour_of(e.source), static_cast<double>(e.time_us - s.connect_us) / 1e6,
+        h(e.source), h(e.stage), h(e.argument, 200));
+  }
+  svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"11\" fill=\"#667\">0 s</text>", left,
+                     row * 3 + 25);
+  svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"11\" fill=\"#667\" text-anchor=\"end\">"
+                     "{:.3f} s</text></svg>",
+                     width - right, row * 3 + 25, span / 1e6);
+  return svg;
+}
+
+std::string events_table(const AnalysedSession& a) {
+  std::string out = "<table><tr><th>time</th><th>source</th><th>stage</th><th>text</th></tr>";
+  for (const auto& e : a.session->events) {
+    out += fmt::format("<tr><td>{:+.3f}s</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td></tr>",
+                       static_cast<double>(e.time_us - a.session->connect_us) / 1e6, h(e.source),
+                       h(e.source), h(e.stage), h(e.argument, 300));
+  }
+  return out + "</table>";
+}
+
+}  // namespace
+
+std::string render_report_html(const ClientSummary& c) {
+  const double rate = c.transactions ? static_cast<double>(c.aborted) / c.transactions : 0;
+  std::string out = fmt::format(
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+      "style-src 'unsafe-inline'\">"
+      "<title>smtpscope report: {}</title><style>{}</style></head><body>\n",
+      h(c.client_addr), style);
+  out += fmt::format("<h1>Client <code>{}</code></h1><p class=\"muted\">{} sessions, {} "
+                     "transactions: {} delivered, {} aborted ({:.0f}% aborted)</p>\n",
+                     h(c.client_addr), c.sessions.size(), c.transactions, c.delivered, c.aborted,
+                     rate * 100);
+  if (!c.pattern_counts.empty()) {
+    const analysis::Pattern& top = *c.pattern_counts.front().first;
+    out += fmt::format("<div class=\"verdict\"><strong>Most likely: {}</strong><p>{}</p>"
+                       "<p><strong>What to do:</strong> {}</p></div>\n",
+                       html_escape(top.title), html_escape(top.explanation),
+                       html_escape(top.advice));
+  } else {
+    out += "<p>No pattern matched; its sessions look ordinary.</p>\n";
+  }
+  out += "<h2>Patterns</h2><table><tr><th>pattern</th><th>sessions</th><th>meaning</th></tr>";
+  for (const auto& [p, n] : c.pattern_counts) {
+    out += fmt::format("<tr><td><code>{}</code></td><td>{} of {}</td><td>{}</td></tr>",
+                       html_escape(p->name), n, c.sessions.size(), html_escape(p->title));
+  }
+  out += "</table>\n<h2>HELO quirks and fingerprints</h2><p>Quirks: ";
+  out += c.quirks.empty() ? "none" : h(fmt::format("{}", fmt::join(c.quirks, ", ")));
+  out += "</p><table><tr><th>fingerprint</th><th>features</th></tr>";
+  for (const std::string& id : c.fingerprints) {
+    const auto& s = *std::find_if(c.sessions.begin(), c.sessions.end(),
+                                  [&](const AnalysedSession& a) { return a.fingerprint.id == id; });
+    out += fmt::format("<tr><td><code>{}</code></td><td>{}</td></tr>", h(id),
+                       h(s.fingerprint.readable()));
+  }
+  out += "</table>\n<h2>Sessions</h2>";
+  for (const auto& a : c.sessions) {
+    std::vector<std::string> names;
+    for (const auto* p : a.patterns) names.push_back(p->name);
+    out += fmt::format("<h3>Session {} <span class=\"stages\">[{}]</span> {}</h3>", a.session->id,
+                       h(a.facts.stages), names.empty() ? "no pattern"
+                                                        : h(fmt::format("{}", fmt::join(names, ", "))));
+    out += fmt::format("<p class=\"muted\">HELO: {}</p>",
+                       a.facts.helos.empty() ? "none" : h(fmt::format("{}", fmt::join(a.facts.helos, " | "))));
+    for (const auto& note : a.facts.notes) out += "<p class=\"muted\">note: " + h(note) + "</p>";
+    out += timeline_svg(a) + events_table(a) + "\n";
+  }
+  out += "<p class=\"muted\">Generated by smtpscope " SMTPSCOPE_VERSION ".</p></body></html>\n";
+  return out;
+}
+
+}  // namespace smtpscope::cli
