@@ -77,8 +77,6 @@ Fingerprint fingerprint_of(const SessionRecord& s, const SessionFacts& f) {
   const std::string greeting = s.protocol == "ESMTP" ? "EHLO" : s.protocol == "SMTP" ? "HELO" : "?";
   const bool reset_after_rcpt = f.stages.find("R A") != std::string::npos ||
                                 f.stages.find("R +") != std::string::npos;
-  int inside = 0;
-  for (std::size_t i = 0; i + 2 < f.stages.size(); ++i) inside += f.stages.compare(i, 3, "A M") == 0;
   Fingerprint fp;
   fp.features = {
       {"greeting", greeting},
@@ -87,9 +85,6 @@ Fingerprint fingerprint_of(const SessionRecord& s, const SessionFacts& f) {
       {"tls", yes_no(tls)},
       {"auth", yes_no(auth)},
       {"rset_after_rcpt", yes_no(reset_after_rcpt && f.aborted > 0)},
-      {"rset_outside", f.rset ? yes_no(*f.rset > inside) : "?"},
-      {"noop", f.noop ? yes_no(*f.noop > 0) : "?"},
-      {"ends", f.end.empty() ? "?" : f.end},
       {"mailer", mailer.empty() ? "-" : mailer},
   };
   fp.id = fmt::format("{:08x}", fnv1a(fp.readable()));

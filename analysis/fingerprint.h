@@ -1,8 +1,10 @@
 // A client fingerprint from a session's stable behaviour: greeting verb,
-// HELO class, the ESMTP keywords it uses on MAIL/RCPT, TLS, AUTH, command
-// habits (RSET after an accepted RCPT, RSET outside transactions, NOOP,
-// QUIT or drop) and the kept X-Mailer/User-Agent header. Shown as readable
-// features and a short id (a hash of them). Pure functions.
+// HELO class, the ESMTP keywords it uses on MAIL/RCPT, TLS, AUTH, the habit
+// of resetting after an accepted RCPT, and the kept X-Mailer/User-Agent
+// header. Shown as readable features and a short id (a hash of them).
+// Traits that vary with circumstance (QUIT or drop, RSET between cached
+// messages, NOOP) stay in SessionFacts: in the hash they made one MTA look
+// like several. Pure functions.
 #pragma once
 
 #include <string>

@@ -70,6 +70,15 @@ Result<Pattern> parse_pattern(const YAML::Node& node, const std::string& name) {
       p.explanation = value.Scalar();
     } else if (key == "advice") {
       p.advice = value.Scalar();
+    } else if (key == "weight") {
+      try {
+        p.weight = value.as<double>();
+      } catch (const YAML::Exception&) {
+        return Status::error(where(name, value) + ": weight: expected a number");
+      }
+      if (p.weight < 0 || p.weight > 10) {
+        return Status::error(where(name, value) + ": weight: must be between 0 and 10");
+      }
     } else if (key == "stages") {
       p.stages_text = value.Scalar();
       try {
@@ -80,7 +89,7 @@ Result<Pattern> parse_pattern(const YAML::Node& node, const std::string& name) {
       }
     } else {
       return Status::error(fmt::format(
-          "{}: unknown key \"{}\" (name, title, stages, when, explanation, advice)",
+          "{}: unknown key \"{}\" (name, title, stages, when, weight, explanation, advice)",
           where(name, entry.first), key));
     }
   }

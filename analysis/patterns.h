@@ -23,6 +23,7 @@ struct Pattern {
   std::shared_ptr<const std::regex> stages;
   std::string explanation;
   std::string advice;
+  double weight = 1.0;  // how much it counts towards a client's anomaly score; 0 = harmless
   int line = 0;
   // Conditions (unset = not tested).
   std::optional<bool> retried_same_envelope, null_sender, helo_refused, pipelining, non_smtp;

@@ -22,6 +22,12 @@ std::string quirk_list(const std::vector<std::string>& quirks) {
   return quirks.empty() ? "-" : fmt::format("{}", fmt::join(quirks, ","));
 }
 
+json anomaly_json(const analysis::Anomaly& a) {
+  json reasons = json::array();
+  for (const auto& r : a.reasons) reasons.push_back({{"weight", r.weight}, {"reason", r.text}});
+  return {{"score", a.score}, {"reasons", reasons}};
+}
+
 std::string top_pattern(const ClientSummary& c) {
   return c.pattern_counts.empty() ? "-" : c.pattern_counts.front().first->name;
 }
@@ -74,28 +80,44 @@ std::vector<ClientSummary> by_client(std::vector<AnalysedSession> sessions) {
     c.sessions.push_back(std::move(a));
   }
   std::vector<ClientSummary> out;
+  std::vector<analysis::ClientSessions> scored;
+  std::map<std::string, double> weights;
   for (auto& [addr, c] : clients) {
     std::stable_sort(c.pattern_counts.begin(), c.pattern_counts.end(),
                      [](const auto& a, const auto& b) { return a.second > b.second; });
+    analysis::ClientSessions input{addr, {}};
+    for (const auto& a : c.sessions) {
+      analysis::ScoredSession s{a.fingerprint.id, {}, {}};
+      for (auto q : a.facts.quirks) s.quirks.emplace_back(analysis::to_string(q));
+      for (const auto* p : a.patterns) {
+        s.patterns.push_back(p->name);
+        weights[p->name] = p->weight;
+      }
+      input.sessions.push_back(std::move(s));
+    }
+    scored.push_back(std::move(input));
     out.push_back(std::move(c));
   }
-  // Clients whose transactions fail most come first, then the busiest.
+  auto anomalies = analysis::score_clients(scored, weights);
+  for (auto& c : out) c.anomaly = std::move(anomalies[c.client_addr]);
+  // The most anomalous first; then those whose transactions fail most.
   std::stable_sort(out.begin(), out.end(), [](const ClientSummary& a, const ClientSummary& b) {
-    if (abort_rate(a) != abort_rate(b)) return abort_rate(a) > abort_rate(b);
-    return a.sessions.size() > b.sessions.size();
+    if (a.anomaly.score != b.anomaly.score) return a.anomaly.score > b.anomaly.score;
+    return abort_rate(a) > abort_rate(b);
   });
   return out;
 }
 
 std::string render_clients_text(const std::vector<ClientSummary>& clients) {
-  std::string out = fmt::format("{:<40} {:>8} {:>6} {:>8}  {:<12} {:<28} {}\n", "CLIENT",
-                                "SESSIONS", "TXNS", "ABORTED", "FINGERPRINT", "HELO QUIRKS",
-                                "TOP PATTERN");
+  std::string out = fmt::format("{:<40} {:>6} {:>8} {:>6} {:>8}  {:<12} {:<28} {}\n", "CLIENT",
+                                "SCORE", "SESSIONS", "TXNS", "ABORTED", "FINGERPRINT",
+                                "HELO QUIRKS", "TOP PATTERN");
   for (const auto& c : clients) {
     const std::string fingerprint =
         c.sessions.back().fingerprint.id + (c.fingerprints.size() > 1 ? "*" : "");
-    out += fmt::format("{:<40} {:>8} {:>6} {:>7.0f}%  {:<12} {:<28} {}\n",
-                       printable(c.client_addr, 40), c.sessions.size(), c.transactions,
+    out += fmt::format("{:<40} {:>6.2f} {:>8} {:>6} {:>7.0f}%  {:<12} {:<28} {}\n",
+                       printable(c.client_addr, 40), c.anomaly.score, c.sessions.size(),
+                       c.transactions,
                        abort_rate(c) * 100, fingerprint, quirk_list(c.quirks), top_pattern(c));
   }
   out += "(* the client's fingerprint changed between sessions)\n";
@@ -116,6 +138,7 @@ std::string render_clients_json(const std::vector<ClientSummary>& clients) {
                     {"helo_quirks", c.quirks},
                     {"fingerprints", c.fingerprints},
                     {"fingerprint_changes", c.fingerprint_changes},
+                    {"anomaly", anomaly_json(c.anomaly)},
                     {"patterns", patterns}});
   }
   return json{{"clients", list}}.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
@@ -127,6 +150,10 @@ std::string render_report_text(const ClientSummary& c) {
       printable(c.client_addr), c.sessions.size(), c.sessions.size() == 1 ? "" : "s",
       c.transactions, c.transactions == 1 ? "" : "s", c.delivered, c.aborted,
       abort_rate(c) * 100);
+  out += fmt::format("Anomaly score: {:.2f}\n", c.anomaly.score);
+  for (const auto& r : c.anomaly.reasons) {
+    out += fmt::format("  {:5.2f}  {}\n", r.weight, printable(r.text));
+  }
   out += fmt::format("HELO quirks: {}\n", quirk_list(c.quirks));
   for (const std::string& id : c.fingerprints) {
     const auto& first = *std::find_if(c.sessions.begin(), c.sessions.end(),
@@ -210,6 +237,7 @@ std::string render_report_json(const ClientSummary& c) {
               {"helo_quirks", c.quirks},
               {"fingerprints", c.fingerprints},
               {"fingerprint_changes", c.fingerprint_changes},
+              {"anomaly", anomaly_json(c.anomaly)},
               {"patterns", patterns},
               {"session_details", sessions}}
              .dump(2, ' ', false, json::error_handler_t::replace) +

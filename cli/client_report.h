@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "anomaly.h"
 #include "correlation.h"
 #include "fingerprint.h"
 #include "patterns.h"
@@ -32,10 +33,12 @@ struct ClientSummary {
   std::vector<std::pair<const analysis::Pattern*, int>> pattern_counts;  // most sessions first
   std::vector<std::string> fingerprints;  // distinct ids, in order of first appearance
   int fingerprint_changes = 0;            // sessions whose fingerprint differs from the one before
+  analysis::Anomaly anomaly;
 };
 
 std::vector<AnalysedSession> analyse(const std::vector<SessionRecord>& sessions,
                                      const analysis::PatternSet& patterns);
+// Grouped per client, scored, most anomalous first.
 std::vector<ClientSummary> by_client(std::vector<AnalysedSession> sessions);
 
 std::string render_clients_text(const std::vector<ClientSummary>& clients);

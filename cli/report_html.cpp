@@ -96,6 +96,12 @@ std::string render_report_html(const ClientSummary& c) {
   } else {
     out += "<p>No pattern matched; its sessions look ordinary.</p>\n";
   }
+  out += fmt::format("<h2>Anomaly score {:.2f}</h2><table><tr><th>weight</th><th>reason</th></tr>",
+                     c.anomaly.score);
+  for (const auto& r : c.anomaly.reasons) {
+    out += fmt::format("<tr><td>{:.2f}</td><td>{}</td></tr>", r.weight, h(r.text));
+  }
+  out += "</table>\n";
   out += "<h2>Patterns</h2><table><tr><th>pattern</th><th>sessions</th><th>meaning</th></tr>";
   for (const auto& [p, n] : c.pattern_counts) {
     out += fmt::format("<tr><td><code>{}</code></td><td>{} of {}</td><td>{}</td></tr>",

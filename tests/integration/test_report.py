@@ -94,12 +94,13 @@ class Report(unittest.TestCase):
         self.assertEqual(report["patterns"][0]["name"], "lost-connection")
         self.assertTrue(report["patterns"][0]["explanation"])
 
-    def test_clients_table_lists_the_worst_first(self):
+    def test_clients_table_lists_the_most_anomalous_first(self):
         table = smtpscope(self.db, "clients").stdout.splitlines()
         self.assertTrue(table[0].startswith("CLIENT"))
         self.assertTrue(table[-1].startswith("(*"))  # the legend of changed fingerprints
-        rates = [float(line.split()[3].rstrip("%")) for line in table[1:-1]]
-        self.assertEqual(rates, sorted(rates, reverse=True))
+        scores = [float(line.split()[1]) for line in table[1:-1]]
+        self.assertEqual(scores, sorted(scores, reverse=True))
+        self.assertEqual(self.clients[REUSE]["anomaly"]["score"], 0)  # harmless: weight 0
 
     def test_unknown_client_and_bad_patterns_file(self):
         missing = smtpscope(self.db, "report", "--client", "192.0.2.99", check=False)
@@ -148,6 +149,38 @@ class Correlation(unittest.TestCase):
             text = smtpscope(db, "correlate").stdout
             self.assertRegex(text, r"helo-quirk\s+bare-ip\s+intercepting-proxy\s+12/12\s+100%\s+"
                                    r"0\.0%\s+-\s+75\.\d-100\.0\s*%\s+yes")
+        finally:
+            work.remove()
+
+
+class InjectedQuirks(unittest.TestCase):
+    """Fifteen ordinary senders and one client greeting as "localhost" that
+    resets and retries: it ranks first by anomaly score, with its reasons."""
+
+    def test_the_odd_client_ranks_first(self):
+        work = harness.Workdir()
+        try:
+            db = work.join("smtpscope.db")
+            socket_path = work.join("m.sock")
+            milter = harness.milter_daemon(work, db, socket_path).start()
+            postfix = harness.PostfixInstance(work, milter_socket=f"unix:{socket_path}").start()
+            try:
+                for i in range(15):
+                    scenarios.ordinary_sender(postfix.port, f"127.0.4.{i + 1}")
+                for _ in range(3):
+                    scenarios.intercepting_proxy(postfix.port, "127.0.5.1", pause=0,
+                                                 helo="localhost")
+                postfix.wait_for_log("disconnect from", count=18)
+            finally:
+                milter.stop()
+                postfix.stop()
+            clients = json.loads(smtpscope(db, "clients", "--format", "json").stdout)["clients"]
+            self.assertEqual(clients[0]["client"], "127.0.5.1")
+            reasons = [r["reason"] for r in clients[0]["anomaly"]["reasons"]]
+            self.assertEqual(reasons[0], "3 of 3 sessions are intercepting-proxy (others in the "
+                                         "population: 0%)")
+            self.assertIn("HELO quirk localhost (in 17% of all sessions)", reasons)
+            self.assertTrue(all(c["anomaly"]["score"] == 0 for c in clients[1:]))
         finally:
             work.remove()
 

@@ -1,0 +1,41 @@
+// How unusual a client is, with the reasons, heaviest first:
+//  - a pattern shown more often than its fingerprint group shows it (or the
+//    population, when the group is too small), judged by the lower bound of
+//    the client's 95% Wilson interval so a few sessions cannot dominate;
+//  - a change against its own history: a pattern its recent sessions show
+//    and its earlier ones did not, or a changed fingerprint;
+//  - HELO quirks, weighted by how rare they are in the population.
+// Pattern weights come from the patterns file (0 = harmless). Pure.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace smtpscope::analysis {
+
+struct ScoredSession {  // one session of a client, in time order
+  std::string fingerprint;
+  std::vector<std::string> quirks;
+  std::vector<std::string> patterns;
+};
+
+struct ClientSessions {
+  std::string client;
+  std::vector<ScoredSession> sessions;
+};
+
+struct Reason {
+  double weight = 0;
+  std::string text;
+};
+
+struct Anomaly {
+  double score = 0;
+  std::vector<Reason> reasons;  // heaviest first
+};
+
+std::map<std::string, Anomaly> score_clients(const std::vector<ClientSessions>& clients,
+                                             const std::map<std::string, double>& pattern_weights);
+
+}  // namespace smtpscope::analysis
