@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -247,6 +248,41 @@ std::string render_report_json(const ClientSummary& c) {
 }  // namespace smtpscope::cli
 
 namespace smtpscope::cli {
+
+Status save_analysis(sqlite::Database& db, const std::vector<ClientSummary>& clients) {
+  auto upsert = db.prepare(
+      "INSERT INTO session_analysis (session_id, stages, pattern, patterns, fingerprint,"
+      " helo_quirks, analysed_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (session_id)"
+      " DO UPDATE SET stages = excluded.stages, pattern = excluded.pattern,"
+      " patterns = excluded.patterns, fingerprint = excluded.fingerprint,"
+      " helo_quirks = excluded.helo_quirks, analysed_us = excluded.analysed_us");
+  if (!upsert) return upsert.status();
+  if (Status begun = db.exec("BEGIN IMMEDIATE"); !begun) return begun;
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  for (const auto& c : clients) {
+    for (const auto& a : c.sessions) {
+      std::vector<std::string> names, quirks;
+      for (const auto* p : a.patterns) names.push_back(p->name);
+      for (auto q : a.facts.quirks) quirks.emplace_back(analysis::to_string(q));
+      Status saved = upsert.value().bind(1, a.session->id)
+                         .bind(2, a.facts.stages)
+                         .bind(3, names.empty() ? std::optional<std::string>()
+                                                : std::optional<std::string>(names.front()))
+                         .bind(4, fmt::format("{}", fmt::join(names, " ")))
+                         .bind(5, a.fingerprint.id)
+                         .bind(6, fmt::format("{}", fmt::join(quirks, " ")))
+                         .bind(7, now)
+                         .run();
+      if (!saved) {
+        (void)db.exec("ROLLBACK");
+        return saved;
+      }
+    }
+  }
+  return db.exec("COMMIT");
+}
 
 std::vector<analysis::Association> correlate(const std::vector<ClientSummary>& clients) {
   std::vector<analysis::Observation> observations;

@@ -13,6 +13,7 @@
 #include "patterns.h"
 #include "session_facts.h"
 #include "session_reader.h"
+#include "sqlite.h"
 
 namespace smtpscope::cli {
 
@@ -45,6 +46,10 @@ std::string render_clients_text(const std::vector<ClientSummary>& clients);
 std::string render_clients_json(const std::vector<ClientSummary>& clients);
 std::string render_report_text(const ClientSummary& client);
 std::string render_report_json(const ClientSummary& client);
+
+// Stores each session's stage string, patterns, fingerprint and quirks in
+// session_analysis (the SQL views read it). Errors are returned, not fatal.
+Status save_analysis(sqlite::Database& db, const std::vector<ClientSummary>& clients);
 
 // The correlation table over every analysed session.
 std::vector<analysis::Association> correlate(const std::vector<ClientSummary>& clients);

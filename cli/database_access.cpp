@@ -34,6 +34,11 @@ Result<std::unique_ptr<sqlite::Database>> open_for_reading(const DatabaseChoice&
                                      "smtpscope knows ({}); upgrade smtpscope",
                                      path, version.value(), latest_schema_version()));
   }
+  if (version.value() < latest_schema_version()) {
+    if (Status migrated = migrate(*db.value(), embedded_migrations()); !migrated) {
+      return migrated.context("upgrade the schema of " + path);
+    }
+  }
   return std::move(db).value();
 }
 

@@ -1,6 +1,6 @@
 // Opens the smtpscope database for the command-line views: the path comes
 // from --db, else from the configuration file. A missing file or a schema
-// newer than this build is a clear error; nothing is created or migrated.
+// newer than this build is a clear error; an older schema is upgraded.
 #pragma once
 
 #include <memory>

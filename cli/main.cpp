@@ -90,6 +90,10 @@ std::unique_ptr<Analysis> analyse_clients(const cli::DatabaseChoice& database,
   result->patterns = std::move(patterns).value();
   result->sessions = std::move(read).value();
   result->clients = cli::by_client(cli::analyse(result->sessions, result->patterns));
+  // The SQL views read what was concluded; a read-only database only loses that.
+  if (Status saved = cli::save_analysis(*db.value(), result->clients); !saved) {
+    std::cerr << "smtpscope: warning: session_analysis not updated: " << saved.message() << '\n';
+  }
   return result;
 }
 

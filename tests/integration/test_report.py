@@ -102,6 +102,24 @@ class Report(unittest.TestCase):
         self.assertEqual(scores, sorted(scores, reverse=True))
         self.assertEqual(self.clients[REUSE]["anomaly"]["score"], 0)  # harmless: weight 0
 
+    def test_sql_views_show_what_the_report_shows(self):
+        summary = harness.query(self.db, "SELECT sessions, transactions, aborted, top_pattern"
+                                " FROM client_summary WHERE client_addr = '127.0.0.51'")
+        self.assertEqual(summary, [(1, 2, 1, "intercepting-proxy")])
+        for client, (_, pattern) in PLAYS.items():
+            (top,) = harness.query(self.db, "SELECT top_pattern FROM client_summary"
+                                   " WHERE client_addr = ?", client)[0]
+            self.assertEqual(top, pattern, client)
+        patterns = dict(harness.query(self.db, "SELECT pattern, sessions FROM abort_patterns"))
+        self.assertEqual(patterns["verification-probe"], 2)
+        self.assertEqual(patterns["intercepting-proxy"], 1)
+        (events,) = harness.query(self.db, "SELECT count(*) FROM events")[0]
+        (timeline,) = harness.query(self.db, "SELECT count(*) FROM session_timeline")[0]
+        self.assertEqual(timeline, events)
+        first = harness.query(self.db, "SELECT stage FROM session_timeline s JOIN sessions x"
+                              " ON x.id = s.session_id WHERE x.client_addr = '127.0.0.53'")
+        self.assertEqual([s for (s,) in first][-1], "close")
+
     def test_unknown_client_and_bad_patterns_file(self):
         missing = smtpscope(self.db, "report", "--client", "192.0.2.99", check=False)
         self.assertEqual(missing.returncode, 1)
