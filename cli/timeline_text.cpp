@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <cstdlib>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -113,7 +114,44 @@ std::string describe_log(const EventRecord& event) {
   return printable(stage) + " " + arg;
 }
 
-std::string describe(const EventRecord& event) {
+// What a milter abort was, from what followed it and the log's counters:
+// a MAIL after it means RSET, a HELO means a new greeting, the end of the
+// session means RSET then QUIT, QUIT with the transaction open, or a lost
+// connection; without the log the last three cannot be told apart.
+std::string abort_label(const SessionRecord& s, std::size_t index) {
+  std::string next;
+  for (std::size_t i = index + 1; i < s.events.size() && next.empty(); ++i) {
+    if (s.events[i].source == "milter") next = s.events[i].stage;
+  }
+  if (next == "mail") return "RSET (a new MAIL follows)";
+  if (next == "helo") return "new HELO/EHLO (or STARTTLS)";
+  const EventRecord* log_close = nullptr;
+  bool lost = false;
+  int resets_before_mail = 0;
+  for (std::size_t i = 0; i < s.events.size(); ++i) {
+    const EventRecord& e = s.events[i];
+    if (e.source == "log" && e.stage == "close") log_close = &e;
+    if (e.source == "log" && (e.stage == "lost" || e.stage == "timeout")) lost = true;
+    if (e.source == "milter" && e.stage == "abort") {
+      for (std::size_t j = i + 1; j < s.events.size(); ++j) {
+        if (s.events[j].source != "milter") continue;
+        resets_before_mail += s.events[j].stage == "mail";
+        break;
+      }
+    }
+  }
+  if (log_close == nullptr) return "RSET, QUIT or lost connection (no log to tell)";
+  if (lost || attribute(*log_close, "quit").empty()) return "connection lost, transaction open";
+  const std::string rset = attribute(*log_close, "rset");
+  const int rsets = rset.empty() ? 0 : std::atoi(rset.c_str());
+  return rsets > resets_before_mail ? "RSET, then QUIT" : "QUIT with the transaction open";
+}
+
+std::string describe(const SessionRecord& s, std::size_t index) {
+  const EventRecord& event = s.events[index];
+  if (event.source == "milter" && event.stage == "abort") {
+    return "-- transaction aborted: " + abort_label(s, index);
+  }
   if (event.source == "policy") return describe_policy(event);
   if (event.source == "log") return describe_log(event);
   const std::string& stage = event.stage;
@@ -141,7 +179,6 @@ std::string describe(const EventRecord& event) {
     return fmt::format("C: .   S: queued{}{}", queue_id.empty() ? "" : " as " + printable(queue_id),
                        bytes.empty() ? "" : fmt::format(" ({} body bytes)", printable(bytes)));
   }
-  if (stage == "abort") return "-- transaction aborted (RSET, new HELO/EHLO, or client gone)";
   if (stage == "unknown") return "C: " + printable(event.argument) + "   (unknown command)";
   if (stage == "close") return "-- connection closed";
   return printable(stage) + " " + printable(event.argument);
@@ -171,14 +208,16 @@ void render_session(std::string& out, const SessionRecord& s) {
                      endpoint(s.client_addr, s.client_port), printable(s.client_name),
                      endpoint(s.server_addr, s.server_port), utc_time(s.connect_us), duration,
                      s.partial ? "  [partial: connect not observed]" : "");
-  for (const auto& event : s.events) {
+  for (std::size_t index = 0; index < s.events.size(); ++index) {
+    const EventRecord& event = s.events[index];
     // A whole-second log stamp: the line was written before the second ended.
     const bool coarse = attribute(event, "clock") == "second";
     const double offset =
         static_cast<double>(event.time_us + (coarse ? 999'999 : 0) - s.connect_us) / 1e6;
     const std::string when =
         coarse ? fmt::format("<{:+.1f}s", offset) : fmt::format("{:+.3f}s", offset);
-    out += fmt::format("  {:>11}  {:<6}  {}\n", when, printable(event.source), describe(event));
+    out += fmt::format("  {:>11}  {:<6}  {}\n", when, printable(event.source),
+                       describe(s, index));
   }
   for (const auto& t : s.transactions) out += "  " + describe(t) + "\n";
   if (s.transactions.empty()) out += "  no mail transaction\n";

@@ -102,6 +102,14 @@ class Report(unittest.TestCase):
         self.assertEqual(scores, sorted(scores, reverse=True))
         self.assertEqual(self.clients[REUSE]["anomaly"]["score"], 0)  # harmless: weight 0
 
+    def test_each_milter_abort_is_labelled_from_the_log(self):
+        expected = {"127.0.0.51": "RSET (a new MAIL follows)", "127.0.0.52": "RSET, then QUIT",
+                    "127.0.0.54": "connection lost, transaction open",
+                    "127.0.0.55": "RSET, then QUIT", "127.0.0.56": "RSET, then QUIT"}
+        for client, label in expected.items():
+            out = smtpscope(self.db, "sessions", "--client", client).stdout
+            self.assertIn(f"milter  -- transaction aborted: {label}", out, client)
+
     def test_sql_views_show_what_the_report_shows(self):
         summary = harness.query(self.db, "SELECT sessions, transactions, aborted, top_pattern"
                                 " FROM client_summary WHERE client_addr = '127.0.0.51'")
