@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "text_escape.h"
 
 namespace smtpscope::policy {
@@ -47,7 +49,34 @@ std::optional<ClientHistory> DatabaseHistory::query(const std::string& client_ad
                  printable(client_address), row ? "no row" : row.message());
     return std::nullopt;
   }
-  return ClientHistory{q.column_int(0), q.column_int(1), q.column_int(2)};
+  ClientHistory history{q.column_int(0), q.column_int(1), q.column_int(2), {}, {}, {}};
+  q.reset();
+  add_analysis(client_address, since_us, history);
+  return history;
+}
+
+// What the analysis concluded about the client's sessions (empty until
+// `smtpscope clients/report/correlate` ran, or on an older schema).
+void DatabaseHistory::add_analysis(const std::string& client_address, std::int64_t since_us,
+                                   ClientHistory& history) {
+  auto statement = db_->prepare(
+      "SELECT a.helo_quirks, a.fingerprint, a.patterns FROM session_analysis a"
+      " JOIN sessions s ON s.id = a.session_id WHERE s.client_addr = ?1 AND s.connect_us >= ?2");
+  if (!statement) return;
+  auto& q = statement.value();
+  q.bind(1, client_address).bind(2, since_us);
+  auto split_into = [](const std::string& words, std::set<std::string>& out) {
+    for (std::size_t start = 0; start < words.size();) {
+      const std::size_t end = std::min(words.find(' ', start), words.size());
+      if (end > start) out.insert(words.substr(start, end - start));
+      start = end + 1;
+    }
+  };
+  for (auto row = q.step(); row && row.value(); row = q.step()) {
+    split_into(q.column_text(0), history.helo_quirks);
+    history.fingerprints.insert(q.column_text(1));
+    split_into(q.column_text(2), history.patterns);
+  }
 }
 
 std::optional<ClientHistory> DatabaseHistory::history(const std::string& client_address,

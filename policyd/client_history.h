@@ -1,5 +1,6 @@
 // The database's answer to "what do we know about this client": sessions,
-// aborted transactions and rejected recipients within a window, read with
+// aborted transactions and rejected recipients within a window, and the
+// HELO quirks, fingerprints and patterns the analysis found, read with
 // its own read-only connection and cached per client for a while, so rules
 // that ask cost the event loop a query per client per cache period at most.
 // Not thread-safe (used by the policy server's event loop only).
@@ -24,6 +25,8 @@ class DatabaseHistory final : public HistorySource {
 
  private:
   std::optional<ClientHistory> query(const std::string& client_address, std::int64_t since_us);
+  void add_analysis(const std::string& client_address, std::int64_t since_us,
+                    ClientHistory& history);
 
   struct Cached {
     ClientHistory value;

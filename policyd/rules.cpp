@@ -90,6 +90,11 @@ Result<HistoryCondition> parse_history(const YAML::Node& node) {
       h.within_us = window.value();
       continue;
     }
+    if (key == "helo_quirk" || key == "fingerprint" || key == "pattern") {
+      if (text.empty()) return Status::error(fmt::format("client_history.{}: expected a name", key));
+      (key == "helo_quirk" ? h.helo_quirk : key == "fingerprint" ? h.fingerprint : h.pattern) = text;
+      continue;
+    }
     std::int64_t count = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), count);
     if (ec != std::errc() || end != text.data() + text.size() || count < 0) {
@@ -169,9 +174,14 @@ bool holds(const HistoryCondition& h, const Request& request, HistorySource* sou
   auto at_least = [](const std::optional<std::int64_t>& bound, std::int64_t value) {
     return !bound || value >= *bound;
   };
+  auto seen = [](const std::optional<std::string>& wanted, const std::set<std::string>& known_set) {
+    return !wanted || known_set.contains(*wanted);
+  };
   return at_least(h.sessions_at_least, known->sessions) &&
          at_least(h.aborted_transactions_at_least, known->aborted_transactions) &&
-         at_least(h.rejected_recipients_at_least, known->rejected_recipients);
+         at_least(h.rejected_recipients_at_least, known->rejected_recipients) &&
+         seen(h.helo_quirk, known->helo_quirks) && seen(h.fingerprint, known->fingerprints) &&
+         seen(h.pattern, known->patterns);
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 // of conditions that must all hold, and an access(5) action. Conditions test
 // request attributes (equality, regular expression, list membership,
 // emptiness) and what the database already knows about the client
-// (client_history). The first matching rule answers; with no rule, or none
+// (client_history: counts, and its HELO quirks, fingerprints and patterns
+// as the analysis found them). The first matching rule answers; with no rule, or none
 // matching, the answer is DUNNO, so by default smtpscope only observes.
 // A RuleSet is immutable once loaded; loading never throws and reports the
 // file, line and reason of the first problem.
@@ -12,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,10 @@ struct ClientHistory {
   std::int64_t sessions = 0;
   std::int64_t aborted_transactions = 0;
   std::int64_t rejected_recipients = 0;
+  // From the analysis (session_analysis), for sessions analysed so far.
+  std::set<std::string> helo_quirks;
+  std::set<std::string> fingerprints;
+  std::set<std::string> patterns;
 };
 
 struct HistoryCondition {
@@ -41,6 +47,9 @@ struct HistoryCondition {
   std::optional<std::int64_t> sessions_at_least;
   std::optional<std::int64_t> aborted_transactions_at_least;
   std::optional<std::int64_t> rejected_recipients_at_least;
+  std::optional<std::string> helo_quirk;   // some analysed session had it
+  std::optional<std::string> fingerprint;
+  std::optional<std::string> pattern;
 };
 
 struct Rule {

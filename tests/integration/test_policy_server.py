@@ -107,6 +107,13 @@ RULES = """rules:
       protocol_state: RCPT
       recipient: blocked@test.example
     action: REJECT 5.7.1 blocked by an smtpscope rule
+  - name: known-proxy
+    when:
+      protocol_state: RCPT
+    client_history:
+      pattern: intercepting-proxy
+      helo_quirk: bare-ip
+    action: "PREPEND X-Smtpscope: client behind an intercepting proxy"
   - name: known-resetter
     when:
       protocol_state: RCPT
@@ -155,6 +162,19 @@ class PolicyRules(unittest.TestCase):
         self.assertEqual(c.ask(client_address="192.0.2.50"),
                          "DEFER_IF_PERMIT 4.7.1 you reset too often")
         self.assertEqual(c.ask(client_address="192.0.2.51"), "DUNNO")
+
+    def test_rules_match_what_the_analysis_found(self):
+        now_us = int(time.time() * 1e6)
+        harness.query(self.db, "INSERT INTO sessions (id, stream, client_addr, client_port,"
+                      " connect_us, sources) VALUES (901, 'milter:1:2', '192.0.2.70', 2, ?,"
+                      " 'milter')", now_us - 60_000_000)
+        harness.query(self.db, "INSERT INTO session_analysis VALUES (901, 'C H M R A M R D E Q',"
+                      " 'intercepting-proxy', 'intercepting-proxy', '1a2b3c4d', 'bare-ip', ?)",
+                      now_us)
+        c = PolicyClient(self.socket)
+        self.assertEqual(c.ask(client_address="192.0.2.70"),
+                         "PREPEND X-Smtpscope: client behind an intercepting proxy")
+        self.assertEqual(c.ask(client_address="192.0.2.71"), "DUNNO")
 
     def test_reload_takes_good_rules_and_refuses_bad_ones(self):
         c = PolicyClient(self.socket)

@@ -70,14 +70,34 @@ TEST(Rules, NothingMatchingMeansDunno) {
 TEST(Rules, HistoryConditionsAskTheDatabase) {
   auto rules = parse_rules(rules_yaml, "rules.yaml");
   const Request r = request({{"protocol_state", "RCPT"}, {"client_address", "192.0.2.9"}});
-  FixedHistory two_aborts(ClientHistory{3, 2, 0});
+  FixedHistory two_aborts(ClientHistory{3, 2, 0, {}, {}, {}});
   EXPECT_EQ(decide(rules.value(), r, &two_aborts).rule, "resetters");
   EXPECT_EQ(two_aborts.asked_client, "192.0.2.9");
   EXPECT_EQ(two_aborts.asked_within, 3'600'000'000);
-  FixedHistory one_abort(ClientHistory{3, 1, 0});
+  FixedHistory one_abort(ClientHistory{3, 1, 0, {}, {}, {}});
   EXPECT_EQ(decide(rules.value(), r, &one_abort).action, "DUNNO");
   FixedHistory unknown(std::nullopt);  // database unavailable: the rule does not match
   EXPECT_EQ(decide(rules.value(), r, &unknown).action, "DUNNO");
+}
+
+TEST(Rules, HistoryKnowsQuirksFingerprintsAndPatterns) {
+  auto rules = parse_rules(R"(rules:
+  - name: known-proxy
+    when:
+      protocol_state: RCPT
+    client_history:
+      pattern: intercepting-proxy
+      helo_quirk: bare-ip
+    action: "PREPEND X-Smtpscope: client behind an intercepting proxy"
+)",
+                           "r.yaml");
+  ASSERT_TRUE(rules) << rules.message();
+  const Request r = request({{"protocol_state", "RCPT"}, {"client_address", "192.0.2.60"}});
+  FixedHistory proxy(ClientHistory{3, 3, 0, {"bare-ip"}, {"1a2b3c4d"}, {"intercepting-proxy"}});
+  EXPECT_EQ(decide(rules.value(), r, &proxy).action,
+            "PREPEND X-Smtpscope: client behind an intercepting proxy");
+  FixedHistory other_quirk(ClientHistory{3, 3, 0, {"non-fqdn"}, {"1a2b3c4d"}, {"intercepting-proxy"}});
+  EXPECT_EQ(decide(rules.value(), r, &other_quirk).action, "DUNNO");
 }
 
 TEST(Rules, EmptyFileMeansObserveOnly) {
