@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -190,8 +191,11 @@ class RealLogs(unittest.TestCase):
         follower = subprocess.Popen([harness.binary("smtpscope"), "--db", self.db, "ingest",
                                      "--follow", log], stdout=subprocess.PIPE, text=True)
         try:
-            count = lambda: harness.query(self.db, "SELECT count(*) FROM events")[0][0] if \
-                os.path.exists(self.db) else 0
+            def count():
+                try:  # the follower may still be creating the database
+                    return harness.query(self.db, "SELECT count(*) FROM events")[0][0]
+                except sqlite3.OperationalError:
+                    return 0
             harness.wait_for(lambda: count() == 1, 10, "the first line")
             with open(log, "a") as f:
                 f.write(line.format(stamp, 100, 2, 1002))
