@@ -10,6 +10,8 @@
 #include "duration.h"
 #include "ingest_command.h"
 #include "report_html.h"
+#include "session_facts.h"
+#include "terminal_style.h"
 #include "session_reader.h"
 #include "timeline_json.h"
 #include "timeline_text.h"
@@ -115,9 +117,13 @@ int run_report(const cli::DatabaseChoice& database, const AnalysisOptions& optio
     return exit_failure;
   }
   const auto& client = analysed->clients.front();
-  std::cout << (options.format == "json"   ? cli::render_report_json(client)
-                : options.format == "html" ? cli::render_report_html(client)
-                                           : cli::render_report_text(client));
+  if (options.format == "text") {
+    const std::string text = cli::render_report_text(client);
+    std::cout << (cli::colour_wanted() ? cli::colourize(text) : text);
+    return 0;
+  }
+  std::cout << (options.format == "json" ? cli::render_report_json(client)
+                                         : cli::render_report_html(client));
   return 0;
 }
 
@@ -154,8 +160,14 @@ int run_sessions(const cli::DatabaseChoice& database, const SessionsOptions& opt
     std::cerr << "smtpscope: reading sessions: " << sessions.message() << '\n';
     return exit_failure;
   }
-  std::cout << (options.format == "json" ? cli::render_timelines_json(sessions.value())
-                                         : cli::render_timelines_text(sessions.value()));
+  if (options.format == "json") {
+    std::cout << cli::render_timelines_json(sessions.value());
+    return 0;
+  }
+  std::vector<std::vector<std::string>> notes;
+  for (const auto& session : sessions.value()) notes.push_back(analysis::facts_of(session).notes);
+  const std::string text = cli::render_timelines_text(sessions.value(), notes);
+  std::cout << (cli::colour_wanted() ? cli::colourize(text) : text);
   return 0;
 }
 

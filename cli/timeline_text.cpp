@@ -200,7 +200,8 @@ std::string describe(const TransactionRecord& t) {
                      recipients, outcome);
 }
 
-void render_session(std::string& out, const SessionRecord& s) {
+void render_session(std::string& out, const SessionRecord& s,
+                    const std::vector<std::string>& notes) {
   const std::string duration =
       s.close_us ? fmt::format("{:.3f} s", static_cast<double>(*s.close_us - s.connect_us) / 1e6)
                  : "open";
@@ -221,15 +222,17 @@ void render_session(std::string& out, const SessionRecord& s) {
   }
   for (const auto& t : s.transactions) out += "  " + describe(t) + "\n";
   if (s.transactions.empty()) out += "  no mail transaction\n";
+  for (const auto& note : notes) out += "  note: " + printable(note) + "\n";
 }
 
 }  // namespace
 
-std::string render_timelines_text(const std::vector<SessionRecord>& sessions) {
+std::string render_timelines_text(const std::vector<SessionRecord>& sessions,
+                                  const std::vector<std::vector<std::string>>& notes) {
   std::string out;
-  for (const auto& session : sessions) {
+  for (std::size_t i = 0; i < sessions.size(); ++i) {
     if (!out.empty()) out += '\n';
-    render_session(out, session);
+    render_session(out, sessions[i], i < notes.size() ? notes[i] : std::vector<std::string>{});
   }
   if (sessions.empty()) out = "no sessions recorded\n";
   return out;

@@ -11,6 +11,9 @@
 
 namespace smtpscope::cli {
 
-std::string render_timelines_text(const std::vector<SessionRecord>& sessions);
+// notes[i], when given, are printed under session i: where the sensors
+// disagree or one is missing.
+std::string render_timelines_text(const std::vector<SessionRecord>& sessions,
+                                  const std::vector<std::vector<std::string>>& notes = {});
 
 }  // namespace smtpscope::cli

@@ -110,6 +110,22 @@ class Report(unittest.TestCase):
             out = smtpscope(self.db, "sessions", "--client", client).stdout
             self.assertIn(f"milter  -- transaction aborted: {label}", out, client)
 
+    def test_colour_only_on_a_terminal(self):
+        command = f"{harness.binary('smtpscope')} --db {self.db} report --client 127.0.0.51"
+        on_tty = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True,
+                                text=True, check=True).stdout
+        self.assertIn("\x1b[1;33mMost likely:\x1b[0m", on_tty)
+        self.assertIn("\x1b[34mmilter\x1b[0m", on_tty)
+        no_colour = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True,
+                                   text=True, check=True, env=dict(os.environ, NO_COLOR="1")).stdout
+        self.assertNotIn("\x1b[", no_colour)
+        self.assertNotIn("\x1b[", smtpscope(self.db, "report", "--client", "127.0.0.51").stdout)
+
+    def test_sessions_say_where_a_sensor_is_missing(self):
+        out = smtpscope(self.db, "sessions", "--client", "127.0.0.51").stdout
+        self.assertIn("note: 1 RSET outside a transaction (counted by the log, invisible to the "
+                      "milter)", out)
+
     def test_sql_views_show_what_the_report_shows(self):
         summary = harness.query(self.db, "SELECT sessions, transactions, aborted, top_pattern"
                                 " FROM client_summary WHERE client_addr = '127.0.0.51'")
