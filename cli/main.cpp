@@ -91,6 +91,10 @@ std::unique_ptr<Analysis> analyse_clients(const cli::DatabaseChoice& database,
   auto result = std::make_unique<Analysis>();
   result->patterns = std::move(patterns).value();
   result->sessions = std::move(read).value();
+  if (result->sessions.size() == options.limit) {
+    std::cerr << "smtpscope: note: analysed the most recent " << options.limit
+              << " sessions only (use --limit or --since)\n";
+  }
   result->clients = cli::by_client(cli::analyse(result->sessions, result->patterns));
   // The SQL views read what was concluded; a read-only database only loses that.
   if (Status saved = cli::save_analysis(*db.value(), result->clients); !saved) {
@@ -207,6 +211,9 @@ int main(int argc, char** argv) {
   clients_cmd->add_option("--since", clients_options.since, "only sessions newer than this");
   clients_cmd->add_option("--format", clients_options.format, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
+  clients_cmd->add_option("--limit", clients_options.limit, "the most recent N sessions at most")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000000));
   clients_cmd->add_option("--patterns", clients_options.patterns_file,
                           "patterns file (default: the built-in conf/patterns.yaml)");
 
@@ -229,6 +236,9 @@ int main(int argc, char** argv) {
   correlate_cmd->add_option("--since", correlate_options.since, "only sessions newer than this");
   correlate_cmd->add_option("--format", correlate_options.format, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
+  correlate_cmd->add_option("--limit", correlate_options.limit, "the most recent N sessions at most")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000000));
   correlate_cmd->add_option("--patterns", correlate_options.patterns_file,
                             "patterns file (default: the built-in conf/patterns.yaml)");
 

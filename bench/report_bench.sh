@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Report speed on a generated database of SESSIONS sessions (default
+# 1,000,000; 100 per client; bench/gen_sessions.py): `smtpscope report` for
+# one client, and `smtpscope clients` over the most recent 100,000 and over
+# all, with wall time and peak RSS. Usage: bash bench/report_bench.sh [SESSIONS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sessions="${1:-1000000}"
+bash scripts/install-deps.sh >/dev/null
+bash scripts/build.sh >/dev/null
+build="$(pwd)/${SMTPSCOPE_BUILD_DIR:-build}"
+work="$(mktemp -d /tmp/smtpscope-report-bench-XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+db="$work/smtpscope.db"
+start=$(date +%s%N)
+python3 bench/gen_sessions.py "$build/cli/smtpscope" "$db" "$sessions"
+echo "generated $sessions sessions in $(( ($(date +%s%N) - start) / 1000000 )) ms, $(( $(stat -c %s "$db") / 1048576 )) MiB"
+run() {
+  local label=$1; shift
+  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/out" 2>/dev/null
+  read -r seconds kib < "$work/time"
+  printf '| %s | %s | %s |\n' "$label" "$seconds" "$((kib / 1024))"
+}
+printf '| command | seconds | peak RSS MiB |\n|---|---|---|\n'
+run "report --client 10.0.0.7 (100 sessions)" "$build/cli/smtpscope" --db "$db" report --client 10.0.0.7
+run "report --client 10.0.0.7 --format html" "$build/cli/smtpscope" --db "$db" report --client 10.0.0.7 --format html
+run "clients (most recent 100,000 sessions)" "$build/cli/smtpscope" --db "$db" clients
+run "clients --limit $sessions (all)" "$build/cli/smtpscope" --db "$db" clients --limit "$sessions"
+run "sqlite3: SELECT * FROM client_summary" sqlite3 "$db" "SELECT * FROM client_summary"
