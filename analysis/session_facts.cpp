@@ -107,6 +107,23 @@ char end_letter(SessionFacts& f) {
   return 'Z';
 }
 
+}  // namespace
+
+int rsets_inside_transactions(const std::string& stages, int log_rsets, bool quit) {
+  int followed_by_mail = 0;
+  for (std::size_t i = 0; i + 2 < stages.size(); ++i) {
+    if (stages.compare(i, 3, "A M") == 0) ++followed_by_mail;
+  }
+  // A last abort before QUIT is an RSET when the log counted more RSETs than
+  // the aborts a MAIL followed; otherwise QUIT itself ended the transaction.
+  const std::size_t last = stages.rfind('A');
+  const bool final_abort = last != std::string::npos && stages.find_first_of("MHRJDEU", last) ==
+                                                            std::string::npos;
+  return followed_by_mail + (final_abort && quit && log_rsets > followed_by_mail ? 1 : 0);
+}
+
+namespace {
+
 void reconcile(const SessionRecord& s, SessionFacts& f) {
   f.rset = succeeded(f.log_counters, "rset");
   f.noop = succeeded(f.log_counters, "noop");
@@ -116,12 +133,7 @@ void reconcile(const SessionRecord& s, SessionFacts& f) {
                               attempted(f.log_counters, "ehlo").value_or(0);
   f.helo_refused = greetings_tried > 0 && greeted == 0;
   if (f.have_log && f.rset) {
-    // Aborts that a MAIL followed were RSETs inside a transaction; the rest
-    // of the log's RSETs came outside one, where the milter sees nothing.
-    int inside = 0;
-    for (std::size_t i = 0; i + 2 < f.stages.size(); ++i) {
-      if (f.stages.compare(i, 3, "A M") == 0) ++inside;
-    }
+    const int inside = rsets_inside_transactions(f.stages, *f.rset, f.end == "quit");
     if (*f.rset > inside) {
       f.notes.push_back(fmt::format("{} RSET{} outside a transaction (counted by the log, "
                                     "invisible to the milter)",

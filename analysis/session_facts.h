@@ -47,6 +47,11 @@ struct SessionFacts {
 
 SessionFacts facts_of(const SessionRecord& session);
 
+// How many of the log's RSETs the milter saw as aborts inside a transaction
+// (each abort a MAIL follows; a last abort before QUIT when the log counted
+// more RSETs than that). The rest came outside a transaction.
+int rsets_inside_transactions(const std::string& stages, int log_rsets, bool quit);
+
 // "2" from "2", 1 from "1/2" (succeeded/attempted), nullopt for absent.
 std::optional<int> succeeded(const std::map<std::string, std::string>& counters,
                              const std::string& name);

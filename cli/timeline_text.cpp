@@ -3,11 +3,13 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "session_facts.h"
 #include "text_escape.h"
 
 namespace smtpscope::cli {
@@ -200,8 +202,37 @@ std::string describe(const TransactionRecord& t) {
                      recipients, outcome);
 }
 
+// The log's RSETs that the milter could not see (outside a transaction),
+// to be placed before the MAILs that follow an end of message or an abort.
+int rsets_outside(const SessionRecord& s) {
+  std::string stages;
+  bool quit = false;
+  int rsets = 0;
+  for (const auto& e : s.events) {
+    if (e.source == "milter") {
+      const std::string& st = e.stage;
+      const char letter = st == "mail" ? 'M' : st == "abort" ? 'A' : st == "eom" ? 'E'
+                        : st == "helo" ? 'H' : st == "rcpt" ? 'R' : st == "data" ? 'D' : 0;
+      if (letter) stages += std::string(stages.empty() ? "" : " ") + letter;
+    } else if (e.source == "log" && e.stage == "close") {
+      rsets = std::atoi(attribute(e, "rset").c_str());
+      quit = !attribute(e, "quit").empty();
+    }
+  }
+  return std::max(0, rsets - analysis::rsets_inside_transactions(stages, rsets, quit));
+}
+
 void render_session(std::string& out, const SessionRecord& s,
                     const std::vector<std::string>& notes) {
+  int unplaced_rsets = rsets_outside(s);
+  int slots = 0;  // MAILs after an end of message or abort: where such RSETs go
+  std::string previous;
+  for (const auto& e : s.events) {
+    if (e.source != "milter") continue;
+    if (e.stage == "mail" && (previous == "eom" || previous == "abort")) ++slots;
+    previous = e.stage;
+  }
+  previous.clear();
   const std::string duration =
       s.close_us ? fmt::format("{:.3f} s", static_cast<double>(*s.close_us - s.connect_us) / 1e6)
                  : "open";
@@ -211,6 +242,16 @@ void render_session(std::string& out, const SessionRecord& s,
                      s.partial ? "  [partial: connect not observed]" : "");
   for (std::size_t index = 0; index < s.events.size(); ++index) {
     const EventRecord& event = s.events[index];
+    if (event.source == "milter" && event.stage == "mail" &&
+        (previous == "eom" || previous == "abort") && unplaced_rsets > 0) {
+      const int here = slots > 1 ? 1 : unplaced_rsets;  // the last slot takes the rest
+      out += fmt::format("  {:>11}  {:<6}  C: RSET{}   (outside a transaction: counted by the "
+                         "log, unseen by the milter)\n",
+                         "", "log", here > 1 ? fmt::format(" x{}", here) : "");
+      unplaced_rsets -= here;
+      --slots;
+    }
+    if (event.source == "milter") previous = event.stage;
     // A whole-second log stamp: the line was written before the second ended.
     const bool coarse = attribute(event, "clock") == "second";
     const double offset =

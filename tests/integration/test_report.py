@@ -121,6 +121,20 @@ class Report(unittest.TestCase):
         self.assertNotIn("\x1b[", no_colour)
         self.assertNotIn("\x1b[", smtpscope(self.db, "report", "--client", "127.0.0.51").stdout)
 
+    def test_rsets_outside_a_transaction_are_placed(self):
+        proxy = smtpscope(self.db, "sessions", "--client", "127.0.0.51").stdout.splitlines()
+        rset = [i for i, l in enumerate(proxy) if "C: RSET   (outside a transaction" in l]
+        self.assertEqual(len(rset), 1)
+        self.assertIn("transaction aborted: RSET", proxy[rset[0] - 1])
+        self.assertIn("milter  C: MAIL FROM:", proxy[rset[0] + 1])
+        reuse = smtpscope(self.db, "sessions", "--client", REUSE).stdout
+        (connections,) = harness.query(self.db, "SELECT count(*) FROM sessions WHERE"
+                                       " client_addr = ?", REUSE)[0]
+        # An RSET before each further MAIL of a connection: 4 messages in all.
+        self.assertEqual(reuse.count("C: RSET   (outside a transaction"), 4 - connections)
+        probe = smtpscope(self.db, "sessions", "--client", "127.0.0.52").stdout
+        self.assertNotIn("outside a transaction", probe)  # its RSET was inside
+
     def test_sessions_say_where_a_sensor_is_missing(self):
         out = smtpscope(self.db, "sessions", "--client", "127.0.0.51").stdout
         self.assertIn("note: 1 RSET outside a transaction (counted by the log, invisible to the "

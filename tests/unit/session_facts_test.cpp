@@ -89,6 +89,15 @@ TEST(SessionFacts, ADropWithoutQuitIsLost) {
   EXPECT_EQ(f.end, "lost");
 }
 
+TEST(SessionFacts, RsetsInsideAndOutsideTransactions) {
+  EXPECT_EQ(rsets_inside_transactions("C H M R A M R D E Q", 2, true), 1);  // proxy: RSET RSET
+  EXPECT_EQ(rsets_inside_transactions("C H M R A Q", 1, true), 1);  // probe: RSET, QUIT
+  EXPECT_EQ(rsets_inside_transactions("C H M R A Q", 0, true), 0);  // QUIT with it open
+  EXPECT_EQ(rsets_inside_transactions("C H M R A L", 0, false), 0);  // lost
+  EXPECT_EQ(rsets_inside_transactions("C H M R D E M R D E L", 1, false), 0);  // reuse
+  EXPECT_EQ(rsets_inside_transactions("C H M R A H M R A Q", 1, true), 1);  // new EHLO, then RSET
+}
+
 TEST(SessionFacts, CounterForms) {
   const std::map<std::string, std::string> counters = {{"rcpt", "0/2"}, {"mail", "1"}};
   EXPECT_EQ(succeeded(counters, "rcpt"), 0);
