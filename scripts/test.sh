@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
 # Every test (README command 2): installs what is missing, builds, runs the
-# unit tests and the real-Postfix integration tests through ctest.
+# unit tests and the real-Postfix integration tests through ctest; then the
+# same again in a build with AddressSanitizer and UndefinedBehaviorSanitizer
+# (daemons included: a sanitizer finding makes a daemon exit non-zero, and
+# the tests check every exit status).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
 ctest --test-dir "${SMTPSCOPE_BUILD_DIR:-build}" --output-on-failure -j2 --timeout 600
+
+if [ "${SMTPSCOPE_SKIP_SANITIZERS:-0}" != 1 ]; then
+  echo "== again with AddressSanitizer + UndefinedBehaviorSanitizer =="
+  cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+    >/dev/null
+  cmake --build build-sanitize -j2
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+    ctest --test-dir build-sanitize --output-on-failure -j2 --timeout 900
+fi

@@ -167,8 +167,8 @@ TEST(PostfixMessage, BrokenShapesAreMalformed) {
 
 TEST(PostfixMessage, HostileTextStaysDataAndIsBounded) {
   const std::string text = std::string("GET /\x1b[2J\xff") + '\0' + " HTTP/1.0";
-  const ParsedMessage parsed =
-      parse_postfix_message("smtpd", "warning: non-SMTP command from x[192.0.2.1]: " + text);
+  const std::string message = "warning: non-SMTP command from x[192.0.2.1]: " + text;
+  const ParsedMessage parsed = parse_postfix_message("smtpd", message);  // views into `message`
   // The text keeps its raw bytes; storage keeps them and printing escapes them.
   ASSERT_EQ(parsed.kind, MessageKind::record);
   EXPECT_EQ(parsed.record.argument, text);
