@@ -9,6 +9,7 @@
 #include "config.h"
 #include "duration.h"
 #include "ingest_command.h"
+#include "probe.h"
 #include "report_html.h"
 #include "session_facts.h"
 #include "terminal_style.h"
@@ -242,6 +243,24 @@ int main(int argc, char** argv) {
   correlate_cmd->add_option("--patterns", correlate_options.patterns_file,
                             "patterns file (default: the built-in conf/patterns.yaml)");
 
+  cli::ProbeOptions probe;
+  auto* probe_cmd = app.add_subcommand(
+      "probe", "check a server's PIPELINING: EHLO, then MAIL FROM:<>, RCPT, RSET, QUIT in one "
+               "TCP segment, expecting four replies in order (as address verification needs); "
+               "sends no message unless --data-sink is given. Exit 0 conformant, 1 not");
+  probe_cmd->add_option("target", probe.target, "HOST[:PORT] (port 25 by default)")->required();
+  probe_cmd->add_option("--source", probe.source, "local IPv4 address to connect from");
+  probe_cmd->add_option("--helo", probe.helo, "EHLO name")->capture_default_str();
+  probe_cmd->add_option("--recipient", probe.recipient,
+                        "RCPT of the envelope group (default postmaster@HOST)");
+  probe_cmd->add_option("--data-sink", probe.data_sink,
+                        "also test the DATA group and dot+QUIT by sending a tiny message here");
+  probe_cmd->add_option("--timeout", probe.timeout_s, "seconds to wait for each reply")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 600.0));
+  probe_cmd->add_option("--format", probe.format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+
   cli::IngestCommand ingest;
   auto* ingest_cmd = app.add_subcommand(
       "ingest", "read Postfix log files (plain or gzip) into the database, joined to the "
@@ -267,6 +286,7 @@ int main(int argc, char** argv) {
   if (clients_cmd->parsed()) return run_clients(database, clients_options);
   if (report_cmd->parsed()) return run_report(database, report_options);
   if (correlate_cmd->parsed()) return run_correlate(database, correlate_options);
+  if (probe_cmd->parsed()) return cli::run_probe(probe);
   if (ingest_cmd->parsed()) {
     if (ingest.follow && ingest.files.size() != 1) {
       std::cerr << "smtpscope: --follow takes exactly one file\n";
