@@ -10,6 +10,7 @@
 #include "duration.h"
 #include "ingest_command.h"
 #include "probe.h"
+#include "watch.h"
 #include "report_html.h"
 #include "session_facts.h"
 #include "terminal_style.h"
@@ -243,6 +244,18 @@ int main(int argc, char** argv) {
   correlate_cmd->add_option("--patterns", correlate_options.patterns_file,
                             "patterns file (default: the built-in conf/patterns.yaml)");
 
+  cli::WatchOptions watch;
+  auto* watch_cmd = app.add_subcommand(
+      "watch", "show sessions live as they end, one line each: time, client, HELO, stage "
+               "string, pattern, and a marker when a client's fingerprint changes");
+  watch_cmd->add_option("--log", watch.log_file, "also follow this log (like ingest --follow)")
+      ->check(CLI::ExistingFile);
+  watch_cmd->add_option("--client", watch.client, "only this client address");
+  watch_cmd->add_option("--pattern", watch.pattern, "only sessions named by this pattern");
+  watch_cmd->add_option("--quirk", watch.quirk, "only sessions with this HELO quirk");
+  watch_cmd->add_flag("--json", watch.json, "one JSON object per line");
+  watch_cmd->add_option("--patterns", watch.patterns_file, "patterns file");
+
   cli::ProbeOptions probe;
   auto* probe_cmd = app.add_subcommand(
       "probe", "check a server's PIPELINING: EHLO, then MAIL FROM:<>, RCPT, RSET, QUIT in one "
@@ -287,6 +300,15 @@ int main(int argc, char** argv) {
   if (report_cmd->parsed()) return run_report(database, report_options);
   if (correlate_cmd->parsed()) return run_correlate(database, correlate_options);
   if (probe_cmd->parsed()) return cli::run_probe(probe);
+  if (watch_cmd->parsed()) {
+    auto path = cli::database_path(database);
+    if (!path) {
+      std::cerr << "smtpscope: " << path.message() << '\n';
+      return exit_usage;
+    }
+    watch.database = path.value();
+    return cli::run_watch(watch);
+  }
   if (ingest_cmd->parsed()) {
     if (ingest.follow && ingest.files.size() != 1) {
       std::cerr << "smtpscope: --follow takes exactly one file\n";

@@ -50,10 +50,14 @@ Result<std::vector<SessionRecord>> read_sessions(sqlite::Database& db, const Ses
       "SELECT * FROM (SELECT id, client_addr, client_port, client_name, server_addr, server_port,"
       " connect_us, close_us, helo, partial, coalesce(protocol, '') FROM sessions"
       " WHERE (?1 IS NULL OR client_addr = ?1) AND (?2 IS NULL OR connect_us >= ?2)"
+      " AND (?4 IS NULL OR close_us >= ?4)"
       " ORDER BY connect_us DESC, id DESC LIMIT ?3) ORDER BY connect_us, id");
   if (!query) return query.status();
   auto& q = query.value();
-  q.bind(1, filter.client_addr).bind(2, filter.since_us).bind(3, static_cast<std::int64_t>(filter.limit));
+  q.bind(1, filter.client_addr)
+      .bind(2, filter.since_us)
+      .bind(3, static_cast<std::int64_t>(filter.limit))
+      .bind(4, filter.closed_since_us);
   std::vector<SessionRecord> sessions;
   for (;;) {
     auto row = q.step();

@@ -53,6 +53,7 @@ struct SessionRecord {
 struct SessionFilter {
   std::optional<std::string> client_addr;
   std::optional<std::int64_t> since_us;
+  std::optional<std::int64_t> closed_since_us;  // sessions that ended at or after this
   std::size_t limit = 50;  // the most recent `limit` sessions
 };
 

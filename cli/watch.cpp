@@ -1,0 +1,133 @@
+#include "watch.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "fingerprint.h"
+#include "ingester.h"
+#include "patterns.h"
+#include "session_facts.h"
+#include "session_reader.h"
+#include "store.h"
+#include "text_escape.h"
+
+namespace smtpscope::cli {
+namespace {
+
+std::atomic<bool> stopping{false};
+extern "C" void stop_watching(int) { stopping = true; }
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A session ends for the log's sake a little after the daemons close it, so
+// sessions are looked for again this long after they closed.
+constexpr std::int64_t settle_us = 3'000'000;
+
+struct Shown {
+  std::set<std::int64_t> sessions;
+  std::map<std::string, std::string> fingerprint_of_client;
+};
+
+void show(const SessionRecord& s, const analysis::PatternSet& patterns, const WatchOptions& o,
+          Shown& shown) {
+  const analysis::SessionFacts facts = analysis::facts_of(s);
+  const auto matched = analysis::match_all(patterns, facts);
+  const analysis::Fingerprint fp = analysis::fingerprint_of(s, facts);
+  const std::string pattern = matched.empty() ? "" : matched.front()->name;
+  std::vector<std::string> quirks;
+  for (auto q : facts.quirks) quirks.emplace_back(analysis::to_string(q));
+  if (!o.pattern.empty() && pattern != o.pattern) return;
+  if (!o.quirk.empty() && std::find(quirks.begin(), quirks.end(), o.quirk) == quirks.end()) return;
+  auto& previous = shown.fingerprint_of_client[s.client_addr];
+  const bool changed = !previous.empty() && previous != fp.id;
+  previous = fp.id;
+  const std::string helo = facts.helos.empty() ? "-" : facts.helos.back();
+  if (o.json) {
+    nlohmann::json line = {{"session", s.id},          {"connect_us", s.connect_us},
+                           {"close_us", s.close_us ? nlohmann::json(*s.close_us) : nlohmann::json()},
+                           {"client", s.client_addr}, {"helo", helo},
+                           {"stages", facts.stages},  {"pattern", pattern.empty() ? nlohmann::json() : nlohmann::json(pattern)},
+                           {"helo_quirks", quirks},   {"fingerprint", fp.id},
+                           {"fingerprint_changed", changed}};
+    std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+    return;
+  }
+  const std::chrono::sys_time<std::chrono::seconds> when{
+      std::chrono::seconds(s.close_us.value_or(s.connect_us) / 1'000'000)};
+  std::cout << fmt::format("{:%H:%M:%S}  {:<39} {:<30} {:<28} {}{}\n", when,
+                           printable(s.client_addr, 39), printable(helo, 30), facts.stages,
+                           pattern.empty() ? "-" : pattern,
+                           changed ? "   [fingerprint changed]" : "")
+            << std::flush;
+}
+
+}  // namespace
+
+int run_watch(const WatchOptions& o) {
+  auto patterns = o.patterns_file.empty()
+                      ? analysis::parse_patterns(analysis::builtin_patterns_yaml(), "built-in")
+                      : analysis::load_patterns(o.patterns_file);
+  if (!patterns) {
+    std::cerr << "smtpscope: " << patterns.message() << '\n';
+    return 2;
+  }
+  auto db = open_database(o.database, 5000);  // creates it if the daemons have not yet
+  if (!db) {
+    std::cerr << "smtpscope: " << db.message() << '\n';
+    return 1;
+  }
+  std::signal(SIGINT, stop_watching);
+  std::signal(SIGTERM, stop_watching);
+  std::thread follower;
+  if (!o.log_file.empty()) {
+    follower = std::thread([&o] {
+      ingest::IngestOptions options;
+      options.follow = true;
+      auto ingester = ingest::Ingester::open(o.database, 5000, options);
+      if (!ingester) {
+        std::cerr << "smtpscope: " << ingester.message() << '\n';
+        return;
+      }
+      auto counts = ingester.value()->ingest(o.log_file, stopping);
+      if (!counts) std::cerr << "smtpscope: " << counts.message() << '\n';
+    });
+  }
+  Shown shown;
+  std::int64_t watermark = now_us() - settle_us;
+  while (!stopping) {
+    SessionFilter filter;
+    if (!o.client.empty()) filter.client_addr = o.client;
+    filter.closed_since_us = watermark - settle_us;
+    filter.limit = 10000;
+    const std::int64_t polled = now_us();
+    auto sessions = read_sessions(*db.value(), filter);
+    if (sessions) {
+      for (const auto& s : sessions.value()) {
+        // Shown once it has ended and the sensors had a moment to report.
+        if (shown.sessions.contains(s.id) || s.close_us.value_or(polled) > polled - 250'000) continue;
+        shown.sessions.insert(s.id);
+        show(s, patterns.value(), o, shown);
+      }
+      watermark = polled;
+      if (shown.sessions.size() > 100000) shown.sessions.clear();
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(o.interval_s));
+  }
+  if (follower.joinable()) follower.join();
+  return 0;
+}
+
+}  // namespace smtpscope::cli

@@ -1,0 +1,26 @@
+// `smtpscope watch`: the smart `tail -F mail.log | grep RSET`. Shows each
+// session as it ends (from the database the daemons write, and, with --log,
+// from a log followed at the same time), one line per session: time,
+// client, HELO, stage string, pattern, and a marker when the client's
+// fingerprint changed. Filters by client, pattern and quirk. On a terminal
+// plain text; with --json one JSON object per line. Stops on SIGINT/SIGTERM.
+#pragma once
+
+#include <string>
+
+namespace smtpscope::cli {
+
+struct WatchOptions {
+  std::string database;
+  std::string log_file;  // optional: follow it too (as ingest --follow)
+  std::string client;
+  std::string pattern;
+  std::string quirk;
+  std::string patterns_file;
+  bool json = false;
+  double interval_s = 0.25;
+};
+
+int run_watch(const WatchOptions& options);
+
+}  // namespace smtpscope::cli
