@@ -10,6 +10,7 @@
 #include "duration.h"
 #include "ingest_command.h"
 #include "probe.h"
+#include "servers.h"
 #include "watch.h"
 #include "report_html.h"
 #include "session_facts.h"
@@ -256,6 +257,14 @@ int main(int argc, char** argv) {
   watch_cmd->add_flag("--json", watch.json, "one JSON object per line");
   watch_cmd->add_option("--patterns", watch.patterns_file, "patterns file");
 
+  std::string servers_format = "text";
+  auto* servers_cmd = app.add_subcommand(
+      "servers", "remote servers as Postfix's smtp client saw them (from the log): deliveries, "
+                 "failures, verification probes, and where connections were lost; names servers "
+                 "that break pipelined probes, with the workarounds");
+  servers_cmd->add_option("--format", servers_format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+
   cli::ProbeOptions probe;
   auto* probe_cmd = app.add_subcommand(
       "probe", "check a server's PIPELINING: EHLO, then MAIL FROM:<>, RCPT, RSET, QUIT in one "
@@ -300,6 +309,7 @@ int main(int argc, char** argv) {
   if (report_cmd->parsed()) return run_report(database, report_options);
   if (correlate_cmd->parsed()) return run_correlate(database, correlate_options);
   if (probe_cmd->parsed()) return cli::run_probe(probe);
+  if (servers_cmd->parsed()) return cli::run_servers(database, servers_format);
   if (watch_cmd->parsed()) {
     auto path = cli::database_path(database);
     if (!path) {

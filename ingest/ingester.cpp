@@ -11,8 +11,10 @@
 #include "log_event.h"
 #include "log_reader.h"
 #include "postfix_message.h"
+#include "smtp_client_message.h"
 #include "store.h"
 #include "syslog_line.h"
+#include "text_escape.h"
 
 namespace smtpscope::ingest {
 namespace {
@@ -53,6 +55,14 @@ struct Ingester::Impl {
   std::optional<sqlite::Statement> find_file;
   std::optional<sqlite::Statement> save_file;
   std::vector<Event> pending;
+  std::optional<sqlite::Statement> insert_remote;
+  struct PendingRemote {
+    std::int64_t time_us;
+    std::string name, addr, kind, state, status, queue_id, recipient, dsn, reason;
+    std::optional<std::int64_t> port;
+    bool probe;
+  };
+  std::vector<PendingRemote> pending_remote;
 
   Result<FileRecord> lookup(const std::string& fingerprint) {
     find_file->bind(1, fingerprint);
@@ -77,6 +87,25 @@ struct Ingester::Impl {
       status = writer->apply(event);
       if (!status) break;
     }
+    for (const auto& r : pending_remote) {
+      if (!status) break;
+      auto text = [](const std::string& v) {
+        return v.empty() ? std::optional<std::string>() : std::optional<std::string>(v);
+      };
+      status = insert_remote->bind(1, r.time_us)
+                   .bind(2, text(r.name))
+                   .bind(3, r.addr)
+                   .bind(4, r.port)
+                   .bind(5, r.kind)
+                   .bind(6, text(r.state))
+                   .bind(7, text(r.status))
+                   .bind(8, text(r.queue_id))
+                   .bind(9, text(r.recipient))
+                   .bind(10, text(r.dsn))
+                   .bind(11, std::int64_t{r.probe ? 1 : 0})
+                   .bind(12, text(r.reason))
+                   .run();
+    }
     if (status) {
       status = save_file->bind(1, fingerprint)
                    .bind(2, path)
@@ -95,6 +124,7 @@ struct Ingester::Impl {
       return status.context("commit batch");
     }
     pending.clear();
+    pending_remote.clear();
     return Status::ok();
   }
 
@@ -110,6 +140,10 @@ struct Ingester::Impl {
       counts.malformed += 1;
       return;
     }
+    if (syslog->daemon == "smtp" || syslog->daemon == "lmtp") {
+      take_remote(*syslog, counts);
+      return;
+    }
     const ParsedMessage parsed = parse_postfix_message(syslog->daemon, syslog->message);
     switch (parsed.kind) {
       case MessageKind::skipped: counts.skipped += 1; return;
@@ -119,6 +153,22 @@ struct Ingester::Impl {
         pending.push_back(to_event(*syslog, parsed.record, options.max_value_bytes));
         return;
     }
+  }
+
+  // Postfix as a client: what its smtp client says about remote servers.
+  void take_remote(const SyslogLine& line, IngestCounts& counts) {
+    const auto r = parse_smtp_client_message(line.message);
+    if (!r) {
+      counts.skipped += 1;
+      return;
+    }
+    counts.parsed += 1;
+    const std::size_t max = options.max_value_bytes;
+    auto s = [max](std::string_view v) { return std::string(bounded(v, max)); };
+    pending_remote.push_back(PendingRemote{
+        line.time_us, s(r->server_name), s(r->server_addr), s(r->kind), s(r->state),
+        s(r->status), s(r->queue_id), s(r->recipient), s(r->dsn), s(r->reason),
+        r->server_port ? std::optional<std::int64_t>(*r->server_port) : std::nullopt, r->probe});
   }
 
   // Reads one file (one rotation generation) until its end, or in follow
@@ -236,6 +286,12 @@ Result<std::unique_ptr<Ingester>> Ingester::open(const std::string& database_pat
       " malformed = malformed + excluded.malformed, updated_us = excluded.updated_us");
   if (!save) return save.status();
   impl->save_file.emplace(std::move(save).value());
+  auto remote = impl->db->prepare(
+      "INSERT INTO remote_events (time_us, server_name, server_addr, server_port, kind, state,"
+      " status, queue_id, recipient, dsn, probe, reason)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+  if (!remote) return remote.status();
+  impl->insert_remote.emplace(std::move(remote).value());
   return std::unique_ptr<Ingester>(new Ingester(std::move(impl)));
 }
 

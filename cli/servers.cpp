@@ -1,0 +1,122 @@
+#include "servers.h"
+
+#include <fmt/format.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "database_access.h"
+#include "text_escape.h"
+
+namespace smtpscope::cli {
+namespace {
+
+// A lost connection or timeout is logged on its own line, or as the reason
+// of a delivery status (as for verification probes); both count.
+struct Server {
+  std::string addr, name;
+  std::int64_t port = 0;  // 0 when the log did not say
+  std::int64_t events = 0, sent = 0, failed = 0, probes = 0, probes_failed = 0, lost = 0;
+  std::vector<std::pair<std::string, std::int64_t>> lost_states;  // most first
+  std::string verdict;
+  bool pipelining_trouble = false;
+};
+
+std::string judge(Server& s) {
+  if (s.lost == 0 && s.failed == 0) return "no failures";
+  const auto& top = s.lost_states.empty() ? std::pair<std::string, std::int64_t>{"", 0}
+                                          : s.lost_states.front();
+  if (top.second >= 2 && top.second * 2 >= s.lost &&
+      (top.first == "RCPT TO" || top.first == "MAIL FROM") && s.probes_failed > 0) {
+    s.pipelining_trouble = true;
+    return fmt::format(
+        "connections are lost while sending {} ({} of {}), and {} of {} address verification "
+        "probes failed: the server or a middlebox in front of it mishandles the pipelined "
+        "MAIL/RCPT/RSET/QUIT group that probes send. Workarounds: turn off pipelining for it "
+        "(smtp_discard_ehlo_keyword_address_maps = hash:/etc/postfix/no_pipelining with the line "
+        "\"{} pipelining\"), or exempt its domain from sender/recipient verification; confirm with "
+        "`smtpscope probe {}`",
+        top.first, top.second, s.lost, s.probes_failed, s.probes, s.addr, s.addr);
+  }
+  if (s.lost > 0) {
+    return fmt::format("{} lost connections or timeouts, most while sending {}", s.lost,
+                       top.first.empty() ? "?" : top.first);
+  }
+  return fmt::format("{} failed deliveries", s.failed);
+}
+
+}  // namespace
+
+int run_servers(const DatabaseChoice& database, const std::string& format) {
+  auto db = open_for_reading(database);
+  if (!db) {
+    std::cerr << "smtpscope: " << db.message() << '\n';
+    return 1;
+  }
+  auto rows = db.value()->prepare(
+      "SELECT server_addr, coalesce(max(server_name), ''), coalesce(server_port, 0), count(*),"
+      " count(*) FILTER (WHERE kind = 'status' AND status = 'sent'),"
+      " count(*) FILTER (WHERE kind = 'status' AND status IN ('deferred', 'bounced', 'undeliverable')),"
+      " count(*) FILTER (WHERE probe = 1),"
+      " count(*) FILTER (WHERE probe = 1 AND status = 'undeliverable'),"
+      " count(*) FILTER (WHERE (kind IN ('lost', 'timeout') OR (kind = 'status' AND (reason LIKE 'lost connection%' OR reason LIKE 'conversation with % timed out%'))))"
+      " FROM remote_events GROUP BY server_addr, coalesce(server_port, 0)");
+  auto states = db.value()->prepare(
+      "SELECT coalesce(state, '?'), count(*) FROM remote_events WHERE server_addr = ?1"
+      " AND coalesce(server_port, 0) = ?2"
+      " AND (kind IN ('lost', 'timeout') OR (kind = 'status' AND (reason LIKE 'lost connection%' OR reason LIKE 'conversation with % timed out%'))) GROUP BY state ORDER BY count(*) DESC, state");
+  if (!rows || !states) {
+    std::cerr << "smtpscope: " << (!rows ? rows.message() : states.message()) << '\n';
+    return 1;
+  }
+  std::vector<Server> servers;
+  for (auto row = rows.value().step(); row && row.value(); row = rows.value().step()) {
+    auto& q = rows.value();
+    servers.push_back(Server{q.column_text(0), q.column_text(1), q.column_int(2), q.column_int(3),
+                             q.column_int(4), q.column_int(5), q.column_int(6), q.column_int(7),
+                             q.column_int(8), {}, "", false});
+  }
+  for (auto& s : servers) {
+    auto& q = states.value();
+    q.bind(1, s.addr).bind(2, s.port);
+    for (auto row = q.step(); row && row.value(); row = q.step()) {
+      s.lost_states.emplace_back(q.column_text(0), q.column_int(1));
+    }
+    q.reset();
+    s.verdict = judge(s);
+  }
+  std::stable_sort(servers.begin(), servers.end(), [](const Server& a, const Server& b) {
+    if (a.pipelining_trouble != b.pipelining_trouble) return a.pipelining_trouble;
+    return a.lost + a.failed > b.lost + b.failed;
+  });
+  if (format == "json") {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& s : servers) {
+      nlohmann::json lost = nlohmann::json::object();
+      for (const auto& [state, n] : s.lost_states) lost[state] = n;
+      list.push_back({{"server", s.addr}, {"port", s.port}, {"name", s.name}, {"sent", s.sent},
+                      {"failed", s.failed},
+                      {"probes", s.probes}, {"probes_failed", s.probes_failed},
+                      {"lost_or_timeout", s.lost}, {"lost_while", lost},
+                      {"pipelining_trouble", s.pipelining_trouble}, {"verdict", s.verdict}});
+    }
+    std::cout << nlohmann::json{{"servers", list}}.dump(2, ' ', false,
+                                                        nlohmann::json::error_handler_t::replace)
+              << '\n';
+    return 0;
+  }
+  std::cout << fmt::format("{:<40} {:>6} {:>7} {:>7} {:>12} {:>6}\n", "SERVER", "SENT", "FAILED",
+                           "PROBES", "PROBES FAILED", "LOST");
+  for (const auto& s : servers) {
+    std::cout << fmt::format("{:<40} {:>6} {:>7} {:>7} {:>12} {:>6}\n  {}\n",
+                             printable(s.name + "[" + s.addr + "]" +
+                                           (s.port ? ":" + std::to_string(s.port) : ""), 40),
+                             s.sent, s.failed,
+                             s.probes, s.probes_failed, s.lost, printable(s.verdict, 2000));
+  }
+  if (servers.empty()) std::cout << "no remote servers in the log read so far\n";
+  return 0;
+}
+
+}  // namespace smtpscope::cli

@@ -1,0 +1,16 @@
+// `smtpscope servers`: remote servers as Postfix's smtp client saw them:
+// deliveries, failures, verification probes and where in the dialogue
+// connections were lost or timed out. A server whose failures cluster on
+// probes and on one command (typically "while sending RCPT TO" right after
+// a pipelined MAIL) is named with the known workarounds.
+#pragma once
+
+#include <string>
+
+namespace smtpscope::cli {
+
+struct DatabaseChoice;
+
+int run_servers(const DatabaseChoice& database, const std::string& format);
+
+}  // namespace smtpscope::cli

@@ -1,0 +1,119 @@
+#include "smtp_client_message.h"
+
+namespace smtpscope::ingest {
+namespace {
+
+bool consume(std::string_view& text, std::string_view prefix) {
+  if (!text.starts_with(prefix)) return false;
+  text.remove_prefix(prefix.size());
+  return true;
+}
+
+// "while sending RCPT TO" -> "RCPT TO"; "while receiving the initial server
+// greeting" -> "initial server greeting"; "while performing the EHLO handshake".
+std::string_view state_of(std::string_view rest) {
+  const std::size_t at = rest.find(" while ");
+  if (at == std::string_view::npos) return {};
+  std::string_view state = rest.substr(at + 7);
+  for (std::string_view verb : {"sending ", "receiving the ", "receiving ", "performing the "}) {
+    if (consume(state, verb)) break;
+  }
+  const std::size_t end = state.find(" -- ");
+  return state.substr(0, end);
+}
+
+bool server(std::string_view text, RemoteRecord& r, std::string_view& rest) {
+  Client c;
+  if (!parse_client(text, c, rest)) return false;
+  r.server_name = c.name;
+  r.server_addr = c.addr;
+  r.server_port = c.port;
+  return true;
+}
+
+// "to=<b@x>, relay=mx.x[192.0.2.1]:25, delay=1.2, delays=..., dsn=4.4.2, status=deferred (reason)"
+std::optional<RemoteRecord> status_line(std::string_view queue_id, std::string_view text) {
+  RemoteRecord r;
+  r.kind = "status";
+  r.queue_id = queue_id;
+  if (!consume(text, "to=<")) return std::nullopt;
+  const std::size_t close = text.find('>');
+  if (close == std::string_view::npos) return std::nullopt;
+  r.recipient = text.substr(0, close);
+  const std::size_t relay = text.find("relay=");
+  if (relay == std::string_view::npos) return std::nullopt;
+  std::string_view rest;
+  if (!server(text.substr(relay + 6), r, rest)) return std::nullopt;  // relay=none: no server
+  const std::size_t dsn = text.find(" dsn=");
+  if (dsn != std::string_view::npos) {
+    std::string_view value = text.substr(dsn + 5);
+    r.dsn = value.substr(0, value.find(','));
+  }
+  const std::size_t status = text.find(" status=");
+  if (status == std::string_view::npos) return std::nullopt;
+  std::string_view value = text.substr(status + 8);
+  r.status = value.substr(0, value.find(' '));
+  const std::size_t open = value.find(" (");
+  if (open != std::string_view::npos && value.back() == ')') {
+    r.reason = value.substr(open + 2, value.size() - open - 3);
+  }
+  r.probe = r.status == "deliverable" || r.status == "undeliverable";
+  r.state = state_of(r.reason);
+  return r;
+}
+
+}  // namespace
+
+std::optional<RemoteRecord> parse_smtp_client_message(std::string_view text) {
+  std::string_view queue_id;
+  if (const std::size_t colon = text.find(": ");
+      colon != std::string_view::npos && colon >= 5 && colon <= 20 &&
+      text.substr(0, colon).find_first_not_of("0123456789ABCDEFabcdefghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ") ==
+          std::string_view::npos) {
+    queue_id = text.substr(0, colon);
+    text.remove_prefix(colon + 2);
+  }
+  RemoteRecord r;
+  r.queue_id = queue_id;
+  std::string_view rest;
+  if (text.starts_with("to=<")) return status_line(queue_id, text);
+  if (consume(text, "lost connection with ")) {
+    r.kind = "lost";
+    if (!server(text, r, rest)) return std::nullopt;
+    r.state = state_of(rest);
+    r.reason = text;
+    return r;
+  }
+  if (consume(text, "conversation with ")) {
+    r.kind = "timeout";
+    if (!server(text, r, rest)) return std::nullopt;
+    r.state = state_of(rest);
+    r.reason = text;
+    return r;
+  }
+  if (consume(text, "host ")) {
+    r.kind = "reply";
+    if (!server(text, r, rest) || !consume(rest, " said: ")) return std::nullopt;
+    r.reason = rest;
+    const std::size_t in_reply = rest.rfind("(in reply to ");
+    if (in_reply != std::string_view::npos) {
+      std::string_view state = rest.substr(in_reply + 13);
+      r.state = state.substr(0, state.find(" command"));
+    }
+    return r;
+  }
+  if (consume(text, "connect to ")) {
+    r.kind = "connect";
+    if (!server(text, r, rest)) return std::nullopt;
+    r.reason = rest.starts_with(": ") ? rest.substr(2) : rest;
+    return r;
+  }
+  if (server(text, r, rest) && consume(rest, " refused to talk to me: ")) {
+    r.kind = "refused";
+    r.reason = rest;
+    return r;
+  }
+  return std::nullopt;
+}
+
+}  // namespace smtpscope::ingest
