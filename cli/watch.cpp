@@ -39,6 +39,7 @@ constexpr std::int64_t settle_us = 3'000'000;
 struct Shown {
   std::set<std::int64_t> sessions;
   std::map<std::string, std::string> fingerprint_of_client;
+  std::map<std::string, std::string> pattern_of_client;  // "" for no pattern
 };
 
 void show(const SessionRecord& s, const analysis::PatternSet& patterns, const WatchOptions& o,
@@ -53,7 +54,12 @@ void show(const SessionRecord& s, const analysis::PatternSet& patterns, const Wa
   if (!o.quirk.empty() && std::find(quirks.begin(), quirks.end(), o.quirk) == quirks.end()) return;
   auto& previous = shown.fingerprint_of_client[s.client_addr];
   const bool changed = !previous.empty() && previous != fp.id;
+  const bool seen_before = !previous.empty();
   previous = fp.id;
+  auto& previous_pattern = shown.pattern_of_client[s.client_addr];
+  const bool behaviour_changed = seen_before && previous_pattern != pattern;
+  const std::string was = previous_pattern.empty() ? "no pattern" : previous_pattern;
+  previous_pattern = pattern;
   const std::string helo = facts.helos.empty() ? "-" : facts.helos.back();
   if (o.json) {
     nlohmann::json line = {{"session", s.id},          {"connect_us", s.connect_us},
@@ -61,16 +67,18 @@ void show(const SessionRecord& s, const analysis::PatternSet& patterns, const Wa
                            {"client", s.client_addr}, {"helo", helo},
                            {"stages", facts.stages},  {"pattern", pattern.empty() ? nlohmann::json() : nlohmann::json(pattern)},
                            {"helo_quirks", quirks},   {"fingerprint", fp.id},
-                           {"fingerprint_changed", changed}};
+                           {"fingerprint_changed", changed},
+                           {"behaviour_changed", behaviour_changed}};
     std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
     return;
   }
   const std::chrono::sys_time<std::chrono::seconds> when{
       std::chrono::seconds(s.close_us.value_or(s.connect_us) / 1'000'000)};
-  std::cout << fmt::format("{:%H:%M:%S}  {:<39} {:<30} {:<28} {}{}\n", when,
+  std::cout << fmt::format("{:%H:%M:%S}  {:<39} {:<30} {:<28} {}{}{}\n", when,
                            printable(s.client_addr, 39), printable(helo, 30), facts.stages,
                            pattern.empty() ? "-" : pattern,
-                           changed ? "   [fingerprint changed]" : "")
+                           changed ? "   [fingerprint changed]" : "",
+                           behaviour_changed ? "   [behaviour changed: was " + was + "]" : "")
             << std::flush;
 }
 

@@ -1,8 +1,8 @@
 // `smtpscope watch`: the smart `tail -F mail.log | grep RSET`. Shows each
 // session as it ends (from the database the daemons write, and, with --log,
 // from a log followed at the same time), one line per session: time,
-// client, HELO, stage string, pattern, and a marker when the client's
-// fingerprint changed. Filters by client, pattern and quirk. On a terminal
+// client, HELO, stage string, pattern, and markers when the client's
+// fingerprint or behaviour (the pattern naming its session) changed. Filters by client, pattern and quirk. On a terminal
 // plain text; with --json one JSON object per line. Stops on SIGINT/SIGTERM.
 #pragma once
 

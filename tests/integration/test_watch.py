@@ -71,11 +71,13 @@ class Watch(unittest.TestCase):
             scenarios.ordinary_sender(self.postfix.port, "127.0.0.85")  # filtered out
             scenarios.ordinary_sender(self.postfix.port, "127.0.0.84")
             first = self.next_line(watcher, timeout=3)
-            self.assertEqual((first["client"], first["fingerprint_changed"]), ("127.0.0.84", False))
+            self.assertEqual((first["client"], first["fingerprint_changed"],
+                              first["behaviour_changed"]), ("127.0.0.84", False, False))
             scenarios.intercepting_proxy(self.postfix.port, "127.0.0.84", pause=0,
                                          helo="127.0.0.84")  # a bare IP now: new fingerprint
             second = self.next_line(watcher, timeout=3)
             self.assertTrue(second["fingerprint_changed"])
+            self.assertTrue(second["behaviour_changed"])  # from no pattern to a proxy
             self.assertEqual(second["helo_quirks"], ["bare-ip"])
             self.assertIsNone(self.next_line(watcher, timeout=1))
         finally:
