@@ -1,6 +1,8 @@
 // smtpscope: the command-line view of what smtpscope recorded.
 // Exit codes: 0 success, 1 runtime failure (database), 2 usage error.
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <iostream>
 
@@ -106,6 +108,21 @@ std::unique_ptr<Analysis> analyse_clients(const cli::DatabaseChoice& database,
   return result;
 }
 
+// The options clients, report and correlate share.
+CLI::App* add_analysis_command(CLI::App& app, const std::string& name, const std::string& about,
+                               AnalysisOptions& options, std::vector<std::string> formats) {
+  auto* command = app.add_subcommand(name, about);
+  command->add_option("--since", options.since, "only sessions newer than this (24h, 7d)");
+  command->add_option("--format", options.format, fmt::format("{}", fmt::join(formats, ", ")))
+      ->check(CLI::IsMember(formats));
+  command->add_option("--limit", options.limit, "the most recent N sessions at most")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000000));
+  command->add_option("--patterns", options.patterns_file,
+                      "patterns file (default: the built-in conf/patterns.yaml)");
+  return command;
+}
+
 int run_clients(const cli::DatabaseChoice& database, const AnalysisOptions& options) {
   int exit_code = 0;
   auto analysed = analyse_clients(database, options, exit_code);
@@ -208,42 +225,27 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"text", "json"}));
 
   AnalysisOptions clients_options;
-  auto* clients_cmd = app.add_subcommand(
-      "clients", "one line per client: sessions, transactions, abort rate, HELO quirks and the "
-                 "pattern that names most of its sessions; worst first");
-  clients_cmd->add_option("--since", clients_options.since, "only sessions newer than this");
-  clients_cmd->add_option("--format", clients_options.format, "text or json")
-      ->check(CLI::IsMember({"text", "json"}));
-  clients_cmd->add_option("--limit", clients_options.limit, "the most recent N sessions at most")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 100000000));
-  clients_cmd->add_option("--patterns", clients_options.patterns_file,
-                          "patterns file (default: the built-in conf/patterns.yaml)");
+  auto* clients_cmd = add_analysis_command(
+      app, "clients",
+      "one line per client: anomaly score, sessions, transactions, abort rate, fingerprint, HELO "
+      "quirks and the pattern that names most of its sessions; most anomalous first",
+      clients_options, {"text", "json"});
 
   AnalysisOptions report_options;
-  auto* report_cmd = app.add_subcommand(
-      "report", "explain one client: its patterns with the most likely explanation and advice, "
-                "HELO quirks, and every session with its stage string and timeline");
+  auto* report_cmd = add_analysis_command(
+      app, "report",
+      "explain one client: its anomaly score and reasons, patterns with the most likely "
+      "explanation and advice, HELO quirks, fingerprints, and every session with its stage "
+      "string and timeline",
+      report_options, {"text", "json", "html"});
   report_cmd->add_option("--client", report_options.client, "client IP address")->required();
-  report_cmd->add_option("--since", report_options.since, "only sessions newer than this");
-  report_cmd->add_option("--format", report_options.format,
-                         "text, json, or html (one self-contained page)")
-      ->check(CLI::IsMember({"text", "json", "html"}));
-  report_cmd->add_option("--patterns", report_options.patterns_file,
-                         "patterns file (default: the built-in conf/patterns.yaml)");
 
   AnalysisOptions correlate_options;
-  auto* correlate_cmd = app.add_subcommand(
-      "correlate", "for each fingerprint and HELO quirk, how often each pattern occurs against "
-                   "the rest of the population: lift and a 95% Wilson interval");
-  correlate_cmd->add_option("--since", correlate_options.since, "only sessions newer than this");
-  correlate_cmd->add_option("--format", correlate_options.format, "text or json")
-      ->check(CLI::IsMember({"text", "json"}));
-  correlate_cmd->add_option("--limit", correlate_options.limit, "the most recent N sessions at most")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 100000000));
-  correlate_cmd->add_option("--patterns", correlate_options.patterns_file,
-                            "patterns file (default: the built-in conf/patterns.yaml)");
+  auto* correlate_cmd = add_analysis_command(
+      app, "correlate",
+      "for each fingerprint and HELO quirk, how often each pattern occurs against the rest of "
+      "the population: lift and a 95% Wilson interval",
+      correlate_options, {"text", "json"});
 
   cli::WatchOptions watch;
   auto* watch_cmd = app.add_subcommand(

@@ -31,7 +31,7 @@ Endpoints endpoints_of(const Event& event) {
 Result<std::unique_ptr<EventWriter>> EventWriter::create(sqlite::Database& db) {
   auto joiner = SessionJoiner::create(db);
   if (!joiner) return joiner.status();
-  const char* sql[] = {
+  auto prepared = db.prepare_all({
       "INSERT INTO sessions (stream, client_addr, client_port, client_name, client_ptr,"
       " server_addr, server_port, connect_us, partial, sources)"
       " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,'milter')",
@@ -50,18 +50,14 @@ Result<std::unique_ptr<EventWriter>> EventWriter::create(sqlite::Database& db) {
       "UPDATE transactions SET queue_id = coalesce(queue_id, ?2),"
       " message_bytes = coalesce(?3, message_bytes) WHERE id = ?1",
       "UPDATE sessions SET close_us = coalesce(close_us, ?2) WHERE id = ?1",
-  };
-  std::vector<sqlite::Statement> prepared;
-  for (const char* text : sql) {
-    auto statement = db.prepare(text);
-    if (!statement) return statement.status();
-    prepared.push_back(std::move(statement).value());
-  }
+  });
+  if (!prepared) return prepared.status();
+  auto& p = prepared.value();
   auto statements = std::unique_ptr<Statements>(new Statements{
-      std::move(prepared[0]), std::move(prepared[1]), std::move(prepared[2]),
-      std::move(prepared[3]), std::move(prepared[4]), std::move(prepared[5]),
-      std::move(prepared[6]), std::move(prepared[7]), std::move(prepared[8]),
-      std::move(prepared[9]), std::move(prepared[10])});
+      std::move(p[0]), std::move(p[1]), std::move(p[2]),
+      std::move(p[3]), std::move(p[4]), std::move(p[5]),
+      std::move(p[6]), std::move(p[7]), std::move(p[8]),
+      std::move(p[9]), std::move(p[10])});
   return std::unique_ptr<EventWriter>(
       new EventWriter(db, std::move(joiner).value(), std::move(statements)));
 }

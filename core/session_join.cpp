@@ -25,7 +25,7 @@ struct SessionJoiner::Statements {
 };
 
 Result<std::unique_ptr<SessionJoiner>> SessionJoiner::create(sqlite::Database& db) {
-  const char* sql[] = {
+  auto prepared = db.prepare_all({
       "SELECT id FROM sessions WHERE client_addr = ?1 AND client_port IS ?2"
       " AND instr(' ' || sources || ' ', ' milter ') = 0"
       " AND connect_us BETWEEN ?3 - ?4 AND ?3 + ?5 ORDER BY connect_us LIMIT 1",
@@ -53,17 +53,13 @@ Result<std::unique_ptr<SessionJoiner>> SessionJoiner::create(sqlite::Database& d
       "SELECT id FROM sessions WHERE client_addr = ?1"
       " AND instr(' ' || sources || ' ', ' ' || ?4 || ' ') = 0"
       " AND connect_us BETWEEN ?2 - ?3 AND ?2 + ?3 ORDER BY abs(connect_us - ?2) LIMIT 1",
-  };
-  std::vector<sqlite::Statement> prepared;
-  for (const char* text : sql) {
-    auto statement = db.prepare(text);
-    if (!statement) return statement.status();
-    prepared.push_back(std::move(statement).value());
-  }
+  });
+  if (!prepared) return prepared.status();
+  auto& p = prepared.value();
   auto statements = std::unique_ptr<Statements>(new Statements{
-      std::move(prepared[0]), std::move(prepared[1]), std::move(prepared[2]),
-      std::move(prepared[3]), std::move(prepared[4]), std::move(prepared[5]),
-      std::move(prepared[6]), std::move(prepared[7])});
+      std::move(p[0]), std::move(p[1]), std::move(p[2]),
+      std::move(p[3]), std::move(p[4]), std::move(p[5]),
+      std::move(p[6]), std::move(p[7])});
   return std::unique_ptr<SessionJoiner>(new SessionJoiner(db, std::move(statements)));
 }
 

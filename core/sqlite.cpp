@@ -46,6 +46,17 @@ Result<Statement> Database::prepare(std::string_view sql) {
   return Statement(stmt, this);
 }
 
+Result<std::vector<Statement>> Database::prepare_all(std::initializer_list<std::string_view> sql) {
+  std::vector<Statement> prepared;
+  prepared.reserve(sql.size());
+  for (std::string_view text : sql) {
+    auto statement = prepare(text);
+    if (!statement) return statement.status();
+    prepared.push_back(std::move(statement).value());
+  }
+  return prepared;
+}
+
 std::int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 int Database::changes() const { return sqlite3_changes(db_); }
 

@@ -7,10 +7,12 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "result.h"
 
@@ -29,6 +31,8 @@ class Database {
 
   Status exec(std::string_view sql);
   Result<Statement> prepare(std::string_view sql);
+  // Prepares each statement in order; the first failure is returned.
+  Result<std::vector<Statement>> prepare_all(std::initializer_list<std::string_view> sql);
   std::int64_t last_insert_rowid() const;
   int changes() const;
   const std::string& path() const { return path_; }
