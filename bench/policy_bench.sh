@@ -32,6 +32,8 @@ database:
   path: $work/smtpscope.db
 policy:
   listen: ["inet:127.0.0.1:$smtpscope_port"]
+daemon:
+  allow_root: true
 logging:
   level: warn
 YAML

@@ -59,6 +59,11 @@ struct Config {
     int history_cache_s = 0;
     std::string pid_file;
   } policy;
+  struct Daemon {
+    std::string user;
+    std::string group;
+    bool allow_root = false;
+  } daemon;
   struct Logging {
     std::string level;
     std::string target;

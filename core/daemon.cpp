@@ -20,6 +20,10 @@ StoreOptions store_options(const Config& config, const std::string& drop_source)
   return options;
 }
 
+PrivilegeOptions privilege_options(const Config& config) {
+  return PrivilegeOptions{config.daemon.user, config.daemon.group, config.daemon.allow_root};
+}
+
 Status write_pid_file(const std::string& path) {
   if (path.empty()) return Status::ok();
   std::ofstream file(path, std::ios::trunc);

@@ -7,12 +7,15 @@
 #include <string>
 
 #include "config.h"
+#include "privileges.h"
 #include "result.h"
 #include "store.h"
 
 namespace smtpscope {
 
 StoreOptions store_options(const Config& config, const std::string& drop_source);
+
+PrivilegeOptions privilege_options(const Config& config);
 
 Status write_pid_file(const std::string& path);
 

@@ -21,7 +21,7 @@ namespace {
 using namespace smtpscope;
 
 constexpr int exit_failure = 1;
-constexpr int exit_config = 2;
+constexpr int exit_config = 2;  // also: refusing to run as root
 
 std::optional<std::string> unix_socket_path(const std::string& spec) {
   for (std::string_view prefix : {"unix:", "local:"}) {
@@ -52,12 +52,6 @@ Status open_listener(const Config::Milter& config) {
 }
 
 int run(const std::shared_ptr<const Config>& config, bool foreground) {
-  // Check the database before going to the background, so a bad path is
-  // reported to the person starting the daemon.
-  if (auto db = open_database(config->database.path, config->database.busy_timeout_ms); !db) {
-    spdlog::critical("{}", db.message());
-    return exit_failure;
-  }
   SystemClock clock;
   smfiDesc description = milter::milter_description();
   if (smfi_register(description) != MI_SUCCESS) {
@@ -67,6 +61,21 @@ int run(const std::shared_ptr<const Config>& config, bool foreground) {
   smfi_settimeout(config->milter.timeout_s);
   if (Status listening = open_listener(config->milter); !listening) {
     spdlog::critical("{}", listening.message());
+    return exit_failure;
+  }
+  // Bound as whoever started us; from here on as the configured user.
+  const auto socket_path = unix_socket_path(config->milter.socket);
+  if (Status dropped = drop_privileges(privilege_options(*config),
+                                       socket_path ? std::vector<std::string>{*socket_path}
+                                                   : std::vector<std::string>{});
+      !dropped) {
+    spdlog::critical("{}", dropped.message());
+    return exit_config;
+  }
+  // Check the database (as that user) before going to the background, so a
+  // bad path or permission is reported to the person starting the daemon.
+  if (auto db = open_database(config->database.path, config->database.busy_timeout_ms); !db) {
+    spdlog::critical("{}", db.message());
     return exit_failure;
   }
   if (!foreground && ::daemon(0, 0) != 0) {

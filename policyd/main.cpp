@@ -63,6 +63,12 @@ int run(const Config& config, bool foreground) {
     spdlog::critical("{}", rules.message());
     return exit_config;
   }
+  // Everything from here on runs as the configured user (the listeners are
+  // created below, so they belong to it).
+  if (Status dropped = drop_privileges(privilege_options(config), {}); !dropped) {
+    spdlog::critical("{}", dropped.message());
+    return exit_config;
+  }
   if (auto db = open_database(config.database.path, config.database.busy_timeout_ms); !db) {
     spdlog::critical("{}", db.message());
     return exit_failure;

@@ -282,7 +282,9 @@ store:
 milter:
   socket: unix:{socket_path}
   socket_mode: "0666"
-{extra_milter}logging:
+{extra_milter}daemon:
+  allow_root: true
+logging:
   level: info
 """
     return Daemon(workdir, "smtpscope-milter", config, lambda: os.path.exists(socket_path))
@@ -298,7 +300,9 @@ store:
 policy:
   listen: [{listen_yaml}]
   socket_mode: "0666"
-{extra_policy}logging:
+{extra_policy}daemon:
+  allow_root: true
+logging:
   level: info
 """
 

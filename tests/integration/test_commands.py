@@ -82,7 +82,7 @@ class Commands(unittest.TestCase):
         pid_file = self.work.join("milter.pid")
         path = self.write("daemon.yaml", f"database:\n  path: {self.work.join('s.db')}\n"
                           f"milter:\n  socket: unix:{socket_path}\n  pid_file: {pid_file}\n"
-                          f"logging:\n  target: syslog\n")
+                          f"daemon:\n  allow_root: true\nlogging:\n  target: syslog\n")
         result = run(self.milter, "-c", path)
         self.assertEqual(result.returncode, 0, result.stderr)  # the parent returns at once
         harness.wait_for(lambda: os.path.exists(pid_file) and harness.read_file(pid_file).strip(),
@@ -93,6 +93,35 @@ class Commands(unittest.TestCase):
         os.kill(pid, signal.SIGTERM)
         harness.wait_for(lambda: not harness.pid_alive(pid), 15, "daemon to exit")
         self.assertFalse(os.path.exists(pid_file))
+
+    def test_refuses_to_run_as_root_without_a_user(self):
+        path = self.write("root.yaml", f"database:\n  path: {self.work.join('s.db')}\n"
+                          f"milter:\n  socket: unix:{self.work.join('m.sock')}\n")
+        result = run(self.milter, "-c", path, "--foreground")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("refusing to run as root: set daemon.user", result.stderr)
+
+    def test_daemons_drop_to_the_configured_user(self):
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        os.chmod(self.work.path, 0o1777)  # the unprivileged daemons create the database here
+        db, socket_path = self.work.join("s.db"), self.work.join("m.sock")
+        port = harness.free_port()
+        milter = harness.Daemon(self.work, "smtpscope-milter",
+                                f"database:\n  path: {db}\nmilter:\n  socket: unix:{socket_path}\n"
+                                "daemon:\n  user: nobody\n", lambda: os.path.exists(socket_path))
+        policyd = harness.Daemon(self.work, "smtpscope-policyd",
+                                 f"database:\n  path: {db}\npolicy:\n"
+                                 f"  listen: [\"inet:127.0.0.1:{port}\"]\ndaemon:\n  user: nobody\n",
+                                 lambda: harness.port_listening(port))
+        for daemon in (milter.start(), policyd.start()):
+            status = harness.read_file(f"/proc/{daemon.process.pid}/status")
+            uids = [line.split()[1:] for line in status.splitlines() if line.startswith("Uid:")][0]
+            self.assertEqual(set(uids), {str(nobody.pw_uid)}, daemon.name)
+        self.assertEqual(os.stat(socket_path).st_uid, nobody.pw_uid)
+        self.assertEqual(os.stat(db).st_uid, nobody.pw_uid)
+        self.assertEqual(milter.stop(), 0)
+        self.assertEqual(policyd.stop(), 0)
 
     def test_json_output_parses(self):
         import json

@@ -188,7 +188,8 @@ class InetSocket(unittest.TestCase):
         db = work.join("smtpscope.db")
         port = harness.free_port()
         milter = harness.Daemon(work, "smtpscope-milter",
-                                f"database:\n  path: {db}\nmilter:\n  socket: inet:{port}@127.0.0.1\n",
+                                f"database:\n  path: {db}\nmilter:\n  socket: inet:{port}@127.0.0.1\n"
+                                "daemon:\n  allow_root: true\n",
                                 lambda: harness.port_listening(port)).start()
         postfix = harness.PostfixInstance(work, milter_socket=f"inet:127.0.0.1:{port}").start()
         try:
