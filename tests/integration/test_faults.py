@@ -1,0 +1,102 @@
+"""Faults around the daemons, with a real Postfix: mail keeps flowing when
+the milter is killed (milter_default_action = accept) and recording resumes
+on restart; a database locked by another writer delays recording but loses
+nothing and stays intact; a corrupt database is refused without damage."""
+import hashlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+import scenarios  # noqa: E402
+
+
+def delivered(postfix):
+    return sum("status=sent" in line for line in postfix.log_lines())
+
+
+class Faults(unittest.TestCase):
+    def setUp(self):
+        self.work = harness.Workdir()
+        self.db = self.work.join("smtpscope.db")
+        self.socket = self.work.join("m.sock")
+        self.milter = harness.milter_daemon(self.work, self.db, self.socket).start()
+        self.postfix = harness.PostfixInstance(self.work, milter_socket=f"unix:{self.socket}").start()
+
+    def tearDown(self):
+        self.postfix.stop()
+        self.milter.stop()
+        self.work.remove()
+
+    def test_kill_9_under_load_keeps_mail_flowing_and_restart_resumes(self):
+        load = threading.Thread(target=lambda: subprocess.run(
+            ["smtp-source", "-s", "5", "-m", "200", "-f", "a@load.example", "-t", "b@test.example",
+             f"127.0.0.1:{self.postfix.port}"], check=True, timeout=120))
+        load.start()
+        harness.wait_for(lambda: delivered(self.postfix) >= 20, 30, "some deliveries")
+        os.kill(self.milter.process.pid, signal.SIGKILL)
+        self.milter.process.wait()
+        load.join()
+        self.postfix.wait_for_log("status=sent", count=200, timeout=60)  # every message
+        # Restarted, it records again.
+        self.milter.process = None
+        self.milter.start()
+        scenarios.ordinary_sender(self.postfix.port, "127.0.0.101")
+        self.postfix.wait_for_log("disconnect from unknown[127.0.0.101]")
+        self.assertEqual(self.milter.stop(), 0)
+        self.assertEqual(harness.query(self.db, "SELECT count(*) FROM sessions WHERE"
+                                       " client_addr = '127.0.0.101'"), [(1,)])
+        self.assertEqual(harness.query(self.db, "PRAGMA integrity_check"), [("ok",)])
+
+    def test_a_locked_database_delays_recording_but_loses_nothing(self):
+        blocker = sqlite3.connect(self.db, timeout=1, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        started = time.monotonic()
+        for i in range(5):
+            scenarios.ordinary_sender(self.postfix.port, f"127.0.0.{110 + i}")
+        self.assertLess(time.monotonic() - started, 10, "mail was not delayed by the lock")
+        self.postfix.wait_for_log("status=sent", count=5, timeout=30)  # all five delivered
+        time.sleep(7)  # beyond the daemon's busy timeout: its batches are refused and retried
+        self.assertEqual(harness.query(self.db, "SELECT count(*) FROM sessions"), [(0,)])
+        blocker.execute("COMMIT")
+        blocker.close()
+        harness.wait_for(lambda: harness.query(self.db, "SELECT count(*) FROM sessions WHERE"
+                                               " client_addr LIKE '127.0.0.11_'")[0][0] == 5,
+                         15, "the held-back sessions")
+        self.assertEqual(self.milter.stop(), 0)
+        self.assertEqual(harness.query(self.db, "PRAGMA integrity_check"), [("ok",)])
+        self.assertEqual(harness.query(self.db, "SELECT coalesce(sum(dropped), 0) FROM drops"),
+                         [(0,)])
+        self.assertIn("event=write-failed", self.milter.stderr())
+
+
+class CorruptDatabase(unittest.TestCase):
+    def test_a_corrupt_database_is_refused_untouched(self):
+        work = harness.Workdir()
+        try:
+            db = work.join("smtpscope.db")
+            with open(db, "wb") as f:
+                f.write(b"SQLite format 3\x00" + os.urandom(8192))
+            before = hashlib.sha256(open(db, "rb").read()).hexdigest()
+            daemon = harness.milter_daemon(work, db, work.join("m.sock"))
+            result = subprocess.run([harness.binary("smtpscope-milter"), "-c", daemon.config_path,
+                                     "--foreground"], capture_output=True, text=True, timeout=30)
+            self.assertEqual(result.returncode, 1)
+            self.assertRegex(result.stderr, r"smtpscope\.db: .*(malformed|not a database)")
+            self.assertEqual(hashlib.sha256(open(db, "rb").read()).hexdigest(), before)
+            result = subprocess.run([harness.binary("smtpscope"), "--db", db, "sessions"],
+                                    capture_output=True, text=True)
+            self.assertEqual(result.returncode, 1)
+            self.assertEqual(hashlib.sha256(open(db, "rb").read()).hexdigest(), before)
+        finally:
+            work.remove()
+
+
+if __name__ == "__main__":
+    unittest.main()
