@@ -53,6 +53,7 @@ def main():
             reuse_work.remove()
         for source, _, _ in CLIENTS:
             postfix.wait_for_log(f"disconnect from unknown[{source}]")
+        harness.wait_for_closed(db, [source for source, _, _ in CLIENTS] + [REUSE])
         milter.stop()  # a clean stop commits every queued event
         policy.stop()
         print("\nPostfix's log, read into the same sessions (smtpscope ingest):", flush=True)

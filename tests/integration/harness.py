@@ -322,6 +322,26 @@ def query(db_path, sql, *params):
         return db.execute(sql, params).fetchall()
 
 
+def wait_for_closed(db_path, clients=None, count=None, timeout=20):
+    """Waits until the milter has recorded the end of the sessions: Postfix
+    logs "disconnect from" before it sends the milter its QUIT, so a test
+    that stops the milter right after that line can lose the close. With
+    `clients`: each has a session and none is open; with `count`: at least
+    that many closed milter sessions."""
+    def closed():
+        try:
+            if clients is not None:
+                rows = [query(db_path, "SELECT count(*), count(close_us) FROM sessions"
+                              " WHERE client_addr = ? AND stream LIKE 'milter:%'", c)[0]
+                        for c in clients]
+                return all(total > 0 and total == closed for total, closed in rows)
+            return query(db_path, "SELECT count(close_us) FROM sessions WHERE stream LIKE"
+                         " 'milter:%'")[0][0] >= count
+        except sqlite3.OperationalError:
+            return False
+    wait_for(closed, timeout, f"recorded closes of {clients or count}")
+
+
 def session_stages(db_path, client_addr, source="milter"):
     """One source's stage sequences for every session of a client, oldest first."""
     sessions = query(db_path, "SELECT id FROM sessions WHERE client_addr = ? ORDER BY connect_us",

@@ -44,11 +44,14 @@ class Faults(unittest.TestCase):
         self.milter.process.wait()
         load.join()
         self.postfix.wait_for_log("status=sent", count=200, timeout=60)  # every message
-        # Restarted, it records again.
+        # Restarted, it records again. The killed milter left its socket file
+        # behind; it goes, so that "listening" means the new one is.
+        os.unlink(self.socket)
         self.milter.process = None
         self.milter.start()
         scenarios.ordinary_sender(self.postfix.port, "127.0.0.101")
         self.postfix.wait_for_log("disconnect from unknown[127.0.0.101]")
+        harness.wait_for_closed(self.db, ["127.0.0.101"])
         self.assertEqual(self.milter.stop(), 0)
         self.assertEqual(harness.query(self.db, "SELECT count(*) FROM sessions WHERE"
                                        " client_addr = '127.0.0.101'"), [(1,)])

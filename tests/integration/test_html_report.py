@@ -45,6 +45,7 @@ class HtmlReport(unittest.TestCase):
             c.message(f"Subject: x\nX-Mailer: {HOSTILE_MAILER}\n\nhello\n")
             c.quit()
             postfix.wait_for_log(f"disconnect from unknown[{CLIENT}]")
+            harness.wait_for_closed(db, [CLIENT])
         finally:
             milter.stop()
             postfix.stop()

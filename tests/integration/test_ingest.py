@@ -51,6 +51,7 @@ class LogJoinsTheDaemonsSessions(unittest.TestCase):
         scenarios.rejected_recipient(cls.postfix.port, REJECTED)
         for client in (PROXY, EMPTY_HELO, LOST, REJECTED):
             cls.postfix.wait_for_log(f"disconnect from unknown[{client}]")
+        harness.wait_for_closed(cls.db, [PROXY, EMPTY_HELO, LOST, REJECTED])
         cls.milter.stop()
         cls.policy.stop()
         cls.first = ingest(cls.db, cls.postfix.maillog)

@@ -42,6 +42,8 @@ class MilterScenarios(unittest.TestCase):
             reuse_work.remove()
         for client in (PROXY, PROBE, EMPTY_HELO, LOST, PIPELINED, REJECTED, TLS):
             cls.postfix.wait_for_log(f"disconnect from unknown[{client}]")
+        harness.wait_for_closed(cls.db, [PROXY, PROBE, EMPTY_HELO, LOST, PIPELINED, REJECTED,
+                                         TLS, REUSE])
         # A clean stop commits everything still queued.
         cls.milter_exit = cls.milter.stop()
 
@@ -195,6 +197,7 @@ class InetSocket(unittest.TestCase):
         try:
             scenarios.intercepting_proxy(postfix.port, "127.0.0.21", pause=0.1)
             postfix.wait_for_log("disconnect from unknown[127.0.0.21]")
+            harness.wait_for_closed(db, ["127.0.0.21"])
             self.assertEqual(milter.stop(), 0)
             self.assertEqual(harness.session_stages(db, "127.0.0.21"), [[
                 "connect", "helo", "mail", "rcpt", "abort", "mail", "rcpt", "data", "header",
@@ -221,6 +224,7 @@ class ConcurrentSessions(unittest.TestCase):
             scenarios.concurrent_load(postfix.port, sessions=200)
             postfix.wait_for_log("status=sent", count=200, timeout=60)
             postfix.wait_for_log("disconnect from", count=200, timeout=30)
+            harness.wait_for_closed(db, count=200)
             self.assertEqual(milter.stop(), 0)
             lines = postfix.log_lines()
             logged_sessions = {(m[1], int(m[2])) for l in lines

@@ -61,6 +61,7 @@ class PolicyAndMilter:
                        for client, play in cls.clients.items()}
         for client in cls.clients:
             cls.postfix.wait_for_log(f"disconnect from unknown[{client}]")
+        harness.wait_for_closed(cls.db, list(cls.clients))
         cls.milter.stop()
         cls.policy_exit = cls.policy.stop() if cls.policy else 0
 

@@ -49,6 +49,7 @@ class Report(unittest.TestCase):
                 reuse_work.remove()
             for client in PLAYS:
                 cls.postfix.wait_for_log(f"disconnect from unknown[{client}]")
+            harness.wait_for_closed(cls.db, list(PLAYS) + [REUSE])
         finally:
             milter.stop()
             policy.stop()
@@ -189,6 +190,7 @@ class Correlation(unittest.TestCase):
                 for i in range(30):
                     scenarios.ordinary_sender(postfix.port, f"127.0.2.{i + 1}")
                 postfix.wait_for_log("disconnect from", count=42)
+                harness.wait_for_closed(db, count=42)
             finally:
                 milter.stop()
                 postfix.stop()
@@ -227,6 +229,7 @@ class InjectedQuirks(unittest.TestCase):
                     scenarios.intercepting_proxy(postfix.port, "127.0.5.1", pause=0,
                                                  helo="localhost")
                 postfix.wait_for_log("disconnect from", count=18)
+                harness.wait_for_closed(db, count=18)
             finally:
                 milter.stop()
                 postfix.stop()
