@@ -29,6 +29,20 @@ json anomaly_json(const analysis::Anomaly& a) {
   return {{"score", a.score}, {"reasons", reasons}};
 }
 
+// The fields the clients list and the report share for one client.
+json client_fields(const ClientSummary& c) {
+  return {{"client", c.client_addr},
+          {"sessions", c.sessions.size()},
+          {"transactions", c.transactions},
+          {"aborted", c.aborted},
+          {"delivered", c.delivered},
+          {"abort_rate", abort_rate(c)},
+          {"helo_quirks", c.quirks},
+          {"fingerprints", c.fingerprints},
+          {"fingerprint_changes", c.fingerprint_changes},
+          {"anomaly", anomaly_json(c.anomaly)}};
+}
+
 std::string top_pattern(const ClientSummary& c) {
   return c.pattern_counts.empty() ? "-" : c.pattern_counts.front().first->name;
 }
@@ -130,17 +144,9 @@ std::string render_clients_json(const std::vector<ClientSummary>& clients) {
   for (const auto& c : clients) {
     json patterns = json::array();
     for (const auto& [p, n] : c.pattern_counts) patterns.push_back({{"name", p->name}, {"sessions", n}});
-    list.push_back({{"client", c.client_addr},
-                    {"sessions", c.sessions.size()},
-                    {"transactions", c.transactions},
-                    {"aborted", c.aborted},
-                    {"delivered", c.delivered},
-                    {"abort_rate", abort_rate(c)},
-                    {"helo_quirks", c.quirks},
-                    {"fingerprints", c.fingerprints},
-                    {"fingerprint_changes", c.fingerprint_changes},
-                    {"anomaly", anomaly_json(c.anomaly)},
-                    {"patterns", patterns}});
+    json entry = client_fields(c);
+    entry["patterns"] = patterns;
+    list.push_back(std::move(entry));
   }
   return json{{"clients", list}}.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
@@ -229,20 +235,10 @@ std::string render_report_json(const ClientSummary& c) {
     patterns.push_back({{"name", p->name}, {"title", p->title}, {"sessions", n},
                         {"explanation", p->explanation}, {"advice", p->advice}});
   }
-  return json{{"client", c.client_addr},
-              {"sessions", c.sessions.size()},
-              {"transactions", c.transactions},
-              {"aborted", c.aborted},
-              {"delivered", c.delivered},
-              {"abort_rate", abort_rate(c)},
-              {"helo_quirks", c.quirks},
-              {"fingerprints", c.fingerprints},
-              {"fingerprint_changes", c.fingerprint_changes},
-              {"anomaly", anomaly_json(c.anomaly)},
-              {"patterns", patterns},
-              {"session_details", sessions}}
-             .dump(2, ' ', false, json::error_handler_t::replace) +
-         "\n";
+  json report = client_fields(c);
+  report["patterns"] = patterns;
+  report["session_details"] = sessions;
+  return report.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace smtpscope::cli

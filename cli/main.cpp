@@ -55,6 +55,20 @@ Result<analysis::PatternSet> patterns_for(const std::string& file) {
                       : analysis::load_patterns(file);
 }
 
+// The sessions a command asks for: a client, a --since window, a limit.
+Result<SessionFilter> session_filter(const std::string& client, const std::string& since,
+                                     std::size_t limit) {
+  SessionFilter filter;
+  if (!client.empty()) filter.client_addr = client;
+  filter.limit = limit;
+  if (!since.empty()) {
+    auto window = parse_duration_us(since);
+    if (!window) return window.status().context("--since");
+    filter.since_us = now_us() - window.value();
+  }
+  return filter;
+}
+
 // Everything a clients table or report is made of; the summaries point
 // into the patterns and sessions held here.
 struct Analysis {
@@ -73,20 +87,14 @@ std::unique_ptr<Analysis> analyse_clients(const cli::DatabaseChoice& database,
     exit_code = exit_usage;
     return nullptr;
   }
-  SessionFilter filter;
-  if (!options.client.empty()) filter.client_addr = options.client;
-  filter.limit = options.limit;
-  if (!options.since.empty()) {
-    auto window = parse_duration_us(options.since);
-    if (!window) {
-      std::cerr << "smtpscope: --since: " << window.message() << '\n';
-      exit_code = exit_usage;
-      return nullptr;
-    }
-    filter.since_us = now_us() - window.value();
+  auto filter = session_filter(options.client, options.since, options.limit);
+  if (!filter) {
+    std::cerr << "smtpscope: " << filter.message() << '\n';
+    exit_code = exit_usage;
+    return nullptr;
   }
   auto db = cli::open_for_reading(database);
-  auto read = db ? read_sessions(*db.value(), filter)
+  auto read = db ? read_sessions(*db.value(), filter.value())
                  : Result<std::vector<SessionRecord>>(db.status());
   if (!read) {
     std::cerr << "smtpscope: " << read.message() << '\n';
@@ -163,23 +171,17 @@ int run_correlate(const cli::DatabaseChoice& database, const AnalysisOptions& op
 }
 
 int run_sessions(const cli::DatabaseChoice& database, const SessionsOptions& options) {
-  SessionFilter filter;
-  if (!options.client.empty()) filter.client_addr = options.client;
-  filter.limit = options.limit;
-  if (!options.since.empty()) {
-    auto window = parse_duration_us(options.since);
-    if (!window) {
-      std::cerr << "smtpscope: --since: " << window.message() << '\n';
-      return exit_usage;
-    }
-    filter.since_us = now_us() - window.value();
+  auto filter = session_filter(options.client, options.since, options.limit);
+  if (!filter) {
+    std::cerr << "smtpscope: " << filter.message() << '\n';
+    return exit_usage;
   }
   auto db = cli::open_for_reading(database);
   if (!db) {
     std::cerr << "smtpscope: " << db.message() << '\n';
     return exit_failure;
   }
-  auto sessions = read_sessions(*db.value(), filter);
+  auto sessions = read_sessions(*db.value(), filter.value());
   if (!sessions) {
     std::cerr << "smtpscope: reading sessions: " << sessions.message() << '\n';
     return exit_failure;

@@ -3,9 +3,7 @@
 #include <array>
 
 namespace smtpscope {
-namespace {
 
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if invalid.
 std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   const auto lead = static_cast<unsigned char>(s[i]);
   std::size_t length = 0;
@@ -29,6 +27,8 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   if (lead == 0xF4 && second > 0x8F) return 0;  // above U+10FFFF
   return length;
 }
+
+namespace {
 
 void append_escape(std::string& out, unsigned char byte) {
   switch (byte) {

@@ -17,6 +17,10 @@ std::string printable(std::string_view raw, std::size_t max_bytes = 512);
 // HTML text/attribute escaping of & < > " ' (applied after printable()).
 std::string html_escape(std::string_view text);
 
+// Length of the valid UTF-8 sequence starting at text[i] (2 to 4), or 0 when
+// the byte there does not start one (overlong forms and surrogates included).
+std::size_t utf8_sequence_length(std::string_view text, std::size_t i);
+
 // Cuts raw to at most max_bytes without splitting a UTF-8 sequence.
 std::string_view bounded(std::string_view raw, std::size_t max_bytes);
 

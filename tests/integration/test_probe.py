@@ -3,55 +3,18 @@ group), a server that answers only the QUIT of a pipelined group fails with
 the explanation, and a server without PIPELINING is probed unpipelined."""
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
+from broken_server import BrokenServer  # noqa: E402
 
 
 def probe(*args):
     return subprocess.run([harness.binary("smtpscope"), "probe", *args], capture_output=True,
                           text=True, timeout=60)
-
-
-class BrokenServer:
-    """Offers PIPELINING, then answers only the last command (QUIT) of a
-    pipelined group and hangs up, as the broken middleboxes of the Postfix
-    workaround documentation do."""
-
-    def __init__(self):
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(4)
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            with conn:
-                conn.sendall(b"220 broken.example ESMTP\r\n")
-                buffer = b""
-                while b"\r\n" not in buffer:
-                    buffer += conn.recv(4096)
-                conn.sendall(b"250-broken.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
-                buffer = b""
-                while b"QUIT\r\n" not in buffer:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    buffer += chunk
-                conn.sendall(b"221 2.0.0 Bye\r\n")
-
-    def close(self):
-        self.listener.close()
 
 
 class Probe(unittest.TestCase):
@@ -77,7 +40,7 @@ class Probe(unittest.TestCase):
             work.remove()
 
     def test_a_server_answering_only_quit_fails_with_the_explanation(self):
-        server = BrokenServer()
+        server = BrokenServer("only-quit")
         try:
             result = probe(f"127.0.0.1:{server.port}", "--timeout", "2")
             self.assertEqual(result.returncode, 1)
