@@ -40,6 +40,9 @@ void block_stop_signals() {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  // A file size limit (RLIMIT_FSIZE) then fails the write with EFBIG, which
+  // the store retries like a full disk, instead of killing the daemon.
+  std::signal(SIGXFSZ, SIG_IGN);
 }
 
 }  // namespace smtpscope

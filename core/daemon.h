@@ -19,7 +19,8 @@ PrivilegeOptions privilege_options(const Config& config);
 
 Status write_pid_file(const std::string& path);
 
-// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread; ignores SIGPIPE.
+// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread; ignores SIGPIPE
+// and SIGXFSZ (a write error is handled where it happens).
 void block_stop_signals();
 
 // Keeps glibc from returning freed heap to the kernel after every batch:

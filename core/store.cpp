@@ -91,7 +91,7 @@ void Store::stop() {
 
 StoreStats Store::stats() const {
   return StoreStats{enqueued_.load(), written_.load(), dropped_.load(), batches_.load(),
-                    failed_batches_.load()};
+                    failed_batches_.load(), lost_.load()};
 }
 
 std::vector<Event> Store::take_batch() {
@@ -136,6 +136,7 @@ void Store::write_with_retry(std::vector<Event>& batch) {
       lock.unlock();
       std::this_thread::sleep_for(options_.retry_interval);
       if (Status final_try = write(batch); final_try) return;
+      lost_.fetch_add(batch.size(), std::memory_order_relaxed);
       spdlog::error("store event=lost events={} reason=\"database not writable at stop\"",
                     batch.size());
       return;

@@ -47,6 +47,7 @@ struct StoreStats {
   std::uint64_t dropped = 0;
   std::uint64_t batches = 0;
   std::uint64_t failed_batches = 0;
+  std::uint64_t lost = 0;  // accepted, then given up at stop: the database stayed unwritable
 };
 
 // Opens the database (creating it), sets WAL and applies migrations.
@@ -92,6 +93,7 @@ class Store final : public EventSink {
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> batches_{0};
   std::atomic<std::uint64_t> failed_batches_{0};
+  std::atomic<std::uint64_t> lost_{0};
   std::uint64_t drops_recorded_ = 0;  // writer thread only
 
   std::thread thread_;

@@ -102,8 +102,8 @@ int run(const std::shared_ptr<const Config>& config, bool foreground) {
   const int result = smfi_main();
   store.value()->stop();
   const StoreStats stats = store.value()->stats();
-  spdlog::info("milter event=stopped written={} dropped={} failed_batches={}", stats.written,
-               stats.dropped, stats.failed_batches);
+  spdlog::info("milter event=stopped enqueued={} written={} dropped={} lost={} failed_batches={}",
+               stats.enqueued, stats.written, stats.dropped, stats.lost, stats.failed_batches);
   if (!config->milter.pid_file.empty()) std::filesystem::remove(config->milter.pid_file);
   return result == MI_SUCCESS ? 0 : exit_failure;
 }

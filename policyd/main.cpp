@@ -114,9 +114,10 @@ int run(const Config& config, bool foreground) {
   store.value()->stop();
   const ServerStats s = server.value()->stats();
   const StoreStats st = store.value()->stats();
-  spdlog::info("policy event=stopped requests={} protocol_errors={} timeouts={} written={} "
-               "dropped={}",
-               s.requests, s.protocol_errors, s.timeouts, st.written, st.dropped);
+  spdlog::info("policy event=stopped requests={} protocol_errors={} timeouts={} enqueued={} "
+               "written={} dropped={} lost={}",
+               s.requests, s.protocol_errors, s.timeouts, st.enqueued, st.written, st.dropped,
+               st.lost);
   if (!config.policy.pid_file.empty()) std::filesystem::remove(config.policy.pid_file);
   if (!served) {
     spdlog::critical("{}", served.message());

@@ -274,12 +274,16 @@ class Daemon:
             return f.read()
 
 
-def milter_daemon(workdir, db_path, socket_path, extra_milter=""):
+def store_section(settings=None):
+    """The store: section; batches every 50 ms unless `settings` says otherwise."""
+    merged = {"batch_interval_ms": 50} | (settings or {})
+    return "store:\n" + "".join(f"  {key}: {value}\n" for key, value in merged.items())
+
+
+def milter_daemon(workdir, db_path, socket_path, extra_milter="", store=None):
     config = f"""database:
   path: {db_path}
-store:
-  batch_interval_ms: 50
-milter:
+{store_section(store)}milter:
   socket: unix:{socket_path}
   socket_mode: "0666"
 {extra_milter}daemon:
@@ -290,14 +294,12 @@ logging:
     return Daemon(workdir, "smtpscope-milter", config, lambda: os.path.exists(socket_path))
 
 
-def policy_daemon(workdir, db_path, listen, extra_policy=""):
+def policy_daemon(workdir, db_path, listen, extra_policy="", store=None):
     """smtpscope-policyd on `listen` (a list of unix:/path or inet:HOST:PORT)."""
     listen_yaml = ", ".join(f'"{spec}"' for spec in listen)
     config = f"""database:
   path: {db_path}
-store:
-  batch_interval_ms: 50
-policy:
+{store_section(store)}policy:
   listen: [{listen_yaml}]
   socket_mode: "0666"
 {extra_policy}daemon:
@@ -318,8 +320,11 @@ logging:
 
 
 def query(db_path, sql, *params):
-    with sqlite3.connect(db_path, timeout=10) as db:
+    db = sqlite3.connect(db_path, timeout=10)
+    try:
         return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
 
 
 def wait_for_closed(db_path, clients=None, count=None, timeout=20):
