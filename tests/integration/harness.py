@@ -322,7 +322,8 @@ logging:
 def query(db_path, sql, *params):
     db = sqlite3.connect(db_path, timeout=10)
     try:
-        return db.execute(sql, params).fetchall()
+        with db:  # commits a write
+            return db.execute(sql, params).fetchall()
     finally:
         db.close()
 
