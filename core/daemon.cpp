@@ -1,8 +1,10 @@
 #include "daemon.h"
 
 #include <malloc.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 
@@ -48,6 +50,17 @@ void block_stop_signals() {
 }  // namespace smtpscope
 
 namespace smtpscope {
+
+std::size_t raise_open_file_limit(std::size_t wanted) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < wanted) {
+    rlimit raised = limit;
+    raised.rlim_cur = std::min<rlim_t>(wanted, limit.rlim_max);
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return static_cast<std::size_t>(limit.rlim_cur);
+}
 
 void tune_allocator() {
   mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);

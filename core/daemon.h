@@ -23,6 +23,10 @@ Status write_pid_file(const std::string& path);
 // and SIGXFSZ (a write error is handled where it happens).
 void block_stop_signals();
 
+// Raises the soft limit on open files towards `wanted` (never beyond the
+// hard limit) and returns the limit now in force.
+std::size_t raise_open_file_limit(std::size_t wanted);
+
 // Keeps glibc from returning freed heap to the kernel after every batch:
 // events are allocated by the sensor thread and freed by the writer, and the
 // repeated trim/grow cost TLB shootdowns across cores (measured, bench/).

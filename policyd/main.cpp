@@ -48,6 +48,21 @@ Result<ServerOptions> server_options(const Config::Policy& policy) {
   return options;
 }
 
+// Every connection is a descriptor: without enough of them accept() fails
+// with EMFILE and new clients wait forever. Raises the limit, or lowers
+// max_connections to what fits (and says so) so the extra ones are refused.
+Status fit_connections_to_file_limit(ServerOptions& options) {
+  constexpr std::size_t reserved = 64;  // listeners, database files, logging
+  const std::size_t limit = raise_open_file_limit(options.max_connections + reserved);
+  if (limit >= options.max_connections + reserved) return Status::ok();
+  const std::size_t fitting = limit > reserved + 1 ? limit - reserved : 1;
+  const std::string message = fmt::format(
+      "policy.max_connections {} lowered to {}: the open file limit is {} (raise LimitNOFILE)",
+      options.max_connections, fitting, limit);
+  options.max_connections = fitting;
+  return Status::error(message);
+}
+
 bool spawn_mode(const Config& config) {
   return config.policy.listen.size() == 1 && config.policy.listen.front() == "stdio";
 }
@@ -62,6 +77,9 @@ int run(const Config& config, bool foreground) {
   if (!rules) {
     spdlog::critical("{}", rules.message());
     return exit_config;
+  }
+  if (Status fits = fit_connections_to_file_limit(options.value()); !fits) {
+    spdlog::warn("{}", fits.message());
   }
   // Everything from here on runs as the configured user (the listeners are
   // created below, so they belong to it).

@@ -32,6 +32,7 @@ struct Connection {
   RequestParser parser;
   std::string pending_output;
   Clock::time_point last_activity;
+  Clock::time_point request_started;  // first byte of the partial request, if any
   bool close_after_flush = false;
   bool watching_output = false;  // EPOLLOUT requested because a write would block
 };
@@ -53,6 +54,7 @@ struct Server::Impl {
   ServerStats stats;
   RateLimiter error_log{std::chrono::seconds(10)};
   RateLimiter refuse_log{std::chrono::seconds(10)};
+  RateLimiter stall_log{std::chrono::seconds(10)};
   std::vector<Request> requests;
   std::array<char, read_chunk> read_buffer{};
 
@@ -178,8 +180,13 @@ struct Server::Impl {
     if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
     c.last_activity = Clock::now();
     requests.clear();
+    const bool was_mid_request = c.parser.mid_request();
     const ParseError error = c.parser.feed(
         std::string_view(read_buffer.data(), static_cast<std::size_t>(n)), requests);
+    // A request gets request_timeout from its first byte, however it trickles.
+    if (c.parser.mid_request() && (!was_mid_request || !requests.empty())) {
+      c.request_started = c.last_activity;
+    }
     for (Request& request : requests) {
       stats.requests += 1;
       c.pending_output += "action=";
@@ -199,17 +206,19 @@ struct Server::Impl {
     const auto now = Clock::now();
     std::vector<Connection*> expired;
     for (auto& [fd, c] : connections) {
-      const auto quiet = now - c->last_activity;
-      if (c->parser.mid_request() ? quiet > options.request_timeout
-                                  : quiet > options.idle_timeout) {
+      if (c->parser.mid_request() ? now - c->request_started > options.request_timeout
+                                  : now - c->last_activity > options.idle_timeout) {
         expired.push_back(c.get());
       }
     }
     for (Connection* c : expired) {
       if (c->parser.mid_request()) {
         stats.timeouts += 1;
-        spdlog::warn("policy event=stalled stream={} reason=\"partial request, no data for {}s\"",
-                     c->stream, options.request_timeout.count());
+        if (auto held = stall_log.admit()) {
+          spdlog::warn("policy event=stalled stream={} reason=\"request not complete within {}s\" "
+                       "suppressed={}",
+                       c->stream, options.request_timeout.count(), *held);
+        }
       }
       close_connection(*c);
     }

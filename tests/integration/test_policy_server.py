@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 import unittest
 
@@ -15,7 +16,8 @@ from policy_client import PolicyClient, encode  # noqa: E402
 LIMITS = "  max_line_bytes: 256\n  max_request_bytes: 2048\n  request_timeout_s: 1\n"
 
 
-class PolicyServer(unittest.TestCase):
+class PolicyDaemonCase(unittest.TestCase):
+    """A policy daemon on a unix socket per test, with the `extra` settings."""
     extra = LIMITS
 
     def setUp(self):
@@ -33,6 +35,11 @@ class PolicyServer(unittest.TestCase):
         self.assertEqual(self.daemon.stop(), 0)
         return harness.query(self.db, sql)[0][0]
 
+    def daemon_log(self):
+        return self.daemon.stderr()
+
+
+class PolicyServer(PolicyDaemonCase):
     def test_every_request_is_answered_and_recorded(self):
         c = PolicyClient(self.socket)
         for state in ("CONNECT", "HELO", "MAIL", "RCPT", "DATA", "END-OF-MESSAGE"):
@@ -65,9 +72,6 @@ class PolicyServer(unittest.TestCase):
         log = self.daemon_log()
         self.assertEqual(log.count("event=bad-request"), 1)  # rate-limited: once per interval
         self.assertNotRegex(log, r"[\x00-\x08\x0b-\x1f\x7f]")  # escaped, never raw
-
-    def daemon_log(self):
-        return self.daemon.stderr()
 
     def test_a_client_stalled_mid_request_is_closed(self):
         stalled = PolicyClient(self.socket)
@@ -122,6 +126,86 @@ RULES = """rules:
       within: 1h
     action: DEFER_IF_PERMIT 4.7.1 you reset too often
 """
+
+
+class PolicyServerUnderAbuse(PolicyDaemonCase):
+    """Idle connections up to the limit, clients that trickle a request a
+    byte at a time, clients that send oversized requests: the well-behaved
+    client is answered as fast as ever."""
+    extra = LIMITS + "  max_connections: 1100\n"
+
+    def test_over_the_limit_connections_are_refused_and_the_others_served(self):
+        idle = [PolicyClient(self.socket) for _ in range(1000)]
+        good = PolicyClient(self.socket)
+        self.assertEqual(good.ask(), "DUNNO")
+        extra = [PolicyClient(self.socket) for _ in range(120)]
+        answers = []
+        for c in extra:
+            try:
+                answers.append(c.ask())
+            except ConnectionError:
+                answers.append(None)
+        self.assertEqual(answers.count("DUNNO"), 99)  # 1100 - 1000 idle - 1 good
+        self.assertEqual(answers.count(None), 21)
+        for c in extra:
+            c.close()
+        self.assertEqual(idle[0].ask(), "DUNNO")
+        self.assertEqual(idle[-1].ask(), "DUNNO")
+        self.assertIn("event=refused reason=max-connections", self.daemon_log())
+
+    def test_slow_and_oversized_clients_do_not_slow_the_good_one(self):
+        idle = [PolicyClient(self.socket) for _ in range(1000)]
+        stop = threading.Event()
+        abusers = ([threading.Thread(target=self.trickle, args=(stop,)) for _ in range(20)]
+                   + [threading.Thread(target=self.oversize, args=(stop,)) for _ in range(4)])
+        for thread in abusers:
+            thread.start()
+        try:
+            time.sleep(2.5)  # trickling clients reach their request timeout meanwhile
+            good = PolicyClient(self.socket)
+            latencies = []
+            for i in range(300):
+                started = time.monotonic()
+                self.assertEqual(good.ask(client_port=str(20000 + i)), "DUNNO")
+                latencies.append(time.monotonic() - started)
+        finally:
+            stop.set()
+            for thread in abusers:
+                thread.join()
+        latencies.sort()
+        self.assertLess(latencies[len(latencies) // 2], 0.02)
+        self.assertLess(latencies[-1], 0.25)
+        self.assertEqual(idle[0].ask(), "DUNNO")  # idle ones are kept (idle_timeout 600 s)
+        log = self.daemon_log()
+        self.assertIn("request not complete within 1s", log)  # the trickle is cut
+        self.assertIn("event=bad-request", log)  # the oversized requests
+        self.assertLessEqual(log.count("event=stalled"), 2, "rate-limited")
+
+    def trickle(self, stop):
+        """A byte every 50 ms: at this pace a request would take half a minute."""
+        while not stop.is_set():
+            c = PolicyClient(self.socket)
+            try:
+                for byte in encode().encode():
+                    if stop.is_set():
+                        break
+                    c.send(bytes([byte]))
+                    time.sleep(0.05)
+            except OSError:
+                pass  # cut off at the request timeout
+            c.close()
+
+    def oversize(self, stop):
+        """Requests beyond max_request_bytes, one connection each."""
+        while not stop.is_set():
+            c = PolicyClient(self.socket)
+            try:
+                c.send("".join(f"a{i}={'y' * 200}\n" for i in range(20)))
+                self.assertIsNone(c.answer())
+            except OSError:
+                pass  # closed while still sending
+            c.close()
+            time.sleep(0.01)
 
 
 class PolicyRules(unittest.TestCase):
