@@ -114,7 +114,9 @@ Result<HistoryCondition> parse_history(const YAML::Node& node) {
 }
 
 Result<Rule> parse_rule(const YAML::Node& node, const std::string& name) {
-  if (!node.IsMap()) return Status::error("a rule is a mapping with name, when, action");
+  if (!node.IsMap()) {
+    return Status::error(where(name, node) + ": a rule is a mapping with name, when, action");
+  }
   Rule rule;
   rule.line = node.Mark().line + 1;
   for (const auto& entry : node) {

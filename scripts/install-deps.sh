@@ -11,6 +11,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev zlib1g-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
   postfix miltertest swaks python3 openssl procps iproute2 bc time pflogsumm
   chromium fonts-dejavu-core
+  clang libclang-rt-dev e2fsprogs util-linux
 )
 
 missing=()

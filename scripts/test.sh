@@ -3,7 +3,8 @@
 # unit tests and the real-Postfix integration tests through ctest; then the
 # same again in a build with AddressSanitizer and UndefinedBehaviorSanitizer
 # (daemons included: a sanitizer finding makes a daemon exit non-zero, and
-# the tests check every exit status).
+# the tests check every exit status); then each libFuzzer target for a
+# bounded time (scripts/fuzz.sh; SMTPSCOPE_FUZZ_SECONDS, default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -18,4 +19,9 @@ if [ "${SMTPSCOPE_SKIP_SANITIZERS:-0}" != 1 ]; then
   cmake --build build-sanitize -j2
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
     ctest --test-dir build-sanitize --output-on-failure -j2 --timeout 900
+fi
+
+if [ "${SMTPSCOPE_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== fuzz targets, ${SMTPSCOPE_FUZZ_SECONDS:-20} s each =="
+  bash scripts/fuzz.sh
 fi

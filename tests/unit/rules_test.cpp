@@ -132,6 +132,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadRules{"rules:\n  - name: x\n    action: DUNNO\n    colour: red\n",
                  "r.yaml:4: unknown rule key \"colour\" (name, when, client_history, action)"},
         BadRules{"rules:\n  - action: DUNNO\n", "r.yaml:2: rule without a name"},
+        // found by the fuzzer: the line was missing
+        BadRules{"rules:\n  - name: x\n    action: DUNNO\n  - just words\n",
+                 "r.yaml:4: a rule is a mapping with name, when, action"},
         BadRules{"rules:\n  - name: x\n", "r.yaml:2: rule \"x\" has no action"},
         BadRules{"rules:\n  - name: x\n    when:\n      a: {near: b}\n    action: DUNNO\n",
                  "r.yaml:4: when.a: unknown test \"near\" (use matches, in or empty)"},

@@ -1,0 +1,86 @@
+// Fuzzes the escaping on the way out: printable() and html_escape() on raw
+// bytes, then a whole HTML report of a session whose client name, HELO,
+// sender, recipient and unknown command come from the input. Invariants:
+// printable() leaves no control byte, html_escape() no markup character,
+// and every tag in the page is one the renderer writes (an input's "<img"
+// or "<script" would show up as a tag of another name).
+#include <set>
+#include <string>
+
+#include "client_report.h"
+#include "fuzz_input.h"
+#include "patterns.h"
+#include "report_html.h"
+#include "text_escape.h"
+
+using namespace smtpscope;
+
+namespace {
+
+void check_escapes(std::string_view raw) {
+  const std::string shown = printable(raw, 256);
+  for (const unsigned char c : shown) fuzz::require(c >= 0x20 && c != 0x7f, "printable");
+  const std::string escaped = html_escape(shown);
+  fuzz::require(escaped.find_first_of("<>\"'") == std::string::npos, "html_escape");
+}
+
+SessionRecord hostile_session(const std::vector<std::string_view>& field) {
+  SessionRecord session;
+  session.id = 1;
+  session.client_addr = "192.0.2.1";
+  session.client_name = std::string(field[0]);
+  session.connect_us = 1'780'000'000'000'000;
+  session.close_us = session.connect_us + 2'000'000;
+  session.helo = std::string(field[1]);
+  const auto at = [&](std::int64_t ms) { return session.connect_us + ms * 1000; };
+  TransactionRecord transaction;
+  transaction.seq = 1;
+  transaction.mail_from = std::string(field[2]);
+  transaction.rcpt_accepted = 1;
+  transaction.outcome = "aborted";
+  session.transactions.push_back(transaction);
+  session.events = {
+      {"milter", "connect", at(0), std::nullopt, std::string(field[0]), "{}"},
+      {"milter", "helo", at(10), std::nullopt, std::string(field[1]), "{}"},
+      {"milter", "mail", at(20), 1, std::string(field[2]), "{}"},
+      {"milter", "rcpt", at(30), 1, std::string(field[3]), "{}"},
+      {"milter", "unknown", at(40), 1, std::string(field[4]), "{}"},
+      {"milter", "close", at(2000), std::nullopt, "", "{}"}};
+  return session;
+}
+
+std::string render(const std::vector<std::string_view>& field) {
+  static const auto patterns =
+      analysis::parse_patterns(analysis::builtin_patterns_yaml(), "builtin").value();
+  const std::vector<SessionRecord> sessions{hostile_session(field)};  // the analysis points into it
+  const auto clients = cli::by_client(cli::analyse(sessions, patterns));
+  fuzz::require(clients.size() == 1, "one client");
+  return cli::render_report_html(clients.front());
+}
+
+// Tag names report_html.cpp writes.
+bool own_tag(std::string_view name) {
+  static const std::set<std::string_view> names{
+      "!DOCTYPE", "body", "circle", "code", "div", "h1", "h2", "h3", "head", "html", "line",
+      "meta", "p", "span", "strong", "style", "svg", "table", "td", "text", "th", "title", "tr"};
+  return names.contains(name);
+}
+
+bool only_own_tags(std::string_view page) {
+  for (auto open = page.find('<'); open != std::string_view::npos; open = page.find('<', open + 1)) {
+    auto start = open + 1;
+    if (start < page.size() && page[start] == '/') ++start;
+    const auto end = page.find_first_of(" >\n", start);
+    if (end == std::string_view::npos || !own_tag(page.substr(start, end - start))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view text = fuzz::as_text(data, size);
+  check_escapes(text);
+  fuzz::require(only_own_tags(render(fuzz::fields(text, 5))), "markup from the input escaped");
+  return 0;
+}
