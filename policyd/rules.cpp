@@ -163,8 +163,12 @@ bool holds(const AttributeCondition& c, const Request& request) {
     case AttributeCondition::Kind::one_of:
       return std::find(c.values.begin(), c.values.end(), value) != c.values.end();
     case AttributeCondition::Kind::empty: return value.empty() == c.want_empty;
-    case AttributeCondition::Kind::matches:
-      return std::regex_search(value.begin(), value.end(), *c.pattern);
+    case AttributeCondition::Kind::matches: {
+      // libstdc++'s regex recurses per character: a long value could
+      // overflow the stack. Postfix's own command lines end at 2048 bytes.
+      const std::string_view subject = value.substr(0, max_regex_subject_bytes);
+      return std::regex_search(subject.begin(), subject.end(), *c.pattern);
+    }
   }
   return false;
 }

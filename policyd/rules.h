@@ -22,6 +22,9 @@
 
 namespace smtpscope::policy {
 
+// A `matches` test looks at the first this many bytes of the value.
+inline constexpr std::size_t max_regex_subject_bytes = 2048;
+
 struct AttributeCondition {
   enum class Kind { equals, matches, one_of, empty };
   std::string attribute;

@@ -67,6 +67,20 @@ TEST(Rules, NothingMatchingMeansDunno) {
   EXPECT_EQ(decide(RuleSet{}, request({}), nullptr).action, "DUNNO");
 }
 
+// A hostile 64 KiB value against a recursive pattern overflowed the stack
+// of libstdc++'s regex (measured: crash from about 10,000 bytes).
+TEST(Rules, RegexLooksAtABoundedPrefixOfTheValue) {
+  auto rules = parse_rules("rules:\n  - name: ab\n    when:\n      helo_name: {matches: "
+                           "\"^(a|b)*$\"}\n    action: REJECT no\n",
+                           "r.yaml");
+  ASSERT_TRUE(rules) << rules.message();
+  const std::string hostile(64 * 1024, 'a');
+  EXPECT_EQ(decide(rules.value(), request({{"helo_name", hostile}}), nullptr).rule, "ab");
+  const std::string late_mismatch = std::string(max_regex_subject_bytes, 'a') + "c";
+  EXPECT_EQ(decide(rules.value(), request({{"helo_name", late_mismatch}}), nullptr).rule, "ab");
+  EXPECT_EQ(decide(rules.value(), request({{"helo_name", "abc"}}), nullptr).action, "DUNNO");
+}
+
 TEST(Rules, HistoryConditionsAskTheDatabase) {
   auto rules = parse_rules(rules_yaml, "rules.yaml");
   const Request r = request({{"protocol_state", "RCPT"}, {"client_address", "192.0.2.9"}});
