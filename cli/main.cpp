@@ -12,6 +12,7 @@
 #include "duration.h"
 #include "ingest_command.h"
 #include "probe.h"
+#include "prune.h"
 #include "servers.h"
 #include "watch.h"
 #include "report_html.h"
@@ -302,6 +303,20 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1970, 9999));
   ingest_cmd->add_flag("-q,--quiet", ingest.quiet, "no progress display");
 
+  cli::PruneOptions prune;
+  auto* db_cmd = app.add_subcommand("db", "database maintenance");
+  db_cmd->require_subcommand(1);
+  auto* prune_cmd = db_cmd->add_subcommand(
+      "prune", "delete sessions (with their transactions, events and analysis), outbound log "
+               "records and drop counts older than a duration, in short transactions the running "
+               "daemons wait for only briefly; --vacuum then returns the space to the file system");
+  prune_cmd->add_option("--older-than", prune.older_than, "age to keep, e.g. 90d, 24h")
+      ->required();
+  prune_cmd->add_flag("--vacuum", prune.vacuum,
+                      "rewrite the file afterwards (takes the database lock for its duration)");
+  prune_cmd->add_option("--format", prune.format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -322,6 +337,15 @@ int main(int argc, char** argv) {
     }
     watch.database = path.value();
     return cli::run_watch(watch);
+  }
+  if (prune_cmd->parsed()) {
+    auto path = cli::database_path(database);
+    if (!path) {
+      std::cerr << "smtpscope: " << path.message() << '\n';
+      return exit_usage;
+    }
+    prune.database = path.value();
+    return cli::run_prune(prune);
   }
   if (ingest_cmd->parsed()) {
     if (ingest.follow && ingest.files.size() != 1) {

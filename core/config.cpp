@@ -139,7 +139,7 @@ std::vector<ConfigKey> build_keys() {
                                "events buffered in memory; beyond this they are dropped and counted"),
       integer_key<std::size_t>("store.batch_size",
                                [](Config& c) -> auto& { return c.store.batch_size; }, 1, 1000000,
-                               "512", "events committed per database transaction at most"),
+                               "4096", "events committed per database transaction at most"),
       integer_key<int>("store.batch_interval_ms",
                        [](Config& c) -> auto& { return c.store.batch_interval_ms; }, 1, 60000, "200",
                        "longest time an event waits before it is committed"),

@@ -70,6 +70,7 @@ EventWriter::~EventWriter() = default;
 
 Status EventWriter::apply(const Event& event) {
   Status applied = event.source == Source::milter ? apply_milter(event) : apply_joined(event);
+  if (applied) return applied;  // the context is formatted only for an error
   return applied.context(fmt::format("{} {} event", to_string(event.source),
                                      to_string(event.stage)));
 }

@@ -34,6 +34,14 @@ Result<std::unique_ptr<sqlite::Database>> open_database(const std::string& path,
   if (Status sync = handle.exec("PRAGMA synchronous = NORMAL"); !sync) {
     return sync.context("set synchronous on " + path);
   }
+  // Checkpoint every ~40 MiB of WAL instead of SQLite's 4 MiB: a page changed
+  // by many batches is copied into the database once (measured: +17% events/s
+  // in bench/store_bench); the file is cut back to 64 MiB after a checkpoint.
+  if (Status wal_size = handle.exec("PRAGMA wal_autocheckpoint = 10000; "
+                                    "PRAGMA journal_size_limit = 67108864");
+      !wal_size) {
+    return wal_size.context("set WAL checkpointing on " + path);
+  }
   if (Status migrated = migrate(handle, embedded_migrations()); !migrated) {
     return migrated.context("schema of " + path);
   }

@@ -35,7 +35,7 @@ struct StoreOptions {
   std::string path;
   int busy_timeout_ms = 5000;
   std::size_t queue_capacity = 65536;
-  std::size_t batch_size = 512;
+  std::size_t batch_size = 4096;
   std::chrono::milliseconds batch_interval{200};
   std::chrono::milliseconds retry_interval{1000};
   std::string drop_source = "milter";  // names the sensor in drops rows

@@ -133,6 +133,33 @@ class Commands(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(json.loads(out.stdout), {"sessions": []})
 
+    def test_db_prune_removes_old_sessions_and_reports_json(self):
+        import json
+        import time
+        db = self.work.join("s.db")
+        run(self.cli, "--db", db, "ingest", self.write("empty.log", ""))
+        now_us = int(time.time() * 1e6)
+        day_us = 86400 * 10**6
+        for i, age_days in enumerate((40, 35, 1)):
+            harness.query(db, "INSERT INTO sessions (id, stream, client_addr, connect_us)"
+                              " VALUES (?, 's', '192.0.2.1', ?)", i + 1, now_us - age_days * day_us)
+            harness.query(db, "INSERT INTO events (session_id, source, stage, time_us)"
+                              " VALUES (?, 'milter', 'connect', ?)", i + 1, now_us - age_days * day_us)
+        out = run(self.cli, "--db", db, "db", "prune", "--older-than", "30d", "--format", "json",
+                  "--vacuum")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        counts = json.loads(out.stdout)
+        self.assertEqual((counts["sessions"], counts["events"]), (2, 2))
+        self.assertEqual(harness.query(db, "SELECT id FROM sessions"), [(3,)])
+        out = run(self.cli, "--db", db, "db", "prune", "--older-than", "30d")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertRegex(out.stdout, r"^pruned everything before \d{4}-\d\d-\d\d .*: 0 sessions")
+        out = run(self.cli, "--db", db, "db", "prune", "--older-than", "soon")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("bad duration", out.stderr)
+        out = run(self.cli, "--db", self.work.join("missing.db"), "db", "prune", "--older-than", "1d")
+        self.assertEqual(out.returncode, 1)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -14,7 +14,7 @@ const std::string example_path = std::string(SMTPSCOPE_SOURCE_DIR) + "/conf/smtp
 TEST(Config, DefaultsComeFromTheTable) {
   const Config c = default_config();
   EXPECT_EQ(c.database.path, "/var/lib/smtpscope/smtpscope.db");
-  EXPECT_EQ(c.store.batch_size, 512u);
+  EXPECT_EQ(c.store.batch_size, 4096u);
   EXPECT_EQ(c.milter.socket_mode, 0660u);
   EXPECT_EQ(c.milter.headers, (std::vector<std::string>{"X-Mailer", "User-Agent"}));
   EXPECT_FALSE(c.milter.record_body_size);  // bodies are skipped unless asked for

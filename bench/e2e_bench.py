@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""End-to-end cost of smtpscope to Postfix (issue 6): a private Postfix on
+loopback with the discard transport, smtp-source sending MESSAGES messages
+over SESSIONS concurrent sessions, measured in turn with
+  a: no milter
+  b: null_milter (bench/null_milter.cpp: every stage, replies to all)
+  q: null_milter quiet: no replies, no headers or body (the floor: what
+     Postfix spends on having a milter at all)
+  c: smtpscope-milter
+  d: smtpscope-milter + smtpscope-policyd at CONNECT, HELO, MAIL, RCPT, DATA
+each REPS times, the configurations interleaved. Prints, per configuration,
+the median messages/second and its ratio to (a), our daemons' CPU seconds
+per 1,000 messages, their peak RSS, and the events they dropped; with
+--soak N, one more run of (d) with N messages sampling the daemons' RSS.
+
+Usage: bench/e2e_bench.py [--messages 5000] [--sessions 10] [--reps 3]
+                          [--soak 0] [--json FILE]
+Needs root (Postfix) and a build (SMTPSCOPE_BUILD_DIR, default ./build)."""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+os.environ.setdefault("SMTPSCOPE_BUILD_DIR", os.path.join(ROOT, "build"))
+import harness  # noqa: E402
+
+CONFIGS = {
+    "a": "no milter",
+    "b": "null milter (naive, replies to every stage)",
+    "q": "null milter, quiet (no replies, no content)",
+    "c": "smtpscope-milter",
+    "d": "smtpscope-milter + smtpscope-policyd",
+}
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    fields = harness.read_file(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def status_kib(pid, key):
+    match = re.search(rf"^{key}:\s+(\d+) kB", harness.read_file(f"/proc/{pid}/status"), re.M)
+    return int(match.group(1))
+
+
+def policy_restrictions(service):
+    check = f"check_policy_service {service}"
+    return {
+        "smtpd_delay_reject": "no",
+        "smtpd_policy_service_default_action": "DUNNO",
+        "smtpd_client_restrictions": check,
+        "smtpd_helo_restrictions": check,
+        "smtpd_sender_restrictions": check,
+        "smtpd_recipient_restrictions": f"{check}, permit_mynetworks, reject_unauth_destination",
+        "smtpd_data_restrictions": check,
+    }
+
+
+class Setup:
+    """One configuration's daemons and Postfix, started fresh."""
+
+    def __init__(self, config):
+        self.config = config
+        self.work = harness.Workdir("smtpscope-bench-")
+        self.db = self.work.join("smtpscope.db")
+        self.daemons = []
+        milter_socket = None
+        extra = {}
+        if config in ("b", "q"):
+            milter_socket = self.work.join("null.sock")
+            null_milter = os.path.join(os.environ["SMTPSCOPE_BUILD_DIR"], "bench", "null_milter")
+            self.null = subprocess.Popen([null_milter, f"unix:{milter_socket}"],
+                                         env=dict(os.environ,
+                                                  NULL_MILTER_QUIET="1" if config == "q" else "0"),
+                                         preexec_fn=lambda: os.umask(0))  # smtpd connects
+            harness.wait_for(lambda: os.path.exists(milter_socket), 10, "null_milter")
+        if config in ("c", "d"):
+            milter_socket = self.work.join("m.sock")
+            self.daemons.append(harness.milter_daemon(self.work, self.db, milter_socket).start())
+        if config == "d":
+            policy_socket = self.work.join("policy.sock")
+            self.daemons.append(harness.policy_daemon(self.work, self.db,
+                                                      [f"unix:{policy_socket}"]).start())
+            extra = policy_restrictions(f"unix:{policy_socket}")
+        self.postfix = harness.PostfixInstance(
+            self.work, milter_socket=f"unix:{milter_socket}" if milter_socket else None,
+            extra=extra).start()
+
+    def send(self, messages, sessions):
+        started = time.monotonic()
+        subprocess.run(["smtp-source", "-s", str(sessions), "-m", str(messages),
+                        "-f", "bench@sender.example", "-t", "rcpt@test.example",
+                        f"127.0.0.1:{self.postfix.port}"], check=True, timeout=3600)
+        return time.monotonic() - started
+
+    def pids(self):
+        return [d.process.pid for d in self.daemons]
+
+    def stop(self):
+        """Stops everything; returns the events our daemons dropped."""
+        self.postfix.stop()
+        dropped = 0
+        for daemon in self.daemons:
+            daemon.stop()
+            stopped = [line for line in daemon.stderr().splitlines() if "event=stopped" in line]
+            dropped += int(re.search(r"dropped=(\d+)", stopped[-1]).group(1))
+        if self.config in ("b", "q"):
+            self.null.terminate()
+            self.null.wait()
+        self.work.remove()
+        return dropped
+
+
+def measure(config, messages, sessions):
+    setup = Setup(config)
+    try:
+        setup.send(100, sessions)  # warm up: processes started, caches filled
+        cpu_before = sum(cpu_seconds(pid) for pid in setup.pids())
+        seconds = setup.send(messages, sessions)
+        cpu = sum(cpu_seconds(pid) for pid in setup.pids()) - cpu_before
+        peak_rss = [status_kib(pid, "VmHWM") for pid in setup.pids()]
+        db_bytes = os.path.getsize(setup.db) if os.path.exists(setup.db) else 0
+    finally:
+        dropped = setup.stop()
+    return {"messages_per_s": messages / seconds, "cpu_s_per_1000": cpu / messages * 1000,
+            "peak_rss_kib": peak_rss, "dropped": dropped, "db_bytes": db_bytes}
+
+
+def soak(messages, sessions):
+    """(d) with many messages: our daemons' RSS sampled as the run goes."""
+    setup = Setup("d")
+    samples = []
+    try:
+        done = threading.Event()
+        sender = threading.Thread(target=lambda: (setup.send(messages, sessions), done.set()))
+        started = time.monotonic()
+        sender.start()
+        while not done.wait(2):
+            samples.append((round(time.monotonic() - started, 1),
+                            [status_kib(pid, "VmRSS") for pid in setup.pids()]))
+        sender.join()
+        seconds = time.monotonic() - started
+    finally:
+        dropped = setup.stop()
+    return {"messages": messages, "seconds": seconds, "rss_samples_kib": samples,
+            "dropped": dropped}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--soak", type=int, default=0, metavar="N")
+    parser.add_argument("--json", metavar="FILE")
+    args = parser.parse_args()
+
+    runs = {config: [] for config in CONFIGS}
+    for rep in range(args.reps):
+        for config in CONFIGS:
+            result = measure(config, args.messages, args.sessions)
+            runs[config].append(result)
+            print(f"rep {rep + 1} {config}: {result['messages_per_s']:.0f} msg/s", flush=True)
+
+    baseline = statistics.median(r["messages_per_s"] for r in runs["a"])
+    print(f"\n{args.messages} messages, {args.sessions} sessions, median of {args.reps}")
+    print(f"{'configuration':48} {'msg/s':>7} {'ratio':>6} {'CPU s/1000':>10} "
+          f"{'peak RSS MiB':>13} {'dropped':>7}")
+    summary = {}
+    for config, label in CONFIGS.items():
+        rate = statistics.median(r["messages_per_s"] for r in runs[config])
+        cpu = statistics.median(r["cpu_s_per_1000"] for r in runs[config])
+        rss = max((max(r["peak_rss_kib"]) for r in runs[config] if r["peak_rss_kib"]), default=0)
+        dropped = sum(r["dropped"] for r in runs[config])
+        summary[config] = {"label": label, "messages_per_s": rate, "ratio": rate / baseline,
+                           "cpu_s_per_1000": cpu, "peak_rss_kib": rss, "dropped": dropped,
+                           "runs": runs[config]}
+        print(f"({config}) {label:44} {rate:7.0f} {rate / baseline:6.2f} "
+              f"{cpu if config in 'cd' else float('nan'):10.2f} {rss / 1024:13.1f} {dropped:7}")
+    if args.soak:
+        summary["soak"] = soak(args.soak, args.sessions)
+        samples = summary["soak"]["rss_samples_kib"]
+        print(f"\nsoak (d), {args.soak} messages in {summary['soak']['seconds']:.0f} s, "
+              f"dropped {summary['soak']['dropped']}; RSS MiB (milter, policyd):")
+        for at, rss in samples[:: max(1, len(samples) // 10)] + samples[-1:]:
+            print(f"  {at:7.1f} s  " + "  ".join(f"{kib / 1024:6.1f}" for kib in rss))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(summary, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

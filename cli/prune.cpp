@@ -1,0 +1,144 @@
+#include "prune.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <iostream>
+
+#include "database_access.h"
+#include "duration.h"
+
+namespace smtpscope::cli {
+
+namespace {
+
+constexpr int exit_failure = 1;
+constexpr int exit_usage = 2;
+
+// The oldest chunk of sessions to go is gathered into a temporary table;
+// each statement deletes what belongs to them.
+constexpr std::string_view select_chunk =
+    "INSERT INTO temp.prune_ids SELECT id FROM sessions WHERE connect_us < ?1 "
+    "ORDER BY connect_us LIMIT ?2";
+constexpr std::string_view delete_session_rows[] = {
+    "DELETE FROM events WHERE session_id IN (SELECT id FROM temp.prune_ids)",
+    "DELETE FROM transactions WHERE session_id IN (SELECT id FROM temp.prune_ids)",
+    "DELETE FROM session_analysis WHERE session_id IN (SELECT id FROM temp.prune_ids)",
+    "DELETE FROM sessions WHERE id IN (SELECT id FROM temp.prune_ids)",
+};
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<std::int64_t> run_counted(sqlite::Database& db, std::string_view sql,
+                                 std::int64_t cutoff_us, std::int64_t limit = 0) {
+  auto statement = db.prepare(sql);
+  if (!statement) return statement.status();
+  statement.value().bind(1, cutoff_us);
+  if (limit > 0) statement.value().bind(2, limit);
+  if (Status ran = statement.value().run(); !ran) return ran;
+  return std::int64_t{db.changes()};
+}
+
+// One chunk in one write transaction; the number of sessions it removed.
+Result<std::int64_t> prune_chunk(sqlite::Database& db, std::int64_t cutoff_us,
+                                 std::int64_t sessions_per_chunk, PruneCounts& counts) {
+  if (Status begun = db.exec("BEGIN IMMEDIATE"); !begun) return begun;
+  auto chunk = [&]() -> Result<std::int64_t> {
+    if (Status cleared = db.exec("DELETE FROM temp.prune_ids"); !cleared) return cleared;
+    auto chosen = run_counted(db, select_chunk, cutoff_us, sessions_per_chunk);
+    if (!chosen) return chosen;
+    std::int64_t* targets[] = {&counts.events, &counts.transactions, nullptr, &counts.sessions};
+    for (std::size_t i = 0; i < std::size(delete_session_rows); ++i) {
+      if (Status deleted = db.exec(delete_session_rows[i]); !deleted) return deleted;
+      if (targets[i]) *targets[i] += db.changes();
+    }
+    return chosen;
+  }();
+  if (!chunk) {
+    (void)db.exec("ROLLBACK");
+    return chunk;
+  }
+  if (Status committed = db.exec("COMMIT"); !committed) return committed;
+  return chunk;
+}
+
+std::string render_text(const PruneCounts& c, double seconds, const std::string& cutoff) {
+  return fmt::format(
+      "pruned everything before {}: {} sessions, {} transactions, {} events, {} outbound log "
+      "records, {} drop counts in {:.2f} s\n",
+      cutoff, c.sessions, c.transactions, c.events, c.remote_events, c.drops, seconds);
+}
+
+std::string render_json(const PruneCounts& c, double seconds, std::int64_t cutoff_us) {
+  return nlohmann::json{{"cutoff_us", cutoff_us},     {"sessions", c.sessions},
+                        {"transactions", c.transactions}, {"events", c.events},
+                        {"remote_events", c.remote_events}, {"drops", c.drops},
+                        {"seconds", seconds}}
+             .dump(2) +
+         "\n";
+}
+
+}  // namespace
+
+Result<PruneCounts> prune_older_than(sqlite::Database& db, std::int64_t cutoff_us,
+                                     std::int64_t sessions_per_chunk) {
+  if (Status created = db.exec("CREATE TEMP TABLE IF NOT EXISTS prune_ids (id INTEGER PRIMARY KEY)");
+      !created) {
+    return created.context("prune");
+  }
+  PruneCounts counts;
+  for (;;) {
+    auto removed = prune_chunk(db, cutoff_us, sessions_per_chunk, counts);
+    if (!removed) return removed.status().context("prune sessions");
+    if (removed.value() < sessions_per_chunk) break;
+  }
+  auto remote = run_counted(db, "DELETE FROM remote_events WHERE time_us < ?1", cutoff_us);
+  if (!remote) return remote.status().context("prune outbound log records");
+  counts.remote_events = remote.value();
+  auto drops = run_counted(db, "DELETE FROM drops WHERE time_us < ?1", cutoff_us);
+  if (!drops) return drops.status().context("prune drop counts");
+  counts.drops = drops.value();
+  return counts;
+}
+
+int run_prune(const PruneOptions& options) {
+  auto age = parse_duration_us(options.older_than);
+  if (!age) {
+    std::cerr << "smtpscope: --older-than: " << age.message() << '\n';
+    return exit_usage;
+  }
+  auto db = open_for_reading(DatabaseChoice{"", options.database});
+  if (!db) {
+    std::cerr << "smtpscope: " << db.message() << '\n';
+    return exit_failure;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  const std::int64_t cutoff_us = now_us() - age.value();
+  auto counts = prune_older_than(*db.value(), cutoff_us);
+  if (!counts) {
+    std::cerr << "smtpscope: " << counts.message() << " (what was committed stays pruned)\n";
+    return exit_failure;
+  }
+  if (options.vacuum) {
+    if (Status vacuumed = db.value()->exec("VACUUM"); !vacuumed) {
+      std::cerr << "smtpscope: vacuum: " << vacuumed.message() << '\n';
+      return exit_failure;
+    }
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const auto cutoff_text = fmt::format(
+      "{:%Y-%m-%d %H:%M:%S} UTC",
+      std::chrono::sys_seconds(std::chrono::seconds(cutoff_us / 1'000'000)));
+  std::cout << (options.format == "json" ? render_json(counts.value(), seconds, cutoff_us)
+                                         : render_text(counts.value(), seconds, cutoff_text));
+  return 0;
+}
+
+}  // namespace smtpscope::cli
