@@ -14,7 +14,7 @@ per 1,000 messages, their peak RSS, and the events they dropped; with
 --soak N, one more run of (d) with N messages sampling the daemons' RSS.
 
 Usage: bench/e2e_bench.py [--messages 5000] [--sessions 10] [--reps 3]
-                          [--soak 0] [--json FILE]
+                          [--size BYTES] [--configs abqcd] [--soak 0] [--json FILE]
 Needs root (Postfix) and a build (SMTPSCOPE_BUILD_DIR, default ./build)."""
 import argparse
 import json
@@ -94,9 +94,10 @@ class Setup:
             self.work, milter_socket=f"unix:{milter_socket}" if milter_socket else None,
             extra=extra).start()
 
-    def send(self, messages, sessions):
+    def send(self, messages, sessions, size=0):
         started = time.monotonic()
         subprocess.run(["smtp-source", "-s", str(sessions), "-m", str(messages),
+                        *(["-l", str(size)] if size else []),
                         "-f", "bench@sender.example", "-t", "rcpt@test.example",
                         f"127.0.0.1:{self.postfix.port}"], check=True, timeout=3600)
         return time.monotonic() - started
@@ -119,12 +120,12 @@ class Setup:
         return dropped
 
 
-def measure(config, messages, sessions):
+def measure(config, messages, sessions, size=0):
     setup = Setup(config)
     try:
-        setup.send(100, sessions)  # warm up: processes started, caches filled
+        setup.send(100, sessions, size)  # warm up: processes started, caches filled
         cpu_before = sum(cpu_seconds(pid) for pid in setup.pids())
-        seconds = setup.send(messages, sessions)
+        seconds = setup.send(messages, sessions, size)
         cpu = sum(cpu_seconds(pid) for pid in setup.pids()) - cpu_before
         peak_rss = [status_kib(pid, "VmHWM") for pid in setup.pids()]
         db_bytes = os.path.getsize(setup.db) if os.path.exists(setup.db) else 0
@@ -159,23 +160,30 @@ def main():
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--size", type=int, default=0, metavar="BYTES",
+                        help="message size (smtp-source -l; default: its tiny message)")
+    parser.add_argument("--configs", default="".join(CONFIGS),
+                        help="which configurations, e.g. aqc (a is always included)")
     parser.add_argument("--soak", type=int, default=0, metavar="N")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
 
-    runs = {config: [] for config in CONFIGS}
+    chosen = [config for config in CONFIGS if config == "a" or config in args.configs]
+    runs = {config: [] for config in chosen}
     for rep in range(args.reps):
-        for config in CONFIGS:
-            result = measure(config, args.messages, args.sessions)
+        for config in chosen:
+            result = measure(config, args.messages, args.sessions, args.size)
             runs[config].append(result)
             print(f"rep {rep + 1} {config}: {result['messages_per_s']:.0f} msg/s", flush=True)
 
     baseline = statistics.median(r["messages_per_s"] for r in runs["a"])
-    print(f"\n{args.messages} messages, {args.sessions} sessions, median of {args.reps}")
+    print(f"\n{args.messages} messages of {args.size or 'default'} bytes, {args.sessions} sessions,"
+          f" median of {args.reps}")
     print(f"{'configuration':48} {'msg/s':>7} {'ratio':>6} {'CPU s/1000':>10} "
           f"{'peak RSS MiB':>13} {'dropped':>7}")
     summary = {}
-    for config, label in CONFIGS.items():
+    for config in chosen:
+        label = CONFIGS[config]
         rate = statistics.median(r["messages_per_s"] for r in runs[config])
         cpu = statistics.median(r["cpu_s_per_1000"] for r in runs[config])
         rss = max((max(r["peak_rss_kib"]) for r in runs[config] if r["peak_rss_kib"]), default=0)

@@ -45,19 +45,27 @@ Status read_events(sqlite::Database& db, SessionRecord& session) {
 
 }  // namespace
 
+// Only the filters that are set appear in the SQL: "(?1 IS NULL OR
+// client_addr = ?1)" kept SQLite from the sessions_by_client index, so one
+// client's report scanned every session (measured: 9.9 s at 10M sessions).
+std::string sessions_query(const SessionFilter& filter) {
+  std::string where = "1";
+  if (filter.client_addr) where += " AND client_addr = ?1";
+  if (filter.since_us) where += " AND connect_us >= ?2";
+  if (filter.closed_since_us) where += " AND close_us >= ?4";
+  return "SELECT * FROM (SELECT id, client_addr, client_port, client_name, server_addr,"
+         " server_port, connect_us, close_us, helo, partial, coalesce(protocol, '') FROM sessions"
+         " WHERE " + where + " ORDER BY connect_us DESC, id DESC LIMIT ?3) ORDER BY connect_us, id";
+}
+
 Result<std::vector<SessionRecord>> read_sessions(sqlite::Database& db, const SessionFilter& filter) {
-  auto query = db.prepare(
-      "SELECT * FROM (SELECT id, client_addr, client_port, client_name, server_addr, server_port,"
-      " connect_us, close_us, helo, partial, coalesce(protocol, '') FROM sessions"
-      " WHERE (?1 IS NULL OR client_addr = ?1) AND (?2 IS NULL OR connect_us >= ?2)"
-      " AND (?4 IS NULL OR close_us >= ?4)"
-      " ORDER BY connect_us DESC, id DESC LIMIT ?3) ORDER BY connect_us, id");
+  auto query = db.prepare(sessions_query(filter));
   if (!query) return query.status();
   auto& q = query.value();
-  q.bind(1, filter.client_addr)
-      .bind(2, filter.since_us)
-      .bind(3, static_cast<std::int64_t>(filter.limit))
-      .bind(4, filter.closed_since_us);
+  if (filter.client_addr) q.bind(1, *filter.client_addr);
+  if (filter.since_us) q.bind(2, *filter.since_us);
+  q.bind(3, static_cast<std::int64_t>(filter.limit));
+  if (filter.closed_since_us) q.bind(4, *filter.closed_since_us);
   std::vector<SessionRecord> sessions;
   for (;;) {
     auto row = q.step();

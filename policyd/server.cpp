@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -123,6 +125,11 @@ struct Server::Impl {
         }
         continue;
       }
+      // Answers are small writes; without this a second answer written
+      // before the client acknowledged the first waits for its delayed ACK.
+      // (On a unix socket the call fails harmlessly.)
+      const int on = 1;
+      (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
       if (Status added = add_connection(fd, fd); !added) {
         spdlog::warn("policy event=accept-failed error=\"{}\"", added.message());
         ::close(fd);
