@@ -329,36 +329,28 @@ int main(int argc, char** argv) {
   if (correlate_cmd->parsed()) return run_correlate(database, correlate_options);
   if (probe_cmd->parsed()) return cli::run_probe(probe);
   if (servers_cmd->parsed()) return cli::run_servers(database, servers_format);
-  if (watch_cmd->parsed()) {
+  // The commands that open the database themselves get its path.
+  auto with_database_path = [&](std::string& target, auto run) {
     auto path = cli::database_path(database);
     if (!path) {
       std::cerr << "smtpscope: " << path.message() << '\n';
       return exit_usage;
     }
-    watch.database = path.value();
-    return cli::run_watch(watch);
+    target = path.value();
+    return run();
+  };
+  if (watch_cmd->parsed()) {
+    return with_database_path(watch.database, [&] { return cli::run_watch(watch); });
   }
   if (prune_cmd->parsed()) {
-    auto path = cli::database_path(database);
-    if (!path) {
-      std::cerr << "smtpscope: " << path.message() << '\n';
-      return exit_usage;
-    }
-    prune.database = path.value();
-    return cli::run_prune(prune);
+    return with_database_path(prune.database, [&] { return cli::run_prune(prune); });
   }
   if (ingest_cmd->parsed()) {
     if (ingest.follow && ingest.files.size() != 1) {
       std::cerr << "smtpscope: --follow takes exactly one file\n";
       return exit_usage;
     }
-    auto path = cli::database_path(database);
-    if (!path) {
-      std::cerr << "smtpscope: " << path.message() << '\n';
-      return exit_usage;
-    }
-    ingest.database = path.value();
-    return cli::run_ingest(ingest);
+    return with_database_path(ingest.database, [&] { return cli::run_ingest(ingest); });
   }
   return exit_usage;
 }

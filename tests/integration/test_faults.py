@@ -81,46 +81,46 @@ class Faults(unittest.TestCase):
                       "the cause is logged once per 10 s, not per retry")
 
 
-class CorruptDatabase(unittest.TestCase):
+def digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+class UnusableDatabase(unittest.TestCase):
+    """A database file the programs must refuse: exit 1 with a clear error,
+    the file byte for byte as it was."""
+
+    def setUp(self):
+        self.work = harness.Workdir()
+        self.db = self.work.join("smtpscope.db")
+
+    def tearDown(self):
+        self.work.remove()
+
+    def assert_refused_untouched(self, error_pattern):
+        before = digest(self.db)
+        daemon = harness.milter_daemon(self.work, self.db, self.work.join("m.sock"))
+        for command in ([harness.binary("smtpscope-milter"), "-c", daemon.config_path,
+                         "--foreground"],
+                        [harness.binary("smtpscope"), "--db", self.db, "sessions"]):
+            result = subprocess.run(command, capture_output=True, text=True, timeout=30)
+            self.assertEqual(result.returncode, 1, command)
+            self.assertRegex(result.stderr, error_pattern)
+            self.assertEqual(digest(self.db), before)
+
     def test_a_corrupt_database_is_refused_untouched(self):
-        work = harness.Workdir()
-        try:
-            db = work.join("smtpscope.db")
-            with open(db, "wb") as f:
-                f.write(b"SQLite format 3\x00" + os.urandom(8192))
-            before = hashlib.sha256(open(db, "rb").read()).hexdigest()
-            daemon = harness.milter_daemon(work, db, work.join("m.sock"))
-            result = subprocess.run([harness.binary("smtpscope-milter"), "-c", daemon.config_path,
-                                     "--foreground"], capture_output=True, text=True, timeout=30)
-            self.assertEqual(result.returncode, 1)
-            self.assertRegex(result.stderr, r"smtpscope\.db: .*(malformed|not a database)")
-            self.assertEqual(hashlib.sha256(open(db, "rb").read()).hexdigest(), before)
-            result = subprocess.run([harness.binary("smtpscope"), "--db", db, "sessions"],
-                                    capture_output=True, text=True)
-            self.assertEqual(result.returncode, 1)
-            self.assertEqual(hashlib.sha256(open(db, "rb").read()).hexdigest(), before)
-        finally:
-            work.remove()
+        with open(self.db, "wb") as f:
+            f.write(b"SQLite format 3\x00" + os.urandom(8192))
+        self.assert_refused_untouched(r"smtpscope\.db.*(malformed|not a database)")
 
     def test_a_database_from_a_newer_version_is_refused_untouched(self):
-        work = harness.Workdir()
-        try:
-            db = work.join("smtpscope.db")
-            empty_log = work.join("empty.log")
-            open(empty_log, "w").close()
-            subprocess.run([harness.binary("smtpscope"), "--db", db, "ingest", empty_log],
-                           check=True, capture_output=True)  # creates it at the current schema
-            harness.query(db, "INSERT INTO schema_version (version, name, applied_us)"
-                              " VALUES (999, 'future', 0)")
-            before = hashlib.sha256(open(db, "rb").read()).hexdigest()
-            daemon = harness.milter_daemon(work, db, work.join("m.sock"))
-            result = subprocess.run([harness.binary("smtpscope-milter"), "-c", daemon.config_path,
-                                     "--foreground"], capture_output=True, text=True, timeout=30)
-            self.assertEqual(result.returncode, 1)
-            self.assertRegex(result.stderr, r"schema version 999, newer than this smtpscope knows")
-            self.assertEqual(hashlib.sha256(open(db, "rb").read()).hexdigest(), before)
-        finally:
-            work.remove()
+        empty_log = self.work.join("empty.log")
+        open(empty_log, "w").close()
+        subprocess.run([harness.binary("smtpscope"), "--db", self.db, "ingest", empty_log],
+                       check=True, capture_output=True)  # creates it at the current schema
+        harness.query(self.db, "INSERT INTO schema_version (version, name, applied_us)"
+                               " VALUES (999, 'future', 0)")
+        self.assert_refused_untouched(r"schema version 999, newer than this smtpscope knows")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "migrations.h"
+#include "test_support.h"
 
 namespace smtpscope {
 namespace {
@@ -10,10 +10,8 @@ namespace {
 class EventWriterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = sqlite::Database::open(":memory:", true, 1000);
-    ASSERT_TRUE(db);
-    db_ = std::move(db).value();
-    ASSERT_TRUE(migrate(*db_, embedded_migrations()));
+    db_ = testing::migrated_memory_database();
+    ASSERT_NE(db_, nullptr);
     auto writer = EventWriter::create(*db_);
     ASSERT_TRUE(writer) << writer.message();
     writer_ = std::move(writer).value();

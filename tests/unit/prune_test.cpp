@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "migrations.h"
+#include "test_support.h"
 
 namespace smtpscope::cli {
 namespace {
@@ -10,10 +10,8 @@ namespace {
 class PruneTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = sqlite::Database::open(":memory:", true, 1000);
-    ASSERT_TRUE(db);
-    db_ = std::move(db).value();
-    ASSERT_TRUE(migrate(*db_, embedded_migrations()));
+    db_ = smtpscope::testing::migrated_memory_database();
+    ASSERT_NE(db_, nullptr);
     // Sessions 1..7 began at 1000 s .. 7000 s, each with a transaction, two
     // events and its analysis; one outbound record and one drop count each.
     for (int i = 1; i <= 7; ++i) {

@@ -1,16 +1,20 @@
 // Test doubles shared by the unit tests: a settable clock, a sink that keeps
-// events in a vector, and a temporary directory removed at scope exit.
+// events in a vector, a temporary directory removed at scope exit, and an
+// in-memory database at the current schema.
 #pragma once
 
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "clock.h"
 #include "event_sink.h"
+#include "migrations.h"
+#include "sqlite.h"
 
 namespace smtpscope::testing {
 
@@ -56,5 +60,13 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// An in-memory database with every migration applied; nullptr (and a
+// failed assertion in the caller's check) if that fails.
+inline std::unique_ptr<sqlite::Database> migrated_memory_database() {
+  auto db = sqlite::Database::open(":memory:", true, 1000);
+  if (!db || !migrate(*db.value(), embedded_migrations())) return nullptr;
+  return std::move(db).value();
+}
 
 }  // namespace smtpscope::testing
