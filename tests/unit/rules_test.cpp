@@ -171,5 +171,15 @@ TEST(Rules, NumericReplyCodesAreActions) {
   EXPECT_FALSE(parse_rules("rules:\n  - name: x\n    action: 250 fine\n", "r"));
 }
 
+TEST(Rules, TheShippedExampleLoads) {
+  auto rules = load_rules(std::string(SMTPSCOPE_SOURCE_DIR) + "/conf/rules.example.yaml");
+  ASSERT_TRUE(rules) << rules.message();
+  ASSERT_EQ(rules.value().rules.size(), 3u);
+  EXPECT_EQ(decide(rules.value(), request({{"protocol_state", "RCPT"}, {"helo_name", "[192.0.2.1]"}}),
+                   nullptr)
+                .rule,
+            "bare-ip-helo");
+}
+
 }  // namespace
 }  // namespace smtpscope::policy
