@@ -69,7 +69,9 @@ int run_ingest(const IngestCommand& command) {
     const auto& c = counts.value();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    if (c.already_complete) {
+    if (c.no_complete_line) {
+      std::printf("%s: no complete line yet, nothing to read\n", file.c_str());
+    } else if (c.already_complete) {
       std::printf("%s: already ingested, nothing new\n", file.c_str());
     } else {
       std::printf("%s: %llu lines (%llu parsed, %llu skipped, %llu malformed)%s in %.2f s, "

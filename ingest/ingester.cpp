@@ -182,7 +182,7 @@ struct Ingester::Impl {
     if (!fingerprint) return fingerprint.status().context(path);
     total.files += 1;
     if (fingerprint.value().empty()) {
-      if (!options.follow) total.already_complete = true;
+      if (!options.follow) total.no_complete_line = true;
       return wait_for_growth(path, reader, stop);
     }
     auto record = lookup(fingerprint.value());

@@ -40,6 +40,7 @@ struct IngestCounts {
   std::int64_t resumed_from = 0;
   std::int64_t bytes = 0;       // read in this run
   bool already_complete = false;
+  bool no_complete_line = false;  // empty, or one unterminated line: nothing to read yet
   // The file ended inside a line (being written, or cut): it was not used
   // and the position stays before it, so a later run reads it once complete.
   bool incomplete_last_line = false;

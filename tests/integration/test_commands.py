@@ -137,7 +137,8 @@ class Commands(unittest.TestCase):
         import json
         import time
         db = self.work.join("s.db")
-        run(self.cli, "--db", db, "ingest", self.write("empty.log", ""))
+        out = run(self.cli, "--db", db, "ingest", self.write("empty.log", ""))
+        self.assertIn("empty.log: no complete line yet, nothing to read", out.stdout)
         now_us = int(time.time() * 1e6)
         day_us = 86400 * 10**6
         for i, age_days in enumerate((40, 35, 1)):
