@@ -310,7 +310,7 @@ int main(int argc, char** argv) {
       "prune", "delete sessions (with their transactions, events and analysis), outbound log "
                "records and drop counts older than a duration, in short transactions the running "
                "daemons wait for only briefly; --vacuum then returns the space to the file system");
-  prune_cmd->add_option("--older-than", prune.older_than, "age to keep, e.g. 90d, 24h")
+  prune_cmd->add_option("--older-than", prune.older_than, "delete what began longer ago than this, e.g. 90d, 24h")
       ->required();
   prune_cmd->add_flag("--vacuum", prune.vacuum,
                       "rewrite the file afterwards (takes the database lock for its duration)");

@@ -120,8 +120,8 @@ class Commands(unittest.TestCase):
             self.assertEqual(set(uids), {str(nobody.pw_uid)}, daemon.name)
         self.assertEqual(os.stat(socket_path).st_uid, nobody.pw_uid)
         self.assertEqual(os.stat(db).st_uid, nobody.pw_uid)
-        self.assertEqual(milter.stop(), 0)
-        self.assertEqual(policyd.stop(), 0)
+        self.assertEqual(milter.stop(), 0, milter.stderr())
+        self.assertEqual(policyd.stop(), 0, policyd.stderr())
 
     def test_json_output_parses(self):
         import json
@@ -160,6 +160,19 @@ class Commands(unittest.TestCase):
         self.assertIn("bad duration", out.stderr)
         out = run(self.cli, "--db", self.work.join("missing.db"), "db", "prune", "--older-than", "1d")
         self.assertEqual(out.returncode, 1)
+
+    def test_systemd_units_are_valid(self):
+        import shutil
+        if not shutil.which("systemd-analyze"):
+            self.skipTest("systemd-analyze is not installed")
+        units_dir = os.path.join(os.path.dirname(__file__), "..", "..", "contrib", "systemd")
+        units = sorted(os.path.join(units_dir, name) for name in os.listdir(units_dir))
+        self.assertEqual(len(units), 4)
+        out = run("systemd-analyze", "verify", *units)
+        # The binaries are not installed here; anything else is a real problem.
+        problems = [line for line in (out.stdout + out.stderr).splitlines()
+                    if line.strip() and "is not executable" not in line]
+        self.assertEqual(problems, [])
 
 
 if __name__ == "__main__":
