@@ -39,6 +39,11 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, bool c
 
 Database::~Database() { sqlite3_close_v2(db_); }
 
+bool Database::busy() const {
+  const int code = sqlite3_errcode(db_) & 0xff;
+  return code == SQLITE_BUSY || code == SQLITE_LOCKED;
+}
+
 std::string Database::describe(int code) const {
   return fmt::format("{} ({})", sqlite3_errmsg(db_), sqlite3_errstr(code));
 }

@@ -35,6 +35,9 @@ class Database {
   Result<std::vector<Statement>> prepare_all(std::initializer_list<std::string_view> sql);
   std::int64_t last_insert_rowid() const;
   int changes() const;
+  // True when the last call failed because another connection held a lock
+  // (SQLITE_BUSY or SQLITE_LOCKED).
+  bool busy() const;
   const std::string& path() const { return path_; }
   sqlite3* handle() { return db_; }
 

@@ -52,6 +52,11 @@ Status open_listener(const Config::Milter& config) {
 }
 
 int run(const std::shared_ptr<const Config>& config, bool foreground) {
+  // From the start: a SIGTERM during start-up waits for libmilter's signal
+  // thread (a sigwait() in smfi_main) and stops the milter cleanly once the
+  // database is ready, instead of killing it halfway through creating it.
+  // The store's writer thread inherits the mask and never takes them.
+  block_stop_signals();
   SystemClock clock;
   smfiDesc description = milter::milter_description();
   if (smfi_register(description) != MI_SUCCESS) {
@@ -86,10 +91,7 @@ int run(const std::shared_ptr<const Config>& config, bool foreground) {
     spdlog::critical("{}", written.message());
     return exit_failure;
   }
-  // libmilter takes SIGTERM/SIGINT/SIGHUP in a thread of its own with
-  // sigwait(); the store's writer thread must not get them by default.
   tune_allocator();
-  block_stop_signals();
   auto store = Store::open(store_options(*config, "milter"), clock);
   if (!store) {
     spdlog::critical("{}", store.message());

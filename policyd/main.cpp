@@ -68,6 +68,9 @@ bool spawn_mode(const Config& config) {
 }
 
 int run(const Config& config, bool foreground) {
+  // From the start and before any thread: the server reads them through a
+  // signalfd, so a SIGTERM during start-up stops it cleanly once it serves.
+  block_stop_signals();
   auto options = server_options(config.policy);
   if (!options) {
     spdlog::critical("{}", options.message());
@@ -94,7 +97,6 @@ int run(const Config& config, bool foreground) {
   SystemClock clock;
   DatabaseHistory history(config.database.path, std::chrono::seconds(config.policy.history_cache_s));
   tune_allocator();
-  block_stop_signals();  // before any thread: the server reads them via signalfd
   if (!foreground && !spawn_mode(config) && ::daemon(0, 0) != 0) {
     spdlog::critical("cannot go to the background: {}", std::strerror(errno));
     return exit_failure;

@@ -14,6 +14,14 @@ def run(*args):
     return subprocess.run(list(args), capture_output=True, text=True, timeout=30)
 
 
+def stop_signals_blocked(pid):
+    """True once the process blocks SIGTERM (its SigBlk mask in /proc)."""
+    status = harness.read_file(f"/proc/{pid}/status")
+    blocked = int(next(line.split()[1] for line in status.splitlines()
+                       if line.startswith("SigBlk:")), 16)
+    return bool(blocked & (1 << (signal.SIGTERM - 1)))
+
+
 class Commands(unittest.TestCase):
     def setUp(self):
         self.work = harness.Workdir()
@@ -114,6 +122,8 @@ class Commands(unittest.TestCase):
                                  f"database:\n  path: {db}\npolicy:\n"
                                  f"  listen: [\"inet:127.0.0.1:{port}\"]\ndaemon:\n  user: nobody\n",
                                  lambda: harness.port_listening(port))
+        self.addCleanup(milter.stop)  # also when an assertion fails first
+        self.addCleanup(policyd.stop)
         for daemon in (milter.start(), policyd.start()):
             status = harness.read_file(f"/proc/{daemon.process.pid}/status")
             uids = [line.split()[1:] for line in status.splitlines() if line.startswith("Uid:")][0]
@@ -122,6 +132,36 @@ class Commands(unittest.TestCase):
         self.assertEqual(os.stat(db).st_uid, nobody.pw_uid)
         self.assertEqual(milter.stop(), 0, milter.stderr())
         self.assertEqual(policyd.stop(), 0, policyd.stderr())
+
+    def test_daemons_started_together_and_stopped_at_once_exit_cleanly(self):
+        """systemd starts both units at once on a new database; an admin may stop
+        them a moment later. Before: one of them often died with "set WAL mode:
+        database is locked", and a SIGTERM during start-up killed a daemon
+        halfway through creating the database."""
+        import time
+        for attempt in range(10):
+            db = self.work.join(f"s{attempt}.db")
+            port = harness.free_port()
+            daemons = [harness.milter_daemon(self.work, db, self.work.join(f"m{attempt}.sock")),
+                       harness.policy_daemon(self.work, db, [f"inet:127.0.0.1:{port}"])]
+            processes = [subprocess.Popen([harness.binary(d.name), "-c", d.config_path,
+                                           "--foreground"], stderr=subprocess.PIPE, text=True)
+                         for d in daemons]
+            for process in processes:
+                self.addCleanup(lambda p=process: p.poll() is None and p.kill())
+            for process in processes:
+                # From the moment the daemon holds the stop signals (its first
+                # step; before that the kernel's default applies to any program)
+                # to up to 90 ms into its start-up.
+                harness.wait_for(lambda: stop_signals_blocked(process.pid), 10, "signals blocked")
+            time.sleep(0.01 * attempt)
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+            for process in processes:
+                _, stderr = process.communicate(timeout=30)
+                self.assertEqual(process.returncode, 0, stderr)
+            self.assertEqual(harness.query(db, "SELECT max(version) FROM schema_version"),
+                             [(harness.query(db, "SELECT count(*) FROM schema_version")[0][0],)])
 
     def test_json_output_parses(self):
         import json
