@@ -6,6 +6,17 @@ import socket
 import threading
 
 
+def read_until(conn, buffer, marker):
+    """Reads until `marker` is in what arrived (buffer included); None when
+    the client closed first."""
+    while marker not in buffer:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return None
+        buffer += chunk
+    return buffer
+
+
 class BrokenServer:
     def __init__(self, mode="only-quit", host="127.0.0.1"):
         self.mode = mode
@@ -29,26 +40,14 @@ class BrokenServer:
         with conn:
             try:
                 conn.sendall(b"220 broken.example ESMTP\r\n")
-                buffer = b""
-                while b"\r\n" not in buffer:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        return
-                    buffer += chunk
+                if read_until(conn, b"", b"\r\n") is None:  # EHLO
+                    return
                 conn.sendall(b"250-broken.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
-                buffer = b""
-                while b"\r\n" not in buffer:  # the first line of the group
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        return
-                    buffer += chunk
-                if self.mode == "drop":
+                group = read_until(conn, b"", b"\r\n")  # the first line of the group
+                if group is None or self.mode == "drop":
                     return  # close without a reply
-                while b"QUIT\r\n" not in buffer:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        return
-                    buffer += chunk
+                if read_until(conn, group, b"QUIT\r\n") is None:
+                    return
                 conn.sendall(b"221 2.0.0 Bye\r\n")
             except OSError:
                 return

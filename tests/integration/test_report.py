@@ -29,6 +29,31 @@ def smtpscope(db, *args, check=True):
                           text=True, check=check)
 
 
+
+def recorded_through_postfix(drive, sessions):
+    """A milter and a private Postfix; drive(port) sends the traffic. Returns
+    (workdir, database) once the milter has recorded `sessions` closes; the
+    caller removes the workdir."""
+    work = harness.Workdir()
+    db = work.join("smtpscope.db")
+    socket_path = work.join("m.sock")
+    try:
+        milter = harness.milter_daemon(work, db, socket_path).start()
+        try:
+            postfix = harness.PostfixInstance(work, milter_socket=f"unix:{socket_path}").start()
+            try:
+                drive(postfix.port)
+                postfix.wait_for_log("disconnect from", count=sessions)
+                harness.wait_for_closed(db, count=sessions)
+            finally:
+                postfix.stop()
+        finally:
+            milter.stop()
+    except BaseException:
+        work.remove()
+        raise
+    return work, db
+
 class Report(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -177,23 +202,15 @@ class Correlation(unittest.TestCase):
     comes out significant with its interval; the fingerprint too."""
 
     def test_quirk_pattern_association(self):
-        work = harness.Workdir()
+        def drive(port):
+            for i in range(12):
+                source = f"127.0.1.{i + 1}"
+                scenarios.intercepting_proxy(port, source, pause=0, helo=source)
+            for i in range(30):
+                scenarios.ordinary_sender(port, f"127.0.2.{i + 1}")
+
+        work, db = recorded_through_postfix(drive, sessions=42)
         try:
-            db = work.join("smtpscope.db")
-            socket_path = work.join("m.sock")
-            milter = harness.milter_daemon(work, db, socket_path).start()
-            postfix = harness.PostfixInstance(work, milter_socket=f"unix:{socket_path}").start()
-            try:
-                for i in range(12):
-                    source = f"127.0.1.{i + 1}"
-                    scenarios.intercepting_proxy(postfix.port, source, pause=0, helo=source)
-                for i in range(30):
-                    scenarios.ordinary_sender(postfix.port, f"127.0.2.{i + 1}")
-                postfix.wait_for_log("disconnect from", count=42)
-                harness.wait_for_closed(db, count=42)
-            finally:
-                milter.stop()
-                postfix.stop()
             result = json.loads(smtpscope(db, "correlate", "--format", "json").stdout)
             found = [a for a in result["associations"] if a["kind"] == "helo-quirk"
                      and a["group"] == "bare-ip" and a["pattern"] == "intercepting-proxy"]
@@ -216,23 +233,14 @@ class InjectedQuirks(unittest.TestCase):
     resets and retries: it ranks first by anomaly score, with its reasons."""
 
     def test_the_odd_client_ranks_first(self):
-        work = harness.Workdir()
+        def drive(port):
+            for i in range(15):
+                scenarios.ordinary_sender(port, f"127.0.4.{i + 1}")
+            for _ in range(3):
+                scenarios.intercepting_proxy(port, "127.0.5.1", pause=0, helo="localhost")
+
+        work, db = recorded_through_postfix(drive, sessions=18)
         try:
-            db = work.join("smtpscope.db")
-            socket_path = work.join("m.sock")
-            milter = harness.milter_daemon(work, db, socket_path).start()
-            postfix = harness.PostfixInstance(work, milter_socket=f"unix:{socket_path}").start()
-            try:
-                for i in range(15):
-                    scenarios.ordinary_sender(postfix.port, f"127.0.4.{i + 1}")
-                for _ in range(3):
-                    scenarios.intercepting_proxy(postfix.port, "127.0.5.1", pause=0,
-                                                 helo="localhost")
-                postfix.wait_for_log("disconnect from", count=18)
-                harness.wait_for_closed(db, count=18)
-            finally:
-                milter.stop()
-                postfix.stop()
             clients = json.loads(smtpscope(db, "clients", "--format", "json").stdout)["clients"]
             self.assertEqual(clients[0]["client"], "127.0.5.1")
             reasons = [r["reason"] for r in clients[0]["anomaly"]["reasons"]]
@@ -242,7 +250,6 @@ class InjectedQuirks(unittest.TestCase):
             self.assertTrue(all(c["anomaly"]["score"] == 0 for c in clients[1:]))
         finally:
             work.remove()
-
 
 if __name__ == "__main__":
     unittest.main()
