@@ -1,5 +1,7 @@
 #include "smtp_client_message.h"
 
+#include <utility>
+
 namespace smtpscope::ingest {
 namespace {
 
@@ -77,15 +79,13 @@ std::optional<RemoteRecord> parse_smtp_client_message(std::string_view text) {
   r.queue_id = queue_id;
   std::string_view rest;
   if (text.starts_with("to=<")) return status_line(queue_id, text);
-  if (consume(text, "lost connection with ")) {
-    r.kind = "lost";
-    if (!server(text, r, rest)) return std::nullopt;
-    r.state = state_of(rest);
-    r.reason = text;
-    return r;
-  }
-  if (consume(text, "conversation with ")) {
-    r.kind = "timeout";
+  // "lost connection with HOST[ADDR] while STATE" and "conversation with
+  // HOST[ADDR] timed out while STATE" have the same shape.
+  constexpr std::pair<std::string_view, std::string_view> broken_conversations[] = {
+      {"lost connection with ", "lost"}, {"conversation with ", "timeout"}};
+  for (const auto& [prefix, kind] : broken_conversations) {
+    if (!consume(text, prefix)) continue;
+    r.kind = kind;
     if (!server(text, r, rest)) return std::nullopt;
     r.state = state_of(rest);
     r.reason = text;
