@@ -63,6 +63,75 @@ TEST(Migrations, AFailingMigrationLeavesNoTrace) {
   EXPECT_FALSE(db->exec("SELECT y FROM b"));  // rolled back with its migration
 }
 
+std::vector<Migration> migrations_up_to(int version) {
+  std::vector<Migration> some;
+  for (const Migration& m : embedded_migrations()) {
+    if (m.version <= version) some.push_back(m);
+  }
+  return some;
+}
+
+// The first column of the query's one row, as text.
+std::string single(sqlite::Database& db, const std::string& sql) {
+  auto query = db.prepare(sql);
+  EXPECT_TRUE(query) << query.message();
+  EXPECT_TRUE(query.value().step().value());
+  return query.value().column_text(0);
+}
+
+std::int64_t count(sqlite::Database& db, const std::string& sql) {
+  return std::stoll(single(db, sql));
+}
+
+// Migration 6 rebuilds events and transactions to rewrite their CHECK
+// constraints; what a version-5 database held must come through unchanged.
+TEST(Migrations, RebuildingTheWritePathKeepsEveryRowAndConstraint) {
+  auto db = memory_db();
+  ASSERT_TRUE(migrate(*db, migrations_up_to(5)));
+  ASSERT_TRUE(db->exec(
+      "INSERT INTO sessions (id, stream, client_addr, client_port, connect_us)"
+      "  VALUES (7, 'milter:1:1', '192.0.2.9', 4000, 100);"
+      "INSERT INTO transactions (id, session_id, seq, mail_from, started_us, outcome,"
+      "  message_bytes) VALUES (3, 7, 1, '<a@example.com>', 150, 'aborted', 512);"
+      "INSERT INTO events (id, session_id, transaction_id, source, stage, time_us, argument,"
+      "  attributes) VALUES (11, 7, NULL, 'milter', 'connect', 100, NULL, '{}'),"
+      "  (12, 7, 3, 'policy', 'mail', 150, '<a@example.com>', '{\"sender\":\"a@example.com\"}')"));
+  const std::string all_events =
+      "SELECT group_concat(id || source || stage || time_us || coalesce(argument, '-')"
+      " || attributes || coalesce(transaction_id, '-'), '|') FROM events";
+  const std::string events_before = single(*db, all_events);
+  ASSERT_NE(events_before.find("a@example.com"), std::string::npos);
+
+  Status migrated = migrate(*db, embedded_migrations());
+  ASSERT_TRUE(migrated) << migrated.message();
+
+  EXPECT_EQ(single(*db, all_events), events_before);
+  EXPECT_EQ(count(*db, "SELECT count(*) FROM transactions WHERE id = 3 AND session_id = 7"
+                       " AND outcome = 'aborted' AND message_bytes = 512"),
+            1);
+  EXPECT_EQ(count(*db, "SELECT count(*) FROM session_timeline WHERE session_id = 7"), 2);
+  EXPECT_EQ(count(*db, "SELECT count(*) FROM sqlite_schema WHERE name = 'sessions_by_stream'"), 0);
+  EXPECT_FALSE(db->exec("INSERT INTO events (session_id, source, stage, time_us)"
+                        " VALUES (7, 'smtp', 'x', 1)"));
+  EXPECT_FALSE(db->exec("UPDATE transactions SET outcome = 'lost' WHERE id = 3"));
+  EXPECT_FALSE(db->exec("INSERT INTO transactions (session_id, seq, started_us)"
+                        " VALUES (7, 1, 160)"));  // (session_id, seq) is still unique
+  EXPECT_EQ(single(*db, "PRAGMA integrity_check"), "ok");
+}
+
+// The point of migration 6: checking a row's source builds no temporary
+// B-tree (OpenEphemeral) any more.
+TEST(Migrations, AnEventInsertBuildsNoTemporaryTable) {
+  auto db = memory_db();
+  ASSERT_TRUE(migrate(*db, embedded_migrations()));
+  auto plan = db->prepare(
+      "EXPLAIN INSERT INTO events (session_id, source, stage, time_us) VALUES (1, 'log', 'x', 1)");
+  ASSERT_TRUE(plan) << plan.message();
+  int ephemeral = 0;
+  while (plan.value().step().value()) ephemeral += plan.value().column_text(1) == "OpenEphemeral";
+  EXPECT_EQ(ephemeral, 0);
+}
+
 TEST(Migrations, NotADatabaseIsAClearError) {
   testing::TempDir dir;
   const std::string path = dir.file("junk.db");
