@@ -4,8 +4,10 @@ loopback with the discard transport, smtp-source sending MESSAGES messages
 over SESSIONS concurrent sessions, measured in turn with
   a: no milter
   b: null_milter (bench/null_milter.cpp: every stage, replies to all)
-  q: null_milter quiet: no replies, no headers or body (the floor: what
-     Postfix spends on having a milter at all)
+  q: null_milter quiet: every envelope stage, no replies, no headers or
+     body (the floor of a milter that sees the envelope)
+  z: null_milter deaf: asks for no stage at all (the floor of any milter:
+     what Postfix spends on having a milter attached)
   c: smtpscope-milter
   d: smtpscope-milter + smtpscope-policyd at CONNECT, HELO, MAIL, RCPT, DATA
 each REPS times, the configurations interleaved. Prints, per configuration,
@@ -14,7 +16,7 @@ per 1,000 messages, their peak RSS, and the events they dropped; with
 --soak N, one more run of (d) with N messages sampling the daemons' RSS.
 
 Usage: bench/e2e_bench.py [--messages 5000] [--sessions 10] [--reps 3]
-                          [--size BYTES] [--configs abqcd] [--soak 0] [--json FILE]
+                          [--size BYTES] [--configs abqzcd] [--soak 0] [--json FILE]
 Needs root (Postfix) and a build (SMTPSCOPE_BUILD_DIR, default ./build)."""
 import argparse
 import json
@@ -35,9 +37,11 @@ CONFIGS = {
     "a": "no milter",
     "b": "null milter (naive, replies to every stage)",
     "q": "null milter, quiet (no replies, no content)",
+    "z": "null milter, deaf (asks for no stage: the cost of any milter)",
     "c": "smtpscope-milter",
     "d": "smtpscope-milter + smtpscope-policyd",
 }
+NULL_MILTER_MODES = {"b": "naive", "q": "quiet", "z": "deaf"}
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -61,12 +65,12 @@ class Setup:
         self.daemons = []
         milter_socket = None
         policy_service = None
-        if config in ("b", "q"):
+        if config in NULL_MILTER_MODES:
             milter_socket = self.work.join("null.sock")
             null_milter = os.path.join(os.environ["SMTPSCOPE_BUILD_DIR"], "bench", "null_milter")
             self.null = subprocess.Popen([null_milter, f"unix:{milter_socket}"],
                                          env=dict(os.environ,
-                                                  NULL_MILTER_QUIET="1" if config == "q" else "0"),
+                                                  NULL_MILTER_MODE=NULL_MILTER_MODES[config]),
                                          preexec_fn=lambda: os.umask(0))  # smtpd connects
             harness.wait_for(lambda: os.path.exists(milter_socket), 10, "null_milter")
         if config in ("c", "d"):
@@ -102,7 +106,7 @@ class Setup:
             daemon.stop()
             stopped = [line for line in daemon.stderr().splitlines() if "event=stopped" in line]
             dropped += int(re.search(r"dropped=(\d+)", stopped[-1]).group(1))
-        if self.config in ("b", "q"):
+        if self.config in NULL_MILTER_MODES:
             self.null.terminate()
             self.null.wait()
         self.work.remove()

@@ -3,10 +3,13 @@
 // callback, asks for no protocol options (so Postfix sends every stage,
 // headers and body included, and waits for a reply to each), records
 // nothing and answers CONTINUE. Usage: null_milter unix:/path | inet:PORT@HOST
+// NULL_MILTER_MODE picks how much it asks Postfix for: naive (the default,
+// above), quiet, or deaf (see the negotiate callbacks).
 #include <libmilter/mfapi.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 
 namespace {
 
@@ -18,17 +21,33 @@ sfsistat on_header(SMFICTX*, char*, char*) { return SMFIS_CONTINUE; }
 sfsistat on_body(SMFICTX*, unsigned char*, size_t) { return SMFIS_CONTINUE; }
 sfsistat on_unknown(SMFICTX*, const char*) { return SMFIS_CONTINUE; }
 
-// With NULL_MILTER_QUIET=1: the cheapest milter possible, no replies
-// (SMFIP_NR_*) and no headers or body, to measure Postfix's own floor.
-sfsistat quiet_negotiate(SMFICTX*, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
-                         unsigned long* pf0, unsigned long* pf1, unsigned long* pf2,
-                         unsigned long* pf3) {
+// Accepts Postfix's actions and asks for the protocol steps in `wanted`
+// (those Postfix offers).
+sfsistat negotiate(unsigned long wanted, unsigned long f0, unsigned long f1, unsigned long* pf0,
+                   unsigned long* pf1, unsigned long* pf2, unsigned long* pf3) {
   *pf0 = f0;
-  *pf1 = f1 & (SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_DATA |
-               SMFIP_NR_UNKN | SMFIP_NOHDRS | SMFIP_NOBODY | SMFIP_NOEOH);
+  *pf1 = f1 & wanted;
   *pf2 = 0;
   *pf3 = 0;
   return SMFIS_CONTINUE;
+}
+// quiet: the envelope stages without replies (SMFIP_NR_*), no headers or
+// body: the cheapest milter that still sees every envelope stage.
+sfsistat quiet_negotiate(SMFICTX*, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
+                         unsigned long* pf0, unsigned long* pf1, unsigned long* pf2,
+                         unsigned long* pf3) {
+  return negotiate(SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_DATA |
+                       SMFIP_NR_UNKN | SMFIP_NOHDRS | SMFIP_NOBODY | SMFIP_NOEOH,
+                   f0, f1, pf0, pf1, pf2, pf3);
+}
+// deaf: no stage at all (SMFIP_NO*): Postfix still connects, negotiates and
+// sends end-of-message and quit. What attaching any milter costs Postfix.
+sfsistat deaf_negotiate(SMFICTX*, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
+                        unsigned long* pf0, unsigned long* pf1, unsigned long* pf2,
+                        unsigned long* pf3) {
+  return negotiate(SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOMAIL | SMFIP_NORCPT | SMFIP_NODATA |
+                       SMFIP_NOUNKNOWN | SMFIP_NOHDRS | SMFIP_NOBODY | SMFIP_NOEOH,
+                   f0, f1, pf0, pf1, pf2, pf3);
 }
 
 }  // namespace
@@ -53,8 +72,14 @@ int main(int argc, char** argv) {
   description.xxfi_abort = go_on;
   description.xxfi_close = go_on;
   description.xxfi_unknown = on_unknown;
-  if (const char* quiet = std::getenv("NULL_MILTER_QUIET"); quiet && *quiet == '1') {
+  const std::string_view mode = std::getenv("NULL_MILTER_MODE") ? std::getenv("NULL_MILTER_MODE") : "naive";
+  if (mode == "quiet") {
     description.xxfi_negotiate = quiet_negotiate;
+  } else if (mode == "deaf") {
+    description.xxfi_negotiate = deaf_negotiate;
+  } else if (mode != "naive") {
+    std::fprintf(stderr, "null_milter: NULL_MILTER_MODE must be naive, quiet or deaf\n");
+    return 2;
   }
   if (smfi_setconn(argv[1]) != MI_SUCCESS || smfi_register(description) != MI_SUCCESS ||
       smfi_opensocket(true) != MI_SUCCESS) {
