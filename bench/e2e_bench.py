@@ -8,6 +8,8 @@ over SESSIONS concurrent sessions, measured in turn with
      body (the floor of a milter that sees the envelope)
   z: null_milter deaf: asks for no stage at all (the floor of any milter:
      what Postfix spends on having a milter attached)
+  r: raw_deaf_milter: z without libmilter (bench/raw_deaf_milter.cpp, one
+     epoll thread): what is left is Postfix's own cost
   c: smtpscope-milter
   d: smtpscope-milter + smtpscope-policyd at CONNECT, HELO, MAIL, RCPT, DATA
 each REPS times, the configurations interleaved. Prints, per configuration,
@@ -16,7 +18,7 @@ per 1,000 messages, their peak RSS, and the events they dropped; with
 --soak N, one more run of (d) with N messages sampling the daemons' RSS.
 
 Usage: bench/e2e_bench.py [--messages 5000] [--sessions 10] [--reps 3]
-                          [--size BYTES] [--configs abqzcd] [--soak 0] [--json FILE]
+                          [--size BYTES] [--configs abqzrcd] [--soak 0] [--json FILE]
 Needs root (Postfix) and a build (SMTPSCOPE_BUILD_DIR, default ./build)."""
 import argparse
 import json
@@ -38,6 +40,7 @@ CONFIGS = {
     "b": "null milter (naive, replies to every stage)",
     "q": "null milter, quiet (no replies, no content)",
     "z": "null milter, deaf (asks for no stage: the cost of any milter)",
+    "r": "raw deaf milter (no libmilter, one epoll thread, no stage)",
     "c": "smtpscope-milter",
     "d": "smtpscope-milter + smtpscope-policyd",
 }
@@ -73,6 +76,11 @@ class Setup:
                                                   NULL_MILTER_MODE=NULL_MILTER_MODES[config]),
                                          preexec_fn=lambda: os.umask(0))  # smtpd connects
             harness.wait_for(lambda: os.path.exists(milter_socket), 10, "null_milter")
+        if config == "r":
+            milter_socket = self.work.join("raw.sock")
+            raw = os.path.join(os.environ["SMTPSCOPE_BUILD_DIR"], "bench", "raw_deaf_milter")
+            self.null = subprocess.Popen([raw, milter_socket])
+            harness.wait_for(lambda: os.path.exists(milter_socket), 10, "raw_deaf_milter")
         if config in ("c", "d"):
             milter_socket = self.work.join("m.sock")
             self.daemons.append(harness.milter_daemon(self.work, self.db, milter_socket).start())
@@ -106,7 +114,7 @@ class Setup:
             daemon.stop()
             stopped = [line for line in daemon.stderr().splitlines() if "event=stopped" in line]
             dropped += int(re.search(r"dropped=(\d+)", stopped[-1]).group(1))
-        if self.config in NULL_MILTER_MODES:
+        if self.config in NULL_MILTER_MODES or self.config == "r":
             self.null.terminate()
             self.null.wait()
         self.work.remove()
