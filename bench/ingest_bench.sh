@@ -5,6 +5,9 @@
 #   pflogsumm                       Debian's Postfix log summarizer, for reference
 #   parse_bench                     smtpscope's parser alone (and with events built)
 #   smtpscope ingest                the whole ingest into a fresh SQLite database
+#   ingest_write_floor              the least the ingest could write (one session row
+#                                   and one folded event row per session, one row per
+#                                   smtp client line), without parsing or joining
 # Each timed REPS times; the median wall time gives lines/s; peak RSS from
 # /usr/bin/time. Usage: bash bench/ingest_bench.sh [LINES] [REPS]
 set -euo pipefail
@@ -50,9 +53,13 @@ row "pflogsumm" pflogsumm "$log"
 row "parser alone" "$build/bench/parse_bench" "$log"
 row "parser + events" "$build/bench/parse_bench" "$log" --events
 row "smtpscope ingest" "$build/cli/smtpscope" --db "$work/bench.db" ingest --quiet "$log"
+sessions=$(grep -c 'postfix[^ ]*/smtpd\[[0-9]*\]: connect from' "$log")
+remote=$(grep -c 'postfix[^ ]*/smtp\[' "$log")
+row "write floor" "$build/bench/ingest_write_floor" "$work/floor.db" "$sessions" "$remote" "$total"
 echo
 printf 'lines: %s\n' "$total"
 printf 'smtpscope ingest / pflogsumm: %.2f (target >= 10)\n' "$(echo "${rate[smtpscope ingest]} / ${rate[pflogsumm]}" | bc -l)"
+printf 'write floor / pflogsumm: %.2f (no ingest into SQLite can beat this)\n' "$(echo "${rate[write floor]} / ${rate[pflogsumm]}" | bc -l)"
 printf 'parser alone / grep -c: %.2f (target >= 0.33)\n' "$(echo "${rate[parser alone]} / ${rate[grep -c]}" | bc -l)"
 printf 'parser + events / grep -c: %.2f\n' "$(echo "${rate[parser + events]} / ${rate[grep -c]}" | bc -l)"
 "$build/cli/smtpscope" --db "$work/bench.db" ingest --quiet "$log" >/dev/null
