@@ -72,7 +72,8 @@ int main(int argc, char** argv) {
   description.xxfi_abort = go_on;
   description.xxfi_close = go_on;
   description.xxfi_unknown = on_unknown;
-  const std::string_view mode = std::getenv("NULL_MILTER_MODE") ? std::getenv("NULL_MILTER_MODE") : "naive";
+  const char* chosen = std::getenv("NULL_MILTER_MODE");
+  const std::string_view mode = chosen ? chosen : "naive";
   if (mode == "quiet") {
     description.xxfi_negotiate = quiet_negotiate;
   } else if (mode == "deaf") {

@@ -1,8 +1,8 @@
 // policy_load: drives a Postfix policy server the way smtpd does (each
 // connection sends one request, waits for the answer, sends the next) and
 // reports requests per second. Requests are ~700-byte RCPT requests as
-// Postfix 3.7 sends them; the client port changes every 5 requests, as if
-// each SMTP session asked 5 times. Usage:
+// Postfix 3.7 sends them (bench/policy_request_text.h: a session of one
+// transaction with 5 recipients). Usage:
 //   policy_load (--tcp HOST:PORT | --unix PATH) --connections N --seconds S
 // Prints one line: connections=N requests=R seconds=S rps=X
 #include <arpa/inet.h>
@@ -20,6 +20,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "policy_request_text.h"
 
 namespace {
 
@@ -49,25 +51,6 @@ int connect_to(const Target& t) {
   return fd;
 }
 
-std::string request(int connection, long n) {
-  const int port = 10000 + static_cast<int>((n / 5) % 50000);
-  std::string r =
-      "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
-      "client_address=192.0.2." + std::to_string(connection % 250 + 1) +
-      "\nclient_name=mail.client" + std::to_string(connection) + ".example.net\nclient_port=" +
-      std::to_string(port) +
-      "\nreverse_client_name=mail.client.example.net\nserver_address=127.0.0.1\n"
-      "server_port=25\nhelo_name=mail.client.example.net\n"
-      "sender=newsletter-bounces+alice=example.org@lists.example.net\n"
-      "recipient=bob.smith@research.example\nrecipient_count=0\nqueue_id=\n"
-      "instance=64a.6b03a76b.d4dad." + std::to_string(n % 16) +
-      "\nsize=48213\netrn_domain=\nstress=\nsasl_method=\nsasl_username=\nsasl_sender=\n"
-      "ccert_subject=\nccert_issuer=\nccert_fingerprint=\nccert_pubkey_fingerprint=\n"
-      "encryption_protocol=TLSv1.3\nencryption_cipher=TLS_AES_256_GCM_SHA384\n"
-      "encryption_keysize=256\npolicy_context=";
-  while (r.size() < 698) r += "x";  // pad the last value: ~700 bytes in all
-  return r + "\n\n";
-}
 
 bool exchange(int fd, const std::string& req, std::string& buffer) {
   for (std::size_t sent = 0; sent < req.size();) {
@@ -123,7 +106,7 @@ int main(int argc, char** argv) {
       std::string buffer;
       long n = 0;
       while (std::chrono::steady_clock::now() < deadline) {
-        if (!exchange(fd, request(c, n), buffer)) {
+        if (!exchange(fd, policy_request_text(c, n), buffer)) {
           failed = true;
           break;
         }
