@@ -51,6 +51,6 @@ DROP TABLE events;
 ALTER TABLE events_rebuilt RENAME TO events;
 CREATE INDEX events_by_session ON events (session_id, time_us);
 
-DROP INDEX sessions_by_stream;
+DROP INDEX IF EXISTS sessions_by_stream;
 
 PRAGMA legacy_alter_table = OFF;
