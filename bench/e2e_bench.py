@@ -12,13 +12,15 @@ over SESSIONS concurrent sessions, measured in turn with
      epoll thread): what is left is Postfix's own cost
   c: smtpscope-milter
   d: smtpscope-milter + smtpscope-policyd at CONNECT, HELO, MAIL, RCPT, DATA
+  t: d with bench/trivial_policy_server (answers DUNNO, records nothing)
+     instead of smtpscope-policyd: what the policy checks cost Postfix
 each REPS times, the configurations interleaved. Prints, per configuration,
 the median messages/second and its ratio to (a), our daemons' CPU seconds
 per 1,000 messages, their peak RSS, and the events they dropped; with
 --soak N, one more run of (d) with N messages sampling the daemons' RSS.
 
 Usage: bench/e2e_bench.py [--messages 5000] [--sessions 10] [--reps 3]
-                          [--size BYTES] [--configs abqzrcd] [--soak 0] [--json FILE]
+                          [--size BYTES] [--configs abqzrcdt] [--soak 0] [--json FILE]
 Needs root (Postfix) and a build (SMTPSCOPE_BUILD_DIR, default ./build)."""
 import argparse
 import json
@@ -43,6 +45,7 @@ CONFIGS = {
     "r": "raw deaf milter (no libmilter, one epoll thread, no stage)",
     "c": "smtpscope-milter",
     "d": "smtpscope-milter + smtpscope-policyd",
+    "t": "smtpscope-milter + trivial policy server",
 }
 NULL_MILTER_MODES = {"b": "naive", "q": "quiet", "z": "deaf"}
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -65,13 +68,14 @@ class Setup:
         self.config = config
         self.work = harness.Workdir("smtpscope-bench-")
         self.db = self.work.join("smtpscope.db")
-        self.daemons = []
+        self.daemons = []  # ours
+        self.reference = None  # the comparison program of b, q, z, r, t
         milter_socket = None
         policy_service = None
         if config in NULL_MILTER_MODES:
             milter_socket = self.work.join("null.sock")
             null_milter = os.path.join(os.environ["SMTPSCOPE_BUILD_DIR"], "bench", "null_milter")
-            self.null = subprocess.Popen([null_milter, f"unix:{milter_socket}"],
+            self.reference = subprocess.Popen([null_milter, f"unix:{milter_socket}"],
                                          env=dict(os.environ,
                                                   NULL_MILTER_MODE=NULL_MILTER_MODES[config]),
                                          preexec_fn=lambda: os.umask(0))  # smtpd connects
@@ -79,15 +83,22 @@ class Setup:
         if config == "r":
             milter_socket = self.work.join("raw.sock")
             raw = os.path.join(os.environ["SMTPSCOPE_BUILD_DIR"], "bench", "raw_deaf_milter")
-            self.null = subprocess.Popen([raw, milter_socket])
+            self.reference = subprocess.Popen([raw, milter_socket])
             harness.wait_for(lambda: os.path.exists(milter_socket), 10, "raw_deaf_milter")
-        if config in ("c", "d"):
+        if config in ("c", "d", "t"):
             milter_socket = self.work.join("m.sock")
             self.daemons.append(harness.milter_daemon(self.work, self.db, milter_socket).start())
         if config == "d":
             policy_socket = self.work.join("policy.sock")
             self.daemons.append(harness.policy_daemon(self.work, self.db,
                                                       [f"unix:{policy_socket}"]).start())
+            policy_service = f"unix:{policy_socket}"
+        if config == "t":
+            policy_socket = self.work.join("trivial.sock")
+            trivial = os.path.join(os.environ["SMTPSCOPE_BUILD_DIR"], "bench",
+                                   "trivial_policy_server")
+            self.reference = subprocess.Popen([trivial, policy_socket])
+            harness.wait_for(lambda: os.path.exists(policy_socket), 10, "trivial_policy_server")
             policy_service = f"unix:{policy_socket}"
         self.postfix = harness.PostfixInstance(
             self.work, milter_socket=f"unix:{milter_socket}" if milter_socket else None,
@@ -114,9 +125,9 @@ class Setup:
             daemon.stop()
             stopped = [line for line in daemon.stderr().splitlines() if "event=stopped" in line]
             dropped += int(re.search(r"dropped=(\d+)", stopped[-1]).group(1))
-        if self.config in NULL_MILTER_MODES or self.config == "r":
-            self.null.terminate()
-            self.null.wait()
+        if self.reference:
+            self.reference.terminate()
+            self.reference.wait()
         self.work.remove()
         return dropped
 

@@ -1,28 +1,49 @@
 // trivial_policy_server: the simplest correct C++ policy server, for
 // comparison only: a thread per connection, blocking reads, every request
-// answered "action=DUNNO", nothing recorded. Usage: trivial_policy_server PORT
+// answered "action=DUNNO", nothing recorded.
+// Usage: trivial_policy_server PORT (TCP on 127.0.0.1) | /path/to/socket
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <thread>
 
-int main(int argc, char** argv) {
-  if (argc != 2) return 2;
+namespace {
+
+int listen_on(const char* where) {
+  if (where[0] == '/') {
+    const int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::snprintf(address.sun_path, sizeof address.sun_path, "%s", where);
+    ::unlink(where);
+    ::umask(0);  // Postfix's smtpd connects as postfix
+    if (::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) return -1;
+    return ::listen(listener, 128) == 0 ? listener : -1;
+  }
   const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
   const int on = 1;
   ::setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(static_cast<uint16_t>(std::atoi(argv[1])));
-  if (::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      ::listen(listener, 128) != 0) {
-    return 1;
-  }
+  address.sin_port = htons(static_cast<uint16_t>(std::atoi(where)));
+  if (::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) return -1;
+  return ::listen(listener, 128) == 0 ? listener : -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) return 2;
+  const int listener = listen_on(argv[1]);
+  if (listener < 0) return 1;
   for (;;) {
     const int fd = ::accept(listener, nullptr, nullptr);
     if (fd < 0) continue;
