@@ -21,34 +21,28 @@ sfsistat on_header(SMFICTX*, char*, char*) { return SMFIS_CONTINUE; }
 sfsistat on_body(SMFICTX*, unsigned char*, size_t) { return SMFIS_CONTINUE; }
 sfsistat on_unknown(SMFICTX*, const char*) { return SMFIS_CONTINUE; }
 
-// Accepts Postfix's actions and asks for the protocol steps in `wanted`
-// (those Postfix offers).
-sfsistat negotiate(unsigned long wanted, unsigned long f0, unsigned long f1, unsigned long* pf0,
-                   unsigned long* pf1, unsigned long* pf2, unsigned long* pf3) {
+// A negotiate callback that accepts Postfix's actions and asks for the
+// protocol steps in Wanted (those Postfix offers).
+template <unsigned long Wanted>
+sfsistat negotiate(SMFICTX*, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
+                   unsigned long* pf0, unsigned long* pf1, unsigned long* pf2,
+                   unsigned long* pf3) {
   *pf0 = f0;
-  *pf1 = f1 & wanted;
+  *pf1 = f1 & Wanted;
   *pf2 = 0;
   *pf3 = 0;
   return SMFIS_CONTINUE;
 }
 // quiet: the envelope stages without replies (SMFIP_NR_*), no headers or
 // body: the cheapest milter that still sees every envelope stage.
-sfsistat quiet_negotiate(SMFICTX*, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
-                         unsigned long* pf0, unsigned long* pf1, unsigned long* pf2,
-                         unsigned long* pf3) {
-  return negotiate(SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_DATA |
-                       SMFIP_NR_UNKN | SMFIP_NOHDRS | SMFIP_NOBODY | SMFIP_NOEOH,
-                   f0, f1, pf0, pf1, pf2, pf3);
-}
+constexpr unsigned long quiet = SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT |
+                                SMFIP_NR_DATA | SMFIP_NR_UNKN | SMFIP_NOHDRS | SMFIP_NOBODY |
+                                SMFIP_NOEOH;
 // deaf: no stage at all (SMFIP_NO*): Postfix still connects, negotiates and
 // sends end-of-message and quit. What attaching any milter costs Postfix.
-sfsistat deaf_negotiate(SMFICTX*, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
-                        unsigned long* pf0, unsigned long* pf1, unsigned long* pf2,
-                        unsigned long* pf3) {
-  return negotiate(SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOMAIL | SMFIP_NORCPT | SMFIP_NODATA |
-                       SMFIP_NOUNKNOWN | SMFIP_NOHDRS | SMFIP_NOBODY | SMFIP_NOEOH,
-                   f0, f1, pf0, pf1, pf2, pf3);
-}
+constexpr unsigned long deaf = SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOMAIL | SMFIP_NORCPT |
+                               SMFIP_NODATA | SMFIP_NOUNKNOWN | SMFIP_NOHDRS | SMFIP_NOBODY |
+                               SMFIP_NOEOH;
 
 }  // namespace
 
@@ -75,9 +69,9 @@ int main(int argc, char** argv) {
   const char* chosen = std::getenv("NULL_MILTER_MODE");
   const std::string_view mode = chosen ? chosen : "naive";
   if (mode == "quiet") {
-    description.xxfi_negotiate = quiet_negotiate;
+    description.xxfi_negotiate = negotiate<quiet>;
   } else if (mode == "deaf") {
-    description.xxfi_negotiate = deaf_negotiate;
+    description.xxfi_negotiate = negotiate<deaf>;
   } else if (mode != "naive") {
     std::fprintf(stderr, "null_milter: NULL_MILTER_MODE must be naive, quiet or deaf\n");
     return 2;
