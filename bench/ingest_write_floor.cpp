@@ -28,7 +28,9 @@ Status write_rows(sqlite::Database& db, long sessions, long remote_lines) {
       "INSERT INTO remote_events (time_us, server_name, server_addr, server_port, kind, status,"
       " queue_id, recipient, dsn) VALUES (?1, 'mx.example.net', ?2, 25, 'status', 'sent', ?3,"
       " 'user@example.net', '2.0.0')");
-  if (!session || !event || !remote) return Status::error("prepare failed");
+  for (const auto* prepared : {&session, &event, &remote}) {
+    if (!*prepared) return prepared->status();
+  }
   const std::string facts =
       R"({"lines":[{"stage":"connect","t":0},{"stage":"tls","protocol":"TLSv1.3"},)"
       R"({"stage":"queued","queue_id":"4F1C2A0D11"},{"stage":"close","ehlo":"1","mail":"1",)"

@@ -3,7 +3,8 @@
 --
 -- A CHECK (x IN ('a', 'b', 'c')) makes SQLite build a throw-away B-tree of
 -- the list for every row it checks: every event insert and every
--- transaction update paid for opening and closing one (~15% of the writer).
+-- transaction update paid for opening and closing one (the writer went from
+-- 166k to 220k events/s without it).
 -- The same constraints written with OR compare in place. SQLite cannot
 -- change a constraint in place, so both tables are rebuilt (the procedure of
 -- https://www.sqlite.org/lang_altertable.html section 7; the views that
