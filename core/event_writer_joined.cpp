@@ -9,8 +9,6 @@
 namespace smtpscope {
 namespace {
 
-constexpr const char* join_by_endpoint = "client address+port+time";
-constexpr const char* join_by_address = "client address+smtpd pid+time";
 // Streams come and go with smtpd processes; forget them all rather than
 // grow without bound.
 constexpr std::size_t max_streams_remembered = 10000;
@@ -34,9 +32,6 @@ Result<EventWriter::JoinedState*> EventWriter::joined_session(const Event& event
                 : joiner_->find_or_open_by_address(endpoints, source, event.stream,
                                                    event.time_us, observed_connect);
   if (!id) return id.status();
-  Status noted = joiner_->note_source(id.value(), source,
-                                      endpoints.client_port ? join_by_endpoint : join_by_address);
-  if (!noted) return noted;
   state = JoinedState{endpoints.client_addr, endpoints.client_port, id.value(), "", 0, 0};
   return &state;
 }

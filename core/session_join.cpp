@@ -10,6 +10,9 @@ constexpr std::int64_t skew_us = 5'000'000;
 constexpr std::int64_t longest_session_us = 3'600'000'000;
 // Matching on the address alone: syslog times are whole seconds.
 constexpr std::int64_t address_window_us = 2'000'000;
+// sessions.join_method of a session another sensor joined.
+constexpr const char* join_by_endpoint = "client address+port+time";
+constexpr const char* join_by_address = "client address+smtpd pid+time";
 
 }  // namespace
 
@@ -121,10 +124,8 @@ Result<std::int64_t> SessionJoiner::find_or_open(const Endpoints& endpoints,
       .bind(3, time_us)
       .bind(4, skew_us)
       .bind(5, longest_session_us);
-  auto found = first_id(find);
-  if (!found) return found.status();
-  if (found.value()) return *found.value();
-  return open(endpoints, source, stream, time_us, observed_connect);
+  return join_or_open(find, join_by_endpoint, endpoints, source, stream, time_us,
+                      observed_connect);
 }
 
 Result<std::int64_t> SessionJoiner::find_or_open_by_address(const Endpoints& endpoints,
@@ -134,10 +135,30 @@ Result<std::int64_t> SessionJoiner::find_or_open_by_address(const Endpoints& end
                                                             bool observed_connect) {
   auto& find = statements_->find_by_address;
   find.bind(1, endpoints.client_addr).bind(2, time_us).bind(3, address_window_us).bind(4, source);
+  return join_or_open(find, join_by_address, endpoints, source, stream, time_us,
+                      observed_connect);
+}
+
+// The session `find` (bound) names, with `source` noted on it; else a new
+// session opened by `source` (which names its sources and join method
+// itself, so it needs no second write).
+Result<std::int64_t> SessionJoiner::join_or_open(sqlite::Statement& find,
+                                                 const char* join_method,
+                                                 const Endpoints& endpoints,
+                                                 const std::string& source,
+                                                 const std::string& stream, std::int64_t time_us,
+                                                 bool observed_connect) {
   auto found = first_id(find);
   if (!found) return found.status();
-  if (found.value()) return *found.value();
-  return open(endpoints, source, stream, time_us, observed_connect);
+  if (!found.value()) return open(endpoints, source, stream, time_us, observed_connect);
+  if (Status noted = statements_->note_source.bind(1, *found.value())
+                         .bind(2, source)
+                         .bind(3, std::string(join_method))
+                         .run();
+      !noted) {
+    return noted.context("note the session's source");
+  }
+  return *found.value();
 }
 
 Result<std::int64_t> SessionJoiner::open(const Endpoints& endpoints, const std::string& source,
@@ -157,11 +178,6 @@ Result<std::int64_t> SessionJoiner::open(const Endpoints& endpoints, const std::
                       .run();
   if (!opened) return opened.context("open session");
   return db_.last_insert_rowid();
-}
-
-Status SessionJoiner::note_source(std::int64_t session_id, const std::string& source,
-                                  const std::string& join_method) {
-  return statements_->note_source.bind(1, session_id).bind(2, source).bind(3, join_method).run();
 }
 
 Result<std::int64_t> SessionJoiner::transaction(std::int64_t session_id, std::int64_t seq,

@@ -41,8 +41,9 @@ class SessionJoiner {
                                                        std::int64_t connect_us);
 
   // The session the event of `source` at time_us belongs to: the most recent
-  // one with these endpoints that was open then; else a new one, opened by
-  // this sensor (partial: its connect was not observed).
+  // one with these endpoints that was open then (`source` is added to its
+  // sources, once); else a new one, opened by this sensor (partial: its
+  // connect was not observed).
   Result<std::int64_t> find_or_open(const Endpoints& endpoints, const std::string& source,
                                     const std::string& stream, std::int64_t time_us,
                                     bool observed_connect);
@@ -56,10 +57,6 @@ class SessionJoiner {
                                                const std::string& stream, std::int64_t time_us,
                                                bool observed_connect);
 
-  // Adds `source` to the session's sources once.
-  Status note_source(std::int64_t session_id, const std::string& source,
-                     const std::string& join_method);
-
   // The transaction row of ordinal seq, created if missing.
   Result<std::int64_t> transaction(std::int64_t session_id, std::int64_t seq,
                                    const std::optional<std::string>& mail_from,
@@ -68,6 +65,10 @@ class SessionJoiner {
  private:
   struct Statements;
   SessionJoiner(sqlite::Database& db, std::unique_ptr<Statements> statements);
+  Result<std::int64_t> join_or_open(sqlite::Statement& find, const char* join_method,
+                                    const Endpoints& endpoints, const std::string& source,
+                                    const std::string& stream, std::int64_t time_us,
+                                    bool observed_connect);
   Result<std::int64_t> open(const Endpoints& endpoints, const std::string& source,
                             const std::string& stream, std::int64_t time_us,
                             bool observed_connect);
