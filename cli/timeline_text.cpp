@@ -40,6 +40,16 @@ std::string with_esmtp(const EventRecord& event) {
                        : printable(event.argument) + " " + printable(esmtp);
 }
 
+// Who the client logged in as with SMTP AUTH, from the milter's MAIL macros
+// or the policy server's sasl_* attributes: "   [AUTH user METHOD]", or
+// empty when it did not.
+std::string auth_note(const EventRecord& event, const char* user_key, const char* method_key) {
+  const std::string user = attribute(event, user_key);
+  if (user.empty()) return "";
+  return fmt::format("   [AUTH {} {}]", printable(user, 200),
+                     printable(attribute(event, method_key), 40));
+}
+
 // A policy request is Postfix asking before it answers the client: the
 // greeting verb (protocol_name) shows here, and any rule that answered.
 std::string describe_policy(const EventRecord& event) {
@@ -52,7 +62,7 @@ std::string describe_policy(const EventRecord& event) {
     const std::string tls = attribute(event, "encryption_protocol");
     if (!tls.empty()) line += "   [TLS " + printable(tls) + "]";
   } else if (stage == "mail") {
-    line = "check MAIL FROM:<" + arg + ">";
+    line = "check MAIL FROM:<" + arg + ">" + auth_note(event, "sasl_username", "sasl_method");
   } else if (stage == "rcpt") {
     line = "check RCPT TO:<" + arg + ">";
   } else if (stage == "vrfy") {
@@ -164,7 +174,9 @@ std::string describe(const SessionRecord& s, std::size_t index) {
            (tls.empty() ? "" : fmt::format("   [TLS {} {}]", printable(tls),
                                            printable(attribute(event, "{cipher}"))));
   }
-  if (stage == "mail") return "C: MAIL FROM:" + with_esmtp(event);
+  if (stage == "mail") {
+    return "C: MAIL FROM:" + with_esmtp(event) + auth_note(event, "{auth_authen}", "{auth_type}");
+  }
   if (stage == "rcpt") {
     std::string line = "C: RCPT TO:" + with_esmtp(event);
     if (attribute(event, "rejected") == "1") {

@@ -88,7 +88,8 @@ class Workdir:
 class PostfixInstance:
     """A private Postfix: own config_directory, queue, data and maillog."""
 
-    def __init__(self, workdir, milter_socket=None, policy_service=None, extra=None, tls=False):
+    def __init__(self, workdir, milter_socket=None, policy_service=None, extra=None, tls=False,
+                 sasl_users=None):
         self.dir = workdir.join("postfix")
         self.etc = os.path.join(self.dir, "etc")
         self.queue = os.path.join(self.dir, "queue")
@@ -98,6 +99,7 @@ class PostfixInstance:
         self.policy_service = policy_service
         self.extra = extra or {}
         self.tls = tls
+        self.sasl_users = sasl_users or {}  # {"user@realm": "password"}: SMTP AUTH on
         self.master_pid = None
 
     def postconf(self, *args):
@@ -150,6 +152,8 @@ class PostfixInstance:
             })
         if self.tls:
             settings.update(self.tls_settings())
+        if self.sasl_users:
+            settings.update(self.sasl_settings())
         settings.update(self.extra)
         self.postconf("-e", *[f"{k} = {v}" for k, v in settings.items()])
         self.postconf("-M#", "smtp/inet")
@@ -184,6 +188,24 @@ class PostfixInstance:
             "smtpd_end_of_data_restrictions": check,
         } | ({"smtpscopepolicy_time_limit": "3600"} if isinstance(self.policy_service, dict)
              else {})
+
+    def sasl_settings(self):
+        """SMTP AUTH PLAIN/LOGIN through Cyrus SASL with a private sasldb
+        (cyrus_sasl_config_path points at this instance's own smtpd.conf)."""
+        sasl_dir = os.path.join(self.etc, "sasl")
+        os.makedirs(sasl_dir)
+        sasldb = os.path.join(sasl_dir, "sasldb2")
+        with open(os.path.join(sasl_dir, "smtpd.conf"), "w") as conf:
+            conf.write(f"pwcheck_method: auxprop\nauxprop_plugin: sasldb\n"
+                       f"mech_list: PLAIN LOGIN\nsasldb_path: {sasldb}\n")
+        for login, password in self.sasl_users.items():
+            user, realm = login.split("@", 1)
+            subprocess.run(["saslpasswd2", "-p", "-c", "-f", sasldb, "-u", realm, user],
+                           input=password.encode(), check=True)
+        shutil.chown(sasldb, user="postfix")
+        return {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_type": "cyrus",
+                "cyrus_sasl_config_path": sasl_dir, "smtpd_sasl_path": "smtpd",
+                "smtpd_sasl_local_domain": ""}
 
     def tls_settings(self):
         """A self-signed certificate for STARTTLS (security level may)."""

@@ -93,6 +93,29 @@ TEST(Timeline, TextNeverCarriesRawControlCharacters) {
   }
 }
 
+// SMTP AUTH shows once per transaction, at MAIL, from either sensor; the
+// login is client text and is escaped like any other.
+TEST(Timeline, MailShowsWhoLoggedIn) {
+  SessionRecord s;
+  s.id = 3;
+  s.client_addr = "192.0.2.8";
+  s.connect_us = 1'795'600'000'000'000;
+  s.events = {
+      EventRecord{"policy", "mail", s.connect_us + 10, 1, "a@example.org",
+                  R"({"sasl_method":"PLAIN","sasl_username":"alice\u001b[2J"})"},
+      EventRecord{"milter", "mail", s.connect_us + 20, 1, "<a@example.org>",
+                  R"({"{auth_type}":"LOGIN","{auth_authen}":"alice"})"},
+      EventRecord{"milter", "rcpt", s.connect_us + 30, 1, "<b@example.org>",
+                  R"({"{auth_authen}":"alice"})"}};
+  const std::string text = render_timelines_text({s});
+  EXPECT_NE(text.find("check MAIL FROM:<a@example.org>   [AUTH alice\\x1b[2J PLAIN]"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("C: MAIL FROM:<a@example.org>   [AUTH alice LOGIN]"), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("RCPT TO:<b@example.org>   [AUTH"), std::string::npos) << text;
+}
+
 TEST(Timeline, NoSessionsSaysSo) { EXPECT_EQ(render_timelines_text({}), "no sessions recorded\n"); }
 
 }  // namespace
