@@ -1,7 +1,8 @@
 """Faults around the daemons, with a real Postfix: mail keeps flowing when
 the milter is killed (milter_default_action = accept) and recording resumes
 on restart; a database locked by another writer delays recording but loses
-nothing and stays intact; a corrupt database is refused without damage."""
+nothing and stays intact (milter and policy server); a corrupt database is
+refused without damage."""
 import hashlib
 import os
 import signal
@@ -15,6 +16,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 import scenarios  # noqa: E402
+from policy_client import PolicyClient  # noqa: E402
 
 
 def delivered(postfix):
@@ -78,6 +80,50 @@ class Faults(unittest.TestCase):
         self.assertEqual(harness.query(self.db, "SELECT coalesce(sum(dropped), 0) FROM drops"),
                          [(0,)])
         self.assertIn(self.milter.stderr().count("event=write-failed"), (1, 2),
+                      "the cause is logged once per 10 s, not per retry")
+
+
+class PolicyServerLockedDatabase(unittest.TestCase):
+    """The policy server shares the milter's store, so the same promise:
+    a database locked by another writer (here beyond the busy timeout)
+    delays recording, never an answer, and loses nothing."""
+
+    def setUp(self):
+        self.work = harness.Workdir()
+        self.db = self.work.join("smtpscope.db")
+        self.socket = self.work.join("policy.sock")
+        self.policy = harness.policy_daemon(self.work, self.db, [f"unix:{self.socket}"]).start()
+
+    def tearDown(self):
+        self.policy.stop()
+        self.work.remove()
+
+    def test_answers_at_once_and_records_everything_after_the_lock(self):
+        blocker = sqlite3.connect(self.db, timeout=1, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        client = PolicyClient(self.socket)
+        slowest = 0.0
+        for i in range(50):
+            asked = time.monotonic()
+            self.assertEqual(client.ask(client_port=str(41000 + i // 5),
+                                        instance=f"1f4.6b03a76b.d4dad.{i // 5:x}"), "DUNNO")
+            slowest = max(slowest, time.monotonic() - asked)
+        client.close()
+        self.assertLess(slowest, 1.0, "an answer waited for the database")
+        time.sleep(max(0.0, 8 - (time.monotonic() - started)))  # beyond busy_timeout_ms (5 s)
+        self.assertEqual(harness.query(self.db, "SELECT count(*) FROM events"), [(0,)])
+        blocker.execute("COMMIT")
+        blocker.close()
+        harness.wait_for(lambda: harness.query(self.db, "SELECT count(*) FROM events WHERE"
+                                               " source = 'policy'")[0][0] == 50,
+                         15, "the held-back requests")
+        self.assertEqual(self.policy.stop(), 0)
+        self.assertEqual(harness.query(self.db, "SELECT count(*) FROM sessions"), [(10,)])
+        self.assertEqual(harness.query(self.db, "SELECT coalesce(sum(dropped), 0) FROM drops"),
+                         [(0,)])
+        self.assertEqual(harness.query(self.db, "PRAGMA integrity_check"), [("ok",)])
+        self.assertIn(self.policy.stderr().count("event=write-failed"), (1, 2),
                       "the cause is logged once per 10 s, not per retry")
 
 
