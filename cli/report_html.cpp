@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "smtp_login.h"
 #include "text_escape.h"
 
 namespace smtpscope::cli {
@@ -63,12 +64,20 @@ std::string timeline_svg(const AnalysedSession& a) {
   return svg;
 }
 
+// " [AUTH user METHOD]" at a MAIL of a client that logged in, escaped.
+std::string login_cell(const EventRecord& e) {
+  const auto login = login_at_mail(e);
+  return login ? fmt::format(" <strong>[AUTH {} {}]</strong>", h(login->user, 200),
+                           h(login->method, 40))
+               : "";
+}
+
 std::string events_table(const AnalysedSession& a) {
   std::string out = "<table><tr><th>time</th><th>source</th><th>stage</th><th>text</th></tr>";
   for (const auto& e : a.session->events) {
-    out += fmt::format("<tr><td>{:+.3f}s</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td></tr>",
+    out += fmt::format("<tr><td>{:+.3f}s</td><td class=\"{}\">{}</td><td>{}</td><td>{}{}</td></tr>",
                        static_cast<double>(e.time_us - a.session->connect_us) / 1e6, h(e.source),
-                       h(e.source), h(e.stage), h(e.argument, 300));
+                       h(e.source), h(e.stage), h(e.argument, 300), login_cell(e));
   }
   return out + "</table>";
 }

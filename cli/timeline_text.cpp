@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "session_facts.h"
+#include "smtp_login.h"
 #include "text_escape.h"
 
 namespace smtpscope::cli {
@@ -40,14 +41,11 @@ std::string with_esmtp(const EventRecord& event) {
                        : printable(event.argument) + " " + printable(esmtp);
 }
 
-// Who the client logged in as with SMTP AUTH, from the milter's MAIL macros
-// or the policy server's sasl_* attributes: "   [AUTH user METHOD]", or
-// empty when it did not.
-std::string auth_note(const EventRecord& event, const char* user_key, const char* method_key) {
-  const std::string user = attribute(event, user_key);
-  if (user.empty()) return "";
-  return fmt::format("   [AUTH {} {}]", printable(user, 200),
-                     printable(attribute(event, method_key), 40));
+// "   [AUTH user METHOD]" at a MAIL of a client that logged in, else empty.
+std::string login_note(const EventRecord& event) {
+  const auto login = login_at_mail(event);
+  if (!login) return "";
+  return fmt::format("   [AUTH {} {}]", printable(login->user, 200), printable(login->method, 40));
 }
 
 // A policy request is Postfix asking before it answers the client: the
@@ -62,7 +60,7 @@ std::string describe_policy(const EventRecord& event) {
     const std::string tls = attribute(event, "encryption_protocol");
     if (!tls.empty()) line += "   [TLS " + printable(tls) + "]";
   } else if (stage == "mail") {
-    line = "check MAIL FROM:<" + arg + ">" + auth_note(event, "sasl_username", "sasl_method");
+    line = "check MAIL FROM:<" + arg + ">" + login_note(event);
   } else if (stage == "rcpt") {
     line = "check RCPT TO:<" + arg + ">";
   } else if (stage == "vrfy") {
@@ -175,7 +173,7 @@ std::string describe(const SessionRecord& s, std::size_t index) {
                                            printable(attribute(event, "{cipher}"))));
   }
   if (stage == "mail") {
-    return "C: MAIL FROM:" + with_esmtp(event) + auth_note(event, "{auth_authen}", "{auth_type}");
+    return "C: MAIL FROM:" + with_esmtp(event) + login_note(event);
   }
   if (stage == "rcpt") {
     std::string line = "C: RCPT TO:" + with_esmtp(event);

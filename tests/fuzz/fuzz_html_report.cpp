@@ -1,6 +1,7 @@
 // Fuzzes the escaping on the way out: printable() and html_escape() on raw
 // bytes, then a whole HTML report of a session whose client name, HELO,
-// sender, recipient and unknown command come from the input. Invariants:
+// sender, recipient and unknown command come from the input (the last two
+// also as the SMTP AUTH login and method at MAIL). Invariants:
 // printable() leaves no control byte, html_escape() no markup character,
 // and every tag in the page is one the renderer writes (an input's "<img"
 // or "<script" would show up as a tag of another name).
@@ -9,6 +10,7 @@
 
 #include "client_report.h"
 #include "fuzz_input.h"
+#include "json_text.h"
 #include "patterns.h"
 #include "report_html.h"
 #include "text_escape.h"
@@ -42,7 +44,9 @@ SessionRecord hostile_session(const std::vector<std::string_view>& field) {
   session.events = {
       {"milter", "connect", at(0), std::nullopt, std::string(field[0]), "{}"},
       {"milter", "helo", at(10), std::nullopt, std::string(field[1]), "{}"},
-      {"milter", "mail", at(20), 1, std::string(field[2]), "{}"},
+      {"milter", "mail", at(20), 1, std::string(field[2]),
+       attributes_to_json({{"{auth_authen}", std::string(field[3])},
+                           {"{auth_type}", std::string(field[4])}})},
       {"milter", "rcpt", at(30), 1, std::string(field[3]), "{}"},
       {"milter", "unknown", at(40), 1, std::string(field[4]), "{}"},
       {"milter", "close", at(2000), std::nullopt, "", "{}"}};

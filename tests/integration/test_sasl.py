@@ -107,11 +107,19 @@ class SaslThroughPostfix(unittest.TestCase):
                 self.assertNotIn("sasl_username", mail[0])
                 self.assertNotIn("sasl_method", mail[0])
 
-    def test_the_timeline_shows_the_login(self):
-        out = subprocess.run([harness.binary("smtpscope"), "--db", self.db, "sessions",
-                              "--client", AUTHENTICATED], capture_output=True, text=True,
-                             check=True).stdout
-        self.assertIn(LOGIN, out)
+    def smtpscope(self, *args):
+        return subprocess.run([harness.binary("smtpscope"), "--db", self.db, *args],
+                              capture_output=True, text=True, check=True).stdout
+
+    def test_the_timeline_and_the_reports_show_the_login(self):
+        timeline = self.smtpscope("sessions", "--client", AUTHENTICATED)
+        self.assertIn(f"C: MAIL FROM:<newsletter@test.example>   [AUTH {LOGIN} PLAIN]", timeline)
+        self.assertIn(f"check MAIL FROM:<newsletter@test.example>   [AUTH {LOGIN} PLAIN]",
+                      timeline)
+        self.assertIn(f"[AUTH {LOGIN} PLAIN]", self.smtpscope("report", "--client", AUTHENTICATED))
+        self.assertIn(f"<strong>[AUTH {LOGIN} PLAIN]</strong>",
+                      self.smtpscope("report", "--client", AUTHENTICATED, "--format", "html"))
+        self.assertNotIn("[AUTH", self.smtpscope("sessions", "--client", REFUSED))
 
 
 if __name__ == "__main__":
