@@ -8,36 +8,42 @@ std::optional<std::int64_t> optional_int(const sqlite::Statement& row, int colum
   return row.column_int(column);
 }
 
-Status read_transactions(sqlite::Database& db, SessionRecord& session) {
-  auto query = db.prepare(
-      "SELECT seq, mail_from, rcpt_accepted, rcpt_rejected, data_us IS NOT NULL, queue_id,"
-      " body_bytes, outcome FROM transactions WHERE session_id = ?1 ORDER BY seq");
-  if (!query) return query.status();
-  auto& q = query.value();
+constexpr const char* transactions_query =
+    "SELECT seq, mail_from, rcpt_accepted, rcpt_rejected, data_us IS NOT NULL, queue_id,"
+    " body_bytes, outcome FROM transactions WHERE session_id = ?1 ORDER BY seq";
+
+constexpr const char* events_query =
+    "SELECT e.source, e.stage, e.time_us, t.seq, e.argument, e.attributes FROM events e"
+    " LEFT JOIN transactions t ON t.id = e.transaction_id"
+    " WHERE e.session_id = ?1 ORDER BY e.time_us + CASE WHEN e.source = 'log' AND"
+    " json_extract(e.attributes, '$.clock') = 'second' THEN 999999 ELSE 0 END, e.id";
+
+// Both take a statement prepared once for all sessions (preparing one per
+// session was a third of `smtpscope clients`, measured with perf).
+Status read_transactions(sqlite::Statement& q, SessionRecord& session) {
   q.bind(1, session.id);
   for (;;) {
     auto row = q.step();
     if (!row) return row.status();
-    if (!row.value()) return Status::ok();
+    if (!row.value()) {
+      q.reset();
+      return Status::ok();
+    }
     session.transactions.push_back(TransactionRecord{
         q.column_int(0), q.column_text(1), q.column_int(2), q.column_int(3), q.column_int(4) != 0,
         q.column_text(5), optional_int(q, 6), q.column_text(7)});
   }
 }
 
-Status read_events(sqlite::Database& db, SessionRecord& session) {
-  auto query = db.prepare(
-      "SELECT e.source, e.stage, e.time_us, t.seq, e.argument, e.attributes FROM events e"
-      " LEFT JOIN transactions t ON t.id = e.transaction_id"
-      " WHERE e.session_id = ?1 ORDER BY e.time_us + CASE WHEN e.source = 'log' AND"
-      " json_extract(e.attributes, '$.clock') = 'second' THEN 999999 ELSE 0 END, e.id");
-  if (!query) return query.status();
-  auto& q = query.value();
+Status read_events(sqlite::Statement& q, SessionRecord& session) {
   q.bind(1, session.id);
   for (;;) {
     auto row = q.step();
     if (!row) return row.status();
-    if (!row.value()) return Status::ok();
+    if (!row.value()) {
+      q.reset();
+      return Status::ok();
+    }
     session.events.push_back(EventRecord{q.column_text(0), q.column_text(1), q.column_int(2),
                                          optional_int(q, 3), q.column_text(4), q.column_text(5)});
   }
@@ -56,9 +62,8 @@ std::string sessions_query(const SessionFilter& filter) {
          " WHERE " + where + " ORDER BY connect_us DESC, id DESC LIMIT ?3) ORDER BY connect_us, id";
 }
 
-}  // namespace
-
-Result<std::vector<SessionRecord>> read_sessions(sqlite::Database& db, const SessionFilter& filter) {
+Result<std::vector<SessionRecord>> read_in_transaction(sqlite::Database& db,
+                                                      const SessionFilter& filter) {
   auto query = db.prepare(sessions_query(filter));
   if (!query) return query.status();
   auto& q = query.value();
@@ -85,10 +90,27 @@ Result<std::vector<SessionRecord>> read_sessions(sqlite::Database& db, const Ses
     s.protocol = q.column_text(10);
     sessions.push_back(std::move(s));
   }
+  auto transactions = db.prepare(transactions_query);
+  if (!transactions) return transactions.status();
+  auto events = db.prepare(events_query);
+  if (!events) return events.status();
   for (auto& session : sessions) {
-    if (Status read = read_transactions(db, session); !read) return read;
-    if (Status read = read_events(db, session); !read) return read;
+    if (Status read = read_transactions(transactions.value(), session); !read) return read;
+    if (Status read = read_events(events.value(), session); !read) return read;
   }
+  return sessions;
+}
+
+}  // namespace
+
+// One read transaction for the whole read: the sessions and their events
+// are from one moment, and SQLite takes its read lock once instead of once
+// per statement (two fcntl calls each; ~20% of `smtpscope clients`).
+Result<std::vector<SessionRecord>> read_sessions(sqlite::Database& db, const SessionFilter& filter) {
+  if (db.in_transaction()) return read_in_transaction(db, filter);
+  if (Status begun = db.exec("BEGIN"); !begun) return begun.context("begin reading");
+  auto sessions = read_in_transaction(db, filter);
+  (void)db.exec(sessions ? "COMMIT" : "ROLLBACK");
   return sessions;
 }
 

@@ -44,6 +44,8 @@ bool Database::busy() const {
   return code == SQLITE_BUSY || code == SQLITE_LOCKED;
 }
 
+bool Database::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
+
 std::string Database::describe(int code) const {
   return fmt::format("{} ({})", sqlite3_errmsg(db_), sqlite3_errstr(code));
 }

@@ -38,6 +38,8 @@ class Database {
   // True when the last call failed because another connection held a lock
   // (SQLITE_BUSY or SQLITE_LOCKED).
   bool busy() const;
+  // True between BEGIN and COMMIT/ROLLBACK.
+  bool in_transaction() const;
   const std::string& path() const { return path_; }
   sqlite3* handle() { return db_; }
 
