@@ -74,17 +74,11 @@ class Setup:
         policy_service = None
         if config in NULL_MILTER_MODES:
             milter_socket = self.work.join("null.sock")
-            null_milter = os.path.join(os.environ["SMTPSCOPE_BUILD_DIR"], "bench", "null_milter")
-            self.reference = subprocess.Popen([null_milter, f"unix:{milter_socket}"],
-                                         env=dict(os.environ,
-                                                  NULL_MILTER_MODE=NULL_MILTER_MODES[config]),
-                                         preexec_fn=lambda: os.umask(0))  # smtpd connects
-            harness.wait_for(lambda: os.path.exists(milter_socket), 10, "null_milter")
+            self.start_reference("null_milter", f"unix:{milter_socket}", milter_socket,
+                                 NULL_MILTER_MODE=NULL_MILTER_MODES[config])
         if config == "r":
             milter_socket = self.work.join("raw.sock")
-            raw = os.path.join(os.environ["SMTPSCOPE_BUILD_DIR"], "bench", "raw_deaf_milter")
-            self.reference = subprocess.Popen([raw, milter_socket])
-            harness.wait_for(lambda: os.path.exists(milter_socket), 10, "raw_deaf_milter")
+            self.start_reference("raw_deaf_milter", milter_socket, milter_socket)
         if config in ("c", "d", "t"):
             milter_socket = self.work.join("m.sock")
             self.daemons.append(harness.milter_daemon(self.work, self.db, milter_socket).start())
@@ -95,16 +89,21 @@ class Setup:
             policy_service = f"unix:{policy_socket}"
         if config == "t":
             policy_socket = self.work.join("trivial.sock")
-            trivial = os.path.join(os.environ["SMTPSCOPE_BUILD_DIR"], "bench",
-                                   "trivial_policy_server")
-            self.reference = subprocess.Popen([trivial, policy_socket])
-            harness.wait_for(lambda: os.path.exists(policy_socket), 10, "trivial_policy_server")
+            self.start_reference("trivial_policy_server", policy_socket, policy_socket)
             policy_service = f"unix:{policy_socket}"
         self.postfix = harness.PostfixInstance(
             self.work, milter_socket=f"unix:{milter_socket}" if milter_socket else None,
             policy_service=policy_service,
             # the harness asks at every stage; the issue's setup stops at DATA
             extra={"smtpd_end_of_data_restrictions": ""} if policy_service else None).start()
+
+    def start_reference(self, program, listen, socket_path, **env):
+        """Starts one of bench/'s comparison programs listening on `listen`
+        and waits for its socket (world-writable: smtpd connects as postfix)."""
+        binary = os.path.join(os.environ["SMTPSCOPE_BUILD_DIR"], "bench", program)
+        self.reference = subprocess.Popen([binary, listen], env=dict(os.environ, **env),
+                                          preexec_fn=lambda: os.umask(0))
+        harness.wait_for(lambda: os.path.exists(socket_path), 10, program)
 
     def send(self, messages, sessions, size=0):
         started = time.monotonic()
