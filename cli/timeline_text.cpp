@@ -7,22 +7,14 @@
 #include <cctype>
 #include <cstdlib>
 #include <chrono>
-#include <nlohmann/json.hpp>
 
+#include "event_attribute.h"
 #include "session_facts.h"
 #include "smtp_login.h"
 #include "text_escape.h"
 
 namespace smtpscope::cli {
 namespace {
-
-std::string attribute(const EventRecord& event, const char* name) {
-  const auto attributes = nlohmann::ordered_json::parse(event.attributes_json, nullptr, false);
-  if (!attributes.is_object() || !attributes.contains(name) || !attributes[name].is_string()) {
-    return "";
-  }
-  return attributes[name].get<std::string>();
-}
 
 std::string utc_time(std::int64_t time_us) {
   const std::chrono::sys_time<std::chrono::microseconds> when{std::chrono::microseconds(time_us)};
@@ -36,7 +28,7 @@ std::string endpoint(const std::string& addr, const std::optional<std::int64_t>&
 }
 
 std::string with_esmtp(const EventRecord& event) {
-  const std::string esmtp = attribute(event, "esmtp");
+  const std::string esmtp = event_attribute(event, "esmtp");
   return esmtp.empty() ? printable(event.argument)
                        : printable(event.argument) + " " + printable(esmtp);
 }
@@ -56,8 +48,8 @@ std::string describe_policy(const EventRecord& event) {
   std::string line;
   if (stage == "helo") {
     // protocol_state is the verb itself; protocol_name changes only after it.
-    line = "C: " + printable(attribute(event, "protocol_state")) + " " + arg;
-    const std::string tls = attribute(event, "encryption_protocol");
+    line = "C: " + printable(event_attribute(event, "protocol_state")) + " " + arg;
+    const std::string tls = event_attribute(event, "encryption_protocol");
     if (!tls.empty()) line += "   [TLS " + printable(tls) + "]";
   } else if (stage == "mail") {
     line = "check MAIL FROM:<" + arg + ">" + login_note(event);
@@ -68,13 +60,13 @@ std::string describe_policy(const EventRecord& event) {
   } else if (stage == "etrn") {
     line = "C: ETRN " + arg;
   } else if (stage == "eom") {
-    line = fmt::format("check END-OF-MESSAGE ({} bytes)", printable(attribute(event, "size")));
+    line = fmt::format("check END-OF-MESSAGE ({} bytes)", printable(event_attribute(event, "size")));
   } else {
     std::string upper = printable(stage);
     for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     line = "check " + upper;
   }
-  const std::string rule = attribute(event, "rule");
+  const std::string rule = event_attribute(event, "rule");
   return rule.empty() ? line : line + "   -> rule " + printable(rule);
 }
 
@@ -86,7 +78,7 @@ std::string counters(const EventRecord& event) {
                                           "commands"};
   std::string out;
   for (const char* name : names) {
-    const std::string value = attribute(event, name);
+    const std::string value = event_attribute(event, name);
     if (!value.empty()) out += fmt::format(" {}={}", name, printable(value));
   }
   return out;
@@ -96,30 +88,30 @@ std::string counters(const EventRecord& event) {
 std::string describe_log(const EventRecord& event) {
   const std::string& stage = event.stage;
   const std::string arg = printable(event.argument);
-  const std::string after = printable(attribute(event, "after"));
-  if (stage == "connect") return "connect from " + printable(attribute(event, "client_name"));
+  const std::string after = printable(event_attribute(event, "after"));
+  if (stage == "connect") return "connect from " + printable(event_attribute(event, "client_name"));
   if (stage == "close") return "disconnect" + counters(event);
   if (stage == "lost") return "lost connection after " + after;
   if (stage == "timeout") return "timeout after " + after;
   if (stage == "error_limit") return "too many errors after " + after;
   if (stage == "pipelining") return "improper command pipelining after " + after + ": " + arg;
   if (stage == "reject") {
-    return fmt::format("{} {}: S: {}", printable(attribute(event, "action")),
-                       printable(attribute(event, "command")), arg);
+    return fmt::format("{} {}: S: {}", printable(event_attribute(event, "action")),
+                       printable(event_attribute(event, "command")), arg);
   }
-  if (stage == "queued") return "queue file " + printable(attribute(event, "queue_id"));
+  if (stage == "queued") return "queue file " + printable(event_attribute(event, "queue_id"));
   if (stage == "non_smtp") return "non-SMTP command: " + arg;
   if (stage == "illegal") {
-    return "illegal address syntax in " + printable(attribute(event, "command")) + ": " + arg;
+    return "illegal address syntax in " + printable(event_attribute(event, "command")) + ": " + arg;
   }
   if (stage == "tls") {
-    return fmt::format("{} TLS {} {}", printable(attribute(event, "trust")),
-                       printable(attribute(event, "tls_version")),
-                       printable(attribute(event, "cipher")));
+    return fmt::format("{} TLS {} {}", printable(event_attribute(event, "trust")),
+                       printable(event_attribute(event, "tls_version")),
+                       printable(event_attribute(event, "cipher")));
   }
   if (stage == "screen") {
-    return fmt::format("postscreen {} {} {}", printable(attribute(event, "verdict")),
-                       printable(attribute(event, "detail")), arg);
+    return fmt::format("postscreen {} {} {}", printable(event_attribute(event, "verdict")),
+                       printable(event_attribute(event, "detail")), arg);
   }
   return printable(stage) + " " + arg;
 }
@@ -151,8 +143,8 @@ std::string abort_label(const SessionRecord& s, std::size_t index) {
     }
   }
   if (log_close == nullptr) return "RSET, QUIT or lost connection (no log to tell)";
-  if (lost || attribute(*log_close, "quit").empty()) return "connection lost, transaction open";
-  const std::string rset = attribute(*log_close, "rset");
+  if (lost || event_attribute(*log_close, "quit").empty()) return "connection lost, transaction open";
+  const std::string rset = event_attribute(*log_close, "rset");
   const int rsets = rset.empty() ? 0 : std::atoi(rset.c_str());
   return rsets > resets_before_mail ? "RSET, then QUIT" : "QUIT with the transaction open";
 }
@@ -167,27 +159,27 @@ std::string describe(const SessionRecord& s, std::size_t index) {
   const std::string& stage = event.stage;
   if (stage == "connect") return "connect";
   if (stage == "helo") {
-    const std::string tls = attribute(event, "{tls_version}");
+    const std::string tls = event_attribute(event, "{tls_version}");
     return "C: HELO/EHLO " + printable(event.argument) +
            (tls.empty() ? "" : fmt::format("   [TLS {} {}]", printable(tls),
-                                           printable(attribute(event, "{cipher}"))));
+                                           printable(event_attribute(event, "{cipher}"))));
   }
   if (stage == "mail") {
     return "C: MAIL FROM:" + with_esmtp(event) + login_note(event);
   }
   if (stage == "rcpt") {
     std::string line = "C: RCPT TO:" + with_esmtp(event);
-    if (attribute(event, "rejected") == "1") {
-      line += fmt::format("   S: rejected {} {}", printable(attribute(event, "status")),
-                          printable(attribute(event, "reason")));
+    if (event_attribute(event, "rejected") == "1") {
+      line += fmt::format("   S: rejected {} {}", printable(event_attribute(event, "status")),
+                          printable(event_attribute(event, "reason")));
     }
     return line;
   }
   if (stage == "data") return "C: DATA";
   if (stage == "header") return "   header " + printable(event.argument);
   if (stage == "eom") {
-    const std::string queue_id = attribute(event, "queue_id");
-    const std::string bytes = attribute(event, "body_bytes");
+    const std::string queue_id = event_attribute(event, "queue_id");
+    const std::string bytes = event_attribute(event, "body_bytes");
     return fmt::format("C: .   S: queued{}{}", queue_id.empty() ? "" : " as " + printable(queue_id),
                        bytes.empty() ? "" : fmt::format(" ({} body bytes)", printable(bytes)));
   }
@@ -225,8 +217,8 @@ int rsets_outside(const SessionRecord& s) {
                         : st == "helo" ? 'H' : st == "rcpt" ? 'R' : st == "data" ? 'D' : 0;
       if (letter) stages += std::string(stages.empty() ? "" : " ") + letter;
     } else if (e.source == "log" && e.stage == "close") {
-      rsets = std::atoi(attribute(e, "rset").c_str());
-      quit = !attribute(e, "quit").empty();
+      rsets = std::atoi(event_attribute(e, "rset").c_str());
+      quit = !event_attribute(e, "quit").empty();
     }
   }
   return std::max(0, rsets - analysis::rsets_inside_transactions(stages, rsets, quit));
@@ -263,7 +255,7 @@ void render_session(std::string& out, const SessionRecord& s,
     }
     if (event.source == "milter") previous = event.stage;
     // A whole-second log stamp: the line was written before the second ended.
-    const bool coarse = attribute(event, "clock") == "second";
+    const bool coarse = event_attribute(event, "clock") == "second";
     const double offset =
         static_cast<double>(event.time_us + (coarse ? 999'999 : 0) - s.connect_us) / 1e6;
     const std::string when =
