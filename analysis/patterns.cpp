@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "yaml_load.h"
+
 namespace smtpscope::analysis {
 namespace {
 
@@ -110,7 +112,7 @@ bool contains(const std::vector<std::string>& list, const std::string& value) {
 
 Result<PatternSet> parse_patterns(const std::string& yaml, const std::string& name) {
   try {
-    const YAML::Node root = YAML::Load(yaml);
+    const YAML::Node root = load_yaml_strict(yaml);
     if (!root.IsMap() || !root["patterns"] || !root["patterns"].IsSequence()) {
       return Status::error(name + ": expected \"patterns:\" followed by a list");
     }

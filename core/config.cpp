@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include "yaml_load.h"
+
 namespace smtpscope {
 namespace {
 
@@ -137,6 +139,11 @@ std::vector<ConfigKey> build_keys() {
                                [](Config& c) -> auto& { return c.store.queue_capacity; }, 16,
                                10000000, "65536",
                                "events buffered in memory; beyond this they are dropped and counted"),
+      integer_key<std::size_t>("store.queue_bytes",
+                               [](Config& c) -> auto& { return c.store.queue_bytes; }, 1024 * 1024,
+                               std::size_t{16} * 1024 * 1024 * 1024, "67108864",
+                               "bytes of events buffered in memory at most; beyond this they are "
+                               "dropped and counted"),
       integer_key<std::size_t>("store.batch_size",
                                [](Config& c) -> auto& { return c.store.batch_size; }, 1, 1000000,
                                "4096", "events committed per database transaction at most"),
@@ -208,11 +215,21 @@ std::vector<ConfigKey> build_keys() {
       integer_key<std::size_t>("policy.max_connections",
                                [](Config& c) -> auto& { return c.policy.max_connections; }, 1,
                                1000000, "4096", "open connections at most; more are refused"),
+      integer_key<std::size_t>("policy.max_output_bytes",
+                               [](Config& c) -> auto& { return c.policy.max_output_bytes; }, 1024,
+                               64 * 1024 * 1024, "65536",
+                               "answers not yet read by a client at most; beyond this the server "
+                               "stops reading its requests until it reads"),
       integer_key<int>("policy.history_cache_s",
                        [](Config& c) -> auto& { return c.policy.history_cache_s; }, 0, 86400, "30",
                        "how long rules reuse a client's history from the database"),
       string_key("policy.pid_file", [](Config& c) -> auto& { return c.policy.pid_file; }, "\"\"",
                  "where to write the daemon's PID (empty: none)", true),
+      integer_key<std::size_t>("ingest.max_line_bytes",
+                               [](Config& c) -> auto& { return c.ingest.max_line_bytes; }, 1024,
+                               16 * 1024 * 1024, "65536",
+                               "longest log line read; the rest of a longer line is skipped and "
+                               "the line counted malformed"),
       string_key("daemon.user", [](Config& c) -> auto& { return c.daemon.user; }, "\"\"",
                  "started as root, the daemons become this user after binding", true),
       string_key("daemon.group", [](Config& c) -> auto& { return c.daemon.group; }, "\"\"",
@@ -280,7 +297,7 @@ Config default_config() {
 Result<Config> parse_config(std::string_view yaml, const std::string& name) {
   Config config = default_config();
   try {
-    const YAML::Node root = YAML::Load(std::string(yaml));
+    const YAML::Node root = load_yaml_strict(std::string(yaml));
     if (Status applied = apply_yaml(config, root, name); !applied) return applied;
   } catch (const YAML::Exception& e) {
     return Status::error(fmt::format("{}:{}: {}", name, e.mark.line + 1, e.msg));

@@ -29,6 +29,7 @@ struct Config {
   } database;
   struct Store {
     std::size_t queue_capacity = 0;
+    std::size_t queue_bytes = 0;
     std::size_t batch_size = 0;
     int batch_interval_ms = 0;
     int retry_interval_ms = 0;
@@ -56,9 +57,13 @@ struct Config {
     int idle_timeout_s = 0;
     int request_timeout_s = 0;
     std::size_t max_connections = 0;
+    std::size_t max_output_bytes = 0;
     int history_cache_s = 0;
     std::string pid_file;
   } policy;
+  struct Ingest {
+    std::size_t max_line_bytes = 0;
+  } ingest;
   struct Daemon {
     std::string user;
     std::string group;

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "duration.h"
+#include "yaml_load.h"
 
 namespace smtpscope::policy {
 namespace {
@@ -194,7 +195,7 @@ bool holds(const HistoryCondition& h, const Request& request, HistorySource* sou
 
 Result<RuleSet> parse_rules(const std::string& yaml, const std::string& name) {
   try {
-    const YAML::Node root = YAML::Load(yaml);
+    const YAML::Node root = load_yaml_strict(yaml);
     RuleSet set;
     if (root.IsNull()) return set;
     if (!root.IsMap() || !root["rules"] || !root["rules"].IsSequence()) {

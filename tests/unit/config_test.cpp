@@ -94,7 +94,11 @@ INSTANTIATE_TEST_SUITE_P(
                   "conf.yaml:2: milter.record_body_size: expected true or false"},
         BadConfig{"milter: [1, 2]\n", "conf.yaml:1: milter: expected a mapping of keys"},
         BadConfig{"- a\n- b\n", "conf.yaml: expected a mapping of sections"},
-        BadConfig{"store:\n  batch_size: [1\n", "conf.yaml:3: end of sequence flow not found"}),
+        BadConfig{"store:\n  batch_size: [1\n", "conf.yaml:3: end of sequence flow not found"},
+        BadConfig{"store:\n  batch_size: 1\n  batch_size: 2\n",
+                  "conf.yaml:3: key \"batch_size\" appears twice in one mapping"},
+        BadConfig{"store:\n  batch_size: 1\nlogging:\n  level: info\nstore:\n  batch_size: 2\n",
+                  "conf.yaml:5: key \"store\" appears twice in one mapping"}),
     [](const ::testing::TestParamInfo<BadConfig>& param) {
       return "case" + std::to_string(param.index);
     });

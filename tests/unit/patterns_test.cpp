@@ -133,6 +133,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadPatterns{"patterns:\n  - {name: x, title: t, stages: Q, explanation: e, advice: a}\n"
                     "  - {name: x, title: t, stages: Q, explanation: e, advice: a}\n",
                     "p.yaml:3: pattern name \"x\" used twice"},
+        BadPatterns{"patterns:\n  - name: x\n    title: t\n    stages: Q\n    stages: H\n"
+                    "    explanation: e\n    advice: a\n",
+                    "p.yaml:5: key \"stages\" appears twice in one mapping"},
         BadPatterns{"pattern: []\n", "p.yaml: expected \"patterns:\" followed by a list"}),
     [](const ::testing::TestParamInfo<BadPatterns>& param) {
       return "case" + std::to_string(param.index);

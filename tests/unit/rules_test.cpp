@@ -156,7 +156,9 @@ INSTANTIATE_TEST_SUITE_P(
                  "r.yaml:4: client_history.within: bad duration \"3w\" (use e.g. 90s, 15m, "
                  "24h, 7d)"},
         BadRules{"rule:\n  - name: x\n", "r.yaml: expected \"rules:\" followed by a list of rules"},
-        BadRules{"rules: [\n", "r.yaml:2: end of sequence flow not found"}),
+        BadRules{"rules: [\n", "r.yaml:2: end of sequence flow not found"},
+        BadRules{"rules:\n  - name: x\n    action: DUNNO\n    action: OK\n",
+                 "r.yaml:4: key \"action\" appears twice in one mapping"}),
     [](const ::testing::TestParamInfo<BadRules>& param) {
       return "case" + std::to_string(param.index);
     });
