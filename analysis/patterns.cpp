@@ -1,6 +1,7 @@
 #include "patterns.h"
 
 #include <fmt/format.h>
+#include <re2/re2.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -46,6 +47,17 @@ Status set_condition(Pattern& p, const std::string& key, const YAML::Node& value
   return Status::error(fmt::format("unknown condition \"{}\"", key));
 }
 
+// Latin-1: RE2 matches bytes (in its default UTF-8 mode `.` would not match
+// a byte that is not UTF-8). Errors are returned, not logged.
+Result<std::shared_ptr<const re2::RE2>> compile_stages(const std::string& text) {
+  re2::RE2::Options options;
+  options.set_encoding(re2::RE2::Options::EncodingLatin1);
+  options.set_log_errors(false);
+  auto compiled = std::make_shared<const re2::RE2>(text, options);
+  if (!compiled->ok()) return Status::error(compiled->error());
+  return std::shared_ptr<const re2::RE2>(std::move(compiled));
+}
+
 Result<Pattern> parse_pattern(const YAML::Node& node, const std::string& name) {
   if (!node.IsMap()) return Status::error(where(name, node) + ": a pattern is a mapping");
   Pattern p;
@@ -83,12 +95,12 @@ Result<Pattern> parse_pattern(const YAML::Node& node, const std::string& name) {
       }
     } else if (key == "stages") {
       p.stages_text = value.Scalar();
-      try {
-        p.stages = std::make_shared<const std::regex>(p.stages_text, std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
+      auto compiled = compile_stages(p.stages_text);
+      if (!compiled) {
         return Status::error(fmt::format("{}: stages: bad regular expression \"{}\": {}",
-                                         where(name, value), p.stages_text, e.what()));
+                                         where(name, value), p.stages_text, compiled.message()));
       }
+      p.stages = std::move(compiled).value();
     } else {
       return Status::error(fmt::format(
           "{}: unknown key \"{}\" (name, title, stages, when, weight, explanation, advice)",
@@ -143,7 +155,7 @@ Result<PatternSet> load_patterns(const std::string& path) {
 }
 
 bool matches(const Pattern& p, const SessionFacts& f) {
-  if (!std::regex_search(f.stages, *p.stages)) return false;
+  if (!re2::RE2::PartialMatch(f.stages, *p.stages)) return false;
   if (p.retried_same_envelope && *p.retried_same_envelope != f.retried_same_envelope) return false;
   if (p.null_sender && *p.null_sender != f.null_sender) return false;
   if (p.helo_refused && *p.helo_refused != f.helo_refused) return false;

@@ -1,18 +1,26 @@
 // Patterns: named, explained shapes of a session, declared in YAML
 // (conf/patterns.yaml, built in; users add their own without recompiling).
 // A pattern matches when its stage regex is found in the session's stage
-// string and all its conditions hold on the SessionFacts. Loading reports
-// the file, line and reason of the first problem. Immutable once loaded.
+// string and all its conditions hold on the SessionFacts. Stage regexes are
+// RE2 (bytes, Perl-like syntax without backreferences or lookaround):
+// matching takes time linear in the stage string and bounded memory and
+// stack however long the session (std::regex recursed per character and
+// crashed on a session of ~6,000 messages). Loading reports the file, line
+// and reason of the first problem. Immutable once loaded; matching is
+// thread-safe.
 #pragma once
 
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "result.h"
 #include "session_facts.h"
+
+namespace re2 {
+class RE2;
+}
 
 namespace smtpscope::analysis {
 
@@ -20,7 +28,7 @@ struct Pattern {
   std::string name;
   std::string title;
   std::string stages_text;
-  std::shared_ptr<const std::regex> stages;
+  std::shared_ptr<const re2::RE2> stages;
   std::string explanation;
   std::string advice;
   double weight = 1.0;  // how much it counts towards a client's anomaly score; 0 = harmless

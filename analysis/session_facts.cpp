@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <unordered_set>
 
 namespace smtpscope::analysis {
 namespace {
@@ -145,20 +146,21 @@ void reconcile(const SessionRecord& s, SessionFacts& f) {
   }
 }
 
+// One pass, from the last transaction back: an aborted transaction (with an
+// accepted RCPT, before DATA) is retried when a later one from the same
+// sender reached DATA.
 void transactions_facts(const SessionRecord& s, SessionFacts& f) {
   f.transactions = static_cast<int>(s.transactions.size());
-  for (std::size_t i = 0; i < s.transactions.size(); ++i) {
-    const auto& t = s.transactions[i];
-    if (t.outcome == "delivered") ++f.delivered;
-    if (t.outcome == "aborted") ++f.aborted;
-    if (t.mail_from == "<>") f.null_sender = true;
-    if (t.outcome == "aborted" && t.rcpt_accepted > 0 && !t.reached_data) {
-      for (std::size_t j = i + 1; j < s.transactions.size(); ++j) {
-        if (s.transactions[j].mail_from == t.mail_from && s.transactions[j].reached_data) {
-          f.retried_same_envelope = true;
-        }
-      }
+  std::unordered_set<std::string> reached_data_later;
+  for (auto t = s.transactions.rbegin(); t != s.transactions.rend(); ++t) {
+    if (t->outcome == "delivered") ++f.delivered;
+    if (t->outcome == "aborted") ++f.aborted;
+    if (t->mail_from == "<>") f.null_sender = true;
+    if (t->outcome == "aborted" && t->rcpt_accepted > 0 && !t->reached_data &&
+        reached_data_later.contains(t->mail_from)) {
+      f.retried_same_envelope = true;
     }
+    if (t->reached_data) reached_data_later.insert(t->mail_from);
   }
 }
 

@@ -1,6 +1,7 @@
 #include "rules.h"
 
 #include <fmt/format.h>
+#include <re2/re2.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -41,6 +42,17 @@ std::string where(const std::string& name, const YAML::Node& node) {
   return node.Mark().line >= 0 ? fmt::format("{}:{}", name, node.Mark().line + 1) : name;
 }
 
+// Latin-1: RE2 matches bytes (in its default UTF-8 mode `.` would not match
+// a byte that is not UTF-8). Errors are returned, not logged.
+Result<std::shared_ptr<const re2::RE2>> compile_regex(const std::string& text) {
+  re2::RE2::Options options;
+  options.set_encoding(re2::RE2::Options::EncodingLatin1);
+  options.set_log_errors(false);
+  auto compiled = std::make_shared<const re2::RE2>(text, options);
+  if (!compiled->ok()) return Status::error(compiled->error());
+  return std::shared_ptr<const re2::RE2>(std::move(compiled));
+}
+
 Result<AttributeCondition> parse_condition(const std::string& attribute, const YAML::Node& node) {
   AttributeCondition c;
   c.attribute = attribute;
@@ -56,13 +68,12 @@ Result<AttributeCondition> parse_condition(const std::string& attribute, const Y
   const YAML::Node value = node.begin()->second;
   if (op == "matches" && value.IsScalar()) {
     c.kind = AttributeCondition::Kind::matches;
-    try {
-      c.pattern = std::make_shared<const std::regex>(value.Scalar(), std::regex::ECMAScript |
-                                                                         std::regex::optimize);
-    } catch (const std::regex_error& e) {
+    auto compiled = compile_regex(value.Scalar());
+    if (!compiled) {
       return Status::error(fmt::format("bad regular expression \"{}\": {}", value.Scalar(),
-                                       e.what()));
+                                       compiled.message()));
     }
+    c.pattern = std::move(compiled).value();
     return c;
   }
   if (op == "in" && value.IsSequence()) {
@@ -164,12 +175,8 @@ bool holds(const AttributeCondition& c, const Request& request) {
     case AttributeCondition::Kind::one_of:
       return std::find(c.values.begin(), c.values.end(), value) != c.values.end();
     case AttributeCondition::Kind::empty: return value.empty() == c.want_empty;
-    case AttributeCondition::Kind::matches: {
-      // libstdc++'s regex recurses per character: a long value could
-      // overflow the stack. Postfix's own command lines end at 2048 bytes.
-      const std::string_view subject = value.substr(0, max_regex_subject_bytes);
-      return std::regex_search(subject.begin(), subject.end(), *c.pattern);
-    }
+    case AttributeCondition::Kind::matches:
+      return re2::RE2::PartialMatch(re2::StringPiece(value.data(), value.size()), *c.pattern);
   }
   return false;
 }

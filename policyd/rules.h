@@ -5,14 +5,16 @@
 // (client_history: counts, and its HELO quirks, fingerprints and patterns
 // as the analysis found them). The first matching rule answers; with no rule, or none
 // matching, the answer is DUNNO, so by default smtpscope only observes.
+// Regular expressions are RE2 (bytes, Perl-like syntax without
+// backreferences or lookaround), searched in the whole value: time linear in
+// the value, bounded memory and stack (the request parser bounds the value).
 // A RuleSet is immutable once loaded; loading never throws and reports the
-// file, line and reason of the first problem.
+// file, line and reason of the first problem. decide() is thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -20,17 +22,18 @@
 #include "policy_request.h"
 #include "result.h"
 
-namespace smtpscope::policy {
+namespace re2 {
+class RE2;
+}
 
-// A `matches` test looks at the first this many bytes of the value.
-inline constexpr std::size_t max_regex_subject_bytes = 2048;
+namespace smtpscope::policy {
 
 struct AttributeCondition {
   enum class Kind { equals, matches, one_of, empty };
   std::string attribute;
   Kind kind = Kind::equals;
   std::vector<std::string> values;  // equals: one value; one_of: the list
-  std::shared_ptr<const std::regex> pattern;
+  std::shared_ptr<const re2::RE2> pattern;
   bool want_empty = true;
 };
 

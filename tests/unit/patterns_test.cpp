@@ -1,6 +1,11 @@
 #include "patterns.h"
 
 #include <gtest/gtest.h>
+#include <re2/re2.h>
+
+#include <map>
+#include <random>
+#include <regex>
 
 namespace smtpscope::analysis {
 namespace {
@@ -96,6 +101,49 @@ TEST(Patterns, UsersAddTheirOwn) {
   EXPECT_TRUE(match_all(set.value(), f).empty());
 }
 
+// A session-like stage string: connect, maybe HELO, transactions of MAIL,
+// RCPTs (accepted or rejected), then abort or DATA and end of message,
+// pauses here and there, an end; now and then a letter out of place.
+std::string random_stages(std::mt19937& random) {
+  auto pick = [&random](std::initializer_list<const char*> choices) {
+    return std::string(choices.begin()[random() % choices.size()]);
+  };
+  auto pause = [&] { return random() % 4 == 0 ? pick({" +2s", " +10s", " +45s"}) : ""; };
+  std::string stages = "C";
+  if (random() % 5 != 0) stages += " H";
+  const int transactions = static_cast<int>(random() % 4);
+  for (int t = 0; t < transactions; ++t) {
+    stages += " M";
+    for (int r = 0, n = 1 + static_cast<int>(random() % 3); r < n; ++r) stages += pick({" R", " J"});
+    stages += pause();
+    stages += random() % 2 == 0 ? " A" : " D E";
+    stages += pause();
+    if (random() % 8 == 0) stages += pick({" U", " H", " R", " E", " M"});
+  }
+  return stages + pick({" Q", " L", " T", " K", " Z"});
+}
+
+// The shipped stage regexes were written for std::regex (ECMAScript). RE2
+// must find them in the same stage strings: compared on many random
+// session-like strings, short enough for std::regex.
+TEST(Patterns, ShippedRegexesMeanWhatTheyMeantUnderECMAScript) {
+  const PatternSet set = builtin();
+  std::vector<std::regex> ecmascript;
+  for (const auto& p : set.patterns) ecmascript.emplace_back(p.stages_text, std::regex::ECMAScript);
+  std::map<std::string, int> found;
+  std::mt19937 random(13);
+  for (int n = 0; n < 5000; ++n) {
+    const std::string stages = random_stages(random);
+    for (std::size_t i = 0; i < set.patterns.size(); ++i) {
+      const bool re2_found = re2::RE2::PartialMatch(stages, *set.patterns[i].stages);
+      ASSERT_EQ(re2_found, std::regex_search(stages, ecmascript[i]))
+          << set.patterns[i].name << " on \"" << stages << "\"";
+      found[set.patterns[i].name] += re2_found;
+    }
+  }
+  for (const auto& p : set.patterns) EXPECT_GT(found[p.name], 0) << p.name << " never found";
+}
+
 struct BadPatterns {
   const char* yaml;
   const char* message;
@@ -114,8 +162,11 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadPatterns{"patterns:\n  - name: x\n    title: t\n    stages: '('\n"
                     "    explanation: e\n    advice: a\n",
-                    "p.yaml:4: stages: bad regular expression \"(\": Mismatched '(' and ')' in "
-                    "regular expression"},
+                    "p.yaml:4: stages: bad regular expression \"(\": missing ): ("},
+        BadPatterns{"patterns:\n  - name: x\n    title: t\n    stages: 'M R(?= A)'\n"
+                    "    explanation: e\n    advice: a\n",
+                    "p.yaml:4: stages: bad regular expression \"M R(?= A)\": invalid perl "
+                    "operator: (?="},
         BadPatterns{"patterns:\n  - name: x\n    title: t\n    stages: 'Q'\n    when:\n"
                     "      colour: red\n    explanation: e\n    advice: a\n",
                     "p.yaml:6: unknown condition \"colour\""},
