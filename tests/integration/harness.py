@@ -58,6 +58,20 @@ def port_listening(port):
     return False
 
 
+def unix_socket_accepts(path):
+    """True when a server accepts connections on the unix socket `path`.
+    The file alone proves nothing: a server killed with -9 leaves it behind,
+    and its successor replaces it only when it binds. The probe connects and
+    closes without a word; the milter records nothing for it."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1)
+        try:
+            probe.connect(path)
+        except OSError:  # no file yet, a stale file (refused), or not a socket
+            return False
+    return True
+
+
 def read_file(path):
     with open(path, encoding="utf-8", errors="replace") as f:
         return f.read()
@@ -253,13 +267,16 @@ class PostfixInstance:
 class Daemon:
     """One of our daemons in the foreground, with a generated YAML config."""
 
-    def __init__(self, workdir, name, config_text, ready):
+    def __init__(self, workdir, name, config_text, ready, ready_means="listen"):
+        """`ready()` is true once the daemon serves; `ready_means` says what it
+        waits for, for the error when it never is."""
         self.workdir = workdir
         self.name = name
         self.config_path = workdir.join(f"{name}.yaml")
         with open(self.config_path, "w") as f:
             f.write(config_text)
         self.ready = ready
+        self.ready_means = ready_means
         self.process = None
         self.stderr_path = workdir.join(f"{name}.stderr")
 
@@ -269,7 +286,9 @@ class Daemon:
                                         stdout=stderr, stderr=stderr)
         try:
             wait_for(lambda: self.ready() or self.process.poll() is not None, 10,
-                     f"{self.name} to listen")
+                     f"{self.name} to {self.ready_means}")
+        except TimeoutError as e:
+            raise TimeoutError(f"{e}; its stderr: {self.stderr()[-2000:]}") from None
         finally:
             stderr.close()
         if self.process.poll() is not None:
@@ -313,7 +332,8 @@ def milter_daemon(workdir, db_path, socket_path, extra_milter="", store=None):
 logging:
   level: info
 """
-    return Daemon(workdir, "smtpscope-milter", config, lambda: os.path.exists(socket_path))
+    return Daemon(workdir, "smtpscope-milter", config, lambda: unix_socket_accepts(socket_path),
+                  f"accept connections on {socket_path}")
 
 
 def policy_daemon(workdir, db_path, listen, extra_policy="", store=None):
