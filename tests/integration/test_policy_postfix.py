@@ -4,6 +4,8 @@ stdout), together with smtpscope-milter: each scenario is one session that
 holds both sensors' events in order, and its greeting verb is known."""
 import os
 import pwd
+import shutil
+import subprocess
 import sys
 import unittest
 
@@ -139,7 +141,6 @@ class UnixSocket(PolicyAndMilter, unittest.TestCase):
         self.assertRegex(rows[1][0], r"^TLSv1\.[23]$")
 
     def test_timeline_shows_the_greeting_verb(self):
-        import subprocess
         out = subprocess.run([harness.binary("smtpscope"), "--db", self.db, "sessions",
                               "--client", OLD], capture_output=True, text=True, check=True).stdout
         self.assertIn("policy  C: HELO old.example", out)
@@ -164,9 +165,29 @@ class TcpLoopback(PolicyAndMilter, unittest.TestCase):
                 f"inet:127.0.0.1:{port}")
 
 
+def runnable_by(user, work, name):
+    """A copy of our binary `name` in `work`, which `user` can execute
+    wherever the checkout is (root's home, mode 700, is out of its reach).
+    Checked by running it as that user, so a failure says so plainly."""
+    bin_dir = work.join("bin")
+    os.makedirs(bin_dir, exist_ok=True)
+    os.chmod(bin_dir, 0o755)
+    path = os.path.join(bin_dir, name)
+    shutil.copy(harness.binary(name), path)
+    os.chmod(path, 0o755)
+    check = subprocess.run(["runuser", "-u", user, "--", path, "--version"], capture_output=True,
+                           text=True)
+    if check.returncode != 0:
+        raise RuntimeError(f"{user} cannot run {path} (is {work.path} out of its reach?): "
+                           f"{check.stderr.strip()}")
+    return path
+
+
 class Spawn(PolicyAndMilter, unittest.TestCase):
     """spawn(8) starts smtpscope-policyd per policy connection as user
-    nobody, with the connection on its stdin and stdout."""
+    nobody, with the connection on its stdin and stdout. The binary and its
+    configuration are in the test's own directory, not the build folder, so
+    the test runs from any checkout."""
 
     clients = {
         PROXY: lambda port, src: scenarios.intercepting_proxy(port, src, pause=0.2),
@@ -188,7 +209,7 @@ class Spawn(PolicyAndMilter, unittest.TestCase):
             f.write(f"database:\n  path: {db}\nstore:\n  batch_interval_ms: 50\n"
                     f"policy:\n  listen: [stdio]\nlogging:\n  level: warn\n")
         os.chmod(config, 0o644)
-        argv = [harness.binary("smtpscope-policyd"), "-c", config]
+        argv = [runnable_by("nobody", work, "smtpscope-policyd"), "-c", config]
         return None, {"argv": argv, "user": "nobody"}
 
     def test_spawned_servers_exit_when_postfix_closes(self):
