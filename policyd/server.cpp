@@ -173,8 +173,8 @@ struct Server::Impl {
   void report_protocol_error(const Connection& c, ParseError error) {
     stats.protocol_errors += 1;
     if (auto held = error_log.admit()) {
-      spdlog::warn("policy event=bad-request stream={} reason=\"{}\" text=\"{}\" suppressed={}",
-                   c.stream, describe(error), printable(c.parser.error_context(), 80), *held);
+      spdlog::warn("policy event=bad-request stream={} reason=\"{}\" text={} suppressed={}",
+                   c.stream, describe(error), log_quoted(c.parser.error_context(), 80), *held);
     }
   }
 
