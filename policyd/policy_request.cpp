@@ -22,7 +22,17 @@ std::string_view describe(ParseError error) {
 }
 
 ParseError RequestParser::feed(std::string_view bytes, std::vector<Request>& out) {
+  return consume(bytes, out, false);
+}
+
+ParseError RequestParser::feed_one(std::string_view& bytes, std::vector<Request>& out) {
+  return consume(bytes, out, true);
+}
+
+ParseError RequestParser::consume(std::string_view& bytes, std::vector<Request>& out,
+                                  bool stop_after_one) {
   if (failed_ != ParseError::none) return failed_;
+  const std::size_t before = out.size();
   while (!bytes.empty()) {
     const std::size_t newline = bytes.find('\n');
     const std::string_view piece = bytes.substr(0, newline);
@@ -43,9 +53,13 @@ ParseError RequestParser::feed(std::string_view bytes, std::vector<Request>& out
       return failed_ = ParseError::request_too_large;
     }
     line_.append(piece);
-    if (newline == std::string_view::npos) break;
+    if (newline == std::string_view::npos) {
+      bytes = {};
+      break;
+    }
     bytes.remove_prefix(newline + 1);
     if (ParseError error = take_line(out); error != ParseError::none) return failed_ = error;
+    if (stop_after_one && out.size() > before) break;
   }
   return ParseError::none;
 }

@@ -105,5 +105,37 @@ TEST(PolicyParser, AttributeCountIsBounded) {
   }
 }
 
+TEST(PolicyParser, FeedOneStopsAfterEachRequestAndKeepsTheRest) {
+  RequestParser parser(Limits{});
+  std::string_view bytes = "a=1\n\n\nb=2\n\nc=";
+  std::vector<Request> out;
+  ASSERT_EQ(parser.feed_one(bytes, out), ParseError::none);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].get("a"), "1");
+  EXPECT_EQ(bytes, "\nb=2\n\nc=");
+  ASSERT_EQ(parser.feed_one(bytes, out), ParseError::none);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].get("b"), "2");
+  EXPECT_EQ(bytes, "c=");
+  ASSERT_EQ(parser.feed_one(bytes, out), ParseError::none);  // no request completes: all taken
+  EXPECT_EQ(out.size(), 2u);
+  EXPECT_TRUE(bytes.empty());
+  EXPECT_TRUE(parser.mid_request());
+  bytes = "3\n\n";
+  ASSERT_EQ(parser.feed_one(bytes, out), ParseError::none);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[2].get("c"), "3");
+}
+
+TEST(PolicyParser, FeedOneReportsAnErrorAfterTheRequestsBeforeIt) {
+  RequestParser parser(Limits{});
+  std::string_view bytes = "a=1\n\njunk\n";
+  std::vector<Request> out;
+  ASSERT_EQ(parser.feed_one(bytes, out), ParseError::none);
+  EXPECT_EQ(out.size(), 1u);
+  EXPECT_EQ(parser.feed_one(bytes, out), ParseError::line_without_equals);
+  EXPECT_EQ(out.size(), 1u);
+}
+
 }  // namespace
 }  // namespace smtpscope::policy
