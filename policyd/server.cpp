@@ -248,8 +248,9 @@ struct Server::Impl {
   void report_protocol_error(const Connection& c, ParseError error) {
     stats.protocol_errors += 1;
     if (auto held = error_log.admit()) {
+      // The context is 80 bytes at most; escaped, each may take 4 (\x00).
       spdlog::warn("policy event=bad-request stream={} reason=\"{}\" text={} suppressed={}",
-                   c.stream, describe(error), log_quoted(c.parser.error_context(), 80), *held);
+                   c.stream, describe(error), log_quoted(c.parser.error_context(), 320), *held);
     }
   }
 

@@ -107,6 +107,54 @@ class PolicyServer(PolicyDaemonCase):
         self.assertEqual(self.stop_and_count(), 2)
 
 
+LOG_FIELD = r'(\w+)=("(?:[^"\\]|\\.)*"|[^\s"]+)'
+
+
+def log_fields(line, prefix):
+    """The key=value pairs of a log line after `prefix`, values unquoted and
+    unescaped; fails unless the whole rest of the line is such pairs."""
+    rest = line[line.index(prefix) + len(prefix):]
+    if not re.fullmatch(f"{LOG_FIELD}(?: {LOG_FIELD})*", rest):
+        raise AssertionError(f"not key=value pairs: {rest!r}")
+    fields = []
+    for key, value in re.findall(LOG_FIELD, rest):
+        if value.startswith('"'):
+            value = re.sub(r'\\(.)', r'\1', value[1:-1])
+        fields.append((key, value))
+    return fields
+
+
+class PolicyLogInjection(PolicyDaemonCase):
+    """A refused request's text is logged as one quoted field: quotes in it
+    cannot end the field and forge others."""
+    FORGED = 'x=" reason="forged" client="10.6.6.6'
+
+    def bad_request_fields(self, junk):
+        c = PolicyClient(self.socket)
+        c.send(junk)
+        self.assertIsNone(c.answer())
+        c.close()
+        harness.wait_for(lambda: "event=bad-request" in self.daemon_log(), 5, "the log line")
+        line = [line for line in self.daemon_log().splitlines() if "event=bad-request" in line]
+        self.assertEqual(len(line), 1)
+        return log_fields(line[0], ": policy ")
+
+    def test_a_forged_line_without_a_name_stays_one_field(self):
+        text = "=" + self.FORGED[1:]  # an empty name: refused
+        fields = self.bad_request_fields(text + "\n")
+        self.assertEqual([key for key, _ in fields],
+                         ["event", "stream", "reason", "text", "suppressed"])
+        self.assertEqual(dict(fields)["reason"], "line without '='")
+        self.assertEqual(dict(fields)["text"], text)
+
+    def test_a_forged_overlong_line_stays_one_field(self):
+        fields = self.bad_request_fields(self.FORGED + "\\" + "y" * 300 + "\n")
+        self.assertEqual([key for key, _ in fields],
+                         ["event", "stream", "reason", "text", "suppressed"])
+        self.assertEqual(dict(fields)["reason"], "line over the length limit")
+        self.assertEqual(dict(fields)["text"], (self.FORGED + "\\" + "y" * 300)[:80])
+
+
 RULES = """rules:
   - name: blocked-recipient
     when:

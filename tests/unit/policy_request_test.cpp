@@ -105,6 +105,27 @@ TEST(PolicyParser, AttributeCountIsBounded) {
   }
 }
 
+TEST(PolicyParser, TheContextOfARefusedLineIsItsFirst80Bytes) {
+  const std::string forged = "x=\" reason=\"forged\" client=\"10.6.6.6";
+  {
+    RequestParser parser(Limits{64, 1024, 100});  // the whole line in one piece
+    parse_all(parser, forged + std::string(100, 'y') + "\n", ParseError::line_too_long);
+    EXPECT_EQ(parser.error_context(), (forged + std::string(100, 'y')).substr(0, 80));
+  }
+  {
+    RequestParser parser(Limits{64, 1024, 100});  // part kept from an earlier piece
+    parse_all(parser, forged, ParseError::none);
+    parse_all(parser, std::string(100, 'y'), ParseError::line_too_long);
+    EXPECT_EQ(parser.error_context(), (forged + std::string(100, 'y')).substr(0, 80));
+  }
+  {
+    RequestParser parser(Limits{});
+    parse_all(parser, "a=b", ParseError::none);
+    parse_all(parser, std::string("c\0d\n", 4), ParseError::nul_byte);
+    EXPECT_EQ(parser.error_context(), std::string("a=bc\0d", 6));
+  }
+}
+
 TEST(PolicyParser, FeedOneStopsAfterEachRequestAndKeepsTheRest) {
   RequestParser parser(Limits{});
   std::string_view bytes = "a=1\n\n\nb=2\n\nc=";
