@@ -39,7 +39,7 @@ struct Connection {
   Clock::time_point last_activity;
   Clock::time_point request_started;  // first byte of the partial request, if any
   Clock::time_point paused_since;     // when reading stopped for a full output
-  bool close_after_flush = false;
+  bool close_after_flush = false;  // no more input (end of file or an error)
   bool reading = true;          // false while the unsent output is at the bound
   bool output_blocked = false;  // a write would block: EPOLLOUT wanted
   std::uint32_t in_events = 0;  // what epoll watches on in_fd now (0: not in the set)
@@ -239,7 +239,7 @@ struct Server::Impl {
       }
       if (!flush(c)) return false;
     }
-    const bool reading = c.held_input.empty() && !output_full(c);
+    const bool reading = !c.close_after_flush && c.held_input.empty() && !output_full(c);
     if (c.reading && !reading) c.paused_since = Clock::now();
     c.reading = reading;
     return static_cast<bool>(apply_watch(c));
@@ -259,7 +259,10 @@ struct Server::Impl {
   // again: no extra read() that would only return EAGAIN.
   bool read_from(Connection& c) {
     const ssize_t n = ::read(c.in_fd, read_buffer.data(), read_buffer.size());
-    if (n == 0) return false;  // the client closed
+    if (n == 0) {  // the client sends no more: its answers are written, then it is closed
+      c.close_after_flush = true;
+      return pace(c);
+    }
     if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
     c.last_activity = Clock::now();
     if (!serve(c, std::string_view(read_buffer.data(), static_cast<std::size_t>(n)))) {

@@ -9,9 +9,10 @@
 // max_output_bytes: at the bound the server stops reading its requests (at
 // most one read of input is held, unparsed) until the client reads, and
 // closes it when it has not read for request_timeout; the socket's send
-// buffer is set to the same size. Every request parsed
-// is answered and handed to the RequestHandler; nothing else is. Not
-// thread-safe: run() owns everything.
+// buffer is set to the same size. A client that stops sending (end of file)
+// is closed once its answers are written. Every request parsed is answered
+// and handed to the RequestHandler; nothing else is. Not thread-safe: run()
+// owns everything.
 #pragma once
 
 #include <chrono>

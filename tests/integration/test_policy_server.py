@@ -395,6 +395,27 @@ class PolicyServerOutputBound(FloodedDaemonCase):
         self.assertIn(" dropped=0 ", stopped[-1])
 
 
+    def test_a_client_that_stops_sending_gets_every_answer_before_the_close(self):
+        count = 20000  # 280 kB of answers: past the bound and the socket buffers
+        request = b"request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.105\n\n"
+        c = PolicyClient(self.socket)
+
+        def send_all_then_stop():
+            c.sock.sendall(request * count)
+            c.sock.shutdown(socket.SHUT_WR)
+
+        sender = threading.Thread(target=send_all_then_stop)
+        sender.start()
+        time.sleep(1)  # reads nothing for a while: the answers wait
+        answers = [c.answer() for _ in range(count)]
+        sender.join()
+        self.assertEqual(answers, ["DUNNO"] * count)
+        self.assertIsNone(c.answer())  # then closed
+        c.close()
+        self.assertEqual(self.daemon.stop(), 0)
+        self.assertEqual(self.recorded(), {"192.0.2.105": count})
+
+
 class PolicyServerUnreadTimeout(FloodedDaemonCase):
     """A client that does not read its answers for request_timeout is closed,
     logged once per interval."""
