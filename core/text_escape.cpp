@@ -29,11 +29,11 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
 }
 
 bool acts_on_display(char32_t c) {
-  return (c >= 0x80 && c <= 0x9F)                  // C1 controls (CSI, OSC, NEL...)
-         || c == 0x061C                           // Arabic letter mark
-         || c == 0x200E || c == 0x200F            // left-to-right, right-to-left marks
-         || (c >= 0x2028 && c <= 0x202E)          // line/paragraph separators, embeddings, overrides
-         || (c >= 0x2066 && c <= 0x2069);         // isolates
+  return (c >= 0x80 && c <= 0x9F)          // C1 controls (CSI, OSC, NEL...)
+         || c == 0x061C                    // Arabic letter mark
+         || c == 0x200E || c == 0x200F     // left-to-right, right-to-left marks
+         || (c >= 0x2028 && c <= 0x202E)   // line/paragraph separators, embeddings, overrides
+         || (c >= 0x2066 && c <= 0x2069);  // isolates
 }
 
 namespace {

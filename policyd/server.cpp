@@ -40,10 +40,10 @@ struct Connection {
   Clock::time_point request_started;  // first byte of the partial request, if any
   Clock::time_point paused_since;     // when reading stopped for a full output
   bool close_after_flush = false;  // no more input (end of file or an error)
-  bool reading = true;          // false while the unsent output is at the bound
-  bool output_blocked = false;  // a write would block: EPOLLOUT wanted
-  std::uint32_t in_events = 0;  // what epoll watches on in_fd now (0: not in the set)
-  std::uint32_t out_events = 0; // on out_fd, when it is another descriptor
+  bool reading = true;             // false while the unsent output is at the bound
+  bool output_blocked = false;     // a write would block: EPOLLOUT wanted
+  std::uint32_t in_events = 0;     // what epoll watches on in_fd now (0: not in the set)
+  std::uint32_t out_events = 0;    // on out_fd, when it is another descriptor
 };
 
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
