@@ -1,7 +1,7 @@
 // Logging setup shared by every smtpscope program: spdlog to stderr or
 // syslog, one line per message with a fixed prefix so lines are greppable
 // (`smtpscope-milter[pid] info: milter stage=helo ...`). Client strings must
-// go through printable() before they are logged.
+// go through log_quoted() (text_escape.h) before they are logged.
 #pragma once
 
 #include <string>

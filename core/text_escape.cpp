@@ -28,26 +28,60 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   return length;
 }
 
+bool acts_on_display(char32_t c) {
+  return (c >= 0x80 && c <= 0x9F)          // C1 controls (CSI, OSC, NEL...)
+         || c == 0x061C                    // Arabic letter mark
+         || c == 0x200E || c == 0x200F     // left-to-right, right-to-left marks
+         || (c >= 0x2028 && c <= 0x202E)   // line/paragraph separators, embeddings, overrides
+         || (c >= 0x2066 && c <= 0x2069);  // isolates
+}
+
 namespace {
 
-void append_escape(std::string& out, unsigned char byte) {
+constexpr std::array<char, 16> hex = {'0', '1', '2', '3', '4', '5', '6', '7',
+                                      '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'};
+
+void append_escape(std::string& out, unsigned char byte, bool escape_quote) {
   switch (byte) {
     case '\n': out += "\\n"; return;
     case '\r': out += "\\r"; return;
     case '\t': out += "\\t"; return;
     case '\\': out += "\\\\"; return;
+    case '"':
+      if (escape_quote) {
+        out += "\\\"";
+        return;
+      }
+      break;
     default: break;
   }
-  static constexpr std::array<char, 16> hex = {'0', '1', '2', '3', '4', '5', '6', '7',
-                                               '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'};
   out += "\\x";
   out += hex[byte >> 4];
   out += hex[byte & 0x0F];
 }
 
-}  // namespace
+// The code point of a valid sequence of `length` bytes (utf8_sequence_length).
+char32_t decode(std::string_view sequence) {
+  const auto lead = static_cast<unsigned char>(sequence[0]);
+  char32_t c = lead & (0x7F >> sequence.size());
+  for (std::size_t k = 1; k < sequence.size(); ++k) {
+    c = (c << 6) | (static_cast<unsigned char>(sequence[k]) & 0x3F);
+  }
+  return c;
+}
 
-std::string printable(std::string_view raw, std::size_t max_bytes) {
+void append_code_point_escape(std::string& out, char32_t c) {
+  out += "\\u";
+  for (int shift = 12; shift >= 0; shift -= 4) out += hex[(c >> shift) & 0x0F];
+}
+
+// Bytes that stand for themselves: printable ASCII except the backslash
+// (and the quote, inside a quoted log field).
+bool plain(unsigned char byte, bool escape_quote) {
+  return byte >= 0x20 && byte < 0x7F && byte != '\\' && !(escape_quote && byte == '"');
+}
+
+std::string escaped(std::string_view raw, std::size_t max_bytes, bool escape_quote) {
   std::string out;
   out.reserve(raw.size() < max_bytes ? raw.size() : max_bytes);
   std::size_t i = 0;
@@ -57,19 +91,34 @@ std::string printable(std::string_view raw, std::size_t max_bytes) {
       break;
     }
     const auto byte = static_cast<unsigned char>(raw[i]);
-    if (byte >= 0x20 && byte < 0x7F && byte != '\\') {
+    if (plain(byte, escape_quote)) {
       out += static_cast<char>(byte);
       ++i;
     } else if (const std::size_t length = byte >= 0x80 ? utf8_sequence_length(raw, i) : 0;
                length > 0) {
-      out.append(raw.substr(i, length));
+      const std::string_view sequence = raw.substr(i, length);
+      if (const char32_t c = decode(sequence); acts_on_display(c)) {
+        append_code_point_escape(out, c);
+      } else {
+        out.append(sequence);
+      }
       i += length;
     } else {
-      append_escape(out, byte);
+      append_escape(out, byte, escape_quote);
       ++i;
     }
   }
   return out;
+}
+
+}  // namespace
+
+std::string printable(std::string_view raw, std::size_t max_bytes) {
+  return escaped(raw, max_bytes, false);
+}
+
+std::string log_quoted(std::string_view raw, std::size_t max_bytes) {
+  return '"' + escaped(raw, max_bytes, true) + '"';
 }
 
 std::string html_escape(std::string_view text) {

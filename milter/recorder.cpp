@@ -93,8 +93,8 @@ void Recorder::add_macros(const ConnectionContext& c, Event& event, Stage stage,
 
 void Recorder::submit(Event event) {
   if (spdlog::should_log(spdlog::level::debug)) {
-    spdlog::debug("milter stage={} stream={} transaction={} arg=\"{}\"", to_string(event.stage),
-                  event.stream, event.transaction, printable(event.argument, 200));
+    spdlog::debug("milter stage={} stream={} transaction={} arg={}", to_string(event.stage),
+                  event.stream, event.transaction, log_quoted(event.argument, 200));
   }
   if (!sink_.submit(std::move(event))) dropped_.fetch_add(1, std::memory_order_relaxed);
 }

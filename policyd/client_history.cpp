@@ -46,7 +46,7 @@ std::optional<ClientHistory> DatabaseHistory::query(const std::string& client_ad
   auto row = q.step();
   if (!row || !row.value()) {
     spdlog::warn("policy event=history-unavailable client={} error=\"{}\"",
-                 printable(client_address), row ? "no row" : row.message());
+                 log_quoted(client_address, 64), row ? "no row" : row.message());
     return std::nullopt;
   }
   ClientHistory history{q.column_int(0), q.column_int(1), q.column_int(2), {}, {}, {}};

@@ -45,6 +45,7 @@ Result<ServerOptions> server_options(const Config::Policy& policy) {
   options.idle_timeout = std::chrono::seconds(policy.idle_timeout_s);
   options.request_timeout = std::chrono::seconds(policy.request_timeout_s);
   options.max_connections = policy.max_connections;
+  options.max_output_bytes = policy.max_output_bytes;
   return options;
 }
 
@@ -134,10 +135,10 @@ int run(const Config& config, bool foreground) {
   store.value()->stop();
   const ServerStats s = server.value()->stats();
   const StoreStats st = store.value()->stats();
-  spdlog::info("policy event=stopped requests={} protocol_errors={} timeouts={} enqueued={} "
-               "written={} dropped={} lost={}",
-               s.requests, s.protocol_errors, s.timeouts, st.enqueued, st.written, st.dropped,
-               st.lost);
+  spdlog::info("policy event=stopped requests={} protocol_errors={} timeouts={} unread={} "
+               "enqueued={} written={} dropped={} lost={}",
+               s.requests, s.protocol_errors, s.timeouts, s.unread, st.enqueued, st.written,
+               st.dropped, st.lost);
   if (!config.policy.pid_file.empty()) std::filesystem::remove(config.policy.pid_file);
   if (!served) {
     spdlog::critical("{}", served.message());

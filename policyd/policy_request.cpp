@@ -1,6 +1,19 @@
 #include "policy_request.h"
 
 namespace smtpscope::policy {
+namespace {
+
+constexpr std::size_t context_bytes = 80;
+
+// The first bytes of the line being refused: what is kept of it, then the
+// new piece.
+std::string context_of(const std::string& kept, std::string_view piece) {
+  std::string context = kept.substr(0, context_bytes);
+  context.append(piece.substr(0, context_bytes - context.size()));
+  return context;
+}
+
+}  // namespace
 
 std::string_view Request::get(std::string_view name) const {
   for (const auto& [key, value] : attributes) {
@@ -22,30 +35,44 @@ std::string_view describe(ParseError error) {
 }
 
 ParseError RequestParser::feed(std::string_view bytes, std::vector<Request>& out) {
+  return consume(bytes, out, false);
+}
+
+ParseError RequestParser::feed_one(std::string_view& bytes, std::vector<Request>& out) {
+  return consume(bytes, out, true);
+}
+
+ParseError RequestParser::consume(std::string_view& bytes, std::vector<Request>& out,
+                                  bool stop_after_one) {
   if (failed_ != ParseError::none) return failed_;
+  const std::size_t before = out.size();
   while (!bytes.empty()) {
     const std::size_t newline = bytes.find('\n');
     const std::string_view piece = bytes.substr(0, newline);
     if (piece.find('\0') != std::string_view::npos) {
-      error_context_ = std::string(piece.substr(0, 80));
+      error_context_ = context_of(line_, piece);
       return failed_ = ParseError::nul_byte;
     }
     // Check the bounds before the line or request grows.
     if (line_.size() + piece.size() > limits_.max_line_bytes) {
-      error_context_ = line_.substr(0, 80);
+      error_context_ = context_of(line_, piece);
       return failed_ = ParseError::line_too_long;
     }
     // The empty line that ends a request does not count towards its size.
     const bool empty_line = line_.empty() && piece.empty();
     if (!empty_line &&
         current_.bytes + line_.size() + piece.size() + 1 > limits_.max_request_bytes) {
-      error_context_ = line_.substr(0, 80);
+      error_context_ = context_of(line_, piece);
       return failed_ = ParseError::request_too_large;
     }
     line_.append(piece);
-    if (newline == std::string_view::npos) break;
+    if (newline == std::string_view::npos) {
+      bytes = {};
+      break;
+    }
     bytes.remove_prefix(newline + 1);
     if (ParseError error = take_line(out); error != ParseError::none) return failed_ = error;
+    if (stop_after_one && out.size() > before) break;
   }
   return ParseError::none;
 }
@@ -62,11 +89,11 @@ ParseError RequestParser::take_line(std::vector<Request>& out) {
   }
   const std::size_t equals = line_.find('=');
   if (equals == std::string::npos || equals == 0) {
-    error_context_ = line_.substr(0, 80);
+    error_context_ = line_.substr(0, context_bytes);
     return ParseError::line_without_equals;
   }
   if (current_.attributes.size() >= limits_.max_attributes) {
-    error_context_ = line_.substr(0, 80);
+    error_context_ = line_.substr(0, context_bytes);
     return ParseError::too_many_attributes;
   }
   current_.bytes += line_.size() + 1;

@@ -42,6 +42,10 @@ class RequestParser {
   // Consumes bytes; complete requests are appended to `out`. Returns the
   // first protocol error; the parser is unusable after one.
   ParseError feed(std::string_view bytes, std::vector<Request>& out);
+  // Like feed(), but stops after the first complete request: the bytes not
+  // consumed stay in `bytes` (for a server that stops answering while its
+  // unsent output is full). Consumes everything when no request completes.
+  ParseError feed_one(std::string_view& bytes, std::vector<Request>& out);
 
   // True when part of a request has been received (for stalled clients).
   bool mid_request() const { return !line_.empty() || !current_.attributes.empty(); }
@@ -49,6 +53,7 @@ class RequestParser {
   const std::string& error_context() const { return error_context_; }
 
  private:
+  ParseError consume(std::string_view& bytes, std::vector<Request>& out, bool stop_after_one);
   ParseError take_line(std::vector<Request>& out);
 
   Limits limits_;

@@ -16,9 +16,9 @@ std::string PolicyService::answer(Request&& request, const std::string& stream) 
   // Decide first: building the event takes the request's strings.
   const Decision decision = decide(*rules_, request, history_);
   if (spdlog::should_log(spdlog::level::debug)) {
-    spdlog::debug("policy state={} stream={} client={} action=\"{}\"",
-                  printable(request.get("protocol_state"), 32), stream,
-                  printable(request.get("client_address"), 64), printable(decision.action, 200));
+    spdlog::debug("policy state={} stream={} client={} action={}",
+                  log_quoted(request.get("protocol_state"), 32), stream,
+                  log_quoted(request.get("client_address"), 64), log_quoted(decision.action, 200));
   }
   Event event = to_event(std::move(request), stream, clock_.now_us(), max_value_bytes_);
   if (!decision.rule.empty()) event.add("rule", decision.rule);

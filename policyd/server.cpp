@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <csignal>
@@ -33,10 +34,16 @@ struct Connection {
   std::string stream;
   RequestParser parser;
   std::string pending_output;
+  // Read while the output was full, not parsed yet (at most one read).
+  std::string held_input;
   Clock::time_point last_activity;
   Clock::time_point request_started;  // first byte of the partial request, if any
-  bool close_after_flush = false;
-  bool watching_output = false;  // EPOLLOUT requested because a write would block
+  Clock::time_point paused_since;     // when reading stopped for a full output
+  bool close_after_flush = false;  // no more input (end of file or an error)
+  bool reading = true;             // false while the unsent output is at the bound
+  bool output_blocked = false;     // a write would block: EPOLLOUT wanted
+  std::uint32_t in_events = 0;     // what epoll watches on in_fd now (0: not in the set)
+  std::uint32_t out_events = 0;    // on out_fd, when it is another descriptor
 };
 
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
@@ -57,6 +64,7 @@ struct Server::Impl {
   RateLimiter error_log{std::chrono::seconds(10)};
   RateLimiter refuse_log{std::chrono::seconds(10)};
   RateLimiter stall_log{std::chrono::seconds(10)};
+  RateLimiter unread_log{std::chrono::seconds(10)};
   std::vector<Request> requests;
   std::array<char, read_chunk> read_buffer{};
 
@@ -84,18 +92,38 @@ struct Server::Impl {
     return Status::ok();
   }
 
-  void rewatch(int fd, std::uint32_t events) {
+  // Makes epoll watch `wanted` on fd (0: nothing, out of the set), changing
+  // it only when needed (an epoll_ctl per request would cost a syscall per
+  // answer). A descriptor with nothing wanted leaves the set, so a hung-up
+  // one is not reported again and again while the server does not read it.
+  Status set_events(int fd, std::uint32_t& current, std::uint32_t wanted) {
+    if (current == wanted) return Status::ok();
     epoll_event event{};
-    event.events = events;
+    event.events = wanted;
     event.data.fd = fd;
-    ::epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &event);
+    const int op = current == 0 ? EPOLL_CTL_ADD : wanted == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+    if (::epoll_ctl(epoll_fd, op, fd, &event) != 0) {
+      return Status::error(std::string("epoll_ctl: ") + std::strerror(errno));
+    }
+    current = wanted;
+    return Status::ok();
+  }
+
+  // Input is watched while the server reads the connection, output while a
+  // write would block.
+  Status apply_watch(Connection& c) {
+    const std::uint32_t input = c.reading ? EPOLLIN | EPOLLRDHUP : 0u;
+    const std::uint32_t output = c.output_blocked ? EPOLLOUT : 0u;
+    if (c.out_fd == c.in_fd) return set_events(c.in_fd, c.in_events, input | output);
+    if (Status in = set_events(c.in_fd, c.in_events, input); !in) return in;
+    return set_events(c.out_fd, c.out_events, output);
   }
 
   Status add_connection(int in_fd, int out_fd) {
     auto connection = std::make_unique<Connection>(
         in_fd, out_fd, fmt::format("policy:{}:{}", ::getpid(), next_connection++),
         options.limits);
-    if (Status watched = watch(in_fd, EPOLLIN | EPOLLRDHUP); !watched) return watched;
+    if (Status watched = apply_watch(*connection); !watched) return watched;
     if (out_fd != in_fd) by_out_fd[out_fd] = connection.get();
     connections[in_fd] = std::move(connection);
     stats.accepted += 1;
@@ -130,6 +158,11 @@ struct Server::Impl {
       // (On a unix socket the call fails harmlessly.)
       const int on = 1;
       (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+      // The kernel's send buffer holds unsent answers too: bounded like
+      // ours, so a client that does not read meets the backpressure soon
+      // (a TCP buffer would otherwise grow to megabytes by itself).
+      const int send_buffer = static_cast<int>(std::min<std::size_t>(options.max_output_bytes, 1 << 30));
+      (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &send_buffer, sizeof send_buffer);
       if (Status added = add_connection(fd, fd); !added) {
         spdlog::warn("policy event=accept-failed error=\"{}\"", added.message());
         ::close(fd);
@@ -137,44 +170,87 @@ struct Server::Impl {
     }
   }
 
-  // Asks for EPOLLOUT only while a write would block; changes it only when
-  // needed (an epoll_ctl per request would cost a syscall per answer).
-  void watch_output(Connection& c, bool wanted) {
-    if (c.watching_output == wanted) return;
-    c.watching_output = wanted;
-    if (c.out_fd == c.in_fd) {
-      rewatch(c.in_fd, EPOLLIN | EPOLLRDHUP | (wanted ? EPOLLOUT : 0u));
-    } else if (wanted) {
-      (void)watch(c.out_fd, EPOLLOUT);
-    } else {
-      ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, c.out_fd, nullptr);
-    }
-  }
-
-  // Writes what it can; true while the connection stays usable.
+  // Writes what it can; true while the connection stays usable. The caller
+  // applies the watch (pace()).
   bool flush(Connection& c) {
     while (!c.pending_output.empty()) {
       const ssize_t n = ::write(c.out_fd, c.pending_output.data(), c.pending_output.size());
       if (n > 0) {
         c.pending_output.erase(0, static_cast<std::size_t>(n));
+        c.last_activity = Clock::now();
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        watch_output(c, true);
+        c.output_blocked = true;
         return true;
       }
       if (n < 0 && errno == EINTR) continue;
       return false;
     }
-    watch_output(c, false);
+    c.output_blocked = false;
     return !c.close_after_flush;
+  }
+
+  bool output_full(const Connection& c) const {
+    return c.pending_output.size() >= options.max_output_bytes;
+  }
+
+  // Parses and answers the requests in `input` one at a time until it is
+  // used up or the output is full; the rest is held for later. False on a
+  // protocol error (the requests before it are answered).
+  bool serve(Connection& c, std::string_view input) {
+    const bool was_mid_request = c.parser.mid_request();
+    bool answered = false;
+    while (!input.empty() && !output_full(c)) {
+      requests.clear();
+      const ParseError error = c.parser.feed_one(input, requests);
+      for (Request& request : requests) {
+        stats.requests += 1;
+        answered = true;
+        c.pending_output += "action=";
+        c.pending_output += handler.answer(std::move(request), c.stream);
+        c.pending_output += "\n\n";
+      }
+      if (error != ParseError::none) {
+        report_protocol_error(c, error);
+        c.close_after_flush = true;
+        return false;
+      }
+    }
+    c.held_input.assign(input);
+    // A request gets request_timeout from its first byte, however it trickles.
+    if (c.parser.mid_request() && (!was_mid_request || answered)) {
+      c.request_started = Clock::now();
+    }
+    return true;
+  }
+
+  // Writes, serves the held input while the output has room, and reads the
+  // connection again only when nothing is held and the output is under the
+  // bound. False when the connection must close.
+  bool pace(Connection& c) {
+    if (!flush(c)) return false;
+    while (!c.held_input.empty() && !output_full(c)) {
+      const std::string input = std::move(c.held_input);
+      c.held_input.clear();
+      if (!serve(c, input)) {
+        flush(c);
+        return false;
+      }
+      if (!flush(c)) return false;
+    }
+    const bool reading = !c.close_after_flush && c.held_input.empty() && !output_full(c);
+    if (c.reading && !reading) c.paused_since = Clock::now();
+    c.reading = reading;
+    return static_cast<bool>(apply_watch(c));
   }
 
   void report_protocol_error(const Connection& c, ParseError error) {
     stats.protocol_errors += 1;
     if (auto held = error_log.admit()) {
-      spdlog::warn("policy event=bad-request stream={} reason=\"{}\" text=\"{}\" suppressed={}",
-                   c.stream, describe(error), printable(c.parser.error_context(), 80), *held);
+      // The context is 80 bytes at most; escaped, each may take 4 (\x00).
+      spdlog::warn("policy event=bad-request stream={} reason=\"{}\" text={} suppressed={}",
+                   c.stream, describe(error), log_quoted(c.parser.error_context(), 320), *held);
     }
   }
 
@@ -183,43 +259,38 @@ struct Server::Impl {
   // again: no extra read() that would only return EAGAIN.
   bool read_from(Connection& c) {
     const ssize_t n = ::read(c.in_fd, read_buffer.data(), read_buffer.size());
-    if (n == 0) return false;  // the client closed
+    if (n == 0) {  // the client sends no more: its answers are written, then it is closed
+      c.close_after_flush = true;
+      return pace(c);
+    }
     if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
     c.last_activity = Clock::now();
-    requests.clear();
-    const bool was_mid_request = c.parser.mid_request();
-    const ParseError error = c.parser.feed(
-        std::string_view(read_buffer.data(), static_cast<std::size_t>(n)), requests);
-    // A request gets request_timeout from its first byte, however it trickles.
-    if (c.parser.mid_request() && (!was_mid_request || !requests.empty())) {
-      c.request_started = c.last_activity;
-    }
-    for (Request& request : requests) {
-      stats.requests += 1;
-      c.pending_output += "action=";
-      c.pending_output += handler.answer(std::move(request), c.stream);
-      c.pending_output += "\n\n";
-    }
-    if (error != ParseError::none) {
-      report_protocol_error(c, error);
-      c.close_after_flush = true;
+    if (!serve(c, std::string_view(read_buffer.data(), static_cast<std::size_t>(n)))) {
       flush(c);
       return false;
     }
-    return flush(c);
+    return pace(c);
   }
 
   void sweep_timeouts() {
     const auto now = Clock::now();
     std::vector<Connection*> expired;
     for (auto& [fd, c] : connections) {
-      if (c->parser.mid_request() ? now - c->request_started > options.request_timeout
-                                  : now - c->last_activity > options.idle_timeout) {
+      if (!c->reading ? now - c->paused_since > options.request_timeout
+          : c->parser.mid_request() ? now - c->request_started > options.request_timeout
+                                    : now - c->last_activity > options.idle_timeout) {
         expired.push_back(c.get());
       }
     }
     for (Connection* c : expired) {
-      if (c->parser.mid_request()) {
+      if (!c->reading) {
+        stats.unread += 1;
+        if (auto held = unread_log.admit()) {
+          spdlog::warn("policy event=unread stream={} reason=\"answers not read within {}s\" "
+                       "unsent_bytes={} suppressed={}",
+                       c->stream, options.request_timeout.count(), c->pending_output.size(), *held);
+        }
+      } else if (c->parser.mid_request()) {
         stats.timeouts += 1;
         if (auto held = stall_log.admit()) {
           spdlog::warn("policy event=stalled stream={} reason=\"request not complete within {}s\" "
@@ -256,15 +327,19 @@ struct Server::Impl {
       return;
     }
     if (auto out = by_out_fd.find(fd); out != by_out_fd.end()) {
-      if (!flush(*out->second)) close_connection(*out->second);
+      if (!pace(*out->second)) close_connection(*out->second);
       return;
     }
     auto found = connections.find(fd);
     if (found == connections.end()) return;
     Connection& c = *found->second;
     bool keep = true;
-    if (event.events & EPOLLOUT) keep = flush(c);
-    if (keep && (event.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) keep = read_from(c);
+    if (event.events & EPOLLOUT) keep = pace(c);
+    if (keep && (event.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+      // While the output is full only a hang-up or an error is of interest:
+      // the answers can no longer be delivered.
+      keep = c.reading ? read_from(c) : (event.events & (EPOLLHUP | EPOLLERR)) == 0;
+    }
     if (!keep) close_connection(c);
   }
 };

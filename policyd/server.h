@@ -5,7 +5,14 @@
 // back as "action=...\n\n". A protocol error, an oversized request, or a
 // client stalled mid-request closes that connection only (Postfix retries),
 // after answering every complete request before it. Idle connections are
-// closed after idle_timeout. Not thread-safe: run() owns everything.
+// closed after idle_timeout. A connection's unsent answers are bounded by
+// max_output_bytes: at the bound the server stops reading its requests (at
+// most one read of input is held, unparsed) until the client reads, and
+// closes it when it has not read for request_timeout; the socket's send
+// buffer is set to the same size. A client that stops sending (end of file)
+// is closed once its answers are written. Every request parsed is answered
+// and handed to the RequestHandler; nothing else is. Not thread-safe: run()
+// owns everything.
 #pragma once
 
 #include <chrono>
@@ -36,6 +43,7 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{600};
   std::chrono::seconds request_timeout{100};
   std::size_t max_connections = 4096;
+  std::size_t max_output_bytes = 64 * 1024;  // unsent answers per connection, at most
 };
 
 struct ServerStats {
@@ -43,7 +51,8 @@ struct ServerStats {
   std::uint64_t refused = 0;  // over max_connections
   std::uint64_t requests = 0;
   std::uint64_t protocol_errors = 0;
-  std::uint64_t timeouts = 0;
+  std::uint64_t timeouts = 0;  // stalled mid-request
+  std::uint64_t unread = 0;    // closed with answers not read within request_timeout
   std::size_t open = 0;
 };
 

@@ -2,13 +2,16 @@
 // bytes, then a whole HTML report of a session whose client name, HELO,
 // sender, recipient and unknown command come from the input (the last two
 // also as the SMTP AUTH login and method at MAIL). Invariants:
-// printable() leaves no control byte, html_escape() no markup character,
-// and every tag in the page is one the renderer writes (an input's "<img"
-// or "<script" would show up as a tag of another name).
+// printable() leaves no control byte, C1 control or bidi override raw,
+// html_escape() no markup character, every tag in the page is one the
+// renderer writes (an input's "<img" or "<script" would show up as a tag of
+// another name), and the page has no C1 control or bidi override raw either
+// (one would reorder what the reader sees).
 #include <set>
 #include <string>
 
 #include "client_report.h"
+#include "display_safe.h"
 #include "fuzz_input.h"
 #include "json_text.h"
 #include "patterns.h"
@@ -21,7 +24,7 @@ namespace {
 
 void check_escapes(std::string_view raw) {
   const std::string shown = printable(raw, 256);
-  for (const unsigned char c : shown) fuzz::require(c >= 0x20 && c != 0x7f, "printable");
+  fuzz::require(fuzz::display_safe(shown), "printable");
   const std::string escaped = html_escape(shown);
   fuzz::require(escaped.find_first_of("<>\"'") == std::string::npos, "html_escape");
 }
@@ -85,6 +88,8 @@ bool only_own_tags(std::string_view page) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text = fuzz::as_text(data, size);
   check_escapes(text);
-  fuzz::require(only_own_tags(render(fuzz::fields(text, 5))), "markup from the input escaped");
+  const std::string page = render(fuzz::fields(text, 5));
+  fuzz::require(only_own_tags(page), "markup from the input escaped");
+  fuzz::require(fuzz::display_safe(page, true), "no control, C1 or bidi character in the page");
   return 0;
 }

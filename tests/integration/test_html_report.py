@@ -1,12 +1,15 @@
 """The HTML report stays data: a client whose HELO, sender address and
 X-Mailer header carry markup and quotes, through a real Postfix; headless
 Chromium (Debian's) loads the page: no script runs, no element is injected,
-and a screenshot shows it renders."""
+and a screenshot shows it renders. Clients whose HELO carries C1 controls
+and bidi overrides (through the milter and through an ingested log line):
+neither `sessions` nor the HTML report prints one raw."""
 import os
 import re
 import struct
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -87,6 +90,80 @@ class HtmlReport(unittest.TestCase):
         width, height = struct.unpack(">II", png[16:24])
         self.assertEqual((width, height), (1200, 1400))
         self.assertGreater(len(png), 30_000)  # text, tables and the timeline, not a blank page
+
+
+# Code points a terminal or a browser acts on instead of showing them. The
+# milter's client sends them in its HELO; the log's in its client name, its
+# reject reply and its HELO.
+C1 = [chr(c) for c in range(0x80, 0xA0)]
+BIDI = [chr(c) for c in (0x061C, 0x200E, 0x200F, *range(0x2028, 0x202F), *range(0x2066, 0x206A))]
+DISPLAY_HELO = ("mx\u202egro.elpmaxe\u202c\u2066x\u2069\u2067\u2068\u202a\u202b\u202d"
+                "\u200e\u200f\u061c\u009b31m\u0080\u009f\u0085.example")
+MILTER_CLIENT = "127.0.0.62"
+LOG_CLIENT = "192.0.2.63"
+
+
+def raw_display_controls(output):
+    """The C1 and bidi code points (as UTF-8 bytes) found raw in `output`."""
+    return [hex(ord(c)) for c in C1 + BIDI if c.encode() in output]
+
+
+class DisplayControls(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.work = harness.Workdir()
+        cls.db = cls.work.join("smtpscope.db")
+        socket_path = cls.work.join("m.sock")
+        milter = harness.milter_daemon(cls.work, cls.db, socket_path).start()
+        postfix = harness.PostfixInstance(cls.work, milter_socket=f"unix:{socket_path}").start()
+        try:
+            c = SmtpClient(postfix.port, MILTER_CLIENT)
+            c.command(f"EHLO {DISPLAY_HELO}")
+            c.command("MAIL FROM:<a@corp.example>")
+            c.command("RSET")
+            c.quit()
+            postfix.wait_for_log(f"disconnect from unknown[{MILTER_CLIENT}]")
+            harness.wait_for_closed(cls.db, [MILTER_CLIENT])
+        finally:
+            milter.stop()
+            postfix.stop()
+        stamp = time.strftime("%b %e %H:%M:%S", time.localtime(time.time() - 60))
+        log = cls.work.join("mail.log")
+        with open(log, "w", encoding="utf-8") as f:
+            smtpd = f"{stamp} mx postfix/smtpd[4242]:"
+            client = f"{DISPLAY_HELO}[{LOG_CLIENT}]"  # a name no resolver gave Postfix
+            f.write(f"{smtpd} connect from {client}\n"
+                    f"{smtpd} NOQUEUE: reject: RCPT from {client}: 554 5.7.1 "
+                    f"<x@test.example>: Relay access denied {DISPLAY_HELO}; "
+                    f"from=<a@corp.example> to=<x@test.example> proto=ESMTP "
+                    f"helo=<{DISPLAY_HELO}>\n"
+                    f"{smtpd} disconnect from {client} ehlo=1 mail=1 rcpt=0/1 "
+                    f"quit=1 commands=3/4\n")
+        subprocess.run([harness.binary("smtpscope"), "--db", cls.db, "ingest", log], check=True,
+                       capture_output=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.work.remove()
+
+    def cli(self, *args):
+        return subprocess.run([harness.binary("smtpscope"), "--db", self.db, *args],
+                              capture_output=True, check=True).stdout
+
+    def test_sessions_prints_no_c1_or_bidi_character_raw(self):
+        for client in (MILTER_CLIENT, LOG_CLIENT):
+            with self.subTest(client):
+                out = self.cli("sessions", "--client", client)
+                self.assertIn(b"\\u202egro.elpmaxe\\u202c", out)  # shown, escaped
+                self.assertIn(b"\\u009b31m", out)
+                self.assertEqual(raw_display_controls(out), [])
+
+    def test_the_html_report_has_no_c1_or_bidi_character_raw(self):
+        for client in (MILTER_CLIENT, LOG_CLIENT):
+            with self.subTest(client):
+                page = self.cli("report", "--client", client, "--format", "html")
+                self.assertIn(b"\\u202egro.elpmaxe", page)
+                self.assertEqual(raw_display_controls(page), [])
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@ hostile and broken input, stalled clients, many connections, rules and
 their reload. Postfix's side of the protocol is policy_client.py."""
 import os
 import re
+import select
 import signal
+import socket
 import sys
 import threading
 import time
@@ -103,6 +105,54 @@ class PolicyServer(PolicyDaemonCase):
         self.assertEqual(PolicyClient(("127.0.0.1", port)).ask(), "DUNNO")
         self.assertEqual(PolicyClient(self.socket).ask(), "DUNNO")
         self.assertEqual(self.stop_and_count(), 2)
+
+
+LOG_FIELD = r'(\w+)=("(?:[^"\\]|\\.)*"|[^\s"]+)'
+
+
+def log_fields(line, prefix):
+    """The key=value pairs of a log line after `prefix`, values unquoted and
+    unescaped; fails unless the whole rest of the line is such pairs."""
+    rest = line[line.index(prefix) + len(prefix):]
+    if not re.fullmatch(f"{LOG_FIELD}(?: {LOG_FIELD})*", rest):
+        raise AssertionError(f"not key=value pairs: {rest!r}")
+    fields = []
+    for key, value in re.findall(LOG_FIELD, rest):
+        if value.startswith('"'):
+            value = re.sub(r'\\(.)', r'\1', value[1:-1])
+        fields.append((key, value))
+    return fields
+
+
+class PolicyLogInjection(PolicyDaemonCase):
+    """A refused request's text is logged as one quoted field: quotes in it
+    cannot end the field and forge others."""
+    FORGED = 'x=" reason="forged" client="10.6.6.6'
+
+    def bad_request_fields(self, junk):
+        c = PolicyClient(self.socket)
+        c.send(junk)
+        self.assertIsNone(c.answer())
+        c.close()
+        harness.wait_for(lambda: "event=bad-request" in self.daemon_log(), 5, "the log line")
+        line = [line for line in self.daemon_log().splitlines() if "event=bad-request" in line]
+        self.assertEqual(len(line), 1)
+        return log_fields(line[0], ": policy ")
+
+    def test_a_forged_line_without_a_name_stays_one_field(self):
+        text = "=" + self.FORGED[1:]  # an empty name: refused
+        fields = self.bad_request_fields(text + "\n")
+        self.assertEqual([key for key, _ in fields],
+                         ["event", "stream", "reason", "text", "suppressed"])
+        self.assertEqual(dict(fields)["reason"], "line without '='")
+        self.assertEqual(dict(fields)["text"], text)
+
+    def test_a_forged_overlong_line_stays_one_field(self):
+        fields = self.bad_request_fields(self.FORGED + "\\" + "y" * 300 + "\n")
+        self.assertEqual([key for key, _ in fields],
+                         ["event", "stream", "reason", "text", "suppressed"])
+        self.assertEqual(dict(fields)["reason"], "line over the length limit")
+        self.assertEqual(dict(fields)["text"], (self.FORGED + "\\" + "y" * 300)[:80])
 
 
 RULES = """rules:
@@ -206,6 +256,194 @@ class PolicyServerUnderAbuse(PolicyDaemonCase):
                 pass  # closed while still sending
             c.close()
             time.sleep(0.01)
+
+
+def rss_bytes(pid):
+    """The resident set size of process `pid` (VmRSS in /proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+class Flood:
+    """A client that sends requests as fast as the server takes them and
+    reads no answer, then (finish) completes its last request and reads
+    every answer: it knows exactly how many requests the server read."""
+
+    def __init__(self, address, client_address):
+        family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        # Small buffers, so the server's answers are not absorbed by the
+        # kernel (a TCP receive buffer may grow to tens of MB by itself).
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        self.sock.connect(address)
+        self.sock.setblocking(False)
+        self.request = (f"request=smtpd_access_policy\nprotocol_state=RCPT\n"
+                        f"client_address={client_address}\n\n").encode()
+        self.chunk = self.request * 64
+        self.sent = 0  # bytes
+
+    def send_some(self, timeout=0.05):
+        """Sends what the socket takes now; False when it took nothing."""
+        if not select.select([], [self.sock], [], timeout)[1]:
+            return False
+        offset = self.sent % len(self.request)
+        try:
+            n = self.sock.send(self.chunk[offset:])
+        except BlockingIOError:
+            return False
+        self.sent += n
+        return n > 0
+
+    def requests(self):
+        return -(-self.sent // len(self.request))  # the partial last one is completed
+
+    def finish(self, timeout=60):
+        """Sends the rest of the last request, reads every answer; the count."""
+        rest = self.request[self.sent % len(self.request):] if self.sent % len(self.request) else b""
+        expected, answers, tail = self.requests(), 0, b""
+        deadline = time.monotonic() + timeout
+        while answers < expected and time.monotonic() < deadline:
+            readable, writable, _ = select.select([self.sock], [self.sock] if rest else [], [], 1)
+            try:
+                if writable:
+                    rest = rest[self.sock.send(rest):]
+                data = self.sock.recv(1 << 20) if readable else None
+            except OSError:  # closed by the server
+                break
+            if data is not None:
+                if not data:
+                    break
+                tail += data
+                answers += tail.count(b"\n\n")
+                tail = tail[tail.rfind(b"\n\n") + 2:] if b"\n\n" in tail else tail
+        return answers
+
+    def close(self):
+        self.sock.close()
+
+
+class FloodedDaemonCase(unittest.TestCase):
+    """A policy daemon on a unix socket and a TCP port, with extra()."""
+
+    def setUp(self):
+        self.work = harness.Workdir()
+        self.db = self.work.join("smtpscope.db")
+        self.socket = self.work.join("policy.sock")
+        self.port = harness.free_port()
+        self.daemon = harness.policy_daemon(
+            self.work, self.db, [f"unix:{self.socket}", f"inet:127.0.0.1:{self.port}"],
+            self.extra()).start()
+
+    def extra(self):
+        raise NotImplementedError
+
+    def tearDown(self):
+        self.daemon.stop()
+        self.work.remove()
+
+    def recorded(self):
+        rows = harness.query(self.db, "SELECT s.client_addr, count(*) FROM events e "
+                                      "JOIN sessions s ON s.id = e.session_id "
+                                      "WHERE e.source = 'policy' GROUP BY s.client_addr")
+        return dict(rows)
+
+class PolicyServerOutputBound(FloodedDaemonCase):
+    """Clients that send requests and never read the answers: the server
+    stops reading them once max_output_bytes of answers wait (backpressure),
+    so its memory stays small, the others are served as fast as ever, and
+    every request it read is answered and recorded, no other."""
+    FLOOD_SECONDS = 5
+    RSS_LIMIT = 50 * 1024 * 1024
+
+    def extra(self):
+        return "  max_output_bytes: 65536\n"
+
+    def test_unread_answers_stop_the_reading_not_the_server(self):
+        floods = {"192.0.2.101": Flood(("127.0.0.1", self.port), "192.0.2.101"),
+                  "192.0.2.102": Flood(self.socket, "192.0.2.102")}
+        pid = self.daemon.process.pid
+        good = PolicyClient(self.socket)
+        latencies, rss = [], []
+        deadline = time.monotonic() + self.FLOOD_SECONDS
+        while time.monotonic() < deadline:
+            for flood in floods.values():
+                while flood.send_some(timeout=0.01):
+                    pass
+            started = time.monotonic()
+            self.assertEqual(good.ask(client_address="192.0.2.7"), "DUNNO")
+            latencies.append(time.monotonic() - started)
+            rss.append(rss_bytes(pid))
+        good.close()
+        self.assertLess(max(rss), self.RSS_LIMIT, f"RSS grew to {max(rss) >> 20} MiB")
+        self.assertLess(sorted(latencies)[len(latencies) // 2], 0.05)
+        self.assertLess(max(latencies), 1.0)
+        # The server stopped reading: what it read is a small part of a
+        # flood that would have run at thousands of requests a second.
+        for address, flood in floods.items():
+            with self.subTest(address):
+                self.assertEqual(flood.finish(), flood.requests())
+                flood.close()
+        self.assertEqual(self.daemon.stop(), 0)
+        expected = {address: flood.requests() for address, flood in floods.items()}
+        expected["192.0.2.7"] = len(latencies)
+        self.assertEqual(self.recorded(), expected)
+        stopped = [line for line in self.daemon.stderr().splitlines() if "event=stopped" in line]
+        self.assertIn(f"requests={sum(expected.values())} ", stopped[-1])
+        self.assertIn(" dropped=0 ", stopped[-1])
+
+
+    def test_a_client_that_stops_sending_gets_every_answer_before_the_close(self):
+        count = 20000  # 280 kB of answers: past the bound and the socket buffers
+        request = b"request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.105\n\n"
+        c = PolicyClient(self.socket)
+
+        def send_all_then_stop():
+            c.sock.sendall(request * count)
+            c.sock.shutdown(socket.SHUT_WR)
+
+        sender = threading.Thread(target=send_all_then_stop)
+        sender.start()
+        time.sleep(1)  # reads nothing for a while: the answers wait
+        answers = [c.answer() for _ in range(count)]
+        sender.join()
+        self.assertEqual(answers, ["DUNNO"] * count)
+        self.assertIsNone(c.answer())  # then closed
+        c.close()
+        self.assertEqual(self.daemon.stop(), 0)
+        self.assertEqual(self.recorded(), {"192.0.2.105": count})
+
+
+class PolicyServerUnreadTimeout(FloodedDaemonCase):
+    """A client that does not read its answers for request_timeout is closed,
+    logged once per interval."""
+
+    def extra(self):
+        return "  max_output_bytes: 4096\n  request_timeout_s: 1\n"
+
+    def test_a_client_that_never_reads_is_closed(self):
+        floods = [Flood(self.socket, "192.0.2.103") for _ in range(2)]
+        floods.append(Flood(("127.0.0.1", self.port), "192.0.2.104"))
+        for flood in floods:
+            deadline = time.monotonic() + 0.5
+            while time.monotonic() < deadline:
+                flood.send_some()
+        # Each is closed 1 s after its output filled, at the next sweep (1/s).
+        time.sleep(3.5)
+        self.assertEqual(self.daemon.stderr().count("event=unread"), 1)
+        good = PolicyClient(self.socket)
+        self.assertEqual(good.ask(), "DUNNO")
+        good.close()
+        for flood in floods:  # the server closed them: at most what it had answered
+            self.assertLess(flood.finish(timeout=10), flood.requests())
+            flood.close()
+        self.assertEqual(self.daemon.stop(), 0)
+        log = self.daemon.stderr()
+        self.assertEqual(log.count("event=unread"), 1, "rate-limited")
+        self.assertIn('reason="answers not read within 1s"', log)
+        self.assertIn("unread=3 ", log)
 
 
 class PolicyRules(unittest.TestCase):

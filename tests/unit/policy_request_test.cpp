@@ -105,5 +105,58 @@ TEST(PolicyParser, AttributeCountIsBounded) {
   }
 }
 
+TEST(PolicyParser, TheContextOfARefusedLineIsItsFirst80Bytes) {
+  const std::string forged = "x=\" reason=\"forged\" client=\"10.6.6.6";
+  {
+    RequestParser parser(Limits{64, 1024, 100});  // the whole line in one piece
+    parse_all(parser, forged + std::string(100, 'y') + "\n", ParseError::line_too_long);
+    EXPECT_EQ(parser.error_context(), (forged + std::string(100, 'y')).substr(0, 80));
+  }
+  {
+    RequestParser parser(Limits{64, 1024, 100});  // part kept from an earlier piece
+    parse_all(parser, forged, ParseError::none);
+    parse_all(parser, std::string(100, 'y'), ParseError::line_too_long);
+    EXPECT_EQ(parser.error_context(), (forged + std::string(100, 'y')).substr(0, 80));
+  }
+  {
+    RequestParser parser(Limits{});
+    parse_all(parser, "a=b", ParseError::none);
+    parse_all(parser, std::string("c\0d\n", 4), ParseError::nul_byte);
+    EXPECT_EQ(parser.error_context(), std::string("a=bc\0d", 6));
+  }
+}
+
+TEST(PolicyParser, FeedOneStopsAfterEachRequestAndKeepsTheRest) {
+  RequestParser parser(Limits{});
+  std::string_view bytes = "a=1\n\n\nb=2\n\nc=";
+  std::vector<Request> out;
+  ASSERT_EQ(parser.feed_one(bytes, out), ParseError::none);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].get("a"), "1");
+  EXPECT_EQ(bytes, "\nb=2\n\nc=");
+  ASSERT_EQ(parser.feed_one(bytes, out), ParseError::none);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].get("b"), "2");
+  EXPECT_EQ(bytes, "c=");
+  ASSERT_EQ(parser.feed_one(bytes, out), ParseError::none);  // no request completes: all taken
+  EXPECT_EQ(out.size(), 2u);
+  EXPECT_TRUE(bytes.empty());
+  EXPECT_TRUE(parser.mid_request());
+  bytes = "3\n\n";
+  ASSERT_EQ(parser.feed_one(bytes, out), ParseError::none);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[2].get("c"), "3");
+}
+
+TEST(PolicyParser, FeedOneReportsAnErrorAfterTheRequestsBeforeIt) {
+  RequestParser parser(Limits{});
+  std::string_view bytes = "a=1\n\njunk\n";
+  std::vector<Request> out;
+  ASSERT_EQ(parser.feed_one(bytes, out), ParseError::none);
+  EXPECT_EQ(out.size(), 1u);
+  EXPECT_EQ(parser.feed_one(bytes, out), ParseError::line_without_equals);
+  EXPECT_EQ(out.size(), 1u);
+}
+
 }  // namespace
 }  // namespace smtpscope::policy
