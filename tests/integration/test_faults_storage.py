@@ -170,6 +170,13 @@ def process_bytes(pid, field):
     raise KeyError(field)
 
 
+def sanitized_build():
+    """AddressSanitizer keeps freed memory in quarantine and adds shadow
+    memory: resident sizes measure it, not the store."""
+    with open(os.path.join(harness.BUILD_DIR, "CMakeCache.txt")) as f:
+        return "-fsanitize=address" in f.read()
+
+
 def large_attributes():
     """990 attributes of 1,000 bytes: ~1 MiB, within every limit of a
     request (policy.max_request_bytes, max_attributes, max_value_bytes)."""
@@ -196,6 +203,7 @@ class LargeRequestsWhileLocked(unittest.TestCase):
         self.work.remove()
 
     def test_the_queue_stays_within_its_bytes_and_gives_them_back(self):
+        measured = not sanitized_build()
         pid = self.policy.process.pid
         baseline = process_bytes(pid, "VmRSS")
         blocker = sqlite3.connect(self.db, timeout=1, isolation_level=None)
@@ -207,15 +215,17 @@ class LargeRequestsWhileLocked(unittest.TestCase):
                                         instance=f"1f4.6b03a76b.d4dad.{i // 5:x}"), "DUNNO")
         client.close()
         peak = process_bytes(pid, "VmHWM")
-        self.assertLess(peak, baseline + QUEUE_BYTES + MEMORY_MARGIN,
-                        f"baseline {baseline // MIB} MiB, peak {peak // MIB} MiB")
+        if measured:
+            self.assertLess(peak, baseline + QUEUE_BYTES + MEMORY_MARGIN,
+                            f"baseline {baseline // MIB} MiB, peak {peak // MIB} MiB")
         harness.wait_for(lambda: "event=dropped reason=queue-bytes" in self.policy.stderr(), 10,
                          "the byte bound's drop line")
 
         blocker.execute("COMMIT")
         blocker.close()
-        harness.wait_for(lambda: process_bytes(pid, "VmRSS") < baseline + MEMORY_MARGIN, 30,
-                         f"the memory given back (baseline {baseline // MIB} MiB)")
+        if measured:
+            harness.wait_for(lambda: process_bytes(pid, "VmRSS") < baseline + MEMORY_MARGIN, 30,
+                             f"the memory given back (baseline {baseline // MIB} MiB)")
         self.assertEqual(self.policy.stop(), 0)
         counters = stopped_counters(self.policy.stderr(), "policy")
         self.assertEqual(counters["requests"], LARGE_REQUESTS)

@@ -21,6 +21,15 @@ namespace {
 
 constexpr std::size_t mib = 1024 * 1024;
 
+// AddressSanitizer keeps freed memory in quarantine and adds shadow memory:
+// resident sizes would measure it, not the store. The accounting is still
+// checked there.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool measured = false;
+#else
+constexpr bool measured = true;
+#endif
+
 // A field of /proc/self/status in bytes ("VmRSS:  1234 kB").
 std::size_t status_bytes(const std::string& field) {
   std::ifstream status("/proc/self/status");
@@ -92,17 +101,22 @@ TEST(StoreMemory, ALockedDatabaseHoldsAtMostQueueBytesAndGivesThemBack) {
   EXPECT_GT(accepted, 40);
   EXPECT_LT(accepted, 48);
   EXPECT_EQ(store.value()->stats().written, 0u);
-  EXPECT_LT(peak, baseline + options.queue_bytes + 16 * mib)
-      << "baseline " << baseline / mib << " MiB, peak " << peak / mib << " MiB";
+  if (measured) {
+    EXPECT_LT(peak, baseline + options.queue_bytes + 16 * mib)
+        << "baseline " << baseline / mib << " MiB, peak " << peak / mib << " MiB";
+  }
 
   ASSERT_TRUE(blocker.value()->exec("COMMIT"));
-  ASSERT_TRUE(wait_until([&] { return store.value()->stats().written == store.value()->stats().enqueued; },
-                         std::chrono::seconds(30)));
+  ASSERT_TRUE(wait_until(
+      [&] { return store.value()->stats().written == store.value()->stats().enqueued; },
+      std::chrono::seconds(30)));
   // The memory is handed back by the writer right after its last batch.
-  const bool fell = wait_until([&] { return status_bytes("VmRSS") < baseline + 16 * mib; },
-                               std::chrono::seconds(5));
-  EXPECT_TRUE(fell) << "baseline " << baseline / mib << " MiB, after draining "
-                    << status_bytes("VmRSS") / mib << " MiB";
+  if (measured) {
+    const bool fell = wait_until([&] { return status_bytes("VmRSS") < baseline + 16 * mib; },
+                                 std::chrono::seconds(5));
+    EXPECT_TRUE(fell) << "baseline " << baseline / mib << " MiB, after draining "
+                      << status_bytes("VmRSS") / mib << " MiB";
+  }
 
   store.value()->stop();
   const StoreStats stats = store.value()->stats();

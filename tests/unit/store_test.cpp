@@ -94,6 +94,21 @@ Event large_event(int n, std::size_t payload) {
   return e;
 }
 
+// The bound counts the memory an event holds, not the length of its text.
+TEST(Store, AnEventsBytesAreWhatItsStringsHold) {
+  Event small = connect_event(1);
+  const std::size_t base = memory_bytes(small);
+  EXPECT_GE(base, sizeof(Event));
+  Event large = connect_event(1);
+  large.argument.reserve(1 << 20);  // empty, with 1 MiB behind it
+  EXPECT_GE(memory_bytes(large), base + (1 << 20));
+  large.add("ccert_subject", std::string(100'000, 's'));
+  EXPECT_GE(memory_bytes(large), base + (1 << 20) + 100'000);
+  const std::size_t before = memory_bytes(large);
+  Event moved = std::move(large);
+  EXPECT_EQ(memory_bytes(moved), before);
+}
+
 // What spdlog writes while it lives (the default logger, restored after).
 class CapturedLog {
  public:
