@@ -71,6 +71,7 @@ void commit_flat_out(benchmark::State& state, const std::vector<Event>& events,
     StoreOptions options;
     options.path = fresh_database(database);
     options.queue_capacity = 10'000'000;
+    options.queue_bytes = std::size_t{16} * 1024 * 1024 * 1024;  // held by count alone
     options.drop_source = source;
     auto store = Store::open(options, clock);
     if (!store) {

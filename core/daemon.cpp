@@ -15,6 +15,7 @@ StoreOptions store_options(const Config& config, const std::string& drop_source)
   options.path = config.database.path;
   options.busy_timeout_ms = config.database.busy_timeout_ms;
   options.queue_capacity = config.store.queue_capacity;
+  options.queue_bytes = config.store.queue_bytes;
   options.batch_size = config.store.batch_size;
   options.batch_interval = std::chrono::milliseconds(config.store.batch_interval_ms);
   options.retry_interval = std::chrono::milliseconds(config.store.retry_interval_ms);

@@ -30,6 +30,7 @@ std::size_t raise_open_file_limit(std::size_t wanted);
 // Keeps glibc from returning freed heap to the kernel after every batch:
 // events are allocated by the sensor thread and freed by the writer, and the
 // repeated trim/grow cost TLB shootdowns across cores (measured, bench/).
+// The Store gives it back once after a burst (store.h, release_after_bytes).
 void tune_allocator();
 
 }  // namespace smtpscope

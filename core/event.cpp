@@ -10,6 +10,12 @@ constexpr std::array<std::string_view, 22> stage_names = {
     "abort",   "unknown", "close",    "vrfy",    "etrn",    "lost",        "timeout",
     "error_limit", "pipelining", "reject", "queued", "non_smtp", "illegal", "tls", "screen"};
 
+// A string's heap block, if it has one: short strings live inside the object.
+std::size_t heap_bytes(const std::string& text) {
+  static const std::size_t inline_capacity = std::string().capacity();
+  return text.capacity() > inline_capacity ? text.capacity() + 1 : 0;
+}
+
 }  // namespace
 
 static_assert(stage_names.size() == static_cast<std::size_t>(Stage::screen) + 1);
@@ -37,6 +43,13 @@ std::optional<std::string_view> Event::attribute(std::string_view name) const {
     if (a.name == name) return a.value;
   }
   return std::nullopt;
+}
+
+std::size_t memory_bytes(const Event& event) {
+  std::size_t bytes = sizeof(Event) + heap_bytes(event.stream) + heap_bytes(event.argument) +
+                      event.attributes.capacity() * sizeof(Attribute);
+  for (const Attribute& a : event.attributes) bytes += heap_bytes(a.name) + heap_bytes(a.value);
+  return bytes;
 }
 
 void Event::add(std::string name, std::string value) {

@@ -4,6 +4,7 @@
 // An Event is a plain value, cheap to move, owned by whoever holds it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -68,5 +69,10 @@ struct Event {
   std::optional<std::string_view> attribute(std::string_view name) const;
   void add(std::string name, std::string value);
 };
+
+// Bytes of memory an Event holds: the object itself and the heap blocks its
+// strings and attribute vector own (capacity, not length). Unchanged by a
+// move, so a queue can add it on the way in and subtract it on the way out.
+std::size_t memory_bytes(const Event& event);
 
 }  // namespace smtpscope

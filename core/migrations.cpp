@@ -14,12 +14,21 @@ std::int64_t now_us() {
       .count();
 }
 
-Result<int> read_version(sqlite::Database& db) {
-  auto query = db.prepare("SELECT coalesce(max(version), 0) FROM schema_version");
+// The whole 64-bit value: cut to 32 bits, 2^31 read as negative (every
+// migration re-run) and 2^32+5 as 5.
+Result<std::int64_t> read_version(sqlite::Database& db) {
+  auto query = db.prepare(
+      "SELECT coalesce(max(version), 0), coalesce(min(version), 0) FROM schema_version");
   if (!query) return query.status();
   auto row = query.value().step();
   if (!row) return row.status();
-  return static_cast<int>(query.value().column_int(0));
+  const std::int64_t lowest = query.value().column_int(1);
+  if (lowest < 0) {
+    return Status::error(fmt::format(
+        "database {} has schema version {}, which no smtpscope writes; use another database",
+        db.path(), lowest));
+  }
+  return query.value().column_int(0);
 }
 
 // Applies one migration under the write lock; another process may have
@@ -53,7 +62,7 @@ int latest_schema_version() {
   return all.empty() ? 0 : all.back().version;
 }
 
-Result<int> schema_version(sqlite::Database& db) { return read_version(db); }
+Result<std::int64_t> schema_version(sqlite::Database& db) { return read_version(db); }
 
 Status migrate(sqlite::Database& db, const std::vector<Migration>& migrations) {
   if (Status created = db.exec(

@@ -4,6 +4,7 @@
 // knows is refused with a clear error rather than touched.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 #include <vector>
 
@@ -26,7 +27,9 @@ int latest_schema_version();
 // Applies every pending migration of `migrations` to db.
 Status migrate(sqlite::Database& db, const std::vector<Migration>& migrations);
 
-// Version recorded in db (0 for a new, empty database).
-Result<int> schema_version(sqlite::Database& db);
+// Version recorded in db (0 for a new, empty database), read as the 64-bit
+// integer SQLite stores. A negative version, which no smtpscope writes, is
+// an error naming the database.
+Result<std::int64_t> schema_version(sqlite::Database& db);
 
 }  // namespace smtpscope

@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@ struct Store::Writer {
   sqlite::Statement insert_drops;
   RateLimiter failure_log{std::chrono::seconds(10)};
   RateLimiter drop_log{std::chrono::seconds(10)};
+  RateLimiter byte_drop_log{std::chrono::seconds(10)};
 };
 
 namespace {
@@ -89,22 +91,43 @@ Store::Store(StoreOptions options, const Clock& clock, std::unique_ptr<Writer> w
 Store::~Store() { stop(); }
 
 bool Store::enqueue(Event event) {
+  const std::size_t bytes = memory_bytes(event);
   std::unique_lock lock(mutex_);
-  if (queue_.size() >= options_.queue_capacity || stopping_) {
+  if (queue_.size() >= options_.queue_capacity || stopping_ ||
+      held_bytes_ + bytes > options_.queue_bytes) {
+    const bool full = stopping_ || queue_.size() >= options_.queue_capacity;
     lock.unlock();
-    dropped_.fetch_add(1, std::memory_order_relaxed);
-    if (auto suppressed = writer_->drop_log.admit()) {
-      spdlog::warn("store event=dropped reason=queue-full capacity={} suppressed={}",
-                   options_.queue_capacity, *suppressed);
-    }
+    drop(full ? Bound::events : Bound::bytes, bytes);
     return false;
   }
   queue_.push_back(std::move(event));
+  held_bytes_ += bytes;
+  peak_bytes_ = std::max(peak_bytes_, held_bytes_);
   const bool batch_ready = queue_.size() == options_.batch_size;
   lock.unlock();
   enqueued_.fetch_add(1, std::memory_order_relaxed);
   if (batch_ready) wake_.notify_one();
   return true;
+}
+
+// Counted alike whichever bound was reached; each bound has its own
+// rate-limited log line, so a burst of one does not hide the other.
+void Store::drop(Bound reached, std::size_t event_bytes) {
+  dropped_.fetch_add(1, std::memory_order_relaxed);
+  if (reached == Bound::events) {
+    if (auto suppressed = writer_->drop_log.admit()) {
+      spdlog::warn("store event=dropped reason=queue-full capacity={} suppressed={}",
+                   options_.queue_capacity, *suppressed);
+    }
+    return;
+  }
+  dropped_for_bytes_.fetch_add(1, std::memory_order_relaxed);
+  if (auto suppressed = writer_->byte_drop_log.admit()) {
+    spdlog::warn(
+        "store event=dropped reason=queue-bytes queue_bytes={} event_bytes={} "
+        "suppressed={}",
+        options_.queue_bytes, event_bytes, *suppressed);
+  }
 }
 
 void Store::stop() {
@@ -118,8 +141,9 @@ void Store::stop() {
 }
 
 StoreStats Store::stats() const {
-  return StoreStats{enqueued_.load(), written_.load(), dropped_.load(), batches_.load(),
-                    failed_batches_.load(), lost_.load()};
+  return StoreStats{
+      enqueued_.load(), written_.load(),        dropped_.load(), dropped_for_bytes_.load(),
+      batches_.load(),  failed_batches_.load(), lost_.load()};
 }
 
 std::vector<Event> Store::take_batch() {
@@ -142,9 +166,30 @@ void Store::run() {
       std::lock_guard lock(mutex_);
       return stopping_ && queue_.empty();
     }();
+    std::size_t bytes = 0;
+    for (const Event& event : batch) bytes += memory_bytes(event);
     write_with_retry(batch);
+    batch = std::vector<Event>();  // freed before settle() may give memory back
+    settle(bytes);
     if (last) break;
   }
+}
+
+// The batch is written (or lost): its bytes leave the bound. glibc keeps
+// freed heap (tune_allocator() raises its trim threshold, and blocks below
+// the top of the heap are never returned without a trim), so after a burst
+// the memory is handed back once, when the queue has drained.
+void Store::settle(std::size_t written_bytes) {
+  bool give_back = false;
+  {
+    std::lock_guard lock(mutex_);
+    held_bytes_ -= written_bytes;
+    if (queue_.empty() && peak_bytes_ >= release_after_bytes) {
+      give_back = true;
+      peak_bytes_ = held_bytes_;
+    }
+  }
+  if (give_back) ::malloc_trim(0);
 }
 
 // Keeps a failed batch and tries again; while it waits, new events fill the

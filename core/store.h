@@ -7,6 +7,13 @@
 //  - enqueue() never blocks on the database: when the bounded queue is full
 //    the event is dropped, counted, logged (rate-limited) and recorded in the
 //    drops table once the database is writable (fail-open).
+//  - The queue is bounded twice: by events (queue_capacity) and by bytes
+//    (queue_bytes, the memory_bytes() of every event held: those queued and
+//    the batch the writer is committing or retrying). An event that would
+//    pass either bound is dropped as above; the log line names the bound.
+//  - Memory goes back after a burst: once the queue has drained after
+//    holding at least release_after_bytes, free heap is returned to the
+//    kernel (malloc_trim); the ordinary write path never pays for it.
 //  - A batch that fails to commit (locked, read-only, full disk) is rolled
 //    back and retried; nothing is half-written.
 //  - stop() drains the queue and commits before returning (clean stop).
@@ -35,6 +42,7 @@ struct StoreOptions {
   std::string path;
   int busy_timeout_ms = 5000;
   std::size_t queue_capacity = 65536;
+  std::size_t queue_bytes = std::size_t{64} * 1024 * 1024;
   std::size_t batch_size = 4096;
   std::chrono::milliseconds batch_interval{200};
   std::chrono::milliseconds retry_interval{1000};
@@ -45,6 +53,7 @@ struct StoreStats {
   std::uint64_t enqueued = 0;
   std::uint64_t written = 0;
   std::uint64_t dropped = 0;
+  std::uint64_t dropped_for_bytes = 0;  // of `dropped`: queue_bytes was reached
   std::uint64_t batches = 0;
   std::uint64_t failed_batches = 0;
   std::uint64_t lost = 0;  // accepted, then given up at stop: the database stayed unwritable
@@ -56,12 +65,16 @@ Result<std::unique_ptr<sqlite::Database>> open_database(const std::string& path,
 
 class Store final : public EventSink {
  public:
+  // A drained queue that held this many bytes gives free memory back.
+  static constexpr std::size_t release_after_bytes = std::size_t{16} * 1024 * 1024;
+
   static Result<std::unique_ptr<Store>> open(StoreOptions options, const Clock& clock);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Thread-safe. False when the event was dropped because the queue is full.
+  // Thread-safe. False when the event was dropped because the queue is full
+  // (by count or by bytes) or the store is stopping.
   bool enqueue(Event event);
   bool submit(Event event) override { return enqueue(std::move(event)); }
 
@@ -74,7 +87,10 @@ class Store final : public EventSink {
   struct Writer;
   Store(StoreOptions options, const Clock& clock, std::unique_ptr<Writer> writer);
   void run();
+  enum class Bound { events, bytes };
+  void drop(Bound reached, std::size_t event_bytes);
   std::vector<Event> take_batch();
+  void settle(std::size_t written_bytes);
   void write_with_retry(std::vector<Event>& batch);
   Status write(const std::vector<Event>& batch);
   Status record_drops(std::uint64_t dropped);
@@ -86,11 +102,14 @@ class Store final : public EventSink {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Event> queue_;
+  std::size_t held_bytes_ = 0;  // queued, plus the batch the writer holds
+  std::size_t peak_bytes_ = 0;  // most held since memory was last given back
   bool stopping_ = false;
 
   std::atomic<std::uint64_t> enqueued_{0};
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<std::uint64_t> dropped_for_bytes_{0};
   std::atomic<std::uint64_t> batches_{0};
   std::atomic<std::uint64_t> failed_batches_{0};
   std::atomic<std::uint64_t> lost_{0};

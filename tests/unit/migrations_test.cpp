@@ -1,8 +1,12 @@
 #include "migrations.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <fstream>
+#include <iterator>
+#include <limits>
 
 #include "store.h"
 #include "test_support.h"
@@ -49,6 +53,85 @@ TEST(Migrations, NewerDatabaseIsRefusedUntouched) {
   EXPECT_NE(reopened.message().find("schema version 999, newer than this smtpscope knows"),
             std::string::npos)
       << reopened.message();
+}
+
+// A database at the current schema with one more schema_version row, by
+// hand (bound as a 64-bit integer, as SQLite stores it).
+std::string database_with_version(const testing::TempDir& dir, std::int64_t version) {
+  const std::string path = dir.file("versioned.db");
+  auto db = open_database(path, 1000);
+  EXPECT_TRUE(db) << db.message();
+  auto insert = db.value()->prepare(
+      "INSERT INTO schema_version (version, name, applied_us) VALUES (?1, 'by hand', 0)");
+  EXPECT_TRUE(insert) << insert.message();
+  EXPECT_TRUE(insert.value().bind(1, version).run());
+  return path;
+}
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(file), {});
+}
+
+// Read as a 32-bit int, 2^31 became negative (every migration re-run:
+// "table sessions already exists") and 2^32+5 became 5 (migration 6 re-run
+// on a current database).
+TEST(Migrations, VersionsBeyond32BitsAreRefusedAsNewer) {
+  for (const std::int64_t version : {std::int64_t{1} << 31, (std::int64_t{1} << 32) + 5,
+                                     std::numeric_limits<std::int64_t>::max()}) {
+    SCOPED_TRACE(version);
+    testing::TempDir dir;
+    const std::string path = database_with_version(dir, version);
+    const std::string before = file_bytes(path);
+    {
+      auto plain = sqlite::Database::open(path, false, 1000);
+      ASSERT_TRUE(plain) << plain.message();
+      auto read = schema_version(*plain.value());
+      ASSERT_TRUE(read) << read.message();
+      EXPECT_EQ(read.value(), version);
+    }
+    auto reopened = open_database(path, 1000);
+    ASSERT_FALSE(reopened);
+    EXPECT_NE(reopened.message().find(fmt::format(
+                  "database {} has schema version {}, newer than this smtpscope knows ({})", path,
+                  version, latest_schema_version())),
+              std::string::npos)
+        << reopened.message();
+    EXPECT_EQ(file_bytes(path), before);
+  }
+}
+
+// No smtpscope writes a negative version: refused with the version named,
+// rather than taken for an old database whose migrations are all pending.
+TEST(Migrations, ANegativeVersionIsRefusedNotMigrated) {
+  for (const std::int64_t version : {std::int64_t{-1}, -(std::int64_t{1} << 31),
+                                     std::numeric_limits<std::int64_t>::min()}) {
+    SCOPED_TRACE(version);
+    testing::TempDir dir;
+    const std::string path = database_with_version(dir, version);
+    const std::string before = file_bytes(path);
+    auto reopened = open_database(path, 1000);
+    ASSERT_FALSE(reopened);
+    EXPECT_NE(reopened.message().find(fmt::format(
+                  "database {} has schema version {}, which no smtpscope writes", path, version)),
+              std::string::npos)
+        << reopened.message();
+    EXPECT_EQ(file_bytes(path), before);
+  }
+}
+
+TEST(Migrations, AnOnlyNegativeVersionCreatesNoTables) {
+  auto db = memory_db();
+  ASSERT_TRUE(db->exec(
+      "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+      " applied_us INTEGER NOT NULL);"
+      "INSERT INTO schema_version VALUES (-2147483648, 'by hand', 0)"));
+  Status migrated = migrate(*db, embedded_migrations());
+  ASSERT_FALSE(migrated);
+  EXPECT_NE(migrated.message().find("schema version -2147483648, which no smtpscope writes"),
+            std::string::npos)
+      << migrated.message();
+  EXPECT_FALSE(db->exec("SELECT count(*) FROM sessions"));
 }
 
 TEST(Migrations, AFailingMigrationLeavesNoTrace) {

@@ -1,7 +1,11 @@
 #include "store.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
+#include <sstream>
 #include <thread>
 
 #include "test_support.h"
@@ -81,6 +85,170 @@ TEST(Store, AFullQueueDropsCountsAndRecordsTheDrops) {
   EXPECT_EQ(store.value()->stats().dropped, 4u);
   EXPECT_EQ(count(dir.file("s.db"), "SELECT count(*) FROM sessions"), 16);
   EXPECT_EQ(count(dir.file("s.db"), "SELECT sum(dropped) FROM drops WHERE source = 'milter'"), 4);
+}
+
+// ~payload bytes of argument, like a policy request's long attribute.
+Event large_event(int n, std::size_t payload) {
+  Event e = connect_event(n);
+  e.argument = std::string(payload, 'x');
+  return e;
+}
+
+// The bound counts the memory an event holds, not the length of its text.
+TEST(Store, AnEventsBytesAreWhatItsStringsHold) {
+  Event small = connect_event(1);
+  const std::size_t base = memory_bytes(small);
+  EXPECT_GE(base, sizeof(Event));
+  Event large = connect_event(1);
+  large.argument.reserve(1 << 20);  // empty, with 1 MiB behind it
+  EXPECT_GE(memory_bytes(large), base + (1 << 20));
+  large.add("ccert_subject", std::string(100'000, 's'));
+  EXPECT_GE(memory_bytes(large), base + (1 << 20) + 100'000);
+  const std::size_t before = memory_bytes(large);
+  Event moved = std::move(large);
+  EXPECT_EQ(memory_bytes(moved), before);
+}
+
+// What spdlog writes while it lives (the default logger, restored after).
+class CapturedLog {
+ public:
+  CapturedLog() : previous_(spdlog::default_logger()) {
+    auto logger = std::make_shared<spdlog::logger>(
+        "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(text_));
+    logger->set_pattern("%v");
+    spdlog::set_default_logger(std::move(logger));
+  }
+  ~CapturedLog() { spdlog::set_default_logger(previous_); }
+  std::string text() const { return text_.str(); }
+
+ private:
+  std::ostringstream text_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+// The writer never takes a batch before stop(): everything stays queued.
+StoreOptions held_until_stop(const std::string& path, std::size_t queue_bytes) {
+  StoreOptions options = options_for(path);
+  options.queue_bytes = queue_bytes;
+  options.batch_size = 1'000'000;
+  options.batch_interval = std::chrono::hours(1);
+  return options;
+}
+
+// Two events of 10,000 bytes of text each offered to a queue of
+// `queue_bytes`: how many it took. Every event offered is written or dropped.
+int accepted_of_two(std::size_t queue_bytes) {
+  TempDir dir;
+  FakeClock clock;
+  auto store = Store::open(held_until_stop(dir.file("s.db"), queue_bytes), clock);
+  EXPECT_TRUE(store) << store.message();
+  int accepted = 0;
+  for (int i = 0; i < 2; ++i) accepted += store.value()->enqueue(large_event(i, 10'000)) ? 1 : 0;
+  store.value()->stop();
+  const StoreStats stats = store.value()->stats();
+  EXPECT_EQ(stats.enqueued, static_cast<std::uint64_t>(accepted));
+  EXPECT_EQ(stats.written, stats.enqueued);
+  EXPECT_EQ(stats.written + stats.dropped, 2u);
+  EXPECT_EQ(stats.dropped_for_bytes, stats.dropped);
+  return accepted;
+}
+
+TEST(Store, TheByteBoundTakesAnEventUpToTheLimitAndDropsBeyond) {
+  const std::size_t f = memory_bytes(large_event(0, 10'000));
+  ASSERT_GT(f, 10'000u);
+  ASSERT_EQ(memory_bytes(large_event(1, 10'000)), f);
+  EXPECT_EQ(accepted_of_two(2 * f + 1), 2);  // the two hold limit-1
+  EXPECT_EQ(accepted_of_two(2 * f), 2);      // exactly the limit
+  EXPECT_EQ(accepted_of_two(2 * f - 1), 1);  // limit+1: the second is dropped
+  EXPECT_EQ(accepted_of_two(f - 1), 0);      // one event larger than the whole bound
+}
+
+TEST(Store, ByteDropsAreCountedRecordedAndLoggedWithTheirCause) {
+  TempDir dir;
+  FakeClock clock;
+  const std::size_t f = memory_bytes(large_event(0, 10'000));
+  CapturedLog log;
+  auto store = Store::open(held_until_stop(dir.file("s.db"), 5 * f), clock);
+  ASSERT_TRUE(store);
+  int accepted = 0;
+  for (int i = 0; i < 20; ++i) accepted += store.value()->enqueue(large_event(i, 10'000)) ? 1 : 0;
+  EXPECT_EQ(accepted, 5);
+  store.value()->stop();
+  const StoreStats stats = store.value()->stats();
+  EXPECT_EQ(stats.dropped, 15u);
+  EXPECT_EQ(stats.dropped_for_bytes, 15u);
+  EXPECT_EQ(stats.enqueued, 5u);
+  EXPECT_EQ(stats.written, stats.enqueued);
+  EXPECT_EQ(stats.enqueued + stats.dropped, 20u);
+  EXPECT_EQ(count(dir.file("s.db"), "SELECT count(*) FROM events"), 5);
+  EXPECT_EQ(count(dir.file("s.db"), "SELECT sum(dropped) FROM drops WHERE source = 'milter'"), 15);
+  // One line for the burst (rate-limited), naming the bound that was reached.
+  const std::string text = log.text();
+  EXPECT_NE(text.find(fmt::format("store event=dropped reason=queue-bytes queue_bytes={} "
+                                  "event_bytes={} suppressed=0",
+                                  5 * f, f)),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("reason=queue-full"), std::string::npos) << text;
+  EXPECT_EQ(text.find("event=dropped", text.find("event=dropped") + 1), std::string::npos)
+      << text;
+}
+
+TEST(Store, TheCountBoundStillSaysQueueFull) {
+  TempDir dir;
+  FakeClock clock;
+  StoreOptions options = held_until_stop(dir.file("s.db"), 1 << 30);
+  options.queue_capacity = 16;
+  CapturedLog log;
+  auto store = Store::open(options, clock);
+  ASSERT_TRUE(store);
+  for (int i = 0; i < 17; ++i) (void)store.value()->enqueue(connect_event(i));
+  store.value()->stop();
+  EXPECT_EQ(store.value()->stats().dropped, 1u);
+  EXPECT_EQ(store.value()->stats().dropped_for_bytes, 0u);
+  EXPECT_NE(log.text().find("store event=dropped reason=queue-full capacity=16"),
+            std::string::npos)
+      << log.text();
+}
+
+// The batch the writer keeps retrying is still in memory: it counts against
+// the bound until it is committed, then its bytes are free for new events.
+TEST(Store, ABatchTheWriterRetriesStillCountsAgainstTheByteBound) {
+  TempDir dir;
+  FakeClock clock;
+  const std::size_t f = memory_bytes(large_event(0, 10'000));
+  StoreOptions options = options_for(dir.file("s.db"));
+  options.busy_timeout_ms = 20;
+  options.queue_bytes = 4 * f;
+  options.batch_size = 2;
+  auto store = Store::open(options, clock);
+  ASSERT_TRUE(store);
+  auto blocker = sqlite::Database::open(dir.file("s.db"), false, 0);
+  ASSERT_TRUE(blocker);
+  ASSERT_TRUE(blocker.value()->exec("BEGIN IMMEDIATE"));
+  ASSERT_TRUE(store.value()->enqueue(large_event(0, 10'000)));
+  ASSERT_TRUE(store.value()->enqueue(large_event(1, 10'000)));
+  for (int i = 0; i < 500 && store.value()->stats().failed_batches == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GT(store.value()->stats().failed_batches, 0u);  // the writer holds events 0 and 1
+  int accepted = 0;
+  for (int i = 2; i < 10; ++i) accepted += store.value()->enqueue(large_event(i, 10'000)) ? 1 : 0;
+  EXPECT_EQ(accepted, 2);
+  EXPECT_EQ(store.value()->stats().dropped_for_bytes, 6u);
+
+  ASSERT_TRUE(blocker.value()->exec("COMMIT"));
+  for (int i = 0; i < 500 && store.value()->stats().written < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(store.value()->stats().written, 4u);
+  for (int i = 10; i < 14; ++i) EXPECT_TRUE(store.value()->enqueue(large_event(i, 10'000)));
+  store.value()->stop();
+  const StoreStats stats = store.value()->stats();
+  EXPECT_EQ(stats.written, 8u);
+  EXPECT_EQ(stats.enqueued + stats.dropped, 14u);
+  EXPECT_EQ(count(dir.file("s.db"), "SELECT count(*) FROM events"), 8);
+  EXPECT_EQ(count(dir.file("s.db"), "SELECT sum(dropped) FROM drops"), 6);
 }
 
 TEST(Store, ALockedDatabaseDelaysButLosesNothing) {
