@@ -5,10 +5,9 @@
 #include <fmt/ranges.h>
 
 #include <iostream>
-#include <optional>
 
-#include "client_address.h"
 #include "client_report.h"
+#include "command_line.h"
 #include "database_access.h"
 #include "config.h"
 #include "duration.h"
@@ -21,7 +20,6 @@
 #include "report_html.h"
 #include "session_facts.h"
 #include "terminal_style.h"
-#include "text_escape.h"
 #include "session_reader.h"
 #include "timeline_json.h"
 #include "timeline_text.h"
@@ -198,7 +196,7 @@ int run_sessions(const std::string& database, const SessionsOptions& options) {
       writer.add(session);
       return Status::ok();
     });
-    writer.finish();
+    if (read) writer.finish();  // a failed read leaves the document unclosed
   } else {
     cli::TimelineTextWriter writer(std::cout, cli::colour_wanted());
     read = for_each_session(*db.value(), filter.value(), [&writer](SessionRecord session) {
@@ -212,51 +210,6 @@ int run_sessions(const std::string& database, const SessionsOptions& options) {
     return exit_failure;
   }
   return 0;
-}
-
-// --client: an address as smtpscope records clients (client_address.h).
-const CLI::Validator client_address(
-    [](const std::string& text) {
-      const Status valid = cli::check_client_address(text);
-      return valid ? std::string() : valid.message();
-    },
-    "ADDRESS");
-
-// The word given where a command was required, when there was one: CLI11
-// says only "A subcommand is required" for `smtpscope bogus`.
-std::optional<std::string> unknown_command(const CLI::App& app, const CLI::App*& level) {
-  level = &app;
-  while (!level->get_subcommands().empty()) level = level->get_subcommands().front();
-  if (level->get_require_subcommand_min() == 0) return std::nullopt;
-  for (const std::string& word : app.remaining(true)) {
-    if (!word.starts_with('-')) return word;
-  }
-  return std::nullopt;
-}
-
-// Parses the command line; on a usage error prints it and returns the exit
-// code (0 for --help and --version).
-std::optional<int> parse(CLI::App& app, int argc, char** argv) {
-  try {
-    app.parse(argc, argv);
-    return std::nullopt;
-  } catch (const CLI::ParseError& e) {
-    const CLI::App* level = nullptr;
-    if (const auto word = unknown_command(app, level); word && e.get_exit_code() != 0) {
-      std::vector<std::string> known;
-      for (const CLI::App* command : level->get_subcommands([](const CLI::App*) { return true; })) {
-        known.push_back(command->get_name());
-      }
-      std::cerr << fmt::format("smtpscope: unknown command \"{}\" (commands{}: {}; see {} --help)\n",
-                               printable(*word, 100),
-                               level == &app ? "" : " of " + level->get_name(),
-                               fmt::join(known, ", "),
-                               level == &app ? "smtpscope" : "smtpscope " + level->get_name());
-      return exit_usage;
-    }
-    const int code = app.exit(e);
-    return code == 0 ? 0 : exit_usage;
-  }
 }
 
 }  // namespace
@@ -283,13 +236,14 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(
       "Exit status: 0 success, 1 runtime failure (database missing, locked or unreadable), "
-      "2 usage error.\nThe database is plain SQLite: see schema/README.md for its tables.");
+      "2 usage or configuration error.\nDiagnostics go to stderr, never into the output.\n"
+      "The database is plain SQLite: see schema/README.md for its tables.");
 
   SessionsOptions sessions;
   auto* sessions_cmd = app.add_subcommand(
       "sessions", "print sessions as timelines: one line per recorded stage, relative times");
   sessions_cmd->add_option("--client", sessions.client, "only this client IP address")
-      ->check(client_address);
+      ->check(cli::client_address_validator());
   sessions_cmd->add_option("--since", sessions.since, "only sessions newer than this (24h, 30m)");
   sessions_cmd->add_option("--limit", sessions.limit, "the most recent N sessions")
       ->capture_default_str()
@@ -314,7 +268,7 @@ int main(int argc, char** argv) {
       report_options, {"text", "json", "html"});
   report_cmd->add_option("--client", report_options.client, "client IP address")
       ->required()
-      ->check(client_address);
+      ->check(cli::client_address_validator());
 
   AnalysisOptions correlate_options;
   auto* correlate_cmd = add_analysis_command(
@@ -330,7 +284,7 @@ int main(int argc, char** argv) {
   watch_cmd->add_option("--log", watch.log_file, "also follow this log (like ingest --follow)")
       ->check(CLI::ExistingFile);
   watch_cmd->add_option("--client", watch.client, "only this client address")
-      ->check(client_address);
+      ->check(cli::client_address_validator());
   watch_cmd->add_option("--pattern", watch.pattern, "only sessions named by this pattern");
   watch_cmd->add_option("--quirk", watch.quirk, "only sessions with this HELO quirk");
   watch_cmd->add_flag("--json", watch.json, "one JSON object per line");
@@ -391,7 +345,7 @@ int main(int argc, char** argv) {
   prune_cmd->add_option("--format", prune.format, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
 
-  if (const auto parsed = parse(app, argc, argv)) return *parsed;
+  if (const auto parsed = cli::parse_command_line(app, argc, argv)) return *parsed;
   if (probe_cmd->parsed()) return cli::run_probe(probe);
   if (ingest_cmd->parsed() && ingest.follow && ingest.files.size() != 1) {
     std::cerr << "smtpscope: --follow takes exactly one file\n";
