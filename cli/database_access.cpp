@@ -8,6 +8,58 @@
 #include "migrations.h"
 
 namespace smtpscope::cli {
+namespace {
+
+constexpr int busy_timeout_ms = 5000;
+
+// SQLite refused to write while reading: in WAL mode a reader needs the
+// WAL index (path-shm), created beside the file when it is missing.
+Status unreadable_read_only(const std::string& path, const std::string& detail) {
+  const std::filesystem::path file(path);
+  const std::string wal_index = path + "-shm";
+  std::string hint;
+  if (!std::filesystem::exists(wal_index)) {
+    hint = fmt::format("; to read it, SQLite must create {} (its WAL index): give this user write "
+                       "access to {}, or read while smtpscope-milter or smtpscope-policyd has it "
+                       "open",
+                       wal_index, file.parent_path().empty() ? "." : file.parent_path().string());
+  }
+  return Status::error(fmt::format("database {} is read-only for this user and could not be "
+                                   "read ({}){}",
+                                   path, detail, hint));
+}
+
+Status upgrade_refused(const std::string& path, std::int64_t version) {
+  return Status::error(fmt::format(
+      "database {} is read-only for this user and has schema version {}; this smtpscope reads "
+      "version {} and must upgrade it first: run it once as a user that can write the file "
+      "(e.g. the daemons' user), or start smtpscope-milter, which upgrades it",
+      path, version, latest_schema_version()));
+}
+
+// Opens for writing, upgrading an older schema.
+Result<std::unique_ptr<sqlite::Database>> open_writable(const std::string& path, std::int64_t version,
+                                                        Access access) {
+  auto db = sqlite::Database::open(path, false, busy_timeout_ms);
+  if (!db) return db.status();
+  const bool current = version == latest_schema_version();
+  if (db.value()->read_only()) {
+    if (!current) return upgrade_refused(path, version);
+    if (access == Access::write) {
+      return Status::error(fmt::format("database {} is read-only for this user", path));
+    }
+    return std::move(db).value();
+  }
+  if (!current) {
+    if (Status migrated = migrate(*db.value(), embedded_migrations()); !migrated) {
+      if (db.value()->refused_write()) return upgrade_refused(path, version);
+      return migrated.context("upgrade the schema of " + path);
+    }
+  }
+  return std::move(db).value();
+}
+
+}  // namespace
 
 Result<std::string> database_path(const DatabaseChoice& choice) {
   if (!choice.db_path.empty()) return choice.db_path;
@@ -17,29 +69,28 @@ Result<std::string> database_path(const DatabaseChoice& choice) {
   return config.value().database.path;
 }
 
-Result<std::unique_ptr<sqlite::Database>> open_for_reading(const DatabaseChoice& choice) {
-  auto chosen = database_path(choice);
-  if (!chosen) return chosen.status();
-  const std::string& path = chosen.value();
+Result<std::unique_ptr<sqlite::Database>> open_database_at(const std::string& path, Access access) {
   if (!std::filesystem::exists(path)) {
     return Status::error(fmt::format(
         "no database at {} (start smtpscope-milter first, or name one with --db)", path));
   }
-  auto db = sqlite::Database::open(path, false, 5000);
-  if (!db) return db.status();
-  auto version = schema_version(*db.value());
-  if (!version) return version.status().context(fmt::format("{} is not an smtpscope database", path));
+  auto reader = sqlite::Database::open_read_only(path, busy_timeout_ms);
+  if (!reader) return reader.status();
+  auto version = schema_version(*reader.value());
+  if (!version) {
+    if (reader.value()->refused_write()) return unreadable_read_only(path, version.message());
+    return version.status().context(fmt::format("{} is not an smtpscope database", path));
+  }
   if (version.value() > latest_schema_version()) {
     return Status::error(fmt::format("database {} has schema version {}, newer than this "
                                      "smtpscope knows ({}); upgrade smtpscope",
                                      path, version.value(), latest_schema_version()));
   }
-  if (version.value() < latest_schema_version()) {
-    if (Status migrated = migrate(*db.value(), embedded_migrations()); !migrated) {
-      return migrated.context("upgrade the schema of " + path);
-    }
+  if (access == Access::read && version.value() == latest_schema_version()) {
+    return std::move(reader).value();
   }
-  return std::move(db).value();
+  reader.value().reset();
+  return open_writable(path, version.value(), access);
 }
 
 }  // namespace smtpscope::cli

@@ -7,10 +7,12 @@
 #include <iostream>
 
 #include "client_report.h"
+#include "command_line.h"
 #include "database_access.h"
 #include "config.h"
 #include "duration.h"
 #include "ingest_command.h"
+#include "logging.h"
 #include "probe.h"
 #include "prune.h"
 #include "servers.h"
@@ -80,7 +82,7 @@ struct Analysis {
 
 // Loads patterns and sessions and analyses them; on failure prints the error
 // and sets the exit code.
-std::unique_ptr<Analysis> analyse_clients(const cli::DatabaseChoice& database,
+std::unique_ptr<Analysis> analyse_clients(const std::string& database,
                                           const AnalysisOptions& options, int& exit_code) {
   auto patterns = patterns_for(options.patterns_file);
   if (!patterns) {
@@ -94,7 +96,7 @@ std::unique_ptr<Analysis> analyse_clients(const cli::DatabaseChoice& database,
     exit_code = exit_usage;
     return nullptr;
   }
-  auto db = cli::open_for_reading(database);
+  auto db = cli::open_database_at(database, cli::Access::read_and_record);
   auto read = db ? read_sessions(*db.value(), filter.value())
                  : Result<std::vector<SessionRecord>>(db.status());
   if (!read) {
@@ -110,8 +112,12 @@ std::unique_ptr<Analysis> analyse_clients(const cli::DatabaseChoice& database,
               << " sessions only (use --limit or --since)\n";
   }
   result->clients = cli::by_client(cli::analyse(result->sessions, result->patterns));
-  // The SQL views read what was concluded; a read-only database only loses that.
-  if (Status saved = cli::save_analysis(*db.value(), result->clients); !saved) {
+  // The SQL views and the policy server read what was concluded; a
+  // read-only database only loses that.
+  if (db.value()->read_only()) {
+    std::cerr << "smtpscope: note: " << database << " is read-only for this user: "
+              << "session_analysis (the analysis the SQL views read) not refreshed\n";
+  } else if (Status saved = cli::save_analysis(*db.value(), result->clients); !saved) {
     std::cerr << "smtpscope: warning: session_analysis not updated: " << saved.message() << '\n';
   }
   return result;
@@ -132,7 +138,7 @@ CLI::App* add_analysis_command(CLI::App& app, const std::string& name, const std
   return command;
 }
 
-int run_clients(const cli::DatabaseChoice& database, const AnalysisOptions& options) {
+int run_clients(const std::string& database, const AnalysisOptions& options) {
   int exit_code = 0;
   auto analysed = analyse_clients(database, options, exit_code);
   if (!analysed) return exit_code;
@@ -141,7 +147,7 @@ int run_clients(const cli::DatabaseChoice& database, const AnalysisOptions& opti
   return 0;
 }
 
-int run_report(const cli::DatabaseChoice& database, const AnalysisOptions& options) {
+int run_report(const std::string& database, const AnalysisOptions& options) {
   int exit_code = 0;
   auto analysed = analyse_clients(database, options, exit_code);
   if (!analysed) return exit_code;
@@ -160,7 +166,7 @@ int run_report(const cli::DatabaseChoice& database, const AnalysisOptions& optio
   return 0;
 }
 
-int run_correlate(const cli::DatabaseChoice& database, const AnalysisOptions& options) {
+int run_correlate(const std::string& database, const AnalysisOptions& options) {
   int exit_code = 0;
   auto analysed = analyse_clients(database, options, exit_code);
   if (!analysed) return exit_code;
@@ -171,54 +177,73 @@ int run_correlate(const cli::DatabaseChoice& database, const AnalysisOptions& op
   return 0;
 }
 
-int run_sessions(const cli::DatabaseChoice& database, const SessionsOptions& options) {
+// Streams: one session in memory at a time, however many are asked for.
+int run_sessions(const std::string& database, const SessionsOptions& options) {
   auto filter = session_filter(options.client, options.since, options.limit);
   if (!filter) {
     std::cerr << "smtpscope: " << filter.message() << '\n';
     return exit_usage;
   }
-  auto db = cli::open_for_reading(database);
+  auto db = cli::open_database_at(database, cli::Access::read);
   if (!db) {
     std::cerr << "smtpscope: " << db.message() << '\n';
     return exit_failure;
   }
-  auto sessions = read_sessions(*db.value(), filter.value());
-  if (!sessions) {
-    std::cerr << "smtpscope: reading sessions: " << sessions.message() << '\n';
+  Status read = Status::ok();
+  if (options.format == "json") {
+    cli::TimelineJsonWriter writer(std::cout);
+    read = for_each_session(*db.value(), filter.value(), [&writer](SessionRecord session) {
+      writer.add(session);
+      return Status::ok();
+    });
+    if (read) writer.finish();  // a failed read leaves the document unclosed
+  } else {
+    cli::TimelineTextWriter writer(std::cout, cli::colour_wanted());
+    read = for_each_session(*db.value(), filter.value(), [&writer](SessionRecord session) {
+      writer.add(session, analysis::facts_of(session).notes);
+      return Status::ok();
+    });
+    if (read) writer.finish();
+  }
+  if (!read) {
+    std::cerr << "smtpscope: reading sessions: " << read.message() << '\n';
     return exit_failure;
   }
-  if (options.format == "json") {
-    std::cout << cli::render_timelines_json(sessions.value());
-    return 0;
-  }
-  std::vector<std::vector<std::string>> notes;
-  for (const auto& session : sessions.value()) notes.push_back(analysis::facts_of(session).notes);
-  const std::string text = cli::render_timelines_text(sessions.value(), notes);
-  std::cout << (cli::colour_wanted() ? cli::colourize(text) : text);
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Diagnostics (a schema upgrade, a store warning) go to stderr: stdout is
+  // the command's output, JSON for scripts.
+  if (Status logging = setup_logging("smtpscope", "info", "stderr"); !logging) {
+    std::cerr << "smtpscope: " << logging.message() << '\n';
+    return exit_failure;
+  }
   CLI::App app{
       "smtpscope: shows what smtpscope-milter recorded about each SMTP session Postfix "
       "handled: every stage in order, with times, per client.",
       "smtpscope"};
   app.set_version_flag("-V,--version", std::string("smtpscope ") + SMTPSCOPE_VERSION);
   cli::DatabaseChoice database{"/etc/smtpscope/smtpscope.yaml", ""};
+  // A file named with -c must exist; without -c a missing default file means
+  // the built-in defaults.
   app.add_option("-c,--config", database.config_path, "configuration file naming the database")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::ExistingFile);
   app.add_option("--db", database.db_path, "SQLite database file (overrides the configuration)");
   app.require_subcommand(1);
   app.footer(
       "Exit status: 0 success, 1 runtime failure (database missing, locked or unreadable), "
-      "2 usage error.\nThe database is plain SQLite: see schema/README.md for its tables.");
+      "2 usage or configuration error.\nDiagnostics go to stderr, never into the output.\n"
+      "The database is plain SQLite: see schema/README.md for its tables.");
 
   SessionsOptions sessions;
   auto* sessions_cmd = app.add_subcommand(
       "sessions", "print sessions as timelines: one line per recorded stage, relative times");
-  sessions_cmd->add_option("--client", sessions.client, "only this client IP address");
+  sessions_cmd->add_option("--client", sessions.client, "only this client IP address")
+      ->check(cli::client_address_validator());
   sessions_cmd->add_option("--since", sessions.since, "only sessions newer than this (24h, 30m)");
   sessions_cmd->add_option("--limit", sessions.limit, "the most recent N sessions")
       ->capture_default_str()
@@ -241,7 +266,9 @@ int main(int argc, char** argv) {
       "explanation and advice, HELO quirks, fingerprints, and every session with its stage "
       "string and timeline",
       report_options, {"text", "json", "html"});
-  report_cmd->add_option("--client", report_options.client, "client IP address")->required();
+  report_cmd->add_option("--client", report_options.client, "client IP address")
+      ->required()
+      ->check(cli::client_address_validator());
 
   AnalysisOptions correlate_options;
   auto* correlate_cmd = add_analysis_command(
@@ -256,7 +283,8 @@ int main(int argc, char** argv) {
                "string, pattern, and a marker when a client's fingerprint changes");
   watch_cmd->add_option("--log", watch.log_file, "also follow this log (like ingest --follow)")
       ->check(CLI::ExistingFile);
-  watch_cmd->add_option("--client", watch.client, "only this client address");
+  watch_cmd->add_option("--client", watch.client, "only this client address")
+      ->check(cli::client_address_validator());
   watch_cmd->add_option("--pattern", watch.pattern, "only sessions named by this pattern");
   watch_cmd->add_option("--quirk", watch.quirk, "only sessions with this HELO quirk");
   watch_cmd->add_flag("--json", watch.json, "one JSON object per line");
@@ -317,40 +345,36 @@ int main(int argc, char** argv) {
   prune_cmd->add_option("--format", prune.format, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : exit_usage;
-  }
-  if (sessions_cmd->parsed()) return run_sessions(database, sessions);
-  if (clients_cmd->parsed()) return run_clients(database, clients_options);
-  if (report_cmd->parsed()) return run_report(database, report_options);
-  if (correlate_cmd->parsed()) return run_correlate(database, correlate_options);
+  if (const auto parsed = cli::parse_command_line(app, argc, argv)) return *parsed;
   if (probe_cmd->parsed()) return cli::run_probe(probe);
-  if (servers_cmd->parsed()) return cli::run_servers(database, servers_format);
-  // The commands that open the database themselves get its path.
-  auto with_database_path = [&](std::string& target, auto run) {
-    auto path = cli::database_path(database);
-    if (!path) {
-      std::cerr << "smtpscope: " << path.message() << '\n';
-      return exit_usage;
-    }
-    target = path.value();
-    return run();
-  };
+  if (ingest_cmd->parsed() && ingest.follow && ingest.files.size() != 1) {
+    std::cerr << "smtpscope: --follow takes exactly one file\n";
+    return exit_usage;
+  }
+  // Every other command reads the database; a configuration that does not
+  // name one is a configuration error.
+  auto path = cli::database_path(database);
+  if (!path) {
+    std::cerr << "smtpscope: " << path.message() << '\n';
+    return exit_usage;
+  }
+  const std::string& db = path.value();
+  if (sessions_cmd->parsed()) return run_sessions(db, sessions);
+  if (clients_cmd->parsed()) return run_clients(db, clients_options);
+  if (report_cmd->parsed()) return run_report(db, report_options);
+  if (correlate_cmd->parsed()) return run_correlate(db, correlate_options);
+  if (servers_cmd->parsed()) return cli::run_servers(db, servers_format);
   if (watch_cmd->parsed()) {
-    return with_database_path(watch.database, [&] { return cli::run_watch(watch); });
+    watch.database = db;
+    return cli::run_watch(watch);
   }
   if (prune_cmd->parsed()) {
-    return with_database_path(prune.database, [&] { return cli::run_prune(prune); });
+    prune.database = db;
+    return cli::run_prune(prune);
   }
   if (ingest_cmd->parsed()) {
-    if (ingest.follow && ingest.files.size() != 1) {
-      std::cerr << "smtpscope: --follow takes exactly one file\n";
-      return exit_usage;
-    }
-    return with_database_path(ingest.database, [&] { return cli::run_ingest(ingest); });
+    ingest.database = db;
+    return cli::run_ingest(ingest);
   }
   return exit_usage;
 }

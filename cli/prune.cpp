@@ -1,6 +1,5 @@
 #include "prune.h"
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -9,6 +8,7 @@
 
 #include "database_access.h"
 #include "duration.h"
+#include "time_view.h"
 
 namespace smtpscope::cli {
 
@@ -113,7 +113,7 @@ int run_prune(const PruneOptions& options) {
     std::cerr << "smtpscope: --older-than: " << age.message() << '\n';
     return exit_usage;
   }
-  auto db = open_for_reading(DatabaseChoice{"", options.database});
+  auto db = open_database_at(options.database, Access::write);
   if (!db) {
     std::cerr << "smtpscope: " << db.message() << '\n';
     return exit_failure;
@@ -133,9 +133,7 @@ int run_prune(const PruneOptions& options) {
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  const auto cutoff_text = fmt::format(
-      "{:%Y-%m-%d %H:%M:%S} UTC",
-      std::chrono::sys_seconds(std::chrono::seconds(cutoff_us / 1'000'000)));
+  const std::string cutoff_text = utc_text(cutoff_us);
   std::cout << (options.format == "json" ? render_json(counts.value(), seconds, cutoff_us)
                                          : render_text(counts.value(), seconds, cutoff_text));
   return 0;

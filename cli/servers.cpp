@@ -48,8 +48,8 @@ std::string judge(Server& s) {
 
 }  // namespace
 
-int run_servers(const DatabaseChoice& database, const std::string& format) {
-  auto db = open_for_reading(database);
+int run_servers(const std::string& database, const std::string& format) {
+  auto db = open_database_at(database, Access::read);
   if (!db) {
     std::cerr << "smtpscope: " << db.message() << '\n';
     return 1;

@@ -9,8 +9,7 @@
 
 namespace smtpscope::cli {
 
-struct DatabaseChoice;
-
-int run_servers(const DatabaseChoice& database, const std::string& format);
+// database: the file's path.
+int run_servers(const std::string& database, const std::string& format);
 
 }  // namespace smtpscope::cli

@@ -2,6 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sstream>
+
+#include "time_view.h"
+
 namespace smtpscope::cli {
 namespace {
 
@@ -15,7 +19,7 @@ json to_json(const EventRecord& e, std::int64_t connect_us) {
   json attributes = json::parse(e.attributes_json, nullptr, false);
   if (attributes.is_discarded()) attributes = json::object();
   return {{"source", e.source},       {"stage", e.stage},
-          {"time_us", e.time_us},     {"offset_us", e.time_us - connect_us},
+          {"time_us", e.time_us},     {"offset_us", microseconds_between(connect_us, e.time_us)},
           {"transaction", optional_number(e.transaction_seq)},
           {"argument", e.argument},   {"attributes", attributes}};
 }
@@ -50,10 +54,32 @@ json to_json(const SessionRecord& s) {
 
 }  // namespace
 
+// The document is {"sessions": [...]} indented by two: each session is
+// dumped on its own and indented to its place (a newline occurs in dumped
+// JSON only between tokens, never inside a string).
+TimelineJsonWriter::TimelineJsonWriter(std::ostream& out) : out_(out) {
+  out_ << "{\n  \"sessions\": [";
+}
+
+void TimelineJsonWriter::add(const SessionRecord& session) {
+  const std::string dumped = to_json(session).dump(2, ' ', false, json::error_handler_t::replace);
+  std::string indented = any_ ? ",\n    " : "\n    ";
+  for (char c : dumped) {
+    indented += c;
+    if (c == '\n') indented += "    ";
+  }
+  any_ = true;
+  out_ << indented;
+}
+
+void TimelineJsonWriter::finish() { out_ << (any_ ? "\n  ]\n}\n" : "]\n}\n"); }
+
 std::string render_timelines_json(const std::vector<SessionRecord>& sessions) {
-  json list = json::array();
-  for (const auto& s : sessions) list.push_back(to_json(s));
-  return json{{"sessions", list}}.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+  std::ostringstream out;
+  TimelineJsonWriter writer(out);
+  for (const auto& s : sessions) writer.add(s);
+  writer.finish();
+  return out.str();
 }
 
 }  // namespace smtpscope::cli

@@ -1,25 +1,30 @@
 #include "timeline_text.h"
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-#include <chrono>
+#include <limits>
+#include <sstream>
 
 #include "event_attribute.h"
 #include "session_facts.h"
 #include "smtp_login.h"
+#include "terminal_style.h"
 #include "text_escape.h"
+#include "time_view.h"
 
 namespace smtpscope::cli {
 namespace {
 
-std::string utc_time(std::int64_t time_us) {
-  const std::chrono::sys_time<std::chrono::microseconds> when{std::chrono::microseconds(time_us)};
-  return fmt::format("{:%Y-%m-%d %H:%M:%S} UTC",
-                     std::chrono::floor<std::chrono::milliseconds>(when));
+// Seconds from the connect to an event; a whole-second log stamp counts
+// from the end of its second, when the line had certainly been written.
+double offset_s(const SessionRecord& s, const EventRecord& event, bool coarse) {
+  constexpr std::int64_t rest_of_second = 999'999;
+  const bool room = event.time_us <= std::numeric_limits<std::int64_t>::max() - rest_of_second;
+  return seconds_between(s.connect_us, coarse && room ? event.time_us + rest_of_second
+                                                      : event.time_us);
 }
 
 std::string endpoint(const std::string& addr, const std::optional<std::int64_t>& port) {
@@ -236,11 +241,11 @@ void render_session(std::string& out, const SessionRecord& s,
   }
   previous.clear();
   const std::string duration =
-      s.close_us ? fmt::format("{:.3f} s", static_cast<double>(*s.close_us - s.connect_us) / 1e6)
+      s.close_us ? fmt::format("{:.3f} s", seconds_between(s.connect_us, *s.close_us))
                  : "open";
   out += fmt::format("session {}  {} ({}) -> {}  {}  {}{}\n", s.id,
                      endpoint(s.client_addr, s.client_port), printable(s.client_name),
-                     endpoint(s.server_addr, s.server_port), utc_time(s.connect_us), duration,
+                     endpoint(s.server_addr, s.server_port), utc_text(s.connect_us), duration,
                      s.partial ? "  [partial: connect not observed]" : "");
   for (std::size_t index = 0; index < s.events.size(); ++index) {
     const EventRecord& event = s.events[index];
@@ -256,8 +261,7 @@ void render_session(std::string& out, const SessionRecord& s,
     if (event.source == "milter") previous = event.stage;
     // A whole-second log stamp: the line was written before the second ended.
     const bool coarse = event_attribute(event, "clock") == "second";
-    const double offset =
-        static_cast<double>(event.time_us + (coarse ? 999'999 : 0) - s.connect_us) / 1e6;
+    const double offset = offset_s(s, event, coarse);
     const std::string when =
         coarse ? fmt::format("<{:+.1f}s", offset) : fmt::format("{:+.3f}s", offset);
     out += fmt::format("  {:>11}  {:<6}  {}\n", when, printable(event.source),
@@ -270,15 +274,29 @@ void render_session(std::string& out, const SessionRecord& s,
 
 }  // namespace
 
+TimelineTextWriter::TimelineTextWriter(std::ostream& out, bool colour)
+    : out_(out), colour_(colour) {}
+
+void TimelineTextWriter::add(const SessionRecord& session, const std::vector<std::string>& notes) {
+  std::string text = any_ ? "\n" : "";
+  render_session(text, session, notes);
+  any_ = true;
+  out_ << (colour_ ? colourize(text) : text);
+}
+
+void TimelineTextWriter::finish() {
+  if (!any_) out_ << "no sessions recorded\n";
+}
+
 std::string render_timelines_text(const std::vector<SessionRecord>& sessions,
                                   const std::vector<std::vector<std::string>>& notes) {
-  std::string out;
+  std::ostringstream out;
+  TimelineTextWriter writer(out, false);
   for (std::size_t i = 0; i < sessions.size(); ++i) {
-    if (!out.empty()) out += '\n';
-    render_session(out, sessions[i], i < notes.size() ? notes[i] : std::vector<std::string>{});
+    writer.add(sessions[i], i < notes.size() ? notes[i] : std::vector<std::string>{});
   }
-  if (sessions.empty()) out = "no sessions recorded\n";
-  return out;
+  writer.finish();
+  return out.str();
 }
 
 }  // namespace smtpscope::cli

@@ -4,12 +4,28 @@
 // string passes through printable().
 #pragma once
 
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "session_reader.h"
 
 namespace smtpscope::cli {
+
+// Writes timelines one session at a time, so a long list is never held
+// whole: the text of render_timelines_text, colourized for a terminal when
+// asked. finish() says "no sessions recorded" when none was added.
+class TimelineTextWriter {
+ public:
+  TimelineTextWriter(std::ostream& out, bool colour);
+  void add(const SessionRecord& session, const std::vector<std::string>& notes);
+  void finish();
+
+ private:
+  std::ostream& out_;
+  bool colour_;
+  bool any_ = false;
+};
 
 // notes[i], when given, are printed under session i: where the sensors
 // disagree or one is missing.

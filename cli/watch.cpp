@@ -1,6 +1,5 @@
 #include "watch.h"
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <atomic>
@@ -19,6 +18,7 @@
 #include "session_reader.h"
 #include "store.h"
 #include "text_escape.h"
+#include "time_view.h"
 
 namespace smtpscope::cli {
 namespace {
@@ -72,9 +72,8 @@ void show(const SessionRecord& s, const analysis::PatternSet& patterns, const Wa
     std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
     return;
   }
-  const std::chrono::sys_time<std::chrono::seconds> when{
-      std::chrono::seconds(s.close_us.value_or(s.connect_us) / 1'000'000)};
-  std::cout << fmt::format("{:%H:%M:%S}  {:<39} {:<30} {:<28} {}{}{}\n", when,
+  const std::string when = clock_text(s.close_us.value_or(s.connect_us));
+  std::cout << fmt::format("{}  {:<39} {:<30} {:<28} {}{}{}\n", when,
                            printable(s.client_addr, 39), printable(helo, 30), facts.stages,
                            pattern.empty() ? "-" : pattern,
                            changed ? "   [fingerprint changed]" : "",

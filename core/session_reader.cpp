@@ -62,8 +62,26 @@ std::string sessions_query(const SessionFilter& filter) {
          " WHERE " + where + " ORDER BY connect_us DESC, id DESC LIMIT ?3) ORDER BY connect_us, id";
 }
 
-Result<std::vector<SessionRecord>> read_in_transaction(sqlite::Database& db,
-                                                      const SessionFilter& filter) {
+SessionRecord session_of(const sqlite::Statement& q) {
+  SessionRecord s;
+  s.id = q.column_int(0);
+  s.client_addr = q.column_text(1);
+  s.client_port = optional_int(q, 2);
+  s.client_name = q.column_text(3);
+  s.server_addr = q.column_text(4);
+  s.server_port = optional_int(q, 5);
+  s.connect_us = q.column_int(6);
+  s.close_us = optional_int(q, 7);
+  s.helo = q.column_text(8);
+  s.partial = q.column_int(9) != 0;
+  s.protocol = q.column_text(10);
+  return s;
+}
+
+// The three statements step side by side: each session is complete, with
+// its transactions and events, before the next row is read.
+Status visit_in_transaction(sqlite::Database& db, const SessionFilter& filter,
+                            const SessionVisitor& visit) {
   auto query = db.prepare(sessions_query(filter));
   if (!query) return query.status();
   auto& q = query.value();
@@ -71,34 +89,20 @@ Result<std::vector<SessionRecord>> read_in_transaction(sqlite::Database& db,
   if (filter.since_us) q.bind(2, *filter.since_us);
   q.bind(3, static_cast<std::int64_t>(filter.limit));
   if (filter.closed_since_us) q.bind(4, *filter.closed_since_us);
-  std::vector<SessionRecord> sessions;
-  for (;;) {
-    auto row = q.step();
-    if (!row) return row.status();
-    if (!row.value()) break;
-    SessionRecord s;
-    s.id = q.column_int(0);
-    s.client_addr = q.column_text(1);
-    s.client_port = optional_int(q, 2);
-    s.client_name = q.column_text(3);
-    s.server_addr = q.column_text(4);
-    s.server_port = optional_int(q, 5);
-    s.connect_us = q.column_int(6);
-    s.close_us = optional_int(q, 7);
-    s.helo = q.column_text(8);
-    s.partial = q.column_int(9) != 0;
-    s.protocol = q.column_text(10);
-    sessions.push_back(std::move(s));
-  }
   auto transactions = db.prepare(transactions_query);
   if (!transactions) return transactions.status();
   auto events = db.prepare(events_query);
   if (!events) return events.status();
-  for (auto& session : sessions) {
+  for (;;) {
+    auto row = q.step();
+    if (!row) return row.status();
+    if (!row.value()) break;
+    SessionRecord session = session_of(q);
     if (Status read = read_transactions(transactions.value(), session); !read) return read;
     if (Status read = read_events(events.value(), session); !read) return read;
+    if (Status visited = visit(std::move(session)); !visited) return visited;
   }
-  return sessions;
+  return Status::ok();
 }
 
 }  // namespace
@@ -106,11 +110,22 @@ Result<std::vector<SessionRecord>> read_in_transaction(sqlite::Database& db,
 // One read transaction for the whole read: the sessions and their events
 // are from one moment, and SQLite takes its read lock once instead of once
 // per statement (two fcntl calls each; ~20% of `smtpscope clients`).
-Result<std::vector<SessionRecord>> read_sessions(sqlite::Database& db, const SessionFilter& filter) {
-  if (db.in_transaction()) return read_in_transaction(db, filter);
+Status for_each_session(sqlite::Database& db, const SessionFilter& filter,
+                        const SessionVisitor& visit) {
+  if (db.in_transaction()) return visit_in_transaction(db, filter, visit);
   if (Status begun = db.exec("BEGIN"); !begun) return begun.context("begin reading");
-  auto sessions = read_in_transaction(db, filter);
-  (void)db.exec(sessions ? "COMMIT" : "ROLLBACK");
+  Status visited = visit_in_transaction(db, filter, visit);
+  (void)db.exec(visited ? "COMMIT" : "ROLLBACK");
+  return visited;
+}
+
+Result<std::vector<SessionRecord>> read_sessions(sqlite::Database& db, const SessionFilter& filter) {
+  std::vector<SessionRecord> sessions;
+  Status read = for_each_session(db, filter, [&sessions](SessionRecord session) {
+    sessions.push_back(std::move(session));
+    return Status::ok();
+  });
+  if (!read) return read;
   return sessions;
 }
 

@@ -1,10 +1,13 @@
 // Reads recorded sessions back from the database, oldest first, with their
 // events in order (a log line stamped in whole seconds is ordered by the end
-// of its second, when it had certainly happened), for views and reports. Read-only; uses
-// its own connection, so it can run while the daemons write (WAL).
+// of its second, when it had certainly happened), for views and reports.
+// Read-only, in one read transaction, so it can run while the daemons write
+// (WAL). for_each_session holds one session at a time (a view of a million
+// sessions streams them); read_sessions gathers them all.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,6 +60,12 @@ struct SessionFilter {
   std::size_t limit = 50;  // the most recent `limit` sessions
 };
 
+// Called with each session in turn, complete with its transactions and
+// events; an error it returns ends the read and is returned.
+using SessionVisitor = std::function<Status(SessionRecord)>;
+
+Status for_each_session(sqlite::Database& db, const SessionFilter& filter,
+                        const SessionVisitor& visit);
 Result<std::vector<SessionRecord>> read_sessions(sqlite::Database& db, const SessionFilter& filter);
 
 }  // namespace smtpscope

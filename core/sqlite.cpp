@@ -22,10 +22,20 @@ void configure_sqlite_once() {
 
 Result<std::unique_ptr<Database>> Database::open(const std::string& path, bool create,
                                                  int busy_timeout_ms) {
+  return open_with(path, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0),
+                   busy_timeout_ms);
+}
+
+Result<std::unique_ptr<Database>> Database::open_read_only(const std::string& path,
+                                                           int busy_timeout_ms) {
+  return open_with(path, SQLITE_OPEN_READONLY, busy_timeout_ms);
+}
+
+Result<std::unique_ptr<Database>> Database::open_with(const std::string& path, int mode,
+                                                      int busy_timeout_ms) {
   configure_sqlite_once();
   sqlite3* db = nullptr;
-  const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) |
-                    SQLITE_OPEN_NOMUTEX;
+  const int flags = mode | SQLITE_OPEN_NOMUTEX;
   const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
@@ -43,6 +53,12 @@ bool Database::busy() const {
   const int code = sqlite3_errcode(db_) & 0xff;
   return code == SQLITE_BUSY || code == SQLITE_LOCKED;
 }
+
+bool Database::refused_write() const {
+  return (sqlite3_errcode(db_) & 0xff) == SQLITE_READONLY;
+}
+
+bool Database::read_only() const { return sqlite3_db_readonly(db_, "main") == 1; }
 
 bool Database::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 

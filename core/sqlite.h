@@ -25,6 +25,10 @@ class Database {
   // Opens (creating if allowed) the file at path; ":memory:" for tests.
   static Result<std::unique_ptr<Database>> open(const std::string& path, bool create,
                                                 int busy_timeout_ms);
+  // Opens an existing file that nothing will be written to through this
+  // connection (SQLite may still create the WAL index, path-shm, to read).
+  static Result<std::unique_ptr<Database>> open_read_only(const std::string& path,
+                                                         int busy_timeout_ms);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
@@ -38,6 +42,14 @@ class Database {
   // True when the last call failed because another connection held a lock
   // (SQLITE_BUSY or SQLITE_LOCKED).
   bool busy() const;
+  // True when the last call failed because something could not be written:
+  // a read-only connection or file, or WAL files it could not create
+  // (SQLITE_READONLY and its extended codes).
+  bool refused_write() const;
+  // True when nothing can be written through this connection: opened
+  // read-only, or the file is read-only for this process (SQLite then
+  // opens it read-only even when asked to read and write).
+  bool read_only() const;
   // True between BEGIN and COMMIT/ROLLBACK.
   bool in_transaction() const;
   const std::string& path() const { return path_; }
@@ -47,6 +59,8 @@ class Database {
   std::string describe(int code) const;
 
  private:
+  static Result<std::unique_ptr<Database>> open_with(const std::string& path, int mode,
+                                                     int busy_timeout_ms);
   Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   sqlite3* db_;
   std::string path_;

@@ -10,8 +10,49 @@ sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 
 
-def run(*args):
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=30)
+SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "schema")
+GEN_SESSIONS = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "gen_sessions.py")
+YEAR_9999_US = 253402300799 * 10**6  # 9999-12-31 23:59:59 UTC
+
+
+def run(*args, user=None):
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=30, user=user)
+
+
+def database_at_schema(path, version, wal=False):
+    """A database as smtpscope built it at schema `version` (migrations 1 to
+    `version` of schema/), with one session of 192.0.2.1."""
+    import sqlite3
+    db = sqlite3.connect(path)
+    if wal:
+        db.execute("PRAGMA journal_mode = WAL")
+    db.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+               " applied_us INTEGER NOT NULL)")
+    for name in sorted(os.listdir(SCHEMA_DIR)):
+        if name.endswith(".sql") and int(name[:3]) <= version:
+            with open(os.path.join(SCHEMA_DIR, name)) as f:
+                db.executescript(f.read())
+            db.execute("INSERT INTO schema_version VALUES (?, ?, 0)", (int(name[:3]), name[:-4]))
+    db.execute("INSERT INTO sessions (id, stream, client_addr, connect_us, close_us)"
+               " VALUES (1, 's', '192.0.2.1', 1795600000000000, 1795600001000000)")
+    db.commit()
+    db.close()
+
+
+def latest_schema():
+    return max(int(name[:3]) for name in os.listdir(SCHEMA_DIR) if name.endswith(".sql"))
+
+
+def peak_rss_kib(*args):
+    """Runs args with stdout discarded; returns (exit code, peak RSS in KiB),
+    measured in a fresh process whose only child it is."""
+    probe = ("import resource, subprocess, sys\n"
+             "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
+             "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+    out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True,
+                         timeout=300)
+    code, rss = out.stdout.split()
+    return int(code), int(rss)
 
 
 def stop_signals_blocked(pid):
@@ -84,6 +125,160 @@ class Commands(unittest.TestCase):
         self.assertEqual(run(self.cli).returncode, 2)
         self.assertEqual(run(self.cli, "sessions", "--limit", "0").returncode, 2)
         self.assertEqual(run(self.cli, "--db", "x", "sessions", "--since", "5w").returncode, 2)
+
+    def test_configuration_errors_exit_2(self):
+        """Before: a configuration error exited 1, -c naming a missing file was
+        ignored (then "no database at /var/lib/..."), and an unknown command
+        said "A subcommand is required"."""
+        missing = self.work.join("missing.yaml")
+        result = run(self.cli, "-c", missing, "sessions")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn(missing, result.stderr)
+        self.assertIn("does not exist", result.stderr)
+        self.assertNotIn("no database", result.stderr)
+        bad = self.write("bad.yaml", "database:\n  path: /tmp/x.db\nstore:\n  batch_size: -3\n")
+        for command in (["sessions"], ["clients"], ["report", "--client", "192.0.2.1"],
+                        ["servers"], ["db", "prune", "--older-than", "1d"]):
+            result = run(self.cli, "-c", bad, *command)
+            self.assertEqual(result.returncode, 2, command)
+            self.assertEqual(result.stderr, f"smtpscope: {bad}:4: store.batch_size: -3 is out of"
+                                            " range [1, 1000000]\n")
+        result = run(self.cli, "--db", self.work.join("s.db"), "bogus")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn('unknown command "bogus"', result.stderr)
+        self.assertNotIn("A subcommand is required", result.stderr)
+        self.assertEqual(result.stdout, "")
+        result = run(self.cli, "db", "bogus")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn('unknown command "bogus" (commands of db: prune', result.stderr)
+        # No command at all is still "a subcommand is required".
+        self.assertIn("A subcommand is required", run(self.cli).stderr)
+
+    def test_client_options_take_an_address(self):
+        """Before: `report --client ""` reported on some other client, exit 0."""
+        db = self.work.join("s.db")
+        database_at_schema(db, latest_schema())
+        for command in (["report", "--client"], ["sessions", "--client"], ["watch", "--client"]):
+            for bad in ("", "192.0.2", "mail.example.com", "192.0.2.1 "):
+                result = run(self.cli, "--db", db, *command, bad)
+                self.assertEqual(result.returncode, 2, (command, bad))
+                self.assertEqual(result.stdout, "", (command, bad))
+                self.assertIn("--client: ", result.stderr)
+        self.assertIn("an empty address names no client",
+                      run(self.cli, "--db", db, "report", "--client", "").stderr)
+        self.assertIn('"mail.example.com" is not a client address',
+                      run(self.cli, "--db", db, "sessions", "--client", "mail.example.com").stderr)
+        # What smtpscope records as a client is accepted: IPv4, IPv6 and
+        # Postfix's "unknown".
+        result = run(self.cli, "--db", db, "report", "--client", "192.0.2.1")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertTrue(result.stdout.startswith("Client 192.0.2.1: 1 session"), result.stdout)
+        for other in ("2001:db8::1", "unknown"):
+            result = run(self.cli, "--db", db, "report", "--client", other)
+            self.assertEqual(result.returncode, 1, other)
+            self.assertIn(f"no sessions of client {other}", result.stderr)
+            result = run(self.cli, "--db", db, "sessions", "--client", other)
+            self.assertEqual((result.returncode, result.stdout), (0, "no sessions recorded\n"))
+
+    def test_schema_upgrade_is_logged_on_stderr(self):
+        """Before: the upgrade was logged on stdout, so the JSON of a database
+        of an older version did not parse."""
+        import json
+        for command in (["clients", "--format", "json"], ["sessions", "--format", "json"],
+                        ["report", "--client", "192.0.2.1", "--format", "json"],
+                        ["correlate", "--format", "json"], ["servers", "--format", "json"]):
+            db = self.work.join(f"old-{command[0]}.db")
+            database_at_schema(db, 5)
+            result = run(self.cli, "--db", db, *command)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            json.loads(result.stdout)
+            self.assertIn("schema event=upgrading", result.stderr)
+            self.assertIn("schema event=upgraded", result.stderr)
+            self.assertEqual(harness.query(db, "SELECT max(version) FROM schema_version"),
+                             [(latest_schema(),)])
+
+    def run_as_nobody(self, *args):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to run the command as nobody")
+        return run(self.cli, *args, user="nobody")
+
+    def test_read_only_database_is_named_read_only(self):
+        """Before: "is not an smtpscope database: ... attempt to write a
+        readonly database"; an older schema on a read-only file failed in
+        migration 6 with the same SQLite message."""
+        import json
+        # The directory is not writable for nobody: SQLite cannot create the
+        # WAL index it needs to read a WAL database.
+        os.chmod(self.work.path, 0o755)
+        db = self.work.join("wal.db")
+        database_at_schema(db, latest_schema(), wal=True)
+        os.chmod(db, 0o444)
+        result = self.run_as_nobody("--db", db, "sessions")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(f"database {db} is read-only for this user", result.stderr)
+        self.assertIn(f"{db}-shm", result.stderr)
+        self.assertNotIn("not an smtpscope database", result.stderr)
+        # An older schema needs an upgrade it may not write: said so, file untouched.
+        old = self.work.join("old.db")
+        database_at_schema(old, 5)
+        os.chmod(old, 0o444)
+        for command in (["sessions"], ["clients"], ["servers"]):
+            result = self.run_as_nobody("--db", old, *command)
+            self.assertEqual(result.returncode, 1, command)
+            self.assertIn(f"database {old} is read-only for this user and has schema version 5",
+                          result.stderr)
+        self.assertEqual(harness.query(old, "SELECT max(version) FROM schema_version"), [(5,)])
+        # A current read-only database is read; the analysis notes it could
+        # not store its conclusions; maintenance refuses clearly.
+        current = self.work.join("current.db")
+        database_at_schema(current, latest_schema())
+        os.chmod(current, 0o444)
+        result = self.run_as_nobody("--db", current, "sessions")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("192.0.2.1", result.stdout)
+        self.assertEqual(result.stderr, "")
+        result = self.run_as_nobody("--db", current, "clients", "--format", "json")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(json.loads(result.stdout)["clients"][0]["client"], "192.0.2.1")
+        self.assertIn(f"note: {current} is read-only for this user: session_analysis", result.stderr)
+        self.assertNotIn("attempt to write", result.stderr)
+        result = self.run_as_nobody("--db", current, "db", "prune", "--older-than", "1d")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(f"database {current} is read-only for this user", result.stderr)
+
+    def test_times_outside_chrono_range_are_shown_as_they_are(self):
+        """Before: a session in year 9999 was shown as 1816-03-30."""
+        import json
+        db = self.work.join("s.db")
+        database_at_schema(db, latest_schema())
+        harness.query(db, "INSERT INTO sessions (id, stream, client_addr, connect_us, close_us)"
+                          " VALUES (2, 't', '192.0.2.2', ?, ?)", YEAR_9999_US, YEAR_9999_US + 5000)
+        harness.query(db, "INSERT INTO sessions (id, stream, client_addr, connect_us)"
+                          " VALUES (3, 'u', '192.0.2.3', 0)")
+        result = run(self.cli, "--db", db, "sessions")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("192.0.2.2 () -> ?  9999-12-31 23:59:59 UTC  0.005 s", result.stdout)
+        self.assertIn("192.0.2.3 () -> ?  1970-01-01 00:00:00 UTC  open", result.stdout)
+        self.assertNotIn("1816", result.stdout)
+        result = run(self.cli, "--db", db, "sessions", "--format", "json")
+        sessions = {s["id"]: s for s in json.loads(result.stdout)["sessions"]}
+        self.assertEqual(sessions[2]["connect_us"], YEAR_9999_US)
+
+    def test_sessions_are_streamed(self):
+        """Before: every session asked for was held at once (sessions --limit
+        1000000 held 1.45 GB; here 20,000 sessions: ~65 MB as text and ~470 MB
+        as JSON). Now one at a time, the same bytes out."""
+        db = self.work.join("many.db")
+        subprocess.run([sys.executable, GEN_SESSIONS, self.cli, db, "20000"], check=True,
+                       timeout=300)
+        for output in ("text", "json"):
+            code, rss = peak_rss_kib(self.cli, "--db", db, "sessions", "--limit", "1000000",
+                                     "--format", output)
+            self.assertEqual(code, 0)
+            self.assertLess(rss, 40 * 1024, output)
+        result = run(self.cli, "--db", db, "sessions", "--limit", "3", "--client", "10.0.0.199")
+        self.assertEqual(result.stdout.count("\nsession "), 2)
+        self.assertTrue(result.stdout.startswith("session 19998  10.0.0.199:"), result.stdout[:80])
 
     def test_daemon_mode_writes_a_pid_file_and_stops_on_sigterm(self):
         socket_path = self.work.join("m.sock")

@@ -5,10 +5,12 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "duration.h"
 #include "timeline_json.h"
+#include "time_view.h"
 #include "timeline_text.h"
 
 namespace smtpscope::cli {
@@ -117,6 +119,91 @@ TEST(Timeline, MailShowsWhoLoggedIn) {
 }
 
 TEST(Timeline, NoSessionsSaysSo) { EXPECT_EQ(render_timelines_text({}), "no sessions recorded\n"); }
+
+// Stored times are any 64-bit microsecond count: a log line may say year
+// 9999. std::chrono through nanoseconds showed 9999-12-31 as 1816-03-30, and
+// the HTML axis put a dot at cx=-1.39e15.
+constexpr std::int64_t year_9999_us = 253'402'300'799'000'000;  // 9999-12-31 23:59:59
+
+SessionRecord session_at(std::int64_t connect_us, std::vector<std::int64_t> event_times) {
+  SessionRecord s;
+  s.id = 9;
+  s.client_addr = "192.0.2.9";
+  s.connect_us = connect_us;
+  for (std::int64_t t : event_times) {
+    s.events.push_back(EventRecord{"milter", "helo", t, std::nullopt, "x.example", "{}"});
+  }
+  s.close_us = event_times.empty() ? connect_us : event_times.back();
+  return s;
+}
+
+TEST(TimeView, FormatsTheEdgesOfTheCalendar) {
+  EXPECT_EQ(utc_text(0), "1970-01-01 00:00:00 UTC");
+  EXPECT_EQ(utc_text(-1), "1969-12-31 23:59:59 UTC");
+  EXPECT_EQ(utc_text(1'795'600'000'999'999), "2026-11-25 09:46:40 UTC");
+  EXPECT_EQ(utc_text(year_9999_us), "9999-12-31 23:59:59 UTC");
+  EXPECT_EQ(utc_text(year_9999_us + 999'999), "9999-12-31 23:59:59 UTC");
+  EXPECT_EQ(utc_text(-62'135'596'800'000'000), "0001-01-01 00:00:00 UTC");
+  EXPECT_EQ(clock_text(year_9999_us), "23:59:59");
+  EXPECT_EQ(clock_text(0), "00:00:00");
+}
+
+TEST(TimeView, OutsideTheCalendarShowsTheRawValue) {
+  EXPECT_EQ(utc_text(year_9999_us + 1'000'000),
+            "253402300800000000 us since 1970 (outside years 1-9999)");
+  EXPECT_EQ(utc_text(std::numeric_limits<std::int64_t>::max()),
+            "9223372036854775807 us since 1970 (outside years 1-9999)");
+  EXPECT_EQ(clock_text(std::numeric_limits<std::int64_t>::min()),
+            "-9223372036854775808 us since 1970 (outside years 1-9999)");
+}
+
+TEST(TimeView, DifferencesNeverOverflow) {
+  constexpr auto max = std::numeric_limits<std::int64_t>::max();
+  constexpr auto min = std::numeric_limits<std::int64_t>::min();
+  EXPECT_EQ(microseconds_between(0, year_9999_us), year_9999_us);
+  EXPECT_EQ(microseconds_between(min, max), max);
+  EXPECT_EQ(microseconds_between(max, min), min);
+  EXPECT_DOUBLE_EQ(seconds_between(0, year_9999_us), 253'402'300'799.0);
+  EXPECT_GT(seconds_between(min, max), 1.8e13);
+  EXPECT_DOUBLE_EQ(seconds_between(1'795'600'000'000'000, 1'795'600'000'000'001), 1e-6);
+}
+
+TEST(TimeView, AxisPositionsStayOnTheAxis) {
+  EXPECT_DOUBLE_EQ(axis_fraction(150, 100, 100.0), 0.5);
+  EXPECT_DOUBLE_EQ(axis_fraction(year_9999_us, 0, 1000.0), 1.0);
+  EXPECT_DOUBLE_EQ(axis_fraction(0, year_9999_us, 1000.0), 0.0);  // before its session began
+  EXPECT_DOUBLE_EQ(axis_fraction(std::numeric_limits<std::int64_t>::max(),
+                                 std::numeric_limits<std::int64_t>::min(), 1.0), 1.0);
+  EXPECT_DOUBLE_EQ(axis_fraction(5, 0, 0.0), 0.0);
+}
+
+TEST(Timeline, AYear9999SessionIsShownAsYear9999) {
+  const std::string text = render_timelines_text({session_at(year_9999_us, {year_9999_us + 500})});
+  EXPECT_NE(text.find("9999-12-31 23:59:59 UTC  0.001 s"), std::string::npos) << text;
+  EXPECT_NE(text.find("+0.001s  milter  C: HELO/EHLO x.example"), std::string::npos) << text;
+  EXPECT_EQ(text.find("1816"), std::string::npos) << text;
+}
+
+TEST(Timeline, A1970SessionIsShownAs1970) {
+  const std::string text = render_timelines_text({session_at(0, {2'000})});
+  EXPECT_NE(text.find("1970-01-01 00:00:00 UTC  0.002 s"), std::string::npos) << text;
+}
+
+TEST(Timeline, EventsCenturiesApartKeepTheirDistance) {
+  // A connect in 1970 and an event in 9999: 253402300799 s apart, which
+  // std::chrono's nanoseconds cannot hold.
+  const std::vector<SessionRecord> sessions = {session_at(0, {year_9999_us})};
+  const std::string text = render_timelines_text(sessions);
+  EXPECT_NE(text.find("1970-01-01 00:00:00 UTC  253402300799.000 s"), std::string::npos) << text;
+  EXPECT_NE(text.find("+253402300799.000s  milter"), std::string::npos) << text;
+  const std::string json = render_timelines_json(sessions);
+  EXPECT_NE(json.find("\"offset_us\": 253402300799000000"), std::string::npos) << json;
+  // The extremes of the type: the JSON offset saturates instead of wrapping.
+  const std::string extreme = render_timelines_json(
+      {session_at(std::numeric_limits<std::int64_t>::min(),
+                  {std::numeric_limits<std::int64_t>::max()})});
+  EXPECT_NE(extreme.find("\"offset_us\": 9223372036854775807"), std::string::npos) << extreme;
+}
 
 }  // namespace
 }  // namespace smtpscope::cli
