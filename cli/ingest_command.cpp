@@ -49,13 +49,12 @@ Result<std::size_t> max_line_bytes(const std::string& config_path) {
 void print_malformed_details(const std::string& file, const ingest::IngestCounts& c,
                              std::size_t line_limit) {
   if (c.too_long > 0) {
-    std::printf("%s: %llu of the malformed lines were longer than %zu bytes "
-                "(ingest.max_line_bytes) and were skipped\n",
+    std::printf("%s: %llu malformed: longer than %zu bytes (ingest.max_line_bytes), skipped\n",
                 file.c_str(), static_cast<unsigned long long>(c.too_long), line_limit);
   }
   if (c.out_of_range > 0) {
-    std::printf("%s: %llu of the malformed lines were refused for their time (before 1990, or "
-                "more than %lld days ahead of now); the first: \"%s\"\n",
+    std::printf("%s: %llu malformed: dated before 1990 or more than %lld days ahead, refused; "
+                "the first: \"%s\"\n",
                 file.c_str(), static_cast<unsigned long long>(c.out_of_range),
                 static_cast<long long>(ingest::log_time_lead_us / 86'400'000'000),
                 printable(c.first_out_of_range, 300).c_str());
