@@ -7,8 +7,12 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 
+#include "config.h"
 #include "ingester.h"
+#include "syslog_line.h"
+#include "text_escape.h"
 
 namespace smtpscope::cli {
 namespace {
@@ -33,9 +37,38 @@ std::string rate(std::uint64_t lines, double seconds) {
                              : fmt::format("{:.0f}", per_second);
 }
 
+// ingest.max_line_bytes from the configuration file, or its default.
+Result<std::size_t> max_line_bytes(const std::string& config_path) {
+  if (!std::filesystem::exists(config_path)) return default_config().ingest.max_line_bytes;
+  auto config = load_config(config_path);
+  if (!config) return config.status();
+  return config.value().ingest.max_line_bytes;
+}
+
+// What the summary line's malformed count holds besides broken lines.
+void print_malformed_details(const std::string& file, const ingest::IngestCounts& c,
+                             std::size_t line_limit) {
+  if (c.too_long > 0) {
+    std::printf("%s: %llu malformed: longer than %zu bytes (ingest.max_line_bytes), skipped\n",
+                file.c_str(), static_cast<unsigned long long>(c.too_long), line_limit);
+  }
+  if (c.out_of_range > 0) {
+    std::printf("%s: %llu malformed: dated before 1990 or more than %lld days ahead, refused; "
+                "the first: \"%s\"\n",
+                file.c_str(), static_cast<unsigned long long>(c.out_of_range),
+                static_cast<long long>(ingest::log_time_lead_us / 86'400'000'000),
+                printable(c.first_out_of_range, 300).c_str());
+  }
+}
+
 }  // namespace
 
 int run_ingest(const IngestCommand& command) {
+  const auto line_limit = max_line_bytes(command.config_path);
+  if (!line_limit) {
+    std::fprintf(stderr, "smtpscope: %s\n", line_limit.message().c_str());
+    return 2;
+  }
   install_stop_handlers();
   const bool show_progress = !command.quiet && ::isatty(STDERR_FILENO);
   int failures = 0;
@@ -44,6 +77,7 @@ int run_ingest(const IngestCommand& command) {
     ingest::IngestOptions options;
     options.year = command.year;
     options.follow = command.follow;
+    options.max_line_bytes = line_limit.value();
     if (show_progress) {
       options.progress = [&file, started](std::int64_t bytes, std::uint64_t lines) {
         const double seconds =
@@ -85,11 +119,19 @@ int run_ingest(const IngestCommand& command) {
                   seconds, rate(c.lines, seconds).c_str(),
                   stop_requested ? " (interrupted; run again to resume)" : "");
     }
+    print_malformed_details(file, c, line_limit.value());
     if (c.incomplete_last_line) {
       std::printf("%s: the last line has no end yet; it is left for the next run\n",
                   file.c_str());
     }
     std::fflush(stdout);
+    if (c.cut_short) {
+      std::fprintf(stderr,
+                   "smtpscope: %s: the gzip data is cut short (unexpected end of file, as "
+                   "`gzip -t` says); its complete lines were kept, the rest is lost\n",
+                   file.c_str());
+      failures += 1;
+    }
     if (stop_requested) break;
   }
   return failures > 0 ? 1 : 0;

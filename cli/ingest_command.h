@@ -1,7 +1,11 @@
 // `smtpscope ingest`: reads Postfix log files into the database, prints a
-// summary line per file (lines, parsed, skipped, malformed, rate), shows
-// progress on a terminal only, and stops cleanly on SIGINT/SIGTERM after
-// committing what it has read (the next run resumes there).
+// summary line per file (lines, parsed, skipped, malformed, rate, and which
+// of the malformed were too long or dated out of range), shows progress on
+// a terminal only, and stops cleanly on SIGINT/SIGTERM after committing
+// what it has read (the next run resumes there). The line length bound is
+// ingest.max_line_bytes of the configuration file (its default without
+// one; a bad file is a usage error, exit 2). A file that cannot be read to
+// its end (a cut .gz: after keeping its complete lines) makes the exit 1.
 #pragma once
 
 #include <optional>
@@ -16,6 +20,7 @@ struct IngestCommand {
   bool quiet = false;
   std::optional<int> year;
   std::string database;
+  std::string config_path = "/etc/smtpscope/smtpscope.yaml";  // read if it exists
   int busy_timeout_ms = 5000;
 };
 

@@ -2,8 +2,6 @@
 
 #include <sys/stat.h>
 
-#include <ctime>
-
 #include <thread>
 #include <vector>
 
@@ -25,21 +23,19 @@ std::int64_t now_us() {
       .count();
 }
 
-std::int64_t reference_time_us(const std::string& path, const IngestOptions& options) {
-  if (options.year) {
-    // The last day of that year, local time: every month maps to that year.
-    std::tm end{};
-    end.tm_year = *options.year - 1900;
-    end.tm_mon = 11;
-    end.tm_mday = 31;
-    end.tm_hour = 23;
-    end.tm_isdst = -1;
-    return static_cast<std::int64_t>(std::mktime(&end)) * 1'000'000;
-  }
+// BSD timestamps carry no year: --year gives the first line's, else the
+// file's mtime bounds it.
+YearTracker year_tracker(const std::string& path, const IngestOptions& options) {
+  if (options.year) return YearTracker::starting_in(*options.year);
   struct stat info{};
-  if (::stat(path.c_str(), &info) == 0) return static_cast<std::int64_t>(info.st_mtime) * 1'000'000;
-  return now_us();
+  if (::stat(path.c_str(), &info) == 0) {
+    return YearTracker(static_cast<std::int64_t>(info.st_mtime) * 1'000'000);
+  }
+  return YearTracker(now_us());
 }
+
+// How reading one file (one rotation generation) ended.
+enum class FileEnd { done, replaced, rewritten };
 
 struct FileRecord {
   std::int64_t offset = 0;
@@ -63,6 +59,7 @@ struct Ingester::Impl {
     bool probe;
   };
   std::vector<PendingRemote> pending_remote;
+  std::int64_t clock_us = now_us();  // "now" for plausible_time(), renewed per batch
 
   Result<FileRecord> lookup(const std::string& fingerprint) {
     find_file->bind(1, fingerprint);
@@ -140,6 +137,11 @@ struct Ingester::Impl {
       counts.malformed += 1;
       return;
     }
+    if (!plausible_time(syslog->time_us, clock_us)) {
+      counts.malformed += 1;
+      if (counts.out_of_range++ == 0) counts.first_out_of_range = bounded(line, 256);
+      return;
+    }
     if (syslog->daemon == "smtp" || syslog->daemon == "lmtp") {
       take_remote(*syslog, counts);
       return;
@@ -172,10 +174,12 @@ struct Ingester::Impl {
   }
 
   // Reads one file (one rotation generation) until its end, or in follow
-  // mode until it is rotated away or `stop`. Returns true if it was rotated.
-  Result<bool> read_file(const std::string& path, const std::atomic<bool>& stop,
-                         IngestCounts& total) {
-    auto opened = LogReader::open(path);
+  // mode until it is rotated away, rewritten, or `stop`. from_start: the
+  // file was rewritten in place, so a position saved for its first line
+  // is not one in it.
+  Result<FileEnd> read_file(const std::string& path, const std::atomic<bool>& stop,
+                            IngestCounts& total, bool from_start) {
+    auto opened = LogReader::open(path, options.max_line_bytes);
     if (!opened) return opened.status();
     LogReader& reader = *opened.value();
     auto fingerprint = reader.first_line();
@@ -187,23 +191,26 @@ struct Ingester::Impl {
     }
     auto record = lookup(fingerprint.value());
     if (!record) return record.status();
-    if (record.value().offset > 0) {
-      if (Status sought = reader.seek(record.value().offset); !sought) return sought.context(path);
-      total.resumed_from = record.value().offset;
+    if (record.value().offset > 0 && !from_start) {
+      auto sought = reader.seek(record.value().offset);
+      if (!sought) return sought.status().context(path);
+      if (sought.value()) {
+        total.resumed_from = record.value().offset;
+      } else if (auto again = reader.seek(0); !again) {  // shorter now: rewritten
+        return again.status().context(path);
+      }
     }
-    YearTracker years(reference_time_us(path, options));
+    YearTracker years = year_tracker(path, options);
     IngestCounts batch;
     const std::int64_t start = reader.offset();
     auto last_progress = std::chrono::steady_clock::now();
     auto flush = [&](std::int64_t offset) -> Status {
       Status committed = commit(fingerprint.value(), path, offset, batch);
       if (!committed) return committed;
-      total.lines += batch.lines;
-      total.parsed += batch.parsed;
-      total.skipped += batch.skipped;
-      total.malformed += batch.malformed;
+      total.add(batch);
       total.bytes = offset - start;
       batch = IngestCounts{};
+      clock_us = now_us();
       if (options.progress) options.progress(total.bytes, total.lines);
       return Status::ok();
     };
@@ -212,11 +219,17 @@ struct Ingester::Impl {
     for (;;) {
       auto got = reader.next(line, end);
       if (!got) return got.status().context(path);
-      if (got.value()) {
-        take(line, years, batch);
+      if (got.value() != LogReader::Next::none) {
+        if (got.value() == LogReader::Next::line) {
+          take(line, years, batch);
+        } else {
+          batch.lines += 1;
+          batch.malformed += 1;
+          batch.too_long += 1;
+        }
         if (batch.lines >= options.batch_lines) {
           if (Status s = flush(end); !s) return s;
-          if (stop) return false;
+          if (stop) return FileEnd::done;
         } else if (options.progress &&
                    std::chrono::steady_clock::now() - last_progress > std::chrono::milliseconds(500)) {
           options.progress(end - start, total.lines + batch.lines);
@@ -224,38 +237,38 @@ struct Ingester::Impl {
         }
         continue;
       }
-      if (!options.follow) {
-        if (Status s = flush(reader.offset()); !s) return s;
-        std::int64_t unused = 0;
-        total.incomplete_last_line = reader.finish(line, unused);
-        if (total.lines == 0 && record.value().known) total.already_complete = true;
-        return false;
-      }
       if (Status s = flush(reader.offset()); !s) return s;
-      if (stop) return false;
-      if (rotated(path, reader)) return true;
+      if (!options.follow) {
+        total.cut_short = reader.cut_short();
+        std::int64_t unused = 0;
+        // A cut .gz has no "rest to come": what follows its last newline is lost.
+        total.incomplete_last_line = !total.cut_short && reader.finish(line, unused);
+        if (total.lines == 0 && record.value().known) total.already_complete = true;
+        return FileEnd::done;
+      }
+      if (stop) return FileEnd::done;
+      // Looked at after the pause, right before reading on: a file truncated
+      // and written again during it must not be read on from the old position.
       std::this_thread::sleep_for(options.poll_interval);
+      switch (reader.identity(path)) {
+        case LogReader::Identity::same: break;
+        case LogReader::Identity::replaced: return FileEnd::replaced;
+        case LogReader::Identity::rewritten: return FileEnd::rewritten;
+      }
     }
   }
 
-  // The file was replaced (new inode) or truncated (shorter than read).
-  static bool rotated(const std::string& path, const LogReader& reader) {
-    struct stat info{};
-    if (::stat(path.c_str(), &info) != 0) return false;  // mid-rotation: look again later
-    return info.st_ino != reader.inode() ||
-           (!reader.compressed() && info.st_size < reader.offset());
-  }
-
-  Result<bool> wait_for_growth(const std::string& path, const LogReader& reader,
-                               const std::atomic<bool>& stop) {
+  Result<FileEnd> wait_for_growth(const std::string& path, const LogReader& reader,
+                                  const std::atomic<bool>& stop) {
     while (options.follow && !stop) {
       struct stat info{};
-      if (rotated(path, reader) || (::stat(path.c_str(), &info) == 0 && info.st_size > 0)) {
-        return true;  // read it again from the start
+      if (reader.identity(path) != LogReader::Identity::same ||
+          (::stat(path.c_str(), &info) == 0 && info.st_size > 0)) {
+        return FileEnd::replaced;  // read it again from the start
       }
       std::this_thread::sleep_for(options.poll_interval);
     }
-    return false;
+    return FileEnd::done;
   }
 };
 
@@ -300,11 +313,23 @@ Ingester::~Ingester() = default;
 
 Result<IngestCounts> Ingester::ingest(const std::string& path, const std::atomic<bool>& stop) {
   IngestCounts counts;
+  bool from_start = false;
   for (;;) {
-    auto rotated = impl_->read_file(path, stop, counts);
-    if (!rotated) return rotated.status();
-    if (!rotated.value() || stop) return counts;
+    auto ended = impl_->read_file(path, stop, counts, from_start);
+    if (!ended) return ended.status();
+    if (ended.value() == FileEnd::done || stop) return counts;
+    from_start = ended.value() == FileEnd::rewritten;
   }
+}
+
+void IngestCounts::add(const IngestCounts& batch) {
+  lines += batch.lines;
+  parsed += batch.parsed;
+  skipped += batch.skipped;
+  malformed += batch.malformed;
+  too_long += batch.too_long;
+  if (out_of_range == 0) first_out_of_range = batch.first_out_of_range;
+  out_of_range += batch.out_of_range;
 }
 
 }  // namespace smtpscope::ingest

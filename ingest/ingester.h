@@ -5,8 +5,13 @@
 // a file again adds nothing. Files are known by their first line, so a
 // rotated (renamed, or gzip-compressed) file is recognised. follow mode
 // reads on as the file grows and reopens it when it is rotated or
-// truncated, like `tail -F`. A broken line never stops the ingest: it is
-// counted as malformed. One Ingester per thread.
+// truncated, like `tail -F`: a file is the one being read while its inode,
+// its first line and the bytes before the read position stay the same (so
+// a truncation is seen even when the file grew past that position again).
+// A broken line never stops the ingest: it is counted as malformed, and so
+// are lines longer than max_line_bytes (skipped) and lines dated before
+// 1990 or days ahead (refused). A gzip file cut short keeps its complete
+// lines and says so. One Ingester per thread.
 #pragma once
 
 #include <atomic>
@@ -26,6 +31,7 @@ struct IngestOptions {
   std::optional<int> year;  // for timestamps without one; default from the file's mtime
   std::size_t batch_lines = 20000;
   std::size_t max_value_bytes = 1024;
+  std::size_t max_line_bytes = 65536;  // ingest.max_line_bytes
   bool follow = false;
   std::chrono::milliseconds poll_interval{250};
   // Called now and then with (bytes, lines) read so far in this run.
@@ -45,6 +51,14 @@ struct IngestCounts {
   // and the position stays before it, so a later run reads it once complete.
   bool incomplete_last_line = false;
   std::uint64_t files = 0;      // files read (follow mode: rotations + 1)
+  std::uint64_t too_long = 0;      // of the malformed: longer than max_line_bytes, skipped
+  std::uint64_t out_of_range = 0;  // of the malformed: dated before 1990 or days ahead
+  std::string first_out_of_range;  // the first of those lines (raw, at most 256 bytes)
+  // A gzip file whose data stops before its stream ends (cut short): its
+  // complete lines were kept, the rest is lost. The caller reports a failure.
+  bool cut_short = false;
+
+  void add(const IngestCounts& batch);  // lines and the malformed details
 };
 
 class Ingester {

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -12,10 +13,30 @@ namespace {
 
 constexpr std::size_t read_size = 1 << 20;
 constexpr std::size_t max_first_line = 4096;
+constexpr std::size_t kept_tail = 256;  // bytes before the offset compared by identity()
+
+// Reads exactly `size` bytes at `offset`; false on a short file or an error.
+bool read_at(int fd, char* out, std::size_t size, off_t offset) {
+  while (size > 0) {
+    const ssize_t n = ::pread(fd, out, size, offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    out += n;
+    size -= static_cast<std::size_t>(n);
+    offset += n;
+  }
+  return true;
+}
+
+bool same_bytes_at(int fd, std::string_view expected, off_t offset) {
+  std::string found(expected.size(), '\0');
+  return read_at(fd, found.data(), found.size(), offset) && found == expected;
+}
 
 }  // namespace
 
-Result<std::unique_ptr<LogReader>> LogReader::open(const std::string& path) {
+Result<std::unique_ptr<LogReader>> LogReader::open(const std::string& path,
+                                                   std::size_t max_line_bytes) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::error(path + ": " + std::strerror(errno));
   struct stat info{};
@@ -31,13 +52,22 @@ Result<std::unique_ptr<LogReader>> LogReader::open(const std::string& path) {
     return Status::error(path + ": cannot read");
   }
   gzbuffer(file, 256 * 1024);
-  return std::unique_ptr<LogReader>(new LogReader(file, info.st_ino, compressed));
+  return std::unique_ptr<LogReader>(
+      new LogReader(file, info.st_ino, compressed, std::max<std::size_t>(max_line_bytes, 1)));
 }
 
 LogReader::~LogReader() { gzclose(file_); }
 
+std::string LogReader::recent_bytes() const {
+  std::string recent = tail_;
+  recent.append(buffer_, 0, start_);
+  if (recent.size() > kept_tail) recent.erase(0, recent.size() - kept_tail);
+  return recent;
+}
+
 Result<bool> LogReader::fill() {
   if (start_ > 0) {
+    tail_ = recent_bytes();
     buffer_.erase(0, start_);
     start_ = 0;
   }
@@ -51,23 +81,40 @@ Result<bool> LogReader::fill() {
     return Status::error(std::string("read: ") + (message ? message : "error"));
   }
   buffer_.resize(old_size + static_cast<std::size_t>(n));
-  if (n == 0) gzclearerr(file_);  // at EOF for now; a growing file may have more later
+  if (n == 0) {
+    // zlib reports a stream that stops before its end (a cut .gz) as
+    // Z_BUF_ERROR and lets reading go on, as for a file still being written.
+    int code = Z_OK;
+    (void)gzerror(file_, &code);
+    if (compressed_ && code == Z_BUF_ERROR) cut_short_ = true;
+    gzclearerr(file_);  // at EOF for now; a growing file may have more later
+  }
   return n > 0;
 }
 
-Result<bool> LogReader::next(std::string_view& line, std::int64_t& end_offset) {
+Result<LogReader::Next> LogReader::next(std::string_view& line, std::int64_t& end_offset) {
   for (;;) {
     const std::size_t newline = buffer_.find('\n', start_);
-    if (newline != std::string::npos) {
-      line = std::string_view(buffer_).substr(start_, newline - start_);
-      consumed_ += static_cast<std::int64_t>(newline + 1 - start_);
-      start_ = newline + 1;
+    const std::size_t stop = newline == std::string::npos ? buffer_.size() : newline + 1;
+    if (skipping_ || stop - start_ > max_line_bytes_ + (newline == std::string::npos ? 0 : 1)) {
+      // A too-long line: hand out nothing of it, hold none of it.
+      const bool first_sight = !skipping_;
+      consumed_ += static_cast<std::int64_t>(stop - start_);
+      start_ = stop;
+      skipping_ = newline == std::string::npos;
       end_offset = consumed_;
-      return true;
+      if (first_sight) return Next::too_long;
+      if (!skipping_) continue;
+    } else if (newline != std::string::npos) {
+      line = std::string_view(buffer_).substr(start_, newline - start_);
+      consumed_ += static_cast<std::int64_t>(stop - start_);
+      start_ = stop;
+      end_offset = consumed_;
+      return Next::line;
     }
     auto more = fill();
     if (!more) return more.status();
-    if (!more.value()) return false;
+    if (!more.value()) return Next::none;
   }
 }
 
@@ -81,7 +128,7 @@ bool LogReader::finish(std::string_view& line, std::int64_t& end_offset) {
 }
 
 Result<std::string> LogReader::first_line() {
-  std::string head(max_first_line, '\0');
+  std::string head(std::min(max_first_line, max_line_bytes_), '\0');
   gzrewind(file_);
   const int n = gzread(file_, head.data(), static_cast<unsigned>(head.size()));
   if (n < 0) return Status::error("cannot read the first line");
@@ -90,17 +137,57 @@ Result<std::string> LogReader::first_line() {
   buffer_.clear();
   start_ = 0;
   consumed_ = 0;
-  return head.substr(0, head.find('\n'));
+  skipping_ = false;
+  tail_.clear();
+  first_line_ = head.substr(0, head.find('\n'));
+  return first_line_;
 }
 
-Status LogReader::seek(std::int64_t offset) {
+Result<bool> LogReader::seek(std::int64_t offset) {
   buffer_.clear();
   start_ = 0;
-  if (gzseek(file_, static_cast<z_off_t>(offset), SEEK_SET) != static_cast<z_off_t>(offset)) {
+  tail_.clear();
+  skipping_ = false;
+  const std::int64_t before = offset > 0 ? offset - 1 : 0;
+  if (gzseek(file_, static_cast<z_off_t>(before), SEEK_SET) != static_cast<z_off_t>(before)) {
     return Status::error("cannot seek to byte " + std::to_string(offset));
   }
-  consumed_ = offset;
-  return Status::ok();
+  consumed_ = before;
+  if (offset > 0) {
+    // The byte before says whether the offset is inside a line: the rest
+    // of a too-long line, skipped before, which stays skipped.
+    char previous = 0;
+    const int n = gzread(file_, &previous, 1);
+    if (n < 0) return Status::error("cannot read byte " + std::to_string(before));
+    gzclearerr(file_);
+    if (n == 0) return false;
+    consumed_ = offset;
+    tail_.assign(1, previous);
+    skipping_ = previous != '\n';
+  }
+  return true;
+}
+
+LogReader::Identity LogReader::identity(const std::string& path) const {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Identity::same;  // mid-rotation: look again later
+  struct stat info{};
+  Identity result = Identity::same;
+  if (::fstat(fd, &info) != 0) {
+    result = Identity::same;
+  } else if (info.st_ino != inode_) {
+    result = Identity::replaced;
+  } else if (!compressed_) {
+    const std::string recent = recent_bytes();
+    const bool unchanged =
+        info.st_size >= consumed_ &&
+        (consumed_ == 0 || same_bytes_at(fd, first_line_, 0)) &&
+        same_bytes_at(fd, recent, static_cast<off_t>(consumed_) -
+                                      static_cast<off_t>(recent.size()));
+    if (!unchanged) result = Identity::rewritten;
+  }
+  ::close(fd);
+  return result;
 }
 
 }  // namespace smtpscope::ingest

@@ -1,6 +1,8 @@
 #include "postfix_message.h"
 
+#include <array>
 #include <charconv>
+#include <optional>
 
 namespace smtpscope::ingest {
 namespace {
@@ -90,6 +92,108 @@ bool is_action(std::string_view word) {
   return false;
 }
 
+// The details Postfix appends to a reject (log_whatsup() in smtpd_check.c,
+// smtpd_whatsup() in smtpd.c): "TEXT; from=<S> to=<R> proto=P helo=<H>",
+// each only when known, always in this order; postscreen writes all four,
+// separated by ", ". S, R and H are the client's text and may hold '>',
+// spaces and "key=": a value ends at the '>' (a bare value: at the space)
+// that is followed by a separator and a later key, or by the end.
+constexpr std::array<std::string_view, 4> detail_keys = {"from=", "to=", "proto=", "helo="};
+
+// Whether `text`, what follows a value of detail_keys[key], ends it.
+bool ends_detail(std::string_view text, std::size_t key) {
+  if (text.empty()) return true;
+  for (std::string_view separator : {", ", " "}) {
+    if (!text.starts_with(separator)) continue;
+    const std::string_view next = text.substr(separator.size());
+    for (std::size_t later = key + 1; later < detail_keys.size(); ++later) {
+      if (next.starts_with(detail_keys[later])) return true;
+    }
+  }
+  return false;
+}
+
+constexpr std::size_t proto_key = 2;  // a bare word; the others are bracketed
+
+// The value of detail_keys[key] at the start of `text` (just after "key="),
+// or nullopt if no end fits; `text` is left after it.
+std::optional<std::string_view> detail_value(std::string_view& text, std::size_t key) {
+  if (key != proto_key && text.starts_with('<')) {
+    for (std::size_t close = text.find('>'); close != std::string_view::npos;
+         close = text.find('>', close + 1)) {
+      if (ends_detail(text.substr(close + 1), key)) {
+        const std::string_view value = text.substr(1, close - 1);
+        text.remove_prefix(close + 1);
+        return value;
+      }
+    }
+    return std::nullopt;
+  }
+  // Bare: "proto=ESMTP", or a value some log tool stripped of its brackets.
+  for (std::size_t end = text.find_first_of(" ,");; end = text.find_first_of(" ,", end + 1)) {
+    const std::size_t stop = end == std::string_view::npos ? text.size() : end;
+    if (ends_detail(text.substr(stop), key)) {
+      const std::string_view value = text.substr(0, stop);
+      text.remove_prefix(stop);
+      return value;
+    }
+    if (end == std::string_view::npos) return std::nullopt;
+  }
+}
+
+struct Details {
+  std::array<std::optional<std::string_view>, detail_keys.size()> values;
+  bool complete = false;  // the whole text had the layout
+};
+
+// "from=<S> to=<R> proto=P helo=<H>" (any of them, in order) to the end of `text`.
+Details parse_details(std::string_view text) {
+  Details out;
+  std::size_t key = 0;
+  while (key < detail_keys.size() && !text.starts_with(detail_keys[key])) ++key;
+  while (key < detail_keys.size()) {
+    text.remove_prefix(detail_keys[key].size());
+    out.values[key] = detail_value(text, key);
+    if (!out.values[key]) return out;
+    if (text.empty()) {
+      out.complete = true;
+      return out;
+    }
+    text.remove_prefix(text.starts_with(", ") ? 2 : 1);  // ends_detail checked it
+    while (++key < detail_keys.size() && !text.starts_with(detail_keys[key])) {
+    }
+  }
+  return out;
+}
+
+// Where the details begin in "REPLY; from=<...> ...": the first "; KEY="
+// after which the rest has their layout (the reply text may quote client
+// text too, but comes first). At most a few are tried, so a line full of
+// "; from=" costs linear time; failing all, the first is used for what it has.
+std::size_t details_start(std::string_view rest, Details& details) {
+  constexpr int max_tries = 8;
+  std::size_t first = std::string_view::npos;
+  int tries = 0;
+  for (std::size_t at = rest.find("; "); at != std::string_view::npos && tries < max_tries;
+       at = rest.find("; ", at + 1)) {
+    const std::string_view tail = rest.substr(at + 2);
+    bool keyed = false;
+    for (std::string_view key : detail_keys) keyed = keyed || tail.starts_with(key);
+    if (!keyed) continue;
+    ++tries;
+    Details parsed = parse_details(tail);
+    if (first == std::string_view::npos) {
+      first = at;
+      details = parsed;
+    }
+    if (parsed.complete) {
+      details = parsed;
+      return at;
+    }
+  }
+  return first;
+}
+
 // After "QID: " or "NOQUEUE: ": "ACTION: CMD from CLIENT: REPLY; from=<a> to=<b> proto=P helo=<h>"
 ParsedMessage reject_line(std::string_view queue_id, std::string_view action, std::string_view text) {
   ParsedMessage out{Kind::record, {}};
@@ -101,37 +205,16 @@ ParsedMessage reject_line(std::string_view queue_id, std::string_view action, st
   out.record.add("command", command);
   std::string_view rest;
   if (!parse_client(text, out.record.client, rest) || !consume(rest, ": ")) return malformed();
-  const std::size_t details = rest.rfind("; from=");
-  const std::size_t to_only = rest.rfind("; to=");
-  const std::size_t split = details != std::string_view::npos ? details : to_only;
+  Details details;
+  const std::size_t split = details_start(rest, details);
   const std::string_view reply = rest.substr(0, split);
   out.record.argument = reply;
   if (reply.size() >= 4 && reply[3] == ' ' && (reply[0] == '4' || reply[0] == '5')) {
     out.record.add("code", reply.substr(0, 3));
   }
-  if (split == std::string_view::npos) return out;
-  std::string_view tail = rest.substr(split + 2);
-  // from=<...> to=<...> proto=ESMTP helo=<...>; the <...> values may hold spaces.
-  while (!tail.empty()) {
-    if (tail.front() == ' ' || tail.front() == ',') {
-      tail.remove_prefix(1);
-      continue;
-    }
-    const std::size_t equals = tail.find('=');
-    if (equals == std::string_view::npos) break;
-    const std::string_view name = tail.substr(0, equals);
-    tail.remove_prefix(equals + 1);
-    std::string_view value;
-    if (consume(tail, "<")) {
-      const std::size_t end = tail.find('>');
-      value = tail.substr(0, end);
-      tail.remove_prefix(end == std::string_view::npos ? tail.size() : end + 1);
-    } else {
-      value = take_word(tail);
-    }
-    if (name == "from" || name == "to" || name == "proto" || name == "helo") {
-      out.record.add(name, value);
-    }
+  for (std::size_t key = 0; key < detail_keys.size(); ++key) {
+    if (!details.values[key]) continue;
+    out.record.add(detail_keys[key].substr(0, detail_keys[key].size() - 1), *details.values[key]);
   }
   return out;
 }
@@ -273,13 +356,18 @@ void LogRecord::add(std::string_view name, std::string_view value) {
 }
 
 bool parse_client(std::string_view text, Client& client, std::string_view& rest) {
-  const std::size_t open = text.find('[');
-  if (open == std::string_view::npos) return false;
-  const std::size_t close = text.find(']', open);
-  if (close == std::string_view::npos || close == open + 1) return false;
-  const std::string_view name = text.substr(0, open);
-  if (name.find(' ') != std::string_view::npos) return false;
-  client.name = name;
+  // The client is one word; its address is the bracketed part ending it
+  // (then maybe ":PORT" and the ':' or ',' of what follows). A name is a
+  // validated hostname or "unknown", so a '[' in it is junk that stays name.
+  const std::string_view word = text.substr(0, text.find(' '));
+  const std::size_t close = word.rfind(']');
+  if (close == std::string_view::npos) return false;
+  const std::size_t open = word.rfind('[', close);
+  if (open == std::string_view::npos || close == open + 1 ||
+      word.substr(open, close - open).find(']') != std::string_view::npos) {
+    return false;
+  }
+  client.name = text.substr(0, open);
   client.addr = text.substr(open + 1, close - open - 1);
   rest = text.substr(close + 1);
   client.port.reset();

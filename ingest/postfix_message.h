@@ -48,8 +48,10 @@ struct ParsedMessage {
 // daemon: the program's last component ("smtpd", "postscreen", ...).
 ParsedMessage parse_postfix_message(std::string_view daemon, std::string_view message);
 
-// "name[addr]" or "name[addr]:port" (name may be empty, as postscreen logs);
-// on success `rest` is what follows.
+// "name[addr]" or "name[addr]:port" (name may be empty, as postscreen logs)
+// at the start of `text`: the address is the bracketed part that ends the
+// client's word, so junk holding '[' stays in the name. On success `rest`
+// is what follows.
 bool parse_client(std::string_view text, Client& client, std::string_view& rest);
 
 }  // namespace smtpscope::ingest

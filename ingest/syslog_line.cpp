@@ -114,15 +114,25 @@ YearTracker::YearTracker(std::int64_t reference_us) {
   reference_month_ = local.tm_mon + 1;
 }
 
+YearTracker YearTracker::starting_in(int year) {
+  YearTracker tracker;
+  tracker.reference_year_ = year;  // with reference_month_ 12: every month is in it
+  return tracker;
+}
+
 int YearTracker::year_for(int month) {
   if (year_ == 0) {
     // Lines are no newer than the reference: a month after it is last year's.
     year_ = month > reference_month_ ? reference_year_ - 1 : reference_year_;
-  } else if (month < last_month_ && last_month_ - month > 6) {
-    year_ += 1;  // December -> January
+  } else if (last_month_ == 12 && month == 1) {
+    year_ += 1;
   }
   last_month_ = month;
   return year_;
+}
+
+bool plausible_time(std::int64_t time_us, std::int64_t now_us) {
+  return time_us >= earliest_log_time_us && time_us - log_time_lead_us <= now_us;
 }
 
 std::int64_t local_utc_offset(std::int64_t utc_guess_seconds) {

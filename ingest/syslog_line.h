@@ -2,9 +2,11 @@
 //   BSD (RFC 3164):  "Nov  3 02:39:39 mx postfix/smtpd[1610]: message"
 //                    (day space- or zero-padded; Postfix's maillog_file too)
 //   RFC 3339:        "2026-11-23T02:39:39.855641+00:00 mx postfix/smtpd[1610]: message"
-// BSD timestamps have no year and are local time: a YearTracker infers the
-// year (from a reference such as the file's mtime) and follows a Dec -> Jan
-// rollover. Parsing is allocation-free; the views point into the line.
+// BSD timestamps have no year and are local time: a YearTracker gives the
+// year of the first line (a given year, or inferred from a reference such
+// as the file's mtime) and moves on by one at each Dec -> Jan boundary, and
+// only there. plausible_time() tells the times ingest accepts. Parsing is
+// allocation-free; the views point into the line.
 #pragma once
 
 #include <cstdint>
@@ -25,17 +27,30 @@ struct SyslogLine {
 
 class YearTracker {
  public:
-  // reference_us: a time no earlier than the log's last line (file mtime).
+  // reference_us: a time no earlier than the log's first line (the file's
+  // mtime): the first line is in its year, or the year before if its month
+  // is later than the reference's.
   explicit YearTracker(std::int64_t reference_us);
+  // The first line is in `year` (`smtpscope ingest --year`).
+  static YearTracker starting_in(int year);
   // The year for a BSD timestamp of this month (1..12), in line order.
+  // Months that go back without passing from December to January (a log
+  // out of order, or joined from pieces) keep the year.
   int year_for(int month);
 
  private:
-  int reference_year_;
-  int reference_month_;
+  YearTracker() = default;
+  int reference_year_ = 0;
+  int reference_month_ = 12;
   int year_ = 0;
   int last_month_ = 0;
 };
+
+// Log times ingest accepts: from 1990 (before Postfix) to three days after
+// `now_us` (clock skew, a mis-set zone); others are refused as malformed.
+inline constexpr std::int64_t earliest_log_time_us = 631'152'000'000'000;  // 1990-01-01Z
+inline constexpr std::int64_t log_time_lead_us = 3LL * 86400 * 1'000'000;
+bool plausible_time(std::int64_t time_us, std::int64_t now_us);
 
 std::optional<SyslogLine> parse_syslog_line(std::string_view line, YearTracker& years);
 

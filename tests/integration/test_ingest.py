@@ -215,5 +215,184 @@ class RealLogs(unittest.TestCase):
         self.assertEqual(addresses, ["192.0.2.1", "192.0.2.2", "192.0.2.3"])
 
 
+def recent_stamp(seconds_ago=3600):
+    return time.strftime("%b %d %H:%M:%S", time.localtime(time.time() - seconds_ago))
+
+
+def connect_line(stamp, addr, name="unknown", pid=7):
+    return f"{stamp} mx postfix/smtpd[{pid}]: connect from {name}[{addr}]:25\n"
+
+
+def run_measured(args):
+    """Runs a command; returns (exit code, stdout, stderr, peak RSS in KiB)."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.stdout.read(), proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stdout.close()
+    proc.stderr.close()
+    return proc.returncode, out, err, usage.ru_maxrss
+
+
+class HostileLogs(unittest.TestCase):
+    """Bounds and edge cases of the log itself (issue 13): long lines, times
+    out of range, months out of order, cut gzip files, odd reject details."""
+
+    def setUp(self):
+        self.work = harness.Workdir()
+        self.db = self.work.join("smtpscope.db")
+        self.log = self.work.join("mail.log")
+
+    def tearDown(self):
+        self.work.remove()
+
+    def write(self, text, mode="w"):
+        with open(self.log, mode) as f:
+            f.write(text)
+
+    def addresses(self):
+        return [a for (a,) in harness.query(self.db, "SELECT client_addr FROM sessions"
+                                            " ORDER BY client_addr")]
+
+    def test_lines_are_bounded_at_the_configured_length(self):
+        limit = 65536  # ingest.max_line_bytes by default
+        stamp = recent_stamp()
+        lines = []
+        for n, length in enumerate((limit - 1, limit, limit + 1), start=1):
+            head = f"{stamp} mx postfix/smtpd[7]: connect from "
+            tail = f"[192.0.2.{n}]:25"
+            lines.append(head + "a" * (length - len(head) - len(tail)) + tail)
+            self.assertEqual(len(lines[-1]), length)
+        self.write("\n".join(lines) + "\n" + connect_line(stamp, "192.0.2.4"))
+        first = ingest(self.db, self.log)
+        self.assertEqual(first.returncode, 0, first.stderr)
+        self.assertIn("4 lines (3 parsed, 0 skipped, 1 malformed)", first.stdout)
+        self.assertIn("1 malformed: longer than 65536 bytes (ingest.max_line_bytes), skipped",
+                      first.stdout)
+        self.assertEqual(self.addresses(), ["192.0.2.1", "192.0.2.2", "192.0.2.4"])
+        self.assertIn("already ingested, nothing new", ingest(self.db, self.log).stdout)
+
+    def test_a_huge_line_costs_bounded_memory_and_is_not_read_again(self):
+        stamp = recent_stamp()
+        chunk = "x" * (1 << 20)
+        with open(self.log, "w") as f:
+            f.write(connect_line(stamp, "192.0.2.1"))
+            for _ in range(100):  # 100 MiB, no newline yet
+                f.write(chunk)
+        code, out, err, peak_kib = run_measured(
+            [harness.binary("smtpscope"), "--db", self.db, "ingest", self.log])
+        self.assertEqual(code, 0, err)
+        self.assertIn("2 lines (1 parsed, 0 skipped, 1 malformed)", out)
+        self.assertNotIn("no end yet", out)  # skipped, not held back
+        self.assertLess(peak_kib, 64 * 1024, "peak RSS of ingest over a 100 MiB line")
+        started = time.monotonic()
+        again = ingest(self.db, self.log)
+        self.assertIn("already ingested, nothing new", again.stdout)
+        self.assertLess(time.monotonic() - started, 10)
+        # The line ends later: its rest is skipped without counting it again.
+        self.write("tail of the long line\n" + connect_line(stamp, "192.0.2.2"), "a")
+        third = ingest(self.db, self.log)
+        self.assertIn("1 lines (1 parsed, 0 skipped, 0 malformed)", third.stdout)
+        self.assertEqual(self.addresses(), ["192.0.2.1", "192.0.2.2"])
+        (malformed,) = harness.query(self.db, "SELECT malformed FROM ingest_files")[0]
+        self.assertEqual(malformed, 1)
+
+    def test_year_is_the_given_one_when_months_go_back(self):
+        text = "".join(connect_line(f"{month} 03 01:00:00", f"192.0.2.{n}")
+                       for n, month in enumerate(("Nov", "Jan", "Nov", "Dec", "Jan"), start=1))
+        self.write(text)
+        result = ingest(self.db, "--year", "2020", self.log)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        years = [time.localtime(t / 1e6).tm_year for (t,) in harness.query(
+            self.db, "SELECT min(e.time_us) FROM events e JOIN sessions s ON s.id = e.session_id"
+                     " GROUP BY s.client_addr ORDER BY s.client_addr")]
+        # Nov, Jan (out of order: same year), Nov, Dec, then Jan after December.
+        self.assertEqual(years, [2020, 2020, 2020, 2020, 2021])
+        # Without --year the file's mtime anchors the first line.
+        other_db = self.work.join("mtime.db")
+        self.write(text[:text.index("Dec")].rsplit("\n", 1)[0] + "\n")  # Nov, Jan, Nov
+        november = time.mktime((2020, 11, 25, 12, 0, 0, 0, 0, -1))
+        os.utime(self.log, (november, november))
+        ingest(other_db, self.log)
+        (last,) = harness.query(other_db, "SELECT max(time_us) FROM events")[0]
+        self.assertEqual(time.localtime(last / 1e6).tm_year, 2020)
+
+    def test_times_out_of_range_are_refused_and_counted(self):
+        self.write("9999-12-31T23:59:59Z mx postfix/smtpd[1]: connect from x[192.0.2.9]:25\n"
+                   "1985-01-01T00:00:00Z mx postfix/smtpd[1]: connect from x[192.0.2.8]:25\n"
+                   + connect_line(recent_stamp(), "192.0.2.1"))
+        result = ingest(self.db, self.log)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("3 lines (1 parsed, 0 skipped, 2 malformed)", result.stdout)
+        self.assertIn("2 malformed: dated before 1990 or more than 3 days ahead, refused; the "
+                      "first: \"9999-12-31T23:59:59Z mx postfix/smtpd[1]: connect from "
+                      "x[192.0.2.9]:25\"", result.stdout)
+        self.assertEqual(self.addresses(), ["192.0.2.1"])
+
+    def test_a_cut_gzip_keeps_its_complete_lines_and_fails(self):
+        stamp = recent_stamp()
+        text = "".join(connect_line(stamp, f"10.0.{n // 250}.{n % 250}") for n in range(5000))
+        whole = gzip.compress(text.encode())
+        cut = self.work.join("mail.log.2.gz")
+        with open(cut, "wb") as f:
+            f.write(whole[:len(whole) // 2])
+        self.assertNotEqual(subprocess.run(["gzip", "-t", cut], capture_output=True).returncode, 0)
+        result = ingest(self.db, cut)
+        self.assertEqual(result.returncode, 1, result.stdout)
+        self.assertIn("the gzip data is cut short (unexpected end of file", result.stderr)
+        self.assertNotIn("no end yet", result.stdout)
+        kept = harness.query(self.db, "SELECT count(*) FROM sessions")[0][0]
+        self.assertRegex(result.stdout, rf"{kept} lines \({kept} parsed, 0 skipped, 0 malformed\)")
+        self.assertGreater(kept, 0)
+        self.assertLess(kept, 5000)
+
+    def test_reject_details_and_client_names_keep_their_brackets(self):
+        stamp = recent_stamp()
+        self.write(f"{stamp} mx postfix/smtpd[7]: connect from a[b[192.0.2.5]:25\n"
+                   f"{stamp} mx postfix/smtpd[7]: NOQUEUE: reject: RCPT from a[b[192.0.2.5]:25: "
+                   "554 5.7.1 <r@x.example>: Recipient address rejected: no; "
+                   "from=<\"a>b\"@x> to=<r@x.example> proto=ESMTP "
+                   "helo=<<script>alert(1)</script>>\n")
+        result = ingest(self.db, self.log)
+        self.assertIn("2 lines (2 parsed, 0 skipped, 0 malformed)", result.stdout)
+        self.assertEqual(self.addresses(), ["192.0.2.5"])
+        (reject,) = log_attributes(self.db, "192.0.2.5", "reject")
+        self.assertEqual((reject["from"], reject["to"], reject["helo"], reject["client_name"]),
+                         ('"a>b"@x', "r@x.example", "<script>alert(1)</script>", "a[b"))
+
+    def test_follow_sees_a_truncation_the_file_outgrew_within_one_poll(self):
+        stamp = recent_stamp(60)
+        first = connect_line(stamp, "10.0.0.0", pid=100)
+        self.write(first + "".join(connect_line(stamp, f"10.0.0.{n}", pid=100)
+                                   for n in range(1, 10)))
+        follower = subprocess.Popen([harness.binary("smtpscope"), "--db", self.db, "ingest",
+                                     "--follow", self.log], stdout=subprocess.PIPE, text=True)
+        try:
+            def count():
+                try:
+                    return len(self.addresses())
+                except sqlite3.OperationalError:
+                    return 0
+            harness.wait_for(lambda: count() == 10, 10, "the first ten lines")
+            time.sleep(0.1)
+            # Stopped, it cannot poll: the truncation and the 300 new lines
+            # (same first line, far past the old position) land in one poll.
+            follower.send_signal(signal.SIGSTOP)
+            with open(self.log, "r+") as f:
+                f.truncate(0)
+                f.write(first + "".join(connect_line(stamp, f"10.1.{n // 250}.{n % 250}", pid=200)
+                                        for n in range(299)))
+            follower.send_signal(signal.SIGCONT)
+            harness.wait_for(lambda: count() == 309, 10, "the rewritten file's lines")
+        finally:
+            follower.send_signal(signal.SIGCONT)
+            follower.send_signal(signal.SIGTERM)
+            out, _ = follower.communicate(timeout=15)
+        self.assertEqual(follower.returncode, 0)
+        self.assertIn("310 lines (310 parsed, 0 skipped, 0 malformed)", out)
+        new = [a for a in self.addresses() if a.startswith("10.1.")]
+        self.assertEqual(len(new), 299)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <string>
 
@@ -94,6 +95,91 @@ TEST(PostfixMessage, RejectLines) {
                        "helo=<bare.example>");
   EXPECT_EQ(screen.client.name, "");
   EXPECT_EQ(fields(screen).at("helo"), "bare.example");
+}
+
+// Postfix writes "TEXT; from=<S> to=<R> proto=P helo=<H>" (log_whatsup() in
+// smtpd_check.c); S, R and H are the client's and may hold '>' and spaces.
+TEST(PostfixMessage, RejectDetailsKeepAngleBracketsInsideValues) {
+  auto r = record("smtpd",
+                  "NOQUEUE: reject: RCPT from x[192.0.2.7]:5: 554 5.7.1 <r@x.example>: "
+                  "Recipient address rejected: no; from=<\"a>b\"@x> to=<r@x.example> "
+                  "proto=ESMTP helo=<<script>alert(1)</script>>");
+  EXPECT_EQ(r.argument, "554 5.7.1 <r@x.example>: Recipient address rejected: no");
+  const auto f = fields(r);
+  EXPECT_EQ(f.at("from"), "\"a>b\"@x");
+  EXPECT_EQ(f.at("to"), "r@x.example");
+  EXPECT_EQ(f.at("proto"), "ESMTP");
+  EXPECT_EQ(f.at("helo"), "<script>alert(1)</script>");
+}
+
+TEST(PostfixMessage, RejectDetailsEndOnlyBeforeALaterKey) {
+  // A key inside a value ends it only after a '>'; an earlier key never does.
+  auto r = record("smtpd",
+                  "NOQUEUE: reject: RCPT from x[192.0.2.7]: 450 4.1.8 Sender rejected; "
+                  "from=<\"a to=<b\"@x> to=<r@y> proto=SMTP helo=<a b> proto=X>");
+  auto f = fields(r);
+  EXPECT_EQ(f.at("from"), "\"a to=<b\"@x");
+  EXPECT_EQ(f.at("to"), "r@y");
+  EXPECT_EQ(f.at("proto"), "SMTP");
+  EXPECT_EQ(f.at("helo"), "a b> proto=X");  // nothing comes after helo
+  // Each field is optional; what Postfix knew is what it wrote.
+  f = fields(record("smtpd",
+                    "NOQUEUE: reject: EHLO from x[192.0.2.7]: 504 5.5.2 <User>: Helo command "
+                    "rejected: need fully-qualified hostname; proto=SMTP helo=<User>"));
+  EXPECT_EQ(f.count("from"), 0u);
+  EXPECT_EQ((f.at("proto") + " " + f.at("helo")), "SMTP User");
+  auto connect = record("smtpd",
+                        "NOQUEUE: reject: CONNECT from x[192.0.2.7]: 450 4.7.25 Client host "
+                        "rejected: cannot find your hostname, [192.0.2.7]; proto=SMTP");
+  EXPECT_EQ(connect.argument,
+            "450 4.7.25 Client host rejected: cannot find your hostname, [192.0.2.7]");
+  EXPECT_EQ(fields(connect).at("proto"), "SMTP");
+  // "; " in the reply (DNSBL texts) is part of it; an empty sender is kept.
+  auto rbl = record("smtpd",
+                    "NOQUEUE: reject: RCPT from x[192.0.2.7]: 554 5.7.1 Service unavailable; "
+                    "Client host [192.0.2.7] blocked using zen.example; https://x/q?ip=1; "
+                    "from=<> to=<r@y> proto=ESMTP helo=<h>");
+  EXPECT_EQ(rbl.argument, "554 5.7.1 Service unavailable; Client host [192.0.2.7] blocked "
+                          "using zen.example; https://x/q?ip=1");
+  EXPECT_EQ(fields(rbl).at("from"), "");
+  // postscreen separates them with ", ".
+  auto screen = record("postscreen",
+                       "NOQUEUE: reject: RCPT from [192.0.2.7]:39054: 550 5.5.1 Protocol error; "
+                       "from=<a>, b@x>, to=<r@y>, proto=ESMTP, helo=<<b>>");
+  f = fields(screen);
+  EXPECT_EQ(f.at("from"), "a>, b@x");
+  EXPECT_EQ(f.at("to"), "r@y");
+  EXPECT_EQ(f.at("helo"), "<b>");
+}
+
+TEST(PostfixMessage, RejectDetailsCostLinearTime) {
+  std::string hostile = "NOQUEUE: reject: RCPT from x[192.0.2.7]: 550 no";
+  for (int i = 0; i < 100000; ++i) hostile += "; from=<a> to=<";
+  const auto started = std::chrono::steady_clock::now();
+  const ParsedMessage parsed = parse_postfix_message("smtpd", hostile);
+  EXPECT_EQ(parsed.kind, MessageKind::record);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+}
+
+// A client is NAME[ADDR]: the address is the bracketed part that ends it,
+// whatever junk the name holds.
+TEST(PostfixMessage, ClientAddressIsTheLastBracketedPart) {
+  auto r = record("smtpd", "connect from a[b[192.0.2.1]");
+  EXPECT_EQ(r.client.name, "a[b");
+  EXPECT_EQ(r.client.addr, "192.0.2.1");
+  r = record("smtpd", "disconnect from a[b[192.0.2.1]:25 ehlo=1 commands=1");
+  EXPECT_EQ((std::string(r.client.name) + "|" + std::string(r.client.addr)), "a[b|192.0.2.1");
+  EXPECT_EQ(r.client.port, 25);
+  EXPECT_EQ(fields(r).at("ehlo"), "1");
+  r = record("smtpd", "lost connection after RCPT from a[[2001:db8::1]:7");
+  EXPECT_EQ((std::string(r.client.name) + "|" + std::string(r.client.addr)), "a[|2001:db8::1");
+  r = record("smtpd", "NOQUEUE: client=x[y[192.0.2.2]:25, sasl_method=PLAIN");
+  EXPECT_EQ((std::string(r.client.name) + "|" + std::string(r.client.addr)), "x[y|192.0.2.2");
+  EXPECT_EQ(fields(r).at("sasl_method"), "PLAIN");
+  r = record("smtpd", "NOQUEUE: reject: RCPT from n[m[192.0.2.3]:9: 550 no; to=<r[x]>");
+  EXPECT_EQ((std::string(r.client.name) + "|" + std::string(r.client.addr)), "n[m|192.0.2.3");
+  EXPECT_EQ(fields(r).at("to"), "r[x]");
+  EXPECT_EQ(parse_postfix_message("smtpd", "connect from x[1]2]").kind, MessageKind::malformed);
 }
 
 TEST(PostfixMessage, QueuedClientLines) {

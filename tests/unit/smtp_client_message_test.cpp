@@ -36,6 +36,22 @@ TEST(SmtpClientMessage, SentAndDeferred) {
   EXPECT_FALSE(none);  // no server was reached
 }
 
+// A server is NAME[ADDR] too: the address is the bracketed part ending it.
+TEST(SmtpClientMessage, ServerAddressIsTheLastBracketedPart) {
+  auto status = parse_smtp_client_message(
+      "ABC12345: to=<b@example.org>, relay=mx[x[203.0.113.5]:25, delay=0.2, dsn=2.0.0, "
+      "status=sent (250 Ok)");
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->server_name, "mx[x");
+  EXPECT_EQ(status->server_addr, "203.0.113.5");
+  EXPECT_EQ(status->server_port, 25);
+  auto reply = parse_smtp_client_message(
+      "ABC12345: host a[b[203.0.113.6] said: 550 no (in reply to RCPT TO command)");
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->server_name, "a[b");
+  EXPECT_EQ(reply->server_addr, "203.0.113.6");
+}
+
 TEST(SmtpClientMessage, OtherServerLines) {
   auto lost = parse_smtp_client_message(
       "4F3A1: lost connection with mx.example.org[203.0.113.5] while sending RCPT TO");

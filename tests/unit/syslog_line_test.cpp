@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <ctime>
+#include <string>
+#include <vector>
 
 namespace smtpscope::ingest {
 namespace {
@@ -63,6 +66,56 @@ TEST_F(SyslogLineTest, InfersTheYearAndFollowsTheRollover) {
   ASSERT_TRUE(december && new_year);
   EXPECT_EQ(december->time_us, 1'767'225'599'000'000);  // 2025-12-31T23:59:59Z
   EXPECT_EQ(new_year->time_us, 1'767'225'601'000'000);  // 2026-01-01T00:00:01Z
+}
+
+int year_of(const std::optional<SyslogLine>& line) {
+  const std::time_t seconds = static_cast<std::time_t>(line->time_us / 1'000'000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  return utc.tm_year + 1900;
+}
+
+std::vector<int> years_of(YearTracker& years, std::initializer_list<const char*> stamps) {
+  std::vector<int> out;
+  for (const char* stamp : stamps) {
+    const std::string line = std::string(stamp) + " mx postfix/smtpd[1]: x";
+    auto parsed = parse_syslog_line(line, years);
+    EXPECT_TRUE(parsed) << line;
+    out.push_back(parsed ? year_of(parsed) : 0);
+  }
+  return out;
+}
+
+// Months that go back without a Dec -> Jan boundary (a log out of order)
+// keep the year; only December -> January moves it on.
+TEST_F(SyslogLineTest, MonthsGoingBackDoNotMoveTheYear) {
+  // The file's mtime: 2026-11-25.
+  EXPECT_EQ(years_of(years, {"Nov  3 01:00:00", "Jan  5 01:00:00", "Nov  4 01:00:00"}),
+            (std::vector<int>{2026, 2026, 2026}));
+  YearTracker given = YearTracker::starting_in(2026);  // --year 2026
+  EXPECT_EQ(years_of(given, {"Nov  3 01:00:00", "Jan  5 01:00:00", "Nov  4 01:00:00",
+                             "Mar  1 00:00:00"}),
+            (std::vector<int>{2026, 2026, 2026, 2026}));
+  YearTracker rollover = YearTracker::starting_in(2025);
+  EXPECT_EQ(years_of(rollover, {"Nov 30 01:00:00", "Dec 31 23:59:59", "Jan  1 00:00:01",
+                                "Feb  1 00:00:00", "Dec  1 00:00:00", "Jan  1 00:00:00"}),
+            (std::vector<int>{2025, 2025, 2026, 2026, 2026, 2027}));
+}
+
+TEST_F(SyslogLineTest, PlausibleTimesAreFrom1990ToAFewDaysAhead) {
+  const std::int64_t now = 1'795'608'000'000'000;  // 2026-11-25 12:00 UTC
+  const std::int64_t day = 86'400'000'000;
+  EXPECT_TRUE(plausible_time(631'152'000'000'000, now));  // 1990-01-01T00:00:00Z
+  EXPECT_FALSE(plausible_time(631'152'000'000'000 - 1, now));
+  EXPECT_TRUE(plausible_time(now + 3 * day, now));
+  EXPECT_FALSE(plausible_time(now + 3 * day + 1, now));
+  auto far = parse_syslog_line("9999-12-31T23:59:59.999999+14:00 mx postfix/smtpd[1]: x", years);
+  ASSERT_TRUE(far);
+  EXPECT_EQ(year_of(far), 9999);
+  EXPECT_FALSE(plausible_time(far->time_us, now));
+  auto early = parse_syslog_line("0000-01-01T00:00:00-14:00 mx postfix/smtpd[1]: x", years);
+  ASSERT_TRUE(early);
+  EXPECT_FALSE(plausible_time(early->time_us, now));
 }
 
 TEST_F(SyslogLineTest, RejectsWhatIsNotASyslogLine) {
