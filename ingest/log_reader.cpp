@@ -59,9 +59,10 @@ Result<std::unique_ptr<LogReader>> LogReader::open(const std::string& path,
 LogReader::~LogReader() { gzclose(file_); }
 
 std::string LogReader::recent_bytes() const {
-  std::string recent = tail_;
-  recent.append(buffer_, 0, start_);
-  if (recent.size() > kept_tail) recent.erase(0, recent.size() - kept_tail);
+  const std::size_t from_buffer = std::min(start_, kept_tail);
+  const std::size_t from_tail = std::min(tail_.size(), kept_tail - from_buffer);
+  std::string recent = tail_.substr(tail_.size() - from_tail);
+  recent.append(buffer_, start_ - from_buffer, from_buffer);
   return recent;
 }
 
