@@ -28,14 +28,6 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   return length;
 }
 
-bool acts_on_display(char32_t c) {
-  return (c >= 0x80 && c <= 0x9F)          // C1 controls (CSI, OSC, NEL...)
-         || c == 0x061C                    // Arabic letter mark
-         || c == 0x200E || c == 0x200F     // left-to-right, right-to-left marks
-         || (c >= 0x2028 && c <= 0x202E)   // line/paragraph separators, embeddings, overrides
-         || (c >= 0x2066 && c <= 0x2069);  // isolates
-}
-
 namespace {
 
 constexpr std::array<char, 16> hex = {'0', '1', '2', '3', '4', '5', '6', '7',
@@ -60,7 +52,16 @@ void append_escape(std::string& out, unsigned char byte, bool escape_quote) {
   out += hex[byte & 0x0F];
 }
 
-// The code point of a valid sequence of `length` bytes (utf8_sequence_length).
+// Code points a terminal or a browser acts on instead of showing them.
+bool acts_on_display(char32_t c) {
+  return (c >= 0x80 && c <= 0x9F)          // C1 controls (CSI, OSC, NEL...)
+         || c == 0x061C                    // Arabic letter mark
+         || c == 0x200E || c == 0x200F     // left-to-right, right-to-left marks
+         || (c >= 0x2028 && c <= 0x202E)   // line/paragraph separators, embeddings, overrides
+         || (c >= 0x2066 && c <= 0x2069);  // isolates
+}
+
+// The code point of a valid UTF-8 sequence (as utf8_sequence_length measured it).
 char32_t decode(std::string_view sequence) {
   const auto lead = static_cast<unsigned char>(sequence[0]);
   char32_t c = lead & (0x7F >> sequence.size());

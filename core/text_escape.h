@@ -31,10 +31,6 @@ std::string html_escape(std::string_view text);
 // the byte there does not start one (overlong forms and surrogates included).
 std::size_t utf8_sequence_length(std::string_view text, std::size_t i);
 
-// True for the code points printable() escapes although they are valid UTF-8
-// (C1 controls, bidi and line-breaking format characters).
-bool acts_on_display(char32_t code_point);
-
 // Cuts raw to at most max_bytes without splitting a UTF-8 sequence.
 std::string_view bounded(std::string_view raw, std::size_t max_bytes);
 
