@@ -104,8 +104,8 @@ TEST(Migrations, VersionsBeyond32BitsAreRefusedAsNewer) {
 // No smtpscope writes a negative version: refused with the version named,
 // rather than taken for an old database whose migrations are all pending.
 TEST(Migrations, ANegativeVersionIsRefusedNotMigrated) {
-  for (const std::int64_t version : {std::int64_t{-1}, -(std::int64_t{1} << 31),
-                                     std::numeric_limits<std::int64_t>::min()}) {
+  for (const std::int64_t version :
+       {std::int64_t{-1}, -(std::int64_t{1} << 31), std::numeric_limits<std::int64_t>::min()}) {
     SCOPED_TRACE(version);
     testing::TempDir dir;
     const std::string path = database_with_version(dir, version);
@@ -122,10 +122,10 @@ TEST(Migrations, ANegativeVersionIsRefusedNotMigrated) {
 
 TEST(Migrations, AnOnlyNegativeVersionCreatesNoTables) {
   auto db = memory_db();
-  ASSERT_TRUE(db->exec(
-      "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-      " applied_us INTEGER NOT NULL);"
-      "INSERT INTO schema_version VALUES (-2147483648, 'by hand', 0)"));
+  ASSERT_TRUE(
+      db->exec("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+               " applied_us INTEGER NOT NULL);"
+               "INSERT INTO schema_version VALUES (-2147483648, 'by hand', 0)"));
   Status migrated = migrate(*db, embedded_migrations());
   ASSERT_FALSE(migrated);
   EXPECT_NE(migrated.message().find("schema version -2147483648, which no smtpscope writes"),

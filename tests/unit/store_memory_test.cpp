@@ -107,9 +107,9 @@ TEST(StoreMemory, ALockedDatabaseHoldsAtMostQueueBytesAndGivesThemBack) {
   }
 
   ASSERT_TRUE(blocker.value()->exec("COMMIT"));
-  ASSERT_TRUE(wait_until(
-      [&] { return store.value()->stats().written == store.value()->stats().enqueued; },
-      std::chrono::seconds(30)));
+  ASSERT_TRUE(
+      wait_until([&] { return store.value()->stats().written == store.value()->stats().enqueued; },
+                 std::chrono::seconds(30)));
   // The memory is handed back by the writer right after its last batch.
   if (measured) {
     const bool fell = wait_until([&] { return status_bytes("VmRSS") < baseline + 16 * mib; },

@@ -190,8 +190,7 @@ TEST(Store, ByteDropsAreCountedRecordedAndLoggedWithTheirCause) {
             std::string::npos)
       << text;
   EXPECT_EQ(text.find("reason=queue-full"), std::string::npos) << text;
-  EXPECT_EQ(text.find("event=dropped", text.find("event=dropped") + 1), std::string::npos)
-      << text;
+  EXPECT_EQ(text.find("event=dropped", text.find("event=dropped") + 1), std::string::npos) << text;
 }
 
 TEST(Store, TheCountBoundStillSaysQueueFull) {
@@ -206,8 +205,7 @@ TEST(Store, TheCountBoundStillSaysQueueFull) {
   store.value()->stop();
   EXPECT_EQ(store.value()->stats().dropped, 1u);
   EXPECT_EQ(store.value()->stats().dropped_for_bytes, 0u);
-  EXPECT_NE(log.text().find("store event=dropped reason=queue-full capacity=16"),
-            std::string::npos)
+  EXPECT_NE(log.text().find("store event=dropped reason=queue-full capacity=16"), std::string::npos)
       << log.text();
 }
 
