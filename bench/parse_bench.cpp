@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "config.h"
 #include "log_event.h"
 #include "log_reader.h"
 #include "postfix_message.h"
@@ -15,7 +16,7 @@ using namespace smtpscope::ingest;
 int main(int argc, char** argv) {
   if (argc < 2) return 2;
   const bool build_events = argc > 2 && std::string_view(argv[2]) == "--events";
-  auto reader = LogReader::open(argv[1]);
+  auto reader = LogReader::open(argv[1], smtpscope::default_config().ingest.max_line_bytes);
   if (!reader) return 1;
   YearTracker years(1'795'608'000'000'000);
   const auto started = std::chrono::steady_clock::now();
@@ -24,7 +25,8 @@ int main(int argc, char** argv) {
   unsigned long lines = 0, records = 0, events_bytes = 0;
   for (;;) {
     auto got = reader.value()->next(line, end);
-    if (!got || !got.value()) break;
+    if (!got || got.value() == LogReader::Next::none) break;
+    if (got.value() == LogReader::Next::too_long) continue;
     ++lines;
     auto syslog = parse_syslog_line(line, years);
     if (!syslog) continue;
