@@ -55,7 +55,7 @@ Result<std::shared_ptr<const re2::RE2>> compile_stages(const std::string& text) 
   options.set_log_errors(false);
   auto compiled = std::make_shared<const re2::RE2>(text, options);
   if (!compiled->ok()) return Status::error(compiled->error());
-  return std::shared_ptr<const re2::RE2>(std::move(compiled));
+  return compiled;
 }
 
 Result<Pattern> parse_pattern(const YAML::Node& node, const std::string& name) {

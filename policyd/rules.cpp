@@ -50,7 +50,7 @@ Result<std::shared_ptr<const re2::RE2>> compile_regex(const std::string& text) {
   options.set_log_errors(false);
   auto compiled = std::make_shared<const re2::RE2>(text, options);
   if (!compiled->ok()) return Status::error(compiled->error());
-  return std::shared_ptr<const re2::RE2>(std::move(compiled));
+  return compiled;
 }
 
 Result<AttributeCondition> parse_condition(const std::string& attribute, const YAML::Node& node) {

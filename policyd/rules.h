@@ -9,7 +9,7 @@
 // backreferences or lookaround), searched in the whole value: time linear in
 // the value, bounded memory and stack (the request parser bounds the value).
 // A RuleSet is immutable once loaded; loading never throws and reports the
-// file, line and reason of the first problem. decide() is thread-safe.
+// file, line and reason of the first problem.
 #pragma once
 
 #include <cstdint>
