@@ -9,6 +9,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -146,6 +148,26 @@ class ManPages(unittest.TestCase):
             with self.subTest(page=page):
                 self.assertRegex(page_text(page),
                                  rf'(?m)^\.TH \S+ \d \d{{4}}-\d\d-\d\d "smtpscope {re.escape(version)}"')
+
+    def test_a_template_that_leaves_out_part_of_help_is_refused(self):
+        """New subcommands or footer lines cannot fall out of a page unseen."""
+        cases = [("smtpscope.1", "@HELP_COMMANDS@", "@HELP_COMMANDS@"),
+                 ("smtpscope-milter.8", "@HELP_NOTE:Signals@", "Signals: SIGTERM")]
+        for page, line, expected in cases:
+            with self.subTest(page=page), tempfile.TemporaryDirectory() as temp:
+                with open(os.path.join(HERE, page + ".in"), encoding="utf-8") as f:
+                    template = f.read()
+                self.assertIn(line + "\n", template)
+                cut = os.path.join(temp, page + ".in")
+                with open(cut, "w", encoding="utf-8") as f:
+                    f.write(template.replace(line + "\n", ""))
+                result = subprocess.run(
+                    [sys.executable, os.path.join(HERE, "manpage.py"), cut,
+                     os.path.join(temp, page), "--version", "0", "--program", program_path(page)],
+                    capture_output=True, text=True, timeout=60)
+                self.assertEqual(result.returncode, 1)
+                self.assertIn(expected, result.stderr)
+                self.assertFalse(os.path.exists(os.path.join(temp, page)))
 
     def test_groff_reports_nothing(self):
         for page in PAGES:
