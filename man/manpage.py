@@ -171,7 +171,7 @@ def entry_roff(entry, positional):
     if positional:
         name, _, rest = entry.spec.partition(" ")
         argument, notes = describe_type(rest.strip())
-        tag = italic(name) + (" \\&..." if rest.strip().split(" ")[1:2] == ["..."] else "")
+        tag = italic(name) + (" \\&..." if argument.endswith("\\&...") else "")
         notes = [note for note in notes if note != "Required."]
     else:
         names, rest = option_names(entry.spec)
@@ -192,10 +192,8 @@ def options_roff(help_):
 
 def synopsis_roff(usage):
     words = usage.split(" ")
-    parts = [bold(words[0])]
-    for word in words[1:]:
-        parts.append(escape(word) if word.startswith("[") else italic(word))
-    return [".SY " + escape(words[0]), *fill(" ".join(parts[1:])), ".YS"]
+    arguments = [escape(word) if word.startswith("[") else italic(word) for word in words[1:]]
+    return [".SY " + escape(words[0]), *fill(" ".join(arguments)), ".YS"]
 
 
 def description_roff(help_, program_name):
