@@ -13,7 +13,7 @@ packages=(
   sasl2-bin libsasl2-modules libsasl2-modules-db
   chromium fonts-dejavu-core
   clang libclang-rt-dev e2fsprogs util-linux
-  libre2-dev
+  libre2-dev debhelper lintian mandoc fakeroot dpkg-dev
 )
 
 missing=()
