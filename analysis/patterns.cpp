@@ -1,13 +1,13 @@
 #include "patterns.h"
 
 #include <fmt/format.h>
-#include <re2/re2.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <fstream>
 #include <sstream>
 
+#include "byte_regex.h"
 #include "yaml_load.h"
 
 namespace smtpscope::analysis {
@@ -47,17 +47,6 @@ Status set_condition(Pattern& p, const std::string& key, const YAML::Node& value
   return Status::error(fmt::format("unknown condition \"{}\"", key));
 }
 
-// Latin-1: RE2 matches bytes (in its default UTF-8 mode `.` would not match
-// a byte that is not UTF-8). Errors are returned, not logged.
-Result<std::shared_ptr<const re2::RE2>> compile_stages(const std::string& text) {
-  re2::RE2::Options options;
-  options.set_encoding(re2::RE2::Options::EncodingLatin1);
-  options.set_log_errors(false);
-  auto compiled = std::make_shared<const re2::RE2>(text, options);
-  if (!compiled->ok()) return Status::error(compiled->error());
-  return compiled;
-}
-
 Result<Pattern> parse_pattern(const YAML::Node& node, const std::string& name) {
   if (!node.IsMap()) return Status::error(where(name, node) + ": a pattern is a mapping");
   Pattern p;
@@ -95,7 +84,7 @@ Result<Pattern> parse_pattern(const YAML::Node& node, const std::string& name) {
       }
     } else if (key == "stages") {
       p.stages_text = value.Scalar();
-      auto compiled = compile_stages(p.stages_text);
+      auto compiled = compile_byte_regex(p.stages_text);
       if (!compiled) {
         return Status::error(fmt::format("{}: stages: bad regular expression \"{}\": {}",
                                          where(name, value), p.stages_text, compiled.message()));

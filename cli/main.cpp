@@ -327,7 +327,8 @@ int main(int argc, char** argv) {
   ingest_cmd->add_flag("-F,--follow", ingest.follow,
                        "keep reading as the file grows, across rotation (one file)");
   ingest_cmd->add_option("--year", ingest.year,
-                         "year of timestamps that carry none (default: from the file's mtime)")
+                         "year of the first line's timestamp when lines carry none (default: from "
+                         "the file's mtime); later lines move on a year only at Dec -> Jan")
       ->check(CLI::Range(1970, 9999));
   ingest_cmd->add_flag("-q,--quiet", ingest.quiet, "no progress display");
 
@@ -374,6 +375,7 @@ int main(int argc, char** argv) {
   }
   if (ingest_cmd->parsed()) {
     ingest.database = db;
+    ingest.config_path = database.config_path;
     return cli::run_ingest(ingest);
   }
   return exit_usage;

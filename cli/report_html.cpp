@@ -6,6 +6,7 @@
 
 #include "smtp_login.h"
 #include "text_escape.h"
+#include "time_view.h"
 
 namespace smtpscope::cli {
 namespace {
@@ -34,7 +35,7 @@ std::string timeline_svg(const AnalysedSession& a) {
   const SessionRecord& s = *a.session;
   std::int64_t end = s.close_us.value_or(s.connect_us);
   for (const auto& e : s.events) end = std::max(end, e.time_us);
-  const double span = std::max<double>(static_cast<double>(end - s.connect_us), 1000.0);
+  const double span = std::max(seconds_between(s.connect_us, end) * 1e6, 1000.0);
   const int width = 1000, left = 60, right = 20, row = 22;
   std::string svg = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" role=\"img\" "
@@ -50,7 +51,7 @@ std::string timeline_svg(const AnalysedSession& a) {
   }
   for (const auto& e : s.events) {
     const int r = e.source == "milter" ? 0 : e.source == "policy" ? 1 : 2;
-    const double x = left + (width - left - right) * static_cast<double>(e.time_us - s.connect_us) / span;
+    const double x = left + (width - left - right) * axis_fraction(e.time_us, s.connect_us, span);
     svg += fmt::format(
         "<circle cx=\"{:.1f}\" cy=\"{}\" r=\"5\" fill=\"{}\"><title>{:+.3f}s {} {} {}</title></circle>",
         x, 15 + r * row, colour_of(e.source), static_cast<double>(e.time_us - s.connect_us) / 1e6,

@@ -1,7 +1,6 @@
 #include "rules.h"
 
 #include <fmt/format.h>
-#include <re2/re2.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 #include <sstream>
 
 #include "duration.h"
+#include "byte_regex.h"
 #include "yaml_load.h"
 
 namespace smtpscope::policy {
@@ -42,17 +42,6 @@ std::string where(const std::string& name, const YAML::Node& node) {
   return node.Mark().line >= 0 ? fmt::format("{}:{}", name, node.Mark().line + 1) : name;
 }
 
-// Latin-1: RE2 matches bytes (in its default UTF-8 mode `.` would not match
-// a byte that is not UTF-8). Errors are returned, not logged.
-Result<std::shared_ptr<const re2::RE2>> compile_regex(const std::string& text) {
-  re2::RE2::Options options;
-  options.set_encoding(re2::RE2::Options::EncodingLatin1);
-  options.set_log_errors(false);
-  auto compiled = std::make_shared<const re2::RE2>(text, options);
-  if (!compiled->ok()) return Status::error(compiled->error());
-  return compiled;
-}
-
 Result<AttributeCondition> parse_condition(const std::string& attribute, const YAML::Node& node) {
   AttributeCondition c;
   c.attribute = attribute;
@@ -68,7 +57,7 @@ Result<AttributeCondition> parse_condition(const std::string& attribute, const Y
   const YAML::Node value = node.begin()->second;
   if (op == "matches" && value.IsScalar()) {
     c.kind = AttributeCondition::Kind::matches;
-    auto compiled = compile_regex(value.Scalar());
+    auto compiled = compile_byte_regex(value.Scalar());
     if (!compiled) {
       return Status::error(fmt::format("bad regular expression \"{}\": {}", value.Scalar(),
                                        compiled.message()));
