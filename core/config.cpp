@@ -141,8 +141,9 @@ std::vector<ConfigKey> build_keys() {
                                "events buffered in memory; beyond this they are dropped and counted"),
       integer_key<std::size_t>("store.queue_bytes",
                                [](Config& c) -> auto& { return c.store.queue_bytes; }, 1024 * 1024,
-                               std::size_t{16} * 1024 * 1024 * 1024, "67108864",
-                               "bytes of events buffered in memory at most; beyond this they are "
+                               std::size_t{16} * 1024 * 1024 * 1024, "268435456",
+                               "bytes of events buffered in memory at most (an ordinary policy event "
+                               "holds ~2.8 KB, a milter event ~0.1-0.6 KB); beyond this they are "
                                "dropped and counted"),
       integer_key<std::size_t>("store.batch_size",
                                [](Config& c) -> auto& { return c.store.batch_size; }, 1, 1000000,
@@ -211,15 +212,17 @@ std::vector<ConfigKey> build_keys() {
                        "close a connection idle this long (Postfix closes its own after 300s)"),
       integer_key<int>("policy.request_timeout_s",
                        [](Config& c) -> auto& { return c.policy.request_timeout_s; }, 1, 3600,
-                       "100", "close a connection stalled in the middle of a request"),
+                       "100", "close a connection stalled in the middle of a request, or one that "
+                       "has not read its answers for this long"),
       integer_key<std::size_t>("policy.max_connections",
                                [](Config& c) -> auto& { return c.policy.max_connections; }, 1,
                                1000000, "4096", "open connections at most; more are refused"),
       integer_key<std::size_t>("policy.max_output_bytes",
                                [](Config& c) -> auto& { return c.policy.max_output_bytes; }, 1024,
                                64 * 1024 * 1024, "65536",
-                               "answers not yet read by a client at most; beyond this the server "
-                               "stops reading its requests until it reads"),
+                               "answers not yet read by a client at most (also its socket's send "
+                               "buffer); beyond this the server stops reading its requests until "
+                               "it reads"),
       integer_key<int>("policy.history_cache_s",
                        [](Config& c) -> auto& { return c.policy.history_cache_s; }, 0, 86400, "30",
                        "how long rules reuse a client's history from the database"),

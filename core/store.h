@@ -42,7 +42,7 @@ struct StoreOptions {
   std::string path;
   int busy_timeout_ms = 5000;
   std::size_t queue_capacity = 65536;
-  std::size_t queue_bytes = std::size_t{64} * 1024 * 1024;
+  std::size_t queue_bytes = std::size_t{256} * 1024 * 1024;
   std::size_t batch_size = 4096;
   std::chrono::milliseconds batch_interval{200};
   std::chrono::milliseconds retry_interval{1000};

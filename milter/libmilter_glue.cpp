@@ -178,4 +178,14 @@ smfiDesc milter_description() {
   return description;
 }
 
+// libmilter's stop state: exported by libmilter (shared and static) though
+// its header, libmilter.h, is not installed; MILTER_STOP is 1 there
+// (0 running, 2 aborted by an error or SIGINT).
+extern "C" int mi_stop();
+
+bool stop_was_requested() {
+  constexpr int milter_stop = 1;
+  return mi_stop() == milter_stop;
+}
+
 }  // namespace smtpscope::milter

@@ -14,4 +14,10 @@ namespace smtpscope::milter {
 void install_recorder(Recorder* recorder);
 smfiDesc milter_description();
 
+// Whether libmilter was told to stop (SIGTERM, SIGHUP or smfi_stop()). A
+// stop signal that arrives while smfi_main() is starting closes the listen
+// socket before the listener runs, and smfi_main() then returns MI_FAILURE
+// although nothing failed; this tells the two apart.
+bool stop_was_requested();
+
 }  // namespace smtpscope::milter

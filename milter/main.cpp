@@ -107,7 +107,7 @@ int run(const std::shared_ptr<const Config>& config, bool foreground) {
   spdlog::info("milter event=stopped enqueued={} written={} dropped={} lost={} failed_batches={}",
                stats.enqueued, stats.written, stats.dropped, stats.lost, stats.failed_batches);
   if (!config->milter.pid_file.empty()) std::filesystem::remove(config->milter.pid_file);
-  return result == MI_SUCCESS ? 0 : exit_failure;
+  return result == MI_SUCCESS || milter::stop_was_requested() ? 0 : exit_failure;
 }
 
 }  // namespace
