@@ -19,8 +19,10 @@ constexpr std::int64_t day_us = 24 * hour_us;
 constexpr const char* palette[] = {"#d1495b", "#edae49", "#00798c", "#30638e", "#8e5572",
                                    "#66a182", "#e07a5f", "#3d405b", "#9a9a9a"};
 
-// Rounded down to a multiple of unit (floor, also before 1970).
+// Rounded down to a multiple of unit (floor, also before 1970); a time
+// within one unit of the lowest is kept as it is (no overflow).
 std::int64_t floor_to(std::int64_t t, std::int64_t unit) {
+  if (t < std::numeric_limits<std::int64_t>::min() + unit) return t;
   const std::int64_t q = t / unit;
   return (q * unit > t ? q - 1 : q) * unit;
 }
