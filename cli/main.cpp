@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "client_report.h"
@@ -17,6 +19,7 @@
 #include "prune.h"
 #include "servers.h"
 #include "watch.h"
+#include "overview_html.h"
 #include "report_html.h"
 #include "session_facts.h"
 #include "terminal_style.h"
@@ -50,6 +53,8 @@ struct AnalysisOptions {
   std::string format = "text";
   std::string patterns_file;
   std::size_t limit = 100000;
+  std::size_t top = 100;  // report: clients on the overview page
+  std::string out_dir;    // report: write index.html and the clients' pages here
 };
 
 Result<analysis::PatternSet> patterns_for(const std::string& file) {
@@ -147,10 +152,64 @@ int run_clients(const std::string& database, const AnalysisOptions& options) {
   return 0;
 }
 
+// Writes text to dir/name; false (and a message) when it cannot.
+bool write_page(const std::filesystem::path& dir, const std::string& name, const std::string& text) {
+  std::ofstream file(dir / name, std::ios::binary | std::ios::trunc);
+  file << text;
+  file.close();
+  if (!file) {
+    std::cerr << "smtpscope: cannot write " << (dir / name).string() << '\n';
+    return false;
+  }
+  return true;
+}
+
+// The overview page: on stdout, or with --out as DIR/index.html beside a
+// report page for each client it lists.
+int run_overview(const Analysis& analysed, const AnalysisOptions& options) {
+  cli::OverviewOptions overview;
+  overview.top_clients = options.top;
+  overview.link_clients = !options.out_dir.empty();
+  const std::string page =
+      cli::render_overview_html(analysed.clients, cli::correlate(analysed.clients), overview);
+  if (options.out_dir.empty()) {
+    std::cout << page;
+    return 0;
+  }
+  const std::filesystem::path dir(options.out_dir);
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) {
+    std::cerr << "smtpscope: cannot create " << options.out_dir << ": " << error.message() << '\n';
+    return exit_failure;
+  }
+  const std::size_t shown = std::min(options.top, analysed.clients.size());
+  for (std::size_t i = 0; i < shown; ++i) {
+    const auto& client = analysed.clients[i];
+    if (!write_page(dir, cli::client_page_name(client.client_addr),
+                    cli::render_report_html(client))) {
+      return exit_failure;
+    }
+  }
+  if (!write_page(dir, "index.html", page)) return exit_failure;
+  std::cerr << "smtpscope: wrote " << (dir / "index.html").string() << " and " << shown
+            << " client page" << (shown == 1 ? "" : "s") << '\n';
+  return 0;
+}
+
 int run_report(const std::string& database, const AnalysisOptions& options) {
+  if (options.client.empty() && options.format != "html") {
+    std::cerr << "smtpscope: report: --client is required unless --format html (the overview)\n";
+    return exit_usage;
+  }
+  if (!options.out_dir.empty() && (options.format != "html" || !options.client.empty())) {
+    std::cerr << "smtpscope: report: --out writes the overview: --format html without --client\n";
+    return exit_usage;
+  }
   int exit_code = 0;
   auto analysed = analyse_clients(database, options, exit_code);
   if (!analysed) return exit_code;
+  if (options.client.empty()) return run_overview(*analysed, options);
   if (analysed->clients.empty()) {
     std::cerr << "smtpscope: no sessions of client " << options.client << '\n';
     return exit_failure;
@@ -264,11 +323,17 @@ int main(int argc, char** argv) {
       app, "report",
       "explain one client: its anomaly score and reasons, patterns with the most likely "
       "explanation and advice, HELO quirks, fingerprints, and every session with its stage "
-      "string and timeline",
+      "string and timeline; with --format html and no --client, the overview page of all "
+      "clients (ranking, patterns over time, correlations, advice)",
       report_options, {"text", "json", "html"});
-  report_cmd->add_option("--client", report_options.client, "client IP address")
-      ->required()
+  report_cmd->add_option("--client", report_options.client,
+                         "client IP address (required but for the HTML overview)")
       ->check(cli::client_address_validator());
+  report_cmd->add_option("--top", report_options.top, "overview: the N most anomalous clients")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  report_cmd->add_option("--out", report_options.out_dir,
+                         "overview: write DIR/index.html and a report page per client listed");
 
   AnalysisOptions correlate_options;
   auto* correlate_cmd = add_analysis_command(

@@ -13,6 +13,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "text_escape.h"
@@ -213,15 +214,37 @@ std::string render_json(const std::string& target, const std::string& greeting, 
          "\n";
 }
 
+// HOST, HOST:PORT, an IPv6 address, or [ADDRESS] / [ADDRESS]:PORT.
+std::pair<std::string, std::string> host_and_port(const std::string& target) {
+  if (target.size() > 1 && target.front() == '[') {
+    const std::size_t close = target.find(']');
+    if (close != std::string::npos) {
+      const std::string rest = target.substr(close + 1);
+      return {target.substr(1, close - 1),
+              rest.size() > 1 && rest.front() == ':' ? rest.substr(1) : "25"};
+    }
+  }
+  const std::size_t colon = target.rfind(':');
+  if (colon != std::string::npos && target.find(':') == colon) {
+    return {target.substr(0, colon), target.substr(colon + 1)};
+  }
+  return {target, "25"};
+}
+
 }  // namespace
 
+std::string default_recipient(const std::string& host) {
+  in_addr v4{};
+  in6_addr v6{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return "postmaster@[" + host + "]";
+  if (::inet_pton(AF_INET6, host.c_str(), &v6) == 1) return "postmaster@[IPv6:" + host + "]";
+  return "postmaster@" + host;
+}
+
 int run_probe(const ProbeOptions& options) {
-  std::string host = options.target, port = "25";
-  if (const std::size_t colon = host.rfind(':');
-      colon != std::string::npos && host.find(':') == colon) {
-    port = host.substr(colon + 1);
-    host = host.substr(0, colon);
-  }
+  const auto endpoint = host_and_port(options.target);
+  const std::string& host = endpoint.first;
+  const std::string& port = endpoint.second;
   auto session = [&](Connection& c, std::string& greeting, bool& pipelining) -> std::optional<std::string> {
     if (auto failed = c.open(host, port, options.source)) return failed;
     auto banner = c.reply(options.timeout_s, Clock::now());
@@ -243,7 +266,7 @@ int run_probe(const ProbeOptions& options) {
       return 1;
     }
     const std::string rcpt =
-        options.recipient.empty() ? "postmaster@" + host : options.recipient;
+        options.recipient.empty() ? default_recipient(host) : options.recipient;
     Check envelope{"envelope group: MAIL, RCPT, RSET, QUIT", pipelining, {}, false, ""};
     exchange(c, envelope, {"MAIL FROM:<>", "RCPT TO:<" + rcpt + ">", "RSET", "QUIT"},
              options.timeout_s);

@@ -14,14 +14,19 @@
 namespace smtpscope::cli {
 
 struct ProbeOptions {
-  std::string target;        // host[:port]
+  std::string target;        // host[:port], an IPv6 address, or [address]:port
   std::string source;        // local address to bind, empty: any
   std::string helo = "smtpscope-probe.invalid";
-  std::string recipient;     // RCPT for the envelope group (default postmaster@host)
+  std::string recipient;     // RCPT for the envelope group (default postmaster@host, an address literal for an IP)
   std::string data_sink;     // opt-in: recipient of the DATA-group test message
   double timeout_s = 10;
   std::string format = "text";
 };
+
+// The RCPT of the envelope group when none is given: postmaster at the
+// host, as an address literal when the host is an IP address (RFC 5321
+// 4.1.3): postmaster@[192.0.2.1], postmaster@[IPv6:2001:db8::1].
+std::string default_recipient(const std::string& host);
 
 // Exit code: 0 conformant, 1 not conformant or unreachable, 2 usage.
 int run_probe(const ProbeOptions& options);

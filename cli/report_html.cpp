@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "event_offset.h"
 #include "smtp_login.h"
 #include "text_escape.h"
 #include "time_view.h"
@@ -21,6 +22,7 @@ table{border-collapse:collapse;margin:.5em 0;width:100%} td,th{border:1px solid 
 th{background:#f0f2f7} .muted{color:#667} .verdict{background:#fff7e0;border-left:4px solid #e0a800;padding:.6em 1em}
 code{font-family:ui-monospace,monospace;background:#f4f5f8;padding:0 .2em} .stages{font-family:ui-monospace,monospace;font-weight:bold}
 .milter{color:#1f5fbf} .policy{color:#7a3fb0} .log{color:#2e7d32} svg{display:block;margin:.4em 0}
+td.coarse{font-style:italic;color:#556}
 )";
 
 const char* colour_of(const std::string& source) {
@@ -30,12 +32,13 @@ const char* colour_of(const std::string& source) {
 }
 
 // One session as an SVG time axis: a dot per event, coloured by source, one
-// row per source, hover text from <title>.
+// row per source, hover text from <title>. A whole-second log event sits
+// at the end of its second, drawn as a ring: it happened no later.
 std::string timeline_svg(const AnalysedSession& a) {
   const SessionRecord& s = *a.session;
-  std::int64_t end = s.close_us.value_or(s.connect_us);
-  for (const auto& e : s.events) end = std::max(end, e.time_us);
-  const double span = std::max(seconds_between(s.connect_us, end) * 1e6, 1000.0);
+  double span_s = s.close_us ? seconds_between(s.connect_us, *s.close_us) : 0;
+  for (const auto& e : s.events) span_s = std::max(span_s, event_offset(s, e).seconds);
+  const double span = std::max(span_s * 1e6, 1000.0);
   const int width = 1000, left = 60, right = 20, row = 22;
   std::string svg = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" role=\"img\" "
@@ -51,11 +54,14 @@ std::string timeline_svg(const AnalysedSession& a) {
   }
   for (const auto& e : s.events) {
     const int r = e.source == "milter" ? 0 : e.source == "policy" ? 1 : 2;
-    const double x = left + (width - left - right) * axis_fraction(e.time_us, s.connect_us, span);
+    const EventOffset at = event_offset(s, e);
+    const double x = left + (width - left - right) * std::clamp(at.seconds * 1e6 / span, 0.0, 1.0);
     svg += fmt::format(
-        "<circle cx=\"{:.1f}\" cy=\"{}\" r=\"5\" fill=\"{}\"><title>{:+.3f}s {} {} {}</title></circle>",
-        x, 15 + r * row, colour_of(e.source), static_cast<double>(e.time_us - s.connect_us) / 1e6,
-        h(e.source), h(e.stage), h(e.argument, 200));
+        "<circle cx=\"{:.1f}\" cy=\"{}\" r=\"5\" {}><title>{} {} {} {}</title></circle>", x,
+        15 + r * row,
+        at.coarse ? fmt::format("fill=\"white\" stroke=\"{}\" stroke-width=\"2\"", colour_of(e.source))
+                  : fmt::format("fill=\"{}\"", colour_of(e.source)),
+        html_escape(offset_label(at)), h(e.source), h(e.stage), h(e.argument, 200));
   }
   svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"11\" fill=\"#667\">0 s</text>", left,
                      row * 3 + 25);
@@ -76,9 +82,13 @@ std::string login_cell(const EventRecord& e) {
 std::string events_table(const AnalysedSession& a) {
   std::string out = "<table><tr><th>time</th><th>source</th><th>stage</th><th>text</th></tr>";
   for (const auto& e : a.session->events) {
-    out += fmt::format("<tr><td>{:+.3f}s</td><td class=\"{}\">{}</td><td>{}</td><td>{}{}</td></tr>",
-                       static_cast<double>(e.time_us - a.session->connect_us) / 1e6, h(e.source),
-                       h(e.source), h(e.stage), h(e.argument, 300), login_cell(e));
+    const EventOffset at = event_offset(*a.session, e);
+    out += fmt::format("<tr><td{}>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}{}</td></tr>",
+                       at.coarse ? " class=\"coarse\" title=\"whole-second log stamp: no later "
+                                   "than this\""
+                                 : "",
+                       html_escape(offset_label(at)), h(e.source), h(e.source), h(e.stage),
+                       h(e.argument, 300), login_cell(e));
   }
   return out + "</table>";
 }
@@ -126,7 +136,9 @@ std::string render_report_html(const ClientSummary& c) {
     out += fmt::format("<tr><td><code>{}</code></td><td>{}</td></tr>", h(id),
                        h(s.fingerprint.readable()));
   }
-  out += "</table>\n<h2>Sessions</h2>";
+  out += "</table>\n<h2>Sessions</h2><p class=\"muted\">Times are from the connect. "
+         "<em>&lt;+11.0s</em> (a ring in the chart): the log's whole-second stamp, the event "
+         "happened no later than that.</p>";
   for (const auto& a : c.sessions) {
     std::vector<std::string> names;
     for (const auto* p : a.patterns) names.push_back(p->name);

@@ -106,14 +106,16 @@ int run_servers(const std::string& database, const std::string& format) {
               << '\n';
     return 0;
   }
-  std::cout << fmt::format("{:<40} {:>6} {:>7} {:>7} {:>12} {:>6}\n", "SERVER", "SENT", "FAILED",
-                           "PROBES", "PROBES FAILED", "LOST");
+  // The counts first, then the server whole: names of one provider's MX
+  // hosts differ only at the end.
+  std::cout << fmt::format("{:>6} {:>7} {:>7} {:>14} {:>6}  {}\n", "SENT", "FAILED", "PROBES",
+                           "PROBES FAILED", "LOST", "SERVER");
   for (const auto& s : servers) {
-    std::cout << fmt::format("{:<40} {:>6} {:>7} {:>7} {:>12} {:>6}\n  {}\n",
+    std::cout << fmt::format("{:>6} {:>7} {:>7} {:>14} {:>6}  {}\n  {}\n", s.sent, s.failed,
+                             s.probes, s.probes_failed, s.lost,
                              printable(s.name + "[" + s.addr + "]" +
-                                           (s.port ? ":" + std::to_string(s.port) : ""), 40),
-                             s.sent, s.failed,
-                             s.probes, s.probes_failed, s.lost, printable(s.verdict, 2000));
+                                           (s.port ? ":" + std::to_string(s.port) : ""), 600),
+                             printable(s.verdict, 2000));
   }
   if (servers.empty()) std::cout << "no remote servers in the log read so far\n";
   return 0;

@@ -6,7 +6,11 @@
 // html_escape() no markup character, every tag in the page is one the
 // renderer writes (an input's "<img" or "<script" would show up as a tag of
 // another name), and the page has no C1 control or bidi override raw either
-// (one would reorder what the reader sees).
+// (one would reorder what the reader sees). A second pass renders the
+// overview page (cli/overview_html) of that session and of clients whose
+// address comes from the input, at times taken from it (any 64-bit stamp,
+// for the pattern timeline's buckets), with the same invariants.
+#include <cstring>
 #include <set>
 #include <string>
 
@@ -14,6 +18,7 @@
 #include "display_safe.h"
 #include "fuzz_input.h"
 #include "json_text.h"
+#include "overview_html.h"
 #include "patterns.h"
 #include "report_html.h"
 #include "text_escape.h"
@@ -65,11 +70,35 @@ std::string render(const std::vector<std::string_view>& field) {
   return cli::render_report_html(clients.front());
 }
 
-// Tag names report_html.cpp writes.
+// The overview of the hostile session and of two clients named by the
+// input, one connecting at a time read from its first eight bytes.
+std::string render_overview(std::string_view text, const std::vector<std::string_view>& field) {
+  static const auto patterns =
+      analysis::parse_patterns(analysis::builtin_patterns_yaml(), "builtin").value();
+  std::int64_t when = 0;
+  std::memcpy(&when, text.data(), std::min(text.size(), sizeof when));
+  std::vector<SessionRecord> sessions{hostile_session(field), hostile_session(field),
+                                      hostile_session(field)};
+  sessions[1].id = 2;
+  sessions[1].client_addr = std::string(field[0]);
+  sessions[2].id = 3;
+  sessions[2].client_addr = std::string(field[1]) + "\x01";
+  sessions[2].connect_us = when;
+  sessions[2].close_us.reset();
+  for (auto& e : sessions[2].events) e.time_us = when;
+  const auto clients = cli::by_client(cli::analyse(sessions, patterns));
+  cli::OverviewOptions options;
+  options.top_clients = 2;
+  options.link_clients = true;
+  return cli::render_overview_html(clients, cli::correlate(clients), options);
+}
+
+// Tag names report_html.cpp, overview_html.cpp and pattern_timeline.cpp write.
 bool own_tag(std::string_view name) {
   static const std::set<std::string_view> names{
-      "!DOCTYPE", "body", "circle", "code", "div", "h1", "h2", "h3", "head", "html", "line",
-      "meta", "p", "span", "strong", "style", "svg", "table", "td", "text", "th", "title", "tr"};
+      "!DOCTYPE", "a", "body", "circle", "code", "div", "em", "h1", "h2", "h3", "head", "html",
+      "line", "meta", "p", "rect", "span", "strong", "style", "svg", "table", "td", "text", "th",
+      "title", "tr"};
   return names.contains(name);
 }
 
@@ -88,8 +117,10 @@ bool only_own_tags(std::string_view page) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text = fuzz::as_text(data, size);
   check_escapes(text);
-  const std::string page = render(fuzz::fields(text, 5));
-  fuzz::require(only_own_tags(page), "markup from the input escaped");
-  fuzz::require(fuzz::display_safe(page, true), "no control, C1 or bidi character in the page");
+  const auto field = fuzz::fields(text, 5);
+  for (const std::string& page : {render(field), render_overview(text, field)}) {
+    fuzz::require(only_own_tags(page), "markup from the input escaped");
+    fuzz::require(fuzz::display_safe(page, true), "no control, C1 or bidi character in the page");
+  }
   return 0;
 }

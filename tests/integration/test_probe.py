@@ -64,6 +64,22 @@ class Probe(unittest.TestCase):
             postfix.stop()
             work.remove()
 
+    def test_an_ip_target_gets_an_address_literal_recipient(self):
+        work = harness.Workdir()
+        postfix = harness.PostfixInstance(work).start()
+        try:
+            result = probe(f"127.0.0.1:{postfix.port}", "--format", "json")
+            envelope = json.loads(result.stdout)["checks"][0]
+            rcpt = envelope["steps"][1]
+            self.assertEqual(rcpt["sent"], "RCPT TO:<postmaster@[127.0.0.1]>")
+            self.assertNotEqual(rcpt["code"], 501, rcpt["text"])  # not "bad address syntax"
+            result = probe(f"[127.0.0.1]:{postfix.port}", "--format", "json")
+            self.assertEqual(json.loads(result.stdout)["checks"][0]["steps"][1]["sent"],
+                             "RCPT TO:<postmaster@[127.0.0.1]>")
+        finally:
+            postfix.stop()
+            work.remove()
+
     def test_unreachable_target_is_a_clear_error(self):
         port = harness.free_port()
         result = probe(f"127.0.0.1:{port}")

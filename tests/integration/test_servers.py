@@ -73,5 +73,28 @@ class Servers(unittest.TestCase):
         good_work.remove()
 
 
+class ServersText(unittest.TestCase):
+    def test_long_server_names_are_shown_whole(self):
+        work = harness.Workdir()
+        hosts = [f"mx{i}.inbound-filtering.mail-protection.provider-example.net" for i in (1, 2, 3)]
+        log = work.join("mail.log")
+        with open(log, "w") as f:
+            for i, host in enumerate(hosts):
+                f.write(f"Nov 30 01:00:0{i} mx postfix/smtp[31{i}]: 9CD1E3FC54{i}: "
+                        f"to=<u{i}@example.net>, relay={host}[203.0.113.{i + 10}]:25, "
+                        f"delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 ok)\n")
+        db = work.join("smtpscope.db")
+        subprocess.run([harness.binary("smtpscope"), "--db", db, "ingest", log], check=True,
+                       capture_output=True)
+        text = subprocess.run([harness.binary("smtpscope"), "--db", db, "servers"],
+                              capture_output=True, text=True, check=True).stdout
+        rows = [line for line in text.splitlines() if "provider-example.net" in line]
+        self.assertEqual(len(rows), 3, text)
+        for i, host in enumerate(hosts):
+            self.assertIn(f"{host}[203.0.113.{i + 10}]:25", text)
+        self.assertEqual(len(set(rows)), 3, text)
+        work.remove()
+
+
 if __name__ == "__main__":
     unittest.main()
