@@ -113,8 +113,11 @@ int serve(const MetricsOptions& options, const SessionFilter& filter) {
     auto text = metrics_text(options, filter);
     if (text) return text.value();
     std::cerr << "smtpscope: metrics: " << text.message() << '\n';
-    return fmt::format("# smtpscope metrics failed: {}\nsmtpscope_metrics_up 0\n",
-                       escape_help(text.message()));
+    MetricsRegistry failed;
+    failed.gauge("smtpscope_metrics_up",
+                 "0: the database could not be analysed (see smtpscope's stderr).")
+        .set(0);
+    return failed.render();
   });
   if (!server) {
     std::cerr << "smtpscope: --listen: " << server.message() << '\n';

@@ -2,12 +2,14 @@
 
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -137,16 +139,16 @@ Result<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::bind(const std::st
   sockaddr_storage bound{};
   socklen_t length = sizeof bound;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length);
-  char service[NI_MAXSERV] = {};
-  ::getnameinfo(reinterpret_cast<sockaddr*>(&bound), length, nullptr, 0, service, sizeof service,
-                NI_NUMERICSERV);
+  const std::uint16_t bound_port =
+      ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                        : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   const int stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd < 0) {
     ::close(fd);
     return Status::error(std::string("metrics eventfd: ") + std::strerror(errno));
   }
   return std::unique_ptr<MetricsHttpServer>(new MetricsHttpServer(
-      fd, stop_fd, static_cast<std::uint16_t>(std::atoi(service)), std::move(body), options));
+      fd, stop_fd, bound_port, std::move(body), options));
 }
 
 MetricsHttpServer::MetricsHttpServer(int listen_fd, int stop_fd, std::uint16_t port, Body body,

@@ -25,7 +25,7 @@ struct MetricsRegistry::Family {
 
 namespace {
 
-bool valid_name(std::string_view name) {
+[[maybe_unused]] bool valid_name(std::string_view name) {  // checked by assert()
   if (name.empty()) return false;
   for (std::size_t i = 0; i < name.size(); ++i) {
     const char c = name[i];
@@ -169,11 +169,12 @@ std::string MetricsRegistry::render() const {
         render_histogram(out, family->name, s->labels, s->histogram->snapshot());
         continue;
       }
-      double value = 0;
-      if (s->read) value = s->read();
-      else if (s->counter) value = static_cast<double>(s->counter->value());
-      else if (s->gauge) value = static_cast<double>(s->gauge->value());
-      out += fmt::format("{}{} {}\n", family->name, label_text(s->labels), format_sample(value));
+      // Held values print as integers, exact beyond 2^53; callbacks as samples.
+      std::string value = "0";
+      if (s->read) value = format_sample(s->read());
+      else if (s->counter) value = std::to_string(s->counter->value());
+      else if (s->gauge) value = std::to_string(s->gauge->value());
+      out += fmt::format("{}{} {}\n", family->name, label_text(s->labels), value);
     }
   }
   return out;

@@ -53,7 +53,9 @@ struct StoreOptions {
   std::chrono::milliseconds batch_interval{200};
   std::chrono::milliseconds retry_interval{1000};
   std::string drop_source = "milter";  // names the sensor in drops rows
-  MetricsRegistry* metrics = nullptr;  // not owned; must outlive the Store
+  // Not owned; outlives the Store, and nothing may render it (scrape) once
+  // the Store is destroyed: its callbacks read the Store.
+  MetricsRegistry* metrics = nullptr;
 };
 
 struct StoreStats {
