@@ -15,6 +15,7 @@
 #include "duration.h"
 #include "ingest_command.h"
 #include "logging.h"
+#include "metrics_command.h"
 #include "probe.h"
 #include "prune.h"
 #include "servers.h"
@@ -411,6 +412,30 @@ int main(int argc, char** argv) {
   prune_cmd->add_option("--format", prune.format, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
 
+  cli::MetricsOptions metrics;
+  auto* metrics_cmd = app.add_subcommand(
+      "metrics", "Prometheus text: sessions per pattern and per HELO quirk, and the anomaly "
+                 "score of the top-N clients, for node_exporter's textfile collector (stdout, or "
+                 "--out FILE written atomically) or served over HTTP (--listen). Client addresses "
+                 "appear as label values only for those top-N clients");
+  metrics_cmd->add_option("--since", metrics.since, "only sessions newer than this (24h, 7d)");
+  metrics_cmd->add_option("--limit", metrics.limit, "the most recent N sessions at most")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000000));
+  metrics_cmd->add_option("--top", metrics.top,
+                          "clients with a score series, most anomalous first (bounds the "
+                          "client label: at most 1000)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, static_cast<int>(cli::max_top_clients)));
+  metrics_cmd->add_option("--patterns", metrics.patterns_file,
+                          "patterns file (default: the built-in conf/patterns.yaml)");
+  metrics_cmd->add_option("--out", metrics.out,
+                          "write to this file (via a temporary file and rename), e.g. "
+                          "/var/lib/prometheus/node-exporter/smtpscope.prom");
+  metrics_cmd->add_option("--listen", metrics.listen,
+                          "serve GET /metrics on HOST:PORT (PORT alone: 127.0.0.1) until "
+                          "SIGTERM; each scrape reads the database");
+
   if (const auto parsed = cli::parse_command_line(app, argc, argv)) return *parsed;
   if (probe_cmd->parsed()) return cli::run_probe(probe);
   if (ingest_cmd->parsed() && ingest.follow && ingest.files.size() != 1) {
@@ -433,6 +458,10 @@ int main(int argc, char** argv) {
   if (watch_cmd->parsed()) {
     watch.database = db;
     return cli::run_watch(watch);
+  }
+  if (metrics_cmd->parsed()) {
+    metrics.database = db;
+    return cli::run_metrics(metrics);
   }
   if (prune_cmd->parsed()) {
     prune.database = db;

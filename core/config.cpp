@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "metrics_http.h"
 #include "yaml_load.h"
 
 namespace smtpscope {
@@ -54,6 +55,22 @@ ConfigKey string_key(std::string_view path, Accessor<std::string> field,
             }
             if (!node.IsScalar()) return Status::error("expected a string");
             if (node.Scalar().empty() && !may_be_empty) return Status::error("must not be empty");
+            field(config) = node.Scalar();
+            return Status::ok();
+          }};
+}
+
+// A metrics endpoint: empty (off), or a listen spec metrics_http.h accepts.
+ConfigKey listen_key(std::string_view path, Accessor<std::string> field, std::string_view doc) {
+  return {path, "string", "\"\"", doc, [field](Config& config, const YAML::Node& node) -> Status {
+            if (node.IsNull()) {
+              field(config).clear();
+              return Status::ok();
+            }
+            if (!node.IsScalar()) return Status::error("expected a string");
+            if (!node.Scalar().empty()) {
+              if (auto spec = parse_metrics_listen(node.Scalar()); !spec) return spec.status();
+            }
             field(config) = node.Scalar();
             return Status::ok();
           }};
@@ -233,6 +250,14 @@ std::vector<ConfigKey> build_keys() {
                                16 * 1024 * 1024, "65536",
                                "longest log line read; the rest of a longer line is skipped and "
                                "the line counted malformed"),
+      listen_key("metrics.milter_listen",
+                 [](Config& c) -> auto& { return c.metrics.milter_listen; },
+                 "Prometheus endpoint of the milter, HOST:PORT or PORT (127.0.0.1 when no host; "
+                 "empty: off)"),
+      listen_key("metrics.policy_listen",
+                 [](Config& c) -> auto& { return c.metrics.policy_listen; },
+                 "Prometheus endpoint of the policy server, HOST:PORT or PORT (127.0.0.1 when "
+                 "no host; empty: off)"),
       string_key("daemon.user", [](Config& c) -> auto& { return c.daemon.user; }, "\"\"",
                  "started as root, the daemons become this user after binding", true),
       string_key("daemon.group", [](Config& c) -> auto& { return c.daemon.group; }, "\"\"",

@@ -64,6 +64,10 @@ struct Config {
   struct Ingest {
     std::size_t max_line_bytes = 0;
   } ingest;
+  struct Metrics {
+    std::string milter_listen;  // empty: no metrics endpoint
+    std::string policy_listen;
+  } metrics;
   struct Daemon {
     std::string user;
     std::string group;

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <iterator>
 #include <thread>
 
@@ -23,6 +24,14 @@ struct Store::Writer {
   RateLimiter failure_log{std::chrono::seconds(10)};
   RateLimiter drop_log{std::chrono::seconds(10)};
   RateLimiter byte_drop_log{std::chrono::seconds(10)};
+};
+
+// The series of committed events, created on first use (writer thread).
+struct Store::Recorded {
+  MetricsRegistry& registry;
+  Histogram& batch_events;
+  Histogram& commit_seconds;
+  std::array<std::array<Counter*, 64>, 3> events{};  // [source][stage]
 };
 
 namespace {
@@ -85,7 +94,72 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options, const Clock& cl
 
 Store::Store(StoreOptions options, const Clock& clock, std::unique_ptr<Writer> writer)
     : options_(std::move(options)), clock_(clock), writer_(std::move(writer)) {
+  if (options_.metrics) export_metrics(*options_.metrics);
   thread_ = std::thread([this] { run(); });
+}
+
+void Store::export_metrics(MetricsRegistry& registry) {
+  auto stat = [this](std::uint64_t StoreStats::*field) {
+    return [this, field] { return static_cast<double>(stats().*field); };
+  };
+  registry.counter_from("smtpscope_events_enqueued_total",
+                        "Events accepted into the store's queue.", {}, stat(&StoreStats::enqueued));
+  registry.counter_from("smtpscope_events_dropped_total",
+                        "Events dropped because the queue was full, by the bound reached.",
+                        {{"cause", "queue_events"}}, [this] {
+                          const StoreStats s = stats();
+                          return static_cast<double>(s.dropped - s.dropped_for_bytes);
+                        });
+  registry.counter_from("smtpscope_events_dropped_total",
+                        "Events dropped because the queue was full, by the bound reached.",
+                        {{"cause", "queue_bytes"}}, stat(&StoreStats::dropped_for_bytes));
+  registry.counter_from("smtpscope_events_lost_total",
+                        "Events accepted, then given up at stop (database not writable).", {},
+                        stat(&StoreStats::lost));
+  registry.counter_from("smtpscope_store_batches_total", "Batches committed to the database.",
+                        {}, stat(&StoreStats::batches));
+  registry.counter_from("smtpscope_database_errors_total",
+                        "Batches that failed to commit (locked, read-only, full disk); each is "
+                        "rolled back and retried.",
+                        {}, stat(&StoreStats::failed_batches));
+  registry.gauge_from("smtpscope_queue_events", "Events waiting in the store's queue.", {},
+                      [this] { return static_cast<double>(queue_depth().events); });
+  registry.gauge_from("smtpscope_queue_bytes",
+                      "Bytes of memory held by queued events and the batch being written.", {},
+                      [this] { return static_cast<double>(queue_depth().bytes); });
+  registry.gauge_from("smtpscope_queue_capacity_events", "The queue's bound in events.", {},
+                      [this] { return static_cast<double>(options_.queue_capacity); });
+  registry.gauge_from("smtpscope_queue_capacity_bytes", "The queue's bound in bytes.", {},
+                      [this] { return static_cast<double>(options_.queue_bytes); });
+  recorded_ = std::make_unique<Recorded>(Recorded{
+      registry,
+      registry.histogram("smtpscope_store_batch_events", "Events per committed batch.",
+                         {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000}),
+      registry.histogram("smtpscope_store_commit_seconds",
+                         "Time to write and commit one batch (BEGIN to COMMIT).",
+                         {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                          2.5, 5, 10}),
+      {}});
+}
+
+void Store::count_recorded(const std::vector<Event>& batch, double commit_seconds) {
+  if (!recorded_) return;
+  recorded_->commit_seconds.observe(commit_seconds);
+  if (!batch.empty()) recorded_->batch_events.observe(static_cast<double>(batch.size()));
+  for (const Event& event : batch) {
+    const auto source = static_cast<std::size_t>(event.source);
+    const auto stage = static_cast<std::size_t>(event.stage);
+    if (source >= recorded_->events.size() || stage >= recorded_->events[source].size()) continue;
+    Counter*& counter = recorded_->events[source][stage];
+    if (counter == nullptr) {
+      counter = &recorded_->registry.counter(
+          "smtpscope_events_recorded_total",
+          "Events committed to the database, by sensor and SMTP stage.",
+          {{"source", std::string(to_string(event.source))},
+           {"stage", std::string(to_string(event.stage))}});
+    }
+    counter->inc();
+  }
 }
 
 Store::~Store() { stop(); }
@@ -138,6 +212,11 @@ void Store::stop() {
   }
   wake_.notify_one();
   if (thread_.joinable()) thread_.join();
+}
+
+Store::QueueDepth Store::queue_depth() const {
+  std::lock_guard lock(mutex_);
+  return QueueDepth{queue_.size(), held_bytes_};
 }
 
 StoreStats Store::stats() const {
@@ -230,6 +309,7 @@ Status Store::write(const std::vector<Event>& batch) {
   const std::uint64_t dropped = dropped_.load(std::memory_order_relaxed);
   if (batch.empty() && dropped == drops_recorded_) return Status::ok();
   auto& db = *writer_->db;
+  const auto started = std::chrono::steady_clock::now();
   if (Status begun = db.exec("BEGIN IMMEDIATE"); !begun) return begun.context("begin batch");
   auto saved = writer_->events->checkpoint();
   Status status = Status::ok();
@@ -245,6 +325,8 @@ Status Store::write(const std::vector<Event>& batch) {
     return status;
   }
   drops_recorded_ = dropped;
+  count_recorded(batch, std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                            .count());
   written_.fetch_add(batch.size(), std::memory_order_relaxed);
   batches_.fetch_add(1, std::memory_order_relaxed);
   return Status::ok();

@@ -17,6 +17,11 @@
 //  - A batch that fails to commit (locked, read-only, full disk) is rolled
 //    back and retried; nothing is half-written.
 //  - stop() drains the queue and commits before returning (clean stop).
+//  - With options.metrics set, the store exports its queue depth, drops by
+//    bound, batches, commit latency, database errors and the events it
+//    recorded (by source and stage) there; counting happens on the writer
+//    thread and in the atomics enqueue() already kept, so the sensors' path
+//    pays nothing more.
 #pragma once
 
 #include <atomic>
@@ -33,6 +38,7 @@
 #include "clock.h"
 #include "event.h"
 #include "event_sink.h"
+#include "metrics_registry.h"
 #include "result.h"
 #include "sqlite.h"
 
@@ -47,6 +53,9 @@ struct StoreOptions {
   std::chrono::milliseconds batch_interval{200};
   std::chrono::milliseconds retry_interval{1000};
   std::string drop_source = "milter";  // names the sensor in drops rows
+  // Not owned; outlives the Store, and nothing may render it (scrape) once
+  // the Store is destroyed: its callbacks read the Store.
+  MetricsRegistry* metrics = nullptr;
 };
 
 struct StoreStats {
@@ -83,6 +92,12 @@ class Store final : public EventSink {
 
   StoreStats stats() const;
 
+  struct QueueDepth {
+    std::size_t events = 0;
+    std::size_t bytes = 0;  // queued, plus the batch the writer holds
+  };
+  QueueDepth queue_depth() const;
+
  private:
   struct Writer;
   Store(StoreOptions options, const Clock& clock, std::unique_ptr<Writer> writer);
@@ -94,6 +109,8 @@ class Store final : public EventSink {
   void write_with_retry(std::vector<Event>& batch);
   Status write(const std::vector<Event>& batch);
   Status record_drops(std::uint64_t dropped);
+  void export_metrics(MetricsRegistry& registry);
+  void count_recorded(const std::vector<Event>& batch, double commit_seconds);
 
   StoreOptions options_;
   const Clock& clock_;
@@ -114,6 +131,10 @@ class Store final : public EventSink {
   std::atomic<std::uint64_t> failed_batches_{0};
   std::atomic<std::uint64_t> lost_{0};
   std::uint64_t drops_recorded_ = 0;  // writer thread only
+
+  // Writer thread only, after the constructor: metrics of committed batches.
+  struct Recorded;
+  std::unique_ptr<Recorded> recorded_;
 
   std::thread thread_;
 };

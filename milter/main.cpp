@@ -14,6 +14,8 @@
 #include "daemon.h"
 #include "libmilter_glue.h"
 #include "logging.h"
+#include "metrics_http.h"
+#include "metrics_registry.h"
 #include "store.h"
 
 namespace {
@@ -68,6 +70,20 @@ int run(const std::shared_ptr<const Config>& config, bool foreground) {
     spdlog::critical("{}", listening.message());
     return exit_failure;
   }
+  // The metrics endpoint is bound now (a port below 1024 needs root, and a
+  // bad address is reported to whoever starts us); it serves once in the
+  // background.
+  MetricsRegistry metrics;
+  std::unique_ptr<MetricsHttpServer> metrics_server;
+  if (!config->metrics.milter_listen.empty()) {
+    auto bound = MetricsHttpServer::bind(config->metrics.milter_listen,
+                                         [&metrics] { return metrics.render(); });
+    if (!bound) {
+      spdlog::critical("metrics.milter_listen: {}", bound.message());
+      return exit_config;
+    }
+    metrics_server = std::move(bound).value();
+  }
   // Bound as whoever started us; from here on as the configured user.
   const auto socket_path = unix_socket_path(config->milter.socket);
   if (Status dropped = drop_privileges(privilege_options(*config),
@@ -92,16 +108,25 @@ int run(const std::shared_ptr<const Config>& config, bool foreground) {
     return exit_failure;
   }
   tune_allocator();
-  auto store = Store::open(store_options(*config, "milter"), clock);
+  StoreOptions options = store_options(*config, "milter");
+  if (metrics_server) options.metrics = &metrics;
+  auto store = Store::open(std::move(options), clock);
   if (!store) {
     spdlog::critical("{}", store.message());
     return exit_failure;
   }
   milter::Recorder recorder(config, clock, *store.value());
+  if (metrics_server) {
+    recorder.export_metrics(metrics);
+    metrics_server->start();
+    spdlog::info("milter event=metrics listen={} port={}", config->metrics.milter_listen,
+                 metrics_server->port());
+  }
   milter::install_recorder(&recorder);
   spdlog::info("milter event=started version={} socket={} database={}", SMTPSCOPE_VERSION,
                config->milter.socket, config->database.path);
   const int result = smfi_main();
+  if (metrics_server) metrics_server->stop();  // its callbacks read the store
   store.value()->stop();
   const StoreStats stats = store.value()->stats();
   spdlog::info("milter event=stopped enqueued={} written={} dropped={} lost={} failed_batches={}",

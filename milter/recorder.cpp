@@ -91,6 +91,20 @@ void Recorder::add_macros(const ConnectionContext& c, Event& event, Stage stage,
   }
 }
 
+void Recorder::export_metrics(MetricsRegistry& registry) {
+  static constexpr std::array<std::string_view, 11> names = {
+      "connect", "helo", "mail", "rcpt", "data", "header", "body", "eom", "abort", "unknown",
+      "close"};
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    callbacks_[i] = &registry.counter("smtpscope_milter_callbacks_total",
+                                      "Milter callbacks from the MTA, by stage.",
+                                      {{"stage", std::string(names[i])}});
+  }
+  sessions_open_ = &registry.gauge("smtpscope_sessions_open",
+                                   "SMTP sessions open now, as the sensor sees them.",
+                                   {{"source", "milter"}});
+}
+
 void Recorder::submit(Event event) {
   if (spdlog::should_log(spdlog::level::debug)) {
     spdlog::debug("milter stage={} stream={} transaction={} arg={}", to_string(event.stage),
@@ -101,6 +115,8 @@ void Recorder::submit(Event event) {
 
 void Recorder::connect(ConnectionContext& c, std::string_view hostname, const PeerAddress& peer,
                        const MacroSource& macros) {
+  count(Callback::connect);
+  if (!c.connected && sessions_open_) sessions_open_->add(1);
   c.connected = true;
   Event event = make_event(c, Stage::connect, hostname);
   add_macros(c, event, Stage::connect, macros);
@@ -122,6 +138,7 @@ void Recorder::connect(ConnectionContext& c, std::string_view hostname, const Pe
 }
 
 void Recorder::helo(ConnectionContext& c, std::string_view name, const MacroSource& macros) {
+  count(Callback::helo);
   Event event = make_event(c, Stage::helo, name);
   add_macros(c, event, Stage::helo, macros);
   submit(std::move(event));
@@ -129,6 +146,7 @@ void Recorder::helo(ConnectionContext& c, std::string_view name, const MacroSour
 
 void Recorder::mail(ConnectionContext& c, const std::vector<std::string_view>& args,
                     const MacroSource& macros) {
+  count(Callback::mail);
   c.transaction_count += 1;
   c.in_transaction = true;
   c.transaction = TransactionContext{};
@@ -140,6 +158,7 @@ void Recorder::mail(ConnectionContext& c, const std::vector<std::string_view>& a
 
 void Recorder::rcpt(ConnectionContext& c, const std::vector<std::string_view>& args,
                     const MacroSource& macros) {
+  count(Callback::rcpt);
   if (c.transaction.recipients_recorded >= c.config->milter.max_recipients) {
     c.transaction.recipients_not_recorded += 1;
     return;
@@ -162,12 +181,14 @@ void Recorder::rcpt(ConnectionContext& c, const std::vector<std::string_view>& a
 }
 
 void Recorder::data(ConnectionContext& c, const MacroSource& macros) {
+  count(Callback::data);
   Event event = make_event(c, Stage::data, "");
   if (auto queue_id = macros.get("i")) event.add("queue_id", bound(c, *queue_id));
   submit(std::move(event));
 }
 
 void Recorder::header(ConnectionContext& c, std::string_view name, std::string_view value) {
+  count(Callback::header);
   const auto& kept = c.config->milter.headers;
   const bool wanted = std::any_of(kept.begin(), kept.end(), [name](const std::string& k) {
     return same_header_name(k, name);
@@ -181,9 +202,13 @@ void Recorder::header(ConnectionContext& c, std::string_view name, std::string_v
   submit(std::move(event));
 }
 
-void Recorder::body(ConnectionContext& c, std::size_t bytes) { c.transaction.body_bytes += bytes; }
+void Recorder::body(ConnectionContext& c, std::size_t bytes) {
+  count(Callback::body);
+  c.transaction.body_bytes += bytes;
+}
 
 void Recorder::end_of_message(ConnectionContext& c, const MacroSource& macros) {
+  count(Callback::eom);
   Event event = make_event(c, Stage::eom, "");
   if (auto queue_id = macros.get("i")) event.add("queue_id", bound(c, *queue_id));
   if (c.config->milter.record_body_size) {
@@ -197,6 +222,7 @@ void Recorder::end_of_message(ConnectionContext& c, const MacroSource& macros) {
 }
 
 void Recorder::abort(ConnectionContext& c) {
+  count(Callback::abort);
   Event event = make_event(c, Stage::abort, "");
   if (c.transaction.recipients_not_recorded > 0) {
     event.add("recipients_not_recorded", std::to_string(c.transaction.recipients_not_recorded));
@@ -206,16 +232,19 @@ void Recorder::abort(ConnectionContext& c) {
 }
 
 void Recorder::unknown(ConnectionContext& c, std::string_view command) {
+  count(Callback::unknown);
   submit(make_event(c, Stage::unknown, command));
 }
 
 void Recorder::close(ConnectionContext& c) {
   // A milter connection the MTA closed before any SMTP connect event (the
   // client left at once) is not a session we can attribute to anyone.
+  count(Callback::close);
   if (!c.connected) {
     spdlog::debug("milter stage=close stream={} note=\"no connect event\"", c.stream);
     return;
   }
+  if (sessions_open_) sessions_open_->add(-1);
   Event event = make_event(c, Stage::close, "");
   event.transaction = 0;
   submit(std::move(event));

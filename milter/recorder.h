@@ -3,8 +3,11 @@
 // API, so every callback can be exercised in unit tests. Bounds every client
 // string (config milter.max_value_bytes), recipients and headers.
 // Thread-safe: shared state is the const config, the clock and the sink.
+// With export_metrics() (called before the first callback) it counts every
+// callback by stage and the SMTP sessions open: relaxed atomic adds, no lock.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -17,6 +20,7 @@
 #include "connection_context.h"
 #include "event_sink.h"
 #include "macro_source.h"
+#include "metrics_registry.h"
 
 namespace smtpscope::milter {
 
@@ -47,6 +51,11 @@ class Recorder {
   void unknown(ConnectionContext& c, std::string_view command);
   void close(ConnectionContext& c);
 
+  // Registers smtpscope_milter_callbacks_total{stage} and
+  // smtpscope_sessions_open{source="milter"}. Not thread-safe: call once,
+  // before the MTA's first connection.
+  void export_metrics(MetricsRegistry& registry);
+
   const Config& config() const { return *config_; }
   std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
@@ -56,12 +65,18 @@ class Recorder {
                   const MacroSource& macros) const;
   std::string bound(const ConnectionContext& c, std::string_view raw) const;
   void submit(Event event);
+  enum class Callback { connect, helo, mail, rcpt, data, header, body, eom, abort, unknown, close };
+  void count(Callback callback) {
+    if (auto* counter = callbacks_[static_cast<std::size_t>(callback)]) counter->inc();
+  }
 
   std::shared_ptr<const Config> config_;
   const Clock& clock_;
   EventSink& sink_;
   std::atomic<std::uint64_t> next_stream_{1};
   std::atomic<std::uint64_t> dropped_{0};
+  std::array<Counter*, 11> callbacks_{};  // by Callback; null without metrics
+  Gauge* sessions_open_ = nullptr;
 };
 
 }  // namespace smtpscope::milter

@@ -13,6 +13,8 @@
 #include "config.h"
 #include "daemon.h"
 #include "logging.h"
+#include "metrics_http.h"
+#include "metrics_registry.h"
 #include "policy_service.h"
 #include "server.h"
 #include "store.h"
@@ -85,6 +87,19 @@ int run(const Config& config, bool foreground) {
   if (Status fits = fit_connections_to_file_limit(options.value()); !fits) {
     spdlog::warn("{}", fits.message());
   }
+  // The metrics endpoint is bound as whoever starts us and serves once in
+  // the background.
+  MetricsRegistry metrics;
+  std::unique_ptr<MetricsHttpServer> metrics_server;
+  if (!config.metrics.policy_listen.empty()) {
+    auto bound = MetricsHttpServer::bind(config.metrics.policy_listen,
+                                         [&metrics] { return metrics.render(); });
+    if (!bound) {
+      spdlog::critical("metrics.policy_listen: {}", bound.message());
+      return exit_config;
+    }
+    metrics_server = std::move(bound).value();
+  }
   // Everything from here on runs as the configured user (the listeners are
   // created below, so they belong to it).
   if (Status dropped = drop_privileges(privilege_options(config), {}); !dropped) {
@@ -106,17 +121,32 @@ int run(const Config& config, bool foreground) {
     spdlog::critical("{}", written.message());
     return exit_failure;
   }
-  auto store = Store::open(store_options(config, "policy"), clock);
+  StoreOptions store_opts = store_options(config, "policy");
+  if (metrics_server) {
+    store_opts.metrics = &metrics;
+    options.value().connections_open =
+        &metrics.gauge("smtpscope_sessions_open",
+                       "SMTP sessions open now, as the sensor sees them (policy: connections "
+                       "from Postfix).",
+                       {{"source", "policy"}});
+  }
+  auto store = Store::open(std::move(store_opts), clock);
   if (!store) {
     spdlog::critical("{}", store.message());
     return exit_failure;
   }
   PolicyService service(clock, *store.value(), config.policy.max_value_bytes, rules.value(),
                         &history);
+  if (metrics_server) service.export_metrics(metrics);
   auto server = Server::create(options.value(), service);
   if (!server) {
     spdlog::critical("{}", server.message());
     return exit_failure;
+  }
+  if (metrics_server) {
+    metrics_server->start();
+    spdlog::info("policy event=metrics listen={} port={}", config.metrics.policy_listen,
+                 metrics_server->port());
   }
   spdlog::info("policy event=started version={} listen={} rules={} database={}",
                SMTPSCOPE_VERSION, fmt::join(config.policy.listen, ","),
@@ -132,6 +162,7 @@ int run(const Config& config, bool foreground) {
     service.replace_rules(reloaded.value());
     spdlog::info("policy event=reloaded rules={}", reloaded.value()->rules.size());
   });
+  if (metrics_server) metrics_server->stop();  // its callbacks read the store
   store.value()->stop();
   const ServerStats s = server.value()->stats();
   const StoreStats st = store.value()->stats();

@@ -127,6 +127,7 @@ struct Server::Impl {
     if (out_fd != in_fd) by_out_fd[out_fd] = connection.get();
     connections[in_fd] = std::move(connection);
     stats.accepted += 1;
+    if (options.connections_open) options.connections_open->add(1);
     return Status::ok();
   }
 
@@ -138,6 +139,7 @@ struct Server::Impl {
     }
     close_fds(c);
     connections.erase(c.in_fd);  // destroys c
+    if (options.connections_open) options.connections_open->add(-1);
   }
 
   void accept_from(int listener) {

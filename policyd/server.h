@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "listener.h"
+#include "metrics_counter.h"
 #include "policy_request.h"
 #include "result.h"
 
@@ -44,6 +45,7 @@ struct ServerOptions {
   std::chrono::seconds request_timeout{100};
   std::size_t max_connections = 4096;
   std::size_t max_output_bytes = 64 * 1024;  // unsent answers per connection, at most
+  Gauge* connections_open = nullptr;  // kept current when set (metrics)
 };
 
 struct ServerStats {
