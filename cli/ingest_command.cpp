@@ -59,6 +59,23 @@ void print_malformed_details(const std::string& file, const ingest::IngestCounts
                 static_cast<long long>(ingest::log_time_lead_us / 86'400'000'000),
                 printable(c.first_out_of_range, 300).c_str());
   }
+  if (c.bad_time > 0) {
+    std::printf("%s: %llu malformed: a time in no form smtpscope reads; the first: \"%s\"\n",
+                file.c_str(), static_cast<unsigned long long>(c.bad_time),
+                printable(c.first_bad_time, 300).c_str());
+  }
+}
+
+// Every line had a time smtpscope cannot read: the wrong file, or a format
+// to add. Names what was seen and what is accepted.
+bool unreadable_times(const std::string& file, const ingest::IngestCounts& c) {
+  if (c.bad_time == 0 || c.bad_time + c.skipped < c.lines || c.parsed > 0) return false;
+  std::fprintf(stderr,
+               "smtpscope: %s: no line has a timestamp smtpscope reads; they begin like \"%s\". "
+               "Accepted: %s\n",
+               file.c_str(), printable(c.first_bad_time.substr(0, 40), 60).c_str(),
+               ingest::accepted_time_formats);
+  return true;
 }
 
 }  // namespace
@@ -77,6 +94,7 @@ int run_ingest(const IngestCommand& command) {
     ingest::IngestOptions options;
     options.year = command.year;
     options.follow = command.follow;
+    options.stream_name = command.stream_name;
     options.max_line_bytes = line_limit.value();
     if (show_progress) {
       options.progress = [&file, started](std::int64_t bytes, std::uint64_t lines) {
@@ -120,6 +138,7 @@ int run_ingest(const IngestCommand& command) {
                   stop_requested ? " (interrupted; run again to resume)" : "");
     }
     print_malformed_details(file, c, line_limit.value());
+    if (unreadable_times(file, c)) failures += 1;
     if (c.incomplete_last_line) {
       std::printf("%s: the last line has no end yet; it is left for the next run\n",
                   file.c_str());

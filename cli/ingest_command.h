@@ -5,7 +5,9 @@
 // what it has read (the next run resumes there). The line length bound is
 // ingest.max_line_bytes of the configuration file (its default without
 // one; a bad file is a usage error, exit 2). A file that cannot be read to
-// its end (a cut .gz: after keeping its complete lines) makes the exit 1.
+// its end (a cut .gz: after keeping its complete lines) makes the exit 1,
+// and so does one whose lines all have a time in no form it reads (the
+// error quotes the first). The file "-" is standard input.
 #pragma once
 
 #include <optional>
@@ -19,6 +21,7 @@ struct IngestCommand {
   bool follow = false;
   bool quiet = false;
   std::optional<int> year;
+  std::string stream_name = "stdin";  // file "-": its position record's name
   std::string database;
   std::string config_path = "/etc/smtpscope/smtpscope.yaml";  // read if it exists
   int busy_timeout_ms = 5000;

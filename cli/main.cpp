@@ -21,6 +21,7 @@
 #include "session_facts.h"
 #include "terminal_style.h"
 #include "session_reader.h"
+#include "syslog_line.h"
 #include "timeline_json.h"
 #include "timeline_text.h"
 
@@ -318,12 +319,18 @@ int main(int argc, char** argv) {
 
   cli::IngestCommand ingest;
   auto* ingest_cmd = app.add_subcommand(
-      "ingest", "read Postfix log files (plain or gzip) into the database, joined to the "
-                "daemons' sessions; reading a file again adds nothing, an interrupted read "
-                "resumes");
-  ingest_cmd->add_option("files", ingest.files, "log files, e.g. /var/log/mail.log*")
+      "ingest", std::string("read Postfix log files (plain or gzip) or standard input into the "
+                "database, joined to the daemons' sessions; reading a file again adds nothing, "
+                "an interrupted read resumes. Timestamps: ") + smtpscope::ingest::accepted_time_formats);
+  ingest_cmd->add_option("files", ingest.files,
+                         "log files, e.g. /var/log/mail.log*, or - for standard input (read "
+                         "until it is closed: docker logs -f mx | smtpscope ingest -)")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check([](const std::string& file) {
+        return file == "-" ? std::string() : CLI::ExistingFile(file);
+      });
+  ingest_cmd->add_option("--name", ingest.stream_name,
+                         "the name standard input's position is recorded under (default stdin)");
   ingest_cmd->add_flag("-F,--follow", ingest.follow,
                        "keep reading as the file grows, across rotation (one file)");
   ingest_cmd->add_option("--year", ingest.year,

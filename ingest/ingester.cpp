@@ -1,6 +1,7 @@
 #include "ingester.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <thread>
 #include <vector>
@@ -132,9 +133,13 @@ struct Ingester::Impl {
       counts.skipped += 1;
       return;
     }
-    const auto syslog = parse_syslog_line(line, years);
+    SyslogFault fault{};
+    const auto syslog = parse_syslog_line(line, years, &fault);
     if (!syslog) {
       counts.malformed += 1;
+      if (fault == SyslogFault::time && counts.bad_time++ == 0) {
+        counts.first_bad_time = bounded(line, 256);
+      }
       return;
     }
     if (!plausible_time(syslog->time_us, clock_us)) {
@@ -179,14 +184,19 @@ struct Ingester::Impl {
   // is not one in it.
   Result<FileEnd> read_file(const std::string& path, const std::atomic<bool>& stop,
                             IngestCounts& total, bool from_start) {
-    auto opened = LogReader::open(path, options.max_line_bytes);
+    const bool stdin_stream = path == "-";
+    auto opened = stdin_stream ? Result<std::unique_ptr<LogReader>>(LogReader::open_stream(
+                                     STDIN_FILENO, options.max_line_bytes))
+                               : LogReader::open(path, options.max_line_bytes);
     if (!opened) return opened.status();
     LogReader& reader = *opened.value();
+    const std::string record_path = stdin_stream ? options.stream_name : path;
     auto fingerprint = reader.first_line();
     if (!fingerprint) return fingerprint.status().context(path);
     total.files += 1;
     if (fingerprint.value().empty()) {
-      if (!options.follow) total.no_complete_line = true;
+      if (!options.follow || stdin_stream) total.no_complete_line = true;
+      if (stdin_stream) return FileEnd::done;
       return wait_for_growth(path, reader, stop);
     }
     auto record = lookup(fingerprint.value());
@@ -205,7 +215,7 @@ struct Ingester::Impl {
     const std::int64_t start = reader.offset();
     auto last_progress = std::chrono::steady_clock::now();
     auto flush = [&](std::int64_t offset) -> Status {
-      Status committed = commit(fingerprint.value(), path, offset, batch);
+      Status committed = commit(fingerprint.value(), record_path, offset, batch);
       if (!committed) return committed;
       total.add(batch);
       total.bytes = offset - start;
@@ -238,6 +248,16 @@ struct Ingester::Impl {
         continue;
       }
       if (Status s = flush(reader.offset()); !s) return s;
+      if (reader.stream()) {
+        if (!reader.at_end() && !stop) continue;  // silent for a moment: committed, read on
+        // Closed: nothing more will come, so an unterminated last line is whole.
+        if (std::int64_t after = 0; reader.finish(line, after)) {
+          take(line, years, batch);
+          if (Status s = flush(after); !s) return s;
+        }
+        if (total.lines == 0 && record.value().known) total.already_complete = true;
+        return FileEnd::done;
+      }
       if (!options.follow) {
         total.cut_short = reader.cut_short();
         std::int64_t unused = 0;
@@ -330,6 +350,8 @@ void IngestCounts::add(const IngestCounts& batch) {
   too_long += batch.too_long;
   if (out_of_range == 0) first_out_of_range = batch.first_out_of_range;
   out_of_range += batch.out_of_range;
+  if (bad_time == 0) first_bad_time = batch.first_bad_time;
+  bad_time += batch.bad_time;
 }
 
 }  // namespace smtpscope::ingest
