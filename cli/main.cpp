@@ -34,6 +34,7 @@ constexpr int exit_usage = 2;
 
 struct SessionsOptions {
   std::string client;
+  std::string host;
   std::string since;
   std::size_t limit = 50;
   std::string format = "text";
@@ -47,6 +48,7 @@ std::int64_t now_us() {
 
 struct AnalysisOptions {
   std::string client;
+  std::string host;
   std::string since;
   std::string format = "text";
   std::string patterns_file;
@@ -92,6 +94,7 @@ std::unique_ptr<Analysis> analyse_clients(const std::string& database,
     return nullptr;
   }
   auto filter = session_filter(options.client, options.since, options.limit);
+  if (filter && !options.host.empty()) filter.value().host = options.host;
   if (!filter) {
     std::cerr << "smtpscope: " << filter.message() << '\n';
     exit_code = exit_usage;
@@ -129,6 +132,8 @@ CLI::App* add_analysis_command(CLI::App& app, const std::string& name, const std
                                AnalysisOptions& options, std::vector<std::string> formats) {
   auto* command = app.add_subcommand(name, about);
   command->add_option("--since", options.since, "only sessions newer than this (24h, 7d)");
+  command->add_option("--host", options.host,
+                      "only sessions on this mail server (its log's host field)");
   command->add_option("--format", options.format, fmt::format("{}", fmt::join(formats, ", ")))
       ->check(CLI::IsMember(formats));
   command->add_option("--limit", options.limit, "the most recent N sessions at most")
@@ -181,6 +186,7 @@ int run_correlate(const std::string& database, const AnalysisOptions& options) {
 // Streams: one session in memory at a time, however many are asked for.
 int run_sessions(const std::string& database, const SessionsOptions& options) {
   auto filter = session_filter(options.client, options.since, options.limit);
+  if (filter && !options.host.empty()) filter.value().host = options.host;
   if (!filter) {
     std::cerr << "smtpscope: " << filter.message() << '\n';
     return exit_usage;
@@ -246,6 +252,8 @@ int main(int argc, char** argv) {
   sessions_cmd->add_option("--client", sessions.client, "only this client IP address")
       ->check(cli::client_address_validator());
   sessions_cmd->add_option("--since", sessions.since, "only sessions newer than this (24h, 30m)");
+  sessions_cmd->add_option("--host", sessions.host,
+                           "only sessions on this mail server (its log's host field)");
   sessions_cmd->add_option("--limit", sessions.limit, "the most recent N sessions")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));

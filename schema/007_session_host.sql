@@ -1,0 +1,8 @@
+-- smtpscope schema 7: the mail server a session was on. A central syslog
+-- file holds several servers' logs; their sessions are kept apart by the
+-- syslog host field and carry it here (the journal's _HOSTNAME likewise).
+-- NULL where no sensor named it (sessions recorded before this version,
+-- and the milter's and policy server's own sessions until a log line
+-- joins them).
+ALTER TABLE sessions ADD COLUMN host TEXT;
+CREATE INDEX sessions_by_host ON sessions (host, connect_us) WHERE host IS NOT NULL;
