@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <vector>
 
 #include "config.h"
 #include "ingester.h"
@@ -89,7 +90,12 @@ int run_ingest(const IngestCommand& command) {
   install_stop_handlers();
   const bool show_progress = !command.quiet && ::isatty(STDERR_FILENO);
   int failures = 0;
-  for (const std::string& file : command.files) {
+  const ingest::JournalSelection journal{command.journal_path, command.journal_unit};
+  const std::vector<std::string> sources =
+      !command.journal                ? command.files
+      : command.journal_path.empty() ? std::vector<std::string>{"journal"}
+                                      : std::vector<std::string>{command.journal_path};
+  for (const std::string& file : sources) {
     const auto started = std::chrono::steady_clock::now();
     ingest::IngestOptions options;
     options.year = command.year;
@@ -111,7 +117,8 @@ int run_ingest(const IngestCommand& command) {
       std::fprintf(stderr, "smtpscope: %s\n", ingester.message().c_str());
       return 1;
     }
-    auto counts = ingester.value()->ingest(file, stop_requested);
+    auto counts = command.journal ? ingester.value()->ingest_journal(journal, stop_requested)
+                                  : ingester.value()->ingest(file, stop_requested);
     if (show_progress) std::fprintf(stderr, "\r\033[K");
     if (!counts) {
       std::fprintf(stderr, "smtpscope: %s\n", counts.message().c_str());

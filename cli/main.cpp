@@ -333,10 +333,18 @@ int main(int argc, char** argv) {
   ingest_cmd->add_option("files", ingest.files,
                          "log files, e.g. /var/log/mail.log*, or - for standard input (read "
                          "until it is closed: docker logs -f mx | smtpscope ingest -)")
-      ->required()
       ->check([](const std::string& file) {
         return file == "-" ? std::string() : CLI::ExistingFile(file);
       });
+  ingest_cmd->add_flag("--journal", ingest.journal,
+                       "read Postfix's entries of the systemd journal (SYSLOG_IDENTIFIER "
+                       "postfix/*, postfix-in/smtpd, ...) from where the last run stopped");
+  ingest_cmd->add_option("--journal-file", ingest.journal_path,
+                         "with --journal: a journal file or directory (exported, archived) "
+                         "instead of the system's")
+      ->check(CLI::ExistingPath);
+  ingest_cmd->add_option("--unit", ingest.journal_unit,
+                         "with --journal: this systemd unit's entries (e.g. postfix@-.service)");
   ingest_cmd->add_option("--name", ingest.stream_name,
                          "the name standard input's position is recorded under (default stdin)");
   ingest_cmd->add_flag("-F,--follow", ingest.follow,
@@ -363,7 +371,16 @@ int main(int argc, char** argv) {
 
   if (const auto parsed = cli::parse_command_line(app, argc, argv)) return *parsed;
   if (probe_cmd->parsed()) return cli::run_probe(probe);
-  if (ingest_cmd->parsed() && ingest.follow && ingest.files.size() != 1) {
+  if (ingest_cmd->parsed() && ingest.journal != ingest.files.empty()) {
+    std::cerr << "smtpscope: ingest takes log files (or -) or --journal\n";
+    return exit_usage;
+  }
+  if (ingest_cmd->parsed() && !ingest.journal &&
+      (!ingest.journal_path.empty() || !ingest.journal_unit.empty())) {
+    std::cerr << "smtpscope: --journal-file and --unit go with --journal\n";
+    return exit_usage;
+  }
+  if (ingest_cmd->parsed() && ingest.follow && !ingest.journal && ingest.files.size() != 1) {
     std::cerr << "smtpscope: --follow takes exactly one file\n";
     return exit_usage;
   }

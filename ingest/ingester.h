@@ -26,6 +26,7 @@
 #include <optional>
 #include <string>
 
+#include "journal_reader.h"
 #include "result.h"
 #include "sqlite.h"
 
@@ -76,6 +77,12 @@ class Ingester {
 
   // Ingests one file; with options.follow, keeps reading until `stop`.
   Result<IngestCounts> ingest(const std::string& path, const std::atomic<bool>& stop);
+  // Ingests Postfix's entries of the systemd journal from where the last
+  // run stopped (its cursor is saved with each commit: a second run adds
+  // nothing, an interrupted one resumes); with options.follow, until `stop`.
+  // already_complete when nothing came after the saved cursor.
+  Result<IngestCounts> ingest_journal(const JournalSelection& selection,
+                                      const std::atomic<bool>& stop);
 
  private:
   struct Impl;

@@ -14,6 +14,7 @@ packages=(
   chromium fonts-dejavu-core
   clang libclang-rt-dev e2fsprogs util-linux
   libre2-dev debhelper lintian mandoc fakeroot dpkg-dev
+  libsystemd-dev systemd-journal-remote
 )
 
 missing=()
