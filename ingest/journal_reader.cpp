@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <thread>
 
 namespace smtpscope::ingest {
 namespace {
@@ -145,8 +146,16 @@ Result<std::string> JournalReader::cursor() const {
 }
 
 Status JournalReader::wait(std::chrono::milliseconds timeout) {
-  const int r = sd_journal_wait(journal_, static_cast<std::uint64_t>(timeout.count()) * 1000);
-  if (r < 0 && r != -EINTR) return Status::error("wait for the journal: " + errno_text(r));
+  if (!polling_) {
+    const int r = sd_journal_wait(journal_, static_cast<std::uint64_t>(timeout.count()) * 1000);
+    if (r >= 0 || r == -EINTR) return Status::ok();
+    // Journal files opened by name have no change notification: look again later.
+    if (r != -EDESTADDRREQ && r != -EMEDIUMTYPE) {
+      return Status::error("wait for the journal: " + errno_text(r));
+    }
+    polling_ = true;
+  }
+  std::this_thread::sleep_for(timeout);
   return Status::ok();
 }
 

@@ -66,6 +66,7 @@ class JournalReader {
   Result<bool> field(const char* name, std::string& out);
 
   sd_journal* journal_;
+  bool polling_ = false;  // no change notification (files opened by name)
   std::string identifier_, host_, machine_id_, pid_, message_;
 };
 
