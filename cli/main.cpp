@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "client_report.h"
@@ -342,13 +343,16 @@ int main(int argc, char** argv) {
   ingest_cmd->add_option("--journal-file", ingest.journal_path,
                          "with --journal: a journal file or directory (exported, archived) "
                          "instead of the system's")
-      ->check(CLI::ExistingPath);
+      ->check([](const std::string& path) {
+        return std::filesystem::exists(path) ? std::string() : path + ": no such file or directory";
+      });
   ingest_cmd->add_option("--unit", ingest.journal_unit,
                          "with --journal: this systemd unit's entries (e.g. postfix@-.service)");
   ingest_cmd->add_option("--name", ingest.stream_name,
                          "the name standard input's position is recorded under (default stdin)");
   ingest_cmd->add_flag("-F,--follow", ingest.follow,
-                       "keep reading as the file grows, across rotation (one file)");
+                       "keep reading as the file grows, across rotation (one file), or the journal as "
+                       "it grows");
   ingest_cmd->add_option("--year", ingest.year,
                          "year of the first line's timestamp when lines carry none (default: from "
                          "the file's mtime); later lines move on a year only at Dec -> Jan")

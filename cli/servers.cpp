@@ -44,8 +44,9 @@ std::string judge(Server& s) {
     return fmt::format("{} lost connections or timeouts, most while sending {}", s.lost,
                        top.first.empty() ? "?" : top.first);
   }
-  return fmt::format("{} failed deliveries ({} deferred, {} bounced)", s.failed, s.deferred,
-                     s.bounced);
+  return fmt::format("{} failed deliveries ({} deferred, {} bounced){}", s.failed, s.deferred,
+                     s.bounced,
+                     s.addr.empty() ? ", never connected: the name did not resolve" : "");
 }
 
 }  // namespace
