@@ -86,8 +86,14 @@ ingest_row "short-precise" --year 2026 "$work/short_precise.log"
 row "standard input" sh -c '"$1" --db "$2" ingest --quiet --year 2026 - < "$3"' _ \
   "$build/cli/smtpscope" "$work/bench.db" "$log"
 ingest_row "journal file" --journal --journal-file "$work/remote.journal"
+row "parser alone, BSD syslog" "$build/bench/parse_bench" "$log"
+row "parser alone, year first" "$build/bench/parse_bench" "$work/year_first.log"
+row "parser alone, RFC 3339" "$build/bench/parse_bench" "$work/rfc3339.log"
+row "parser alone, short-precise" "$build/bench/parse_bench" "$work/short_precise.log"
 echo
-for name in "BSD syslog" "year first" "RFC 3339" "short-precise" "standard input" "journal file"; do
+for name in "BSD syslog" "year first" "RFC 3339" "short-precise" "standard input" "journal file" \
+            "parser alone, BSD syslog" "parser alone, year first" "parser alone, RFC 3339" \
+            "parser alone, short-precise"; do
   printf '%s: %.2f x pflogsumm, %.3f x grep -c\n' "$name" \
     "$(echo "${rate[$name]} / ${rate[pflogsumm]}" | bc -l)" \
     "$(echo "${rate[$name]} / ${rate[grep -c]}" | bc -l)"
