@@ -11,7 +11,7 @@
 #   smtpscope ingest, per format    the same log as year-first, RFC 3339 and
 #                                   journalctl short-precise text, from standard
 #                                   input, and from a journal file written by
-#                                   systemd-journal-remote (--journal-file)
+#                                   systemd-journal-remote (--journal-file DIR)
 # Each timed REPS times; the median wall time gives lines/s; peak RSS from
 # /usr/bin/time. Usage: bash bench/ingest_bench.sh [LINES] [REPS]
 set -euo pipefail
@@ -72,7 +72,9 @@ printf 'database: %s MiB for %s lines\n' "$(( $(stat -c %s "$work/bench.db") / 1
 # The same lines in each accepted form (converted before timing).
 echo
 python3 bench/maillog_formats.py "$log" 2026 "$work"
-/usr/lib/systemd/systemd-journal-remote -o "$work/remote.journal" "$work/journal.export" 2>/dev/null
+# A journal file rotates at its size limit: the directory holds them all.
+mkdir "$work/journal"
+/usr/lib/systemd/systemd-journal-remote -o "$work/journal/remote.journal" "$work/journal.export" 2>/dev/null
 rm -f "$work/journal.export"
 printf '| format | seconds | lines/s | peak RSS MiB |\n|---|---|---|---|\n'
 ingest_row() {
@@ -85,7 +87,7 @@ ingest_row "RFC 3339" "$work/rfc3339.log"
 ingest_row "short-precise" --year 2026 "$work/short_precise.log"
 row "standard input" sh -c '"$1" --db "$2" ingest --quiet --year 2026 - < "$3"' _ \
   "$build/cli/smtpscope" "$work/bench.db" "$log"
-ingest_row "journal file" --journal --journal-file "$work/remote.journal"
+ingest_row "journal file" --journal --journal-file "$work/journal"
 row "parser alone, BSD syslog" "$build/bench/parse_bench" "$log"
 row "parser alone, year first" "$build/bench/parse_bench" "$work/year_first.log"
 row "parser alone, RFC 3339" "$build/bench/parse_bench" "$work/rfc3339.log"

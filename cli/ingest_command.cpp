@@ -95,7 +95,11 @@ int run_ingest(const IngestCommand& command) {
       !command.journal                ? command.files
       : command.journal_path.empty() ? std::vector<std::string>{"journal"}
                                       : std::vector<std::string>{command.journal_path};
-  for (const std::string& file : sources) {
+  for (const std::string& source : sources) {
+    // Standard input is named by --name in the summary.
+    const std::string file = source != "-"                    ? source
+                             : command.stream_name == "stdin" ? std::string("stdin")
+                                                              : "stdin (" + command.stream_name + ")";
     const auto started = std::chrono::steady_clock::now();
     ingest::IngestOptions options;
     options.year = command.year;
@@ -118,7 +122,7 @@ int run_ingest(const IngestCommand& command) {
       return 1;
     }
     auto counts = command.journal ? ingester.value()->ingest_journal(journal, stop_requested)
-                                  : ingester.value()->ingest(file, stop_requested);
+                                  : ingester.value()->ingest(source, stop_requested);
     if (show_progress) std::fprintf(stderr, "\r\033[K");
     if (!counts) {
       std::fprintf(stderr, "smtpscope: %s\n", counts.message().c_str());

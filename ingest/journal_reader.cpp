@@ -90,17 +90,28 @@ Result<bool> JournalReader::seek_after(const std::string& cursor) {
   return false;
 }
 
-// One field's value into `out`; false when the entry has none.
-Result<bool> JournalReader::field(const char* name, std::string& out) {
+// The fields an entry is read for, each into its string.
+Status JournalReader::read_fields() {
+  for (std::string* out : {&identifier_, &host_, &machine_id_, &syslog_pid_, &pid_, &message_}) {
+    out->clear();
+  }
+  constexpr std::pair<std::string_view, std::string JournalReader::*> wanted[] = {
+      {"SYSLOG_IDENTIFIER=", &JournalReader::identifier_}, {"MESSAGE=", &JournalReader::message_},
+      {"_HOSTNAME=", &JournalReader::host_},       {"_MACHINE_ID=", &JournalReader::machine_id_},
+      {"SYSLOG_PID=", &JournalReader::syslog_pid_}, {"_PID=", &JournalReader::pid_}};
   const void* data = nullptr;
   std::size_t size = 0;
-  const int r = sd_journal_get_data(journal_, name, &data, &size);
-  out.clear();
-  if (r == -ENOENT) return false;
-  if (r < 0) return Status::error(std::string("read field ") + name + ": " + errno_text(r));
-  const std::size_t prefix = std::strlen(name) + 1;  // "NAME="
-  if (size >= prefix) out.assign(static_cast<const char*>(data) + prefix, size - prefix);
-  return true;
+  // One pass over the entry's fields rather than a lookup per field.
+  SD_JOURNAL_FOREACH_DATA(journal_, data, size) {
+    const std::string_view item(static_cast<const char*>(data), size);
+    for (const auto& [prefix, member] : wanted) {
+      if (item.starts_with(prefix)) {
+        (this->*member).assign(item.substr(prefix.size()));
+        break;
+      }
+    }
+  }
+  return Status::ok();
 }
 
 Result<JournalReader::Next> JournalReader::next(JournalEntry& entry) {
@@ -108,30 +119,20 @@ Result<JournalReader::Next> JournalReader::next(JournalEntry& entry) {
     const int r = sd_journal_next(journal_);
     if (r < 0) return Status::error("read the journal: " + errno_text(r));
     if (r == 0) return Next::none;
-    auto has = field("SYSLOG_IDENTIFIER", identifier_);
-    if (!has) return has.status();
-    if (!has.value() || !postfix_identifier(identifier_)) continue;
+    if (Status read = read_fields(); !read) return read;
+    if (!postfix_identifier(identifier_)) continue;
     std::uint64_t realtime = 0;
     if (const int t = sd_journal_get_realtime_usec(journal_, &realtime); t < 0) {
       return Status::error("read an entry's time: " + errno_text(t));
     }
-    for (auto [name, out] : {std::pair<const char*, std::string*>{"MESSAGE", &message_},
-                             {"_HOSTNAME", &host_},
-                             {"_MACHINE_ID", &machine_id_}}) {
-      if (auto got = field(name, *out); !got) return got.status();
-    }
-    auto pid = field("SYSLOG_PID", pid_);
-    if (!pid) return pid.status();
-    if (!pid.value()) {
-      if (auto got = field("_PID", pid_); !got) return got.status();
-    }
+    const std::string& pid = syslog_pid_.empty() ? pid_ : syslog_pid_;
     entry.time_us = static_cast<std::int64_t>(realtime);
     entry.identifier = identifier_;
     entry.host = host_;
     entry.machine_id = machine_id_;
     entry.message = message_;
     entry.pid = 0;
-    (void)std::from_chars(pid_.data(), pid_.data() + pid_.size(), entry.pid);
+    (void)std::from_chars(pid.data(), pid.data() + pid.size(), entry.pid);
     return Next::entry;
   }
 }

@@ -63,11 +63,11 @@ class JournalReader {
 
  private:
   explicit JournalReader(sd_journal* journal) : journal_(journal) {}
-  Result<bool> field(const char* name, std::string& out);
+  Status read_fields();
 
   sd_journal* journal_;
   bool polling_ = false;  // no change notification (files opened by name)
-  std::string identifier_, host_, machine_id_, pid_, message_;
+  std::string identifier_, host_, machine_id_, syslog_pid_, pid_, message_;
 };
 
 }  // namespace smtpscope::ingest
