@@ -126,8 +126,7 @@ bool year_first_stamp(std::string_view& rest, Stamp& stamp) {
   if (rest.size() < 20 || rest[4] != ' ' || !digits(rest.substr(0, 4), stamp.year)) return false;
   rest.remove_prefix(5);
   const int year = stamp.year;
-  if (!bsd_stamp(rest, stamp) || stamp.year != year) return false;
-  return true;
+  return bsd_stamp(rest, stamp) && stamp.year == year;  // not a second year after the day
 }
 
 // RFC 3339 / ISO 8601: "2026-11-23T02:39:39.855641+00:00", the T or a
@@ -164,7 +163,6 @@ std::optional<std::int64_t> parse_log_time(std::string_view& rest, YearTracker& 
   const std::int64_t offset = stamp.offset ? *stamp.offset : local_utc_offset(civil);
   return (civil - offset) * 1'000'000 + stamp.micros;
 }
-
 
 YearTracker::YearTracker(std::int64_t reference_us) {
   const std::time_t seconds = static_cast<std::time_t>(reference_us / 1'000'000);
