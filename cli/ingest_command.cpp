@@ -134,6 +134,9 @@ int run_ingest(const IngestCommand& command) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     if (c.no_complete_line) {
       std::printf("%s: no complete line yet, nothing to read\n", file.c_str());
+    } else if (command.journal && c.lines == 0 && !c.already_complete) {
+      std::printf("%s: no Postfix entries (SYSLOG_IDENTIFIER postfix/..., or --unit)%s\n",
+                  file.c_str(), stop_requested ? " (interrupted)" : "");
     } else if (c.already_complete) {
       std::printf("%s: already ingested, nothing new\n", file.c_str());
     } else {

@@ -182,6 +182,7 @@ class JournalFromARealPostfix(unittest.TestCase):
         result = smtpscope(db, "ingest", "--journal", "--journal-file", self.journal,
                            "--unit", "nothing-here.service")
         self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("remote.journal: no Postfix entries", result.stdout)
         self.assertEqual(harness.query(db, "SELECT count(*) FROM events")[0][0], 0)
 
 
