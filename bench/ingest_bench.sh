@@ -8,6 +8,10 @@
 #   ingest_write_floor              the least the ingest could write (one session row
 #                                   and one folded event row per session, one row per
 #                                   smtp client line), without parsing or joining
+#   smtpscope ingest, per format    the same log as year-first, RFC 3339 and
+#                                   journalctl short-precise text, from standard
+#                                   input, and from a journal file written by
+#                                   systemd-journal-remote (--journal-file DIR)
 # Each timed REPS times; the median wall time gives lines/s; peak RSS from
 # /usr/bin/time. Usage: bash bench/ingest_bench.sh [LINES] [REPS]
 set -euo pipefail
@@ -64,3 +68,35 @@ printf 'parser alone / grep -c: %.2f (target >= 0.33)\n' "$(echo "${rate[parser 
 printf 'parser + events / grep -c: %.2f\n' "$(echo "${rate[parser + events]} / ${rate[grep -c]}" | bc -l)"
 "$build/cli/smtpscope" --db "$work/bench.db" ingest --quiet "$log" >/dev/null
 printf 'database: %s MiB for %s lines\n' "$(( $(stat -c %s "$work/bench.db") / 1048576 ))" "$total"
+
+# The same lines in each accepted form (converted before timing).
+echo
+python3 bench/maillog_formats.py "$log" 2026 "$work"
+# A journal file rotates at its size limit: the directory holds them all.
+mkdir "$work/journal"
+/usr/lib/systemd/systemd-journal-remote -o "$work/journal/remote.journal" "$work/journal.export" 2>/dev/null
+rm -f "$work/journal.export"
+printf '| format | seconds | lines/s | peak RSS MiB |\n|---|---|---|---|\n'
+ingest_row() {
+  local name=$1; shift
+  row "$name" "$build/cli/smtpscope" --db "$work/bench.db" ingest --quiet "$@"
+}
+ingest_row "BSD syslog" --year 2026 "$log"
+ingest_row "year first" "$work/year_first.log"
+ingest_row "RFC 3339" "$work/rfc3339.log"
+ingest_row "short-precise" --year 2026 "$work/short_precise.log"
+row "standard input" sh -c '"$1" --db "$2" ingest --quiet --year 2026 - < "$3"' _ \
+  "$build/cli/smtpscope" "$work/bench.db" "$log"
+ingest_row "journal file" --journal --journal-file "$work/journal"
+row "parser alone, BSD syslog" "$build/bench/parse_bench" "$log"
+row "parser alone, year first" "$build/bench/parse_bench" "$work/year_first.log"
+row "parser alone, RFC 3339" "$build/bench/parse_bench" "$work/rfc3339.log"
+row "parser alone, short-precise" "$build/bench/parse_bench" "$work/short_precise.log"
+echo
+for name in "BSD syslog" "year first" "RFC 3339" "short-precise" "standard input" "journal file" \
+            "parser alone, BSD syslog" "parser alone, year first" "parser alone, RFC 3339" \
+            "parser alone, short-precise"; do
+  printf '%s: %.2f x pflogsumm, %.3f x grep -c\n' "$name" \
+    "$(echo "${rate[$name]} / ${rate[pflogsumm]}" | bc -l)" \
+    "$(echo "${rate[$name]} / ${rate[grep -c]}" | bc -l)"
+done

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <vector>
 
 #include "config.h"
 #include "ingester.h"
@@ -59,6 +60,23 @@ void print_malformed_details(const std::string& file, const ingest::IngestCounts
                 static_cast<long long>(ingest::log_time_lead_us / 86'400'000'000),
                 printable(c.first_out_of_range, 300).c_str());
   }
+  if (c.bad_time > 0) {
+    std::printf("%s: %llu malformed: a time in no form smtpscope reads; the first: \"%s\"\n",
+                file.c_str(), static_cast<unsigned long long>(c.bad_time),
+                printable(c.first_bad_time, 300).c_str());
+  }
+}
+
+// Every line had a time smtpscope cannot read: the wrong file, or a format
+// to add. Names what was seen and what is accepted.
+bool unreadable_times(const std::string& file, const ingest::IngestCounts& c) {
+  if (c.bad_time == 0 || c.bad_time + c.skipped < c.lines || c.parsed > 0) return false;
+  std::fprintf(stderr,
+               "smtpscope: %s: no line has a timestamp smtpscope reads; they begin like \"%s\". "
+               "Accepted: %s\n",
+               file.c_str(), printable(c.first_bad_time.substr(0, 40), 60).c_str(),
+               ingest::accepted_time_formats);
+  return true;
 }
 
 }  // namespace
@@ -72,11 +90,21 @@ int run_ingest(const IngestCommand& command) {
   install_stop_handlers();
   const bool show_progress = !command.quiet && ::isatty(STDERR_FILENO);
   int failures = 0;
-  for (const std::string& file : command.files) {
+  const ingest::JournalSelection journal{command.journal_path, command.journal_unit};
+  const std::vector<std::string> sources =
+      !command.journal                ? command.files
+      : command.journal_path.empty() ? std::vector<std::string>{"journal"}
+                                      : std::vector<std::string>{command.journal_path};
+  for (const std::string& source : sources) {
+    // Standard input is named by --name in the summary.
+    const std::string file = source != "-"                    ? source
+                             : command.stream_name == "stdin" ? std::string("stdin")
+                                                              : "stdin (" + command.stream_name + ")";
     const auto started = std::chrono::steady_clock::now();
     ingest::IngestOptions options;
     options.year = command.year;
     options.follow = command.follow;
+    options.stream_name = command.stream_name;
     options.max_line_bytes = line_limit.value();
     if (show_progress) {
       options.progress = [&file, started](std::int64_t bytes, std::uint64_t lines) {
@@ -93,7 +121,8 @@ int run_ingest(const IngestCommand& command) {
       std::fprintf(stderr, "smtpscope: %s\n", ingester.message().c_str());
       return 1;
     }
-    auto counts = ingester.value()->ingest(file, stop_requested);
+    auto counts = command.journal ? ingester.value()->ingest_journal(journal, stop_requested)
+                                  : ingester.value()->ingest(source, stop_requested);
     if (show_progress) std::fprintf(stderr, "\r\033[K");
     if (!counts) {
       std::fprintf(stderr, "smtpscope: %s\n", counts.message().c_str());
@@ -105,6 +134,9 @@ int run_ingest(const IngestCommand& command) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     if (c.no_complete_line) {
       std::printf("%s: no complete line yet, nothing to read\n", file.c_str());
+    } else if (command.journal && c.lines == 0 && !c.already_complete) {
+      std::printf("%s: no Postfix entries (SYSLOG_IDENTIFIER postfix/..., or --unit)%s\n",
+                  file.c_str(), stop_requested ? " (interrupted)" : "");
     } else if (c.already_complete) {
       std::printf("%s: already ingested, nothing new\n", file.c_str());
     } else {
@@ -120,6 +152,7 @@ int run_ingest(const IngestCommand& command) {
                   stop_requested ? " (interrupted; run again to resume)" : "");
     }
     print_malformed_details(file, c, line_limit.value());
+    if (unreadable_times(file, c)) failures += 1;
     if (c.incomplete_last_line) {
       std::printf("%s: the last line has no end yet; it is left for the next run\n",
                   file.c_str());

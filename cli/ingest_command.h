@@ -5,7 +5,10 @@
 // what it has read (the next run resumes there). The line length bound is
 // ingest.max_line_bytes of the configuration file (its default without
 // one; a bad file is a usage error, exit 2). A file that cannot be read to
-// its end (a cut .gz: after keeping its complete lines) makes the exit 1.
+// its end (a cut .gz: after keeping its complete lines) makes the exit 1,
+// and so does one whose lines all have a time in no form it reads (the
+// error quotes the first). The file "-" is standard input; --journal reads
+// the systemd journal instead, with the same summary line.
 #pragma once
 
 #include <optional>
@@ -19,6 +22,10 @@ struct IngestCommand {
   bool follow = false;
   bool quiet = false;
   std::optional<int> year;
+  std::string stream_name = "stdin";  // file "-": its position record's name
+  bool journal = false;               // read the systemd journal instead of files
+  std::string journal_path;           // a journal file or directory; empty: the system's
+  std::string journal_unit;           // only this unit's entries
   std::string database;
   std::string config_path = "/etc/smtpscope/smtpscope.yaml";  // read if it exists
   int busy_timeout_ms = 5000;

@@ -25,6 +25,7 @@
 #include "session_facts.h"
 #include "terminal_style.h"
 #include "session_reader.h"
+#include "syslog_line.h"
 #include "timeline_json.h"
 #include "timeline_text.h"
 
@@ -37,6 +38,7 @@ constexpr int exit_usage = 2;
 
 struct SessionsOptions {
   std::string client;
+  std::string host;
   std::string since;
   std::size_t limit = 50;
   std::string format = "text";
@@ -50,6 +52,7 @@ std::int64_t now_us() {
 
 struct AnalysisOptions {
   std::string client;
+  std::string host;
   std::string since;
   std::string format = "text";
   std::string patterns_file;
@@ -97,6 +100,7 @@ std::unique_ptr<Analysis> analyse_clients(const std::string& database,
     return nullptr;
   }
   auto filter = session_filter(options.client, options.since, options.limit);
+  if (filter && !options.host.empty()) filter.value().host = options.host;
   if (!filter) {
     std::cerr << "smtpscope: " << filter.message() << '\n';
     exit_code = exit_usage;
@@ -134,6 +138,8 @@ CLI::App* add_analysis_command(CLI::App& app, const std::string& name, const std
                                AnalysisOptions& options, std::vector<std::string> formats) {
   auto* command = app.add_subcommand(name, about);
   command->add_option("--since", options.since, "only sessions newer than this (24h, 7d)");
+  command->add_option("--host", options.host,
+                      "only sessions on this mail server (its log's host field)");
   command->add_option("--format", options.format, fmt::format("{}", fmt::join(formats, ", ")))
       ->check(CLI::IsMember(formats));
   command->add_option("--limit", options.limit, "the most recent N sessions at most")
@@ -240,6 +246,7 @@ int run_correlate(const std::string& database, const AnalysisOptions& options) {
 // Streams: one session in memory at a time, however many are asked for.
 int run_sessions(const std::string& database, const SessionsOptions& options) {
   auto filter = session_filter(options.client, options.since, options.limit);
+  if (filter && !options.host.empty()) filter.value().host = options.host;
   if (!filter) {
     std::cerr << "smtpscope: " << filter.message() << '\n';
     return exit_usage;
@@ -305,6 +312,8 @@ int main(int argc, char** argv) {
   sessions_cmd->add_option("--client", sessions.client, "only this client IP address")
       ->check(cli::client_address_validator());
   sessions_cmd->add_option("--since", sessions.since, "only sessions newer than this (24h, 30m)");
+  sessions_cmd->add_option("--host", sessions.host,
+                           "only sessions on this mail server (its log's host field)");
   sessions_cmd->add_option("--limit", sessions.limit, "the most recent N sessions")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
@@ -384,14 +393,31 @@ int main(int argc, char** argv) {
 
   cli::IngestCommand ingest;
   auto* ingest_cmd = app.add_subcommand(
-      "ingest", "read Postfix log files (plain or gzip) into the database, joined to the "
-                "daemons' sessions; reading a file again adds nothing, an interrupted read "
-                "resumes");
-  ingest_cmd->add_option("files", ingest.files, "log files, e.g. /var/log/mail.log*")
-      ->required()
-      ->check(CLI::ExistingFile);
+      "ingest", std::string("read Postfix log files (plain or gzip) or standard input into the "
+                "database, joined to the daemons' sessions; reading a file again adds nothing, "
+                "an interrupted read resumes. Timestamps: ") + smtpscope::ingest::accepted_time_formats);
+  ingest_cmd->add_option("files", ingest.files,
+                         "log files, e.g. /var/log/mail.log*, or - for standard input (read "
+                         "until it is closed: docker logs -f mx | smtpscope ingest -)")
+      ->check([](const std::string& file) {
+        return file == "-" ? std::string() : CLI::ExistingFile(file);
+      });
+  ingest_cmd->add_flag("--journal", ingest.journal,
+                       "read Postfix's entries of the systemd journal (SYSLOG_IDENTIFIER "
+                       "postfix/*, postfix-in/smtpd, ...) from where the last run stopped");
+  ingest_cmd->add_option("--journal-file", ingest.journal_path,
+                         "with --journal: a journal file or directory (exported, archived) "
+                         "instead of the system's")
+      ->check([](const std::string& path) {
+        return std::filesystem::exists(path) ? std::string() : path + ": no such file or directory";
+      });
+  ingest_cmd->add_option("--unit", ingest.journal_unit,
+                         "with --journal: this systemd unit's entries (e.g. postfix@-.service)");
+  ingest_cmd->add_option("--name", ingest.stream_name,
+                         "the name standard input's position is recorded under (default stdin)");
   ingest_cmd->add_flag("-F,--follow", ingest.follow,
-                       "keep reading as the file grows, across rotation (one file)");
+                       "keep reading as the file grows, across rotation (one file), or the journal as "
+                       "it grows");
   ingest_cmd->add_option("--year", ingest.year,
                          "year of the first line's timestamp when lines carry none (default: from "
                          "the file's mtime); later lines move on a year only at Dec -> Jan")
@@ -438,7 +464,16 @@ int main(int argc, char** argv) {
 
   if (const auto parsed = cli::parse_command_line(app, argc, argv)) return *parsed;
   if (probe_cmd->parsed()) return cli::run_probe(probe);
-  if (ingest_cmd->parsed() && ingest.follow && ingest.files.size() != 1) {
+  if (ingest_cmd->parsed() && ingest.journal != ingest.files.empty()) {
+    std::cerr << "smtpscope: ingest takes log files (or -) or --journal\n";
+    return exit_usage;
+  }
+  if (ingest_cmd->parsed() && !ingest.journal &&
+      (!ingest.journal_path.empty() || !ingest.journal_unit.empty())) {
+    std::cerr << "smtpscope: --journal-file and --unit go with --journal\n";
+    return exit_usage;
+  }
+  if (ingest_cmd->parsed() && ingest.follow && !ingest.journal && ingest.files.size() != 1) {
     std::cerr << "smtpscope: --follow takes exactly one file\n";
     return exit_usage;
   }

@@ -18,6 +18,7 @@ struct Server {
   std::string addr, name;
   std::int64_t port = 0;  // 0 when the log did not say
   std::int64_t events = 0, sent = 0, failed = 0, probes = 0, probes_failed = 0, lost = 0;
+  std::int64_t deferred = 0, bounced = 0;  // of the failed
   std::vector<std::pair<std::string, std::int64_t>> lost_states;  // most first
   std::string verdict;
   bool pipelining_trouble = false;
@@ -43,7 +44,9 @@ std::string judge(Server& s) {
     return fmt::format("{} lost connections or timeouts, most while sending {}", s.lost,
                        top.first.empty() ? "?" : top.first);
   }
-  return fmt::format("{} failed deliveries", s.failed);
+  return fmt::format("{} failed deliveries ({} deferred, {} bounced){}", s.failed, s.deferred,
+                     s.bounced,
+                     s.addr.empty() ? ", never connected: the name did not resolve" : "");
 }
 
 }  // namespace
@@ -60,11 +63,15 @@ int run_servers(const std::string& database, const std::string& format) {
       " count(*) FILTER (WHERE kind = 'status' AND status IN ('deferred', 'bounced', 'undeliverable')),"
       " count(*) FILTER (WHERE probe = 1),"
       " count(*) FILTER (WHERE probe = 1 AND status = 'undeliverable'),"
-      " count(*) FILTER (WHERE (kind IN ('lost', 'timeout') OR (kind = 'status' AND (reason LIKE 'lost connection%' OR reason LIKE 'conversation with % timed out%'))))"
-      " FROM remote_events GROUP BY server_addr, coalesce(server_port, 0)");
+      " count(*) FILTER (WHERE (kind IN ('lost', 'timeout') OR (kind = 'status' AND (reason LIKE 'lost connection%' OR reason LIKE 'conversation with % timed out%')))),"
+      " count(*) FILTER (WHERE kind = 'status' AND status = 'deferred'),"
+      " count(*) FILTER (WHERE kind = 'status' AND status = 'bounced')"
+      // Deliveries to a name that did not resolve have no address: one row per name.
+      " FROM remote_events GROUP BY server_addr, coalesce(server_port, 0),"
+      " CASE WHEN server_addr = '' THEN server_name END");
   auto states = db.value()->prepare(
       "SELECT coalesce(state, '?'), count(*) FROM remote_events WHERE server_addr = ?1"
-      " AND coalesce(server_port, 0) = ?2"
+      " AND coalesce(server_port, 0) = ?2 AND (?1 <> '' OR server_name IS ?3)"
       " AND (kind IN ('lost', 'timeout') OR (kind = 'status' AND (reason LIKE 'lost connection%' OR reason LIKE 'conversation with % timed out%'))) GROUP BY state ORDER BY count(*) DESC, state");
   if (!rows || !states) {
     std::cerr << "smtpscope: " << (!rows ? rows.message() : states.message()) << '\n';
@@ -75,11 +82,11 @@ int run_servers(const std::string& database, const std::string& format) {
     auto& q = rows.value();
     servers.push_back(Server{q.column_text(0), q.column_text(1), q.column_int(2), q.column_int(3),
                              q.column_int(4), q.column_int(5), q.column_int(6), q.column_int(7),
-                             q.column_int(8), {}, "", false});
+                             q.column_int(8), q.column_int(9), q.column_int(10), {}, "", false});
   }
   for (auto& s : servers) {
     auto& q = states.value();
-    q.bind(1, s.addr).bind(2, s.port);
+    q.bind(1, s.addr).bind(2, s.port).bind(3, s.name);
     for (auto row = q.step(); row && row.value(); row = q.step()) {
       s.lost_states.emplace_back(q.column_text(0), q.column_int(1));
     }
@@ -96,7 +103,7 @@ int run_servers(const std::string& database, const std::string& format) {
       nlohmann::json lost = nlohmann::json::object();
       for (const auto& [state, n] : s.lost_states) lost[state] = n;
       list.push_back({{"server", s.addr}, {"port", s.port}, {"name", s.name}, {"sent", s.sent},
-                      {"failed", s.failed},
+                      {"failed", s.failed}, {"deferred", s.deferred}, {"bounced", s.bounced},
                       {"probes", s.probes}, {"probes_failed", s.probes_failed},
                       {"lost_or_timeout", s.lost}, {"lost_while", lost},
                       {"pipelining_trouble", s.pipelining_trouble}, {"verdict", s.verdict}});

@@ -44,6 +44,7 @@ json to_json(const SessionRecord& s) {
           {"client", {{"addr", s.client_addr}, {"port", optional_number(s.client_port)},
                       {"name", s.client_name}}},
           {"server", {{"addr", s.server_addr}, {"port", optional_number(s.server_port)}}},
+          {"host", s.host.empty() ? json(nullptr) : json(s.host)},
           {"connect_us", s.connect_us},
           {"close_us", optional_number(s.close_us)},
           {"helo", s.helo.empty() ? json(nullptr) : json(s.helo)},

@@ -243,9 +243,11 @@ void render_session(std::string& out, const SessionRecord& s,
   const std::string duration =
       s.close_us ? fmt::format("{:.3f} s", seconds_between(s.connect_us, *s.close_us))
                  : "open";
-  out += fmt::format("session {}  {} ({}) -> {}  {}  {}{}\n", s.id,
+  out += fmt::format("session {}  {} ({}) -> {}{}  {}  {}{}\n", s.id,
                      endpoint(s.client_addr, s.client_port), printable(s.client_name),
-                     endpoint(s.server_addr, s.server_port), utc_text(s.connect_us), duration,
+                     endpoint(s.server_addr, s.server_port),
+                     s.host.empty() ? "" : " on " + printable(s.host), utc_text(s.connect_us),
+                     duration,
                      s.partial ? "  [partial: connect not observed]" : "");
   for (std::size_t index = 0; index < s.events.size(); ++index) {
     const EventRecord& event = s.events[index];

@@ -2,7 +2,8 @@
 // server and the log. A policy connection serves one smtpd process, and an
 // smtpd process (the log's stream) one SMTP session at a time, so a stream's
 // current session changes when the client address or port changes, or, in
-// the log, at a new "connect from".
+// the log, at a new "connect from". Log sessions carry their host (the
+// syslog host field), and two hosts' sessions never join.
 #include "event_writer.h"
 #include "event_writer_internal.h"
 
@@ -16,7 +17,11 @@ constexpr std::size_t max_streams_remembered = 10000;
 }  // namespace
 
 Result<EventWriter::JoinedState*> EventWriter::joined_session(const Event& event) {
-  const Endpoints endpoints = endpoints_of(event);
+  Endpoints endpoints = endpoints_of(event);
+  // The log names its mail server (a central syslog file holds several).
+  if (const auto host = event.attribute("host"); event.source == Source::log && host && !host->empty()) {
+    endpoints.host = std::string(*host);
+  }
   if (memory_.joined.size() > max_streams_remembered) memory_.joined.clear();
   JoinedState& state = memory_.joined[event.stream];
   const bool new_log_session = event.source == Source::log && event.stage == Stage::connect;

@@ -39,12 +39,13 @@ Result<std::unique_ptr<SessionJoiner>> SessionJoiner::create(sqlite::Database& d
       " join_method = 'client address+port+time' WHERE id = ?1",
       "SELECT id FROM sessions WHERE client_addr = ?1 AND client_port IS ?2"
       " AND connect_us BETWEEN ?3 - ?5 AND ?3 + ?4"
-      " AND (close_us IS NULL OR close_us >= ?3 - ?4) ORDER BY connect_us DESC LIMIT 1",
+      " AND (close_us IS NULL OR close_us >= ?3 - ?4)"
+      " AND (host IS NULL OR ?6 IS NULL OR host = ?6) ORDER BY connect_us DESC LIMIT 1",
       "INSERT INTO sessions (stream, client_addr, client_port, client_name, client_ptr,"
-      " server_addr, server_port, connect_us, partial, sources, join_method)"
-      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+      " server_addr, server_port, connect_us, partial, sources, join_method, host)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
       "UPDATE sessions SET sources = trim(sources || ' ' || ?2),"
-      " join_method = coalesce(join_method, ?3)"
+      " join_method = coalesce(join_method, ?3), host = coalesce(host, ?4)"
       " WHERE id = ?1 AND instr(' ' || sources || ' ', ' ' || ?2 || ' ') = 0",
       "INSERT INTO transactions (session_id, seq, mail_from, started_us) VALUES (?1, ?2, ?3, ?4)"
       " ON CONFLICT (session_id, seq) DO UPDATE SET"
@@ -55,7 +56,8 @@ Result<std::unique_ptr<SessionJoiner>> SessionJoiner::create(sqlite::Database& d
       "UPDATE sessions SET transactions = max(transactions, ?2) WHERE id = ?1",
       "SELECT id FROM sessions WHERE client_addr = ?1"
       " AND instr(' ' || sources || ' ', ' ' || ?4 || ' ') = 0"
-      " AND connect_us BETWEEN ?2 - ?3 AND ?2 + ?3 ORDER BY abs(connect_us - ?2) LIMIT 1",
+      " AND connect_us BETWEEN ?2 - ?3 AND ?2 + ?3"
+      " AND (host IS NULL OR ?5 IS NULL OR host = ?5) ORDER BY abs(connect_us - ?2) LIMIT 1",
   });
   if (!prepared) return prepared.status();
   auto& p = prepared.value();
@@ -123,7 +125,8 @@ Result<std::int64_t> SessionJoiner::find_or_open(const Endpoints& endpoints,
       .bind(2, endpoints.client_port)
       .bind(3, time_us)
       .bind(4, skew_us)
-      .bind(5, longest_session_us);
+      .bind(5, longest_session_us)
+      .bind(6, endpoints.host);
   return join_or_open(find, join_by_endpoint, endpoints, source, stream, time_us,
                       observed_connect);
 }
@@ -134,7 +137,11 @@ Result<std::int64_t> SessionJoiner::find_or_open_by_address(const Endpoints& end
                                                             std::int64_t time_us,
                                                             bool observed_connect) {
   auto& find = statements_->find_by_address;
-  find.bind(1, endpoints.client_addr).bind(2, time_us).bind(3, address_window_us).bind(4, source);
+  find.bind(1, endpoints.client_addr)
+      .bind(2, time_us)
+      .bind(3, address_window_us)
+      .bind(4, source)
+      .bind(5, endpoints.host);
   return join_or_open(find, join_by_address, endpoints, source, stream, time_us,
                       observed_connect);
 }
@@ -154,6 +161,7 @@ Result<std::int64_t> SessionJoiner::join_or_open(sqlite::Statement& find,
   if (Status noted = statements_->note_source.bind(1, *found.value())
                          .bind(2, source)
                          .bind(3, std::string(join_method))
+                         .bind(4, endpoints.host)
                          .run();
       !noted) {
     return noted.context("note the session's source");
@@ -175,6 +183,7 @@ Result<std::int64_t> SessionJoiner::open(const Endpoints& endpoints, const std::
                       .bind(9, std::int64_t{observed_connect ? 0 : 1})
                       .bind(10, source)
                       .bind(11, std::string("opened by ") + source)
+                      .bind(12, endpoints.host)
                       .run();
   if (!opened) return opened.context("open session");
   return db_.last_insert_rowid();

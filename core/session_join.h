@@ -26,6 +26,9 @@ struct Endpoints {
   std::optional<std::string> client_ptr;
   std::optional<std::string> server_addr;
   std::optional<std::int64_t> server_port;
+  // The mail server (the log's syslog host): sessions of two hosts never
+  // join; a session no sensor has named a host for joins any.
+  std::optional<std::string> host;
 };
 
 class SessionJoiner {

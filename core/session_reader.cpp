@@ -57,8 +57,10 @@ std::string sessions_query(const SessionFilter& filter) {
   if (filter.client_addr) where += " AND client_addr = ?1";
   if (filter.since_us) where += " AND connect_us >= ?2";
   if (filter.closed_since_us) where += " AND close_us >= ?4";
+  if (filter.host) where += " AND host = ?5";
   return "SELECT * FROM (SELECT id, client_addr, client_port, client_name, server_addr,"
-         " server_port, connect_us, close_us, helo, partial, coalesce(protocol, '') FROM sessions"
+         " server_port, connect_us, close_us, helo, partial, coalesce(protocol, ''),"
+         " coalesce(host, '') FROM sessions"
          " WHERE " + where + " ORDER BY connect_us DESC, id DESC LIMIT ?3) ORDER BY connect_us, id";
 }
 
@@ -75,6 +77,7 @@ SessionRecord session_of(const sqlite::Statement& q) {
   s.helo = q.column_text(8);
   s.partial = q.column_int(9) != 0;
   s.protocol = q.column_text(10);
+  s.host = q.column_text(11);
   return s;
 }
 
@@ -89,6 +92,7 @@ Status visit_in_transaction(sqlite::Database& db, const SessionFilter& filter,
   if (filter.since_us) q.bind(2, *filter.since_us);
   q.bind(3, static_cast<std::int64_t>(filter.limit));
   if (filter.closed_since_us) q.bind(4, *filter.closed_since_us);
+  if (filter.host) q.bind(5, *filter.host);
   auto transactions = db.prepare(transactions_query);
   if (!transactions) return transactions.status();
   auto events = db.prepare(events_query);

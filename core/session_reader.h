@@ -48,6 +48,7 @@ struct SessionRecord {
   std::optional<std::int64_t> close_us;
   std::string helo;
   std::string protocol;  // SMTP or ESMTP when the policy server saw the greeting
+  std::string host;      // the mail server, from its log's host field; empty if unknown
   bool partial = false;
   std::vector<TransactionRecord> transactions;
   std::vector<EventRecord> events;
@@ -57,6 +58,7 @@ struct SessionFilter {
   std::optional<std::string> client_addr;
   std::optional<std::int64_t> since_us;
   std::optional<std::int64_t> closed_since_us;  // sessions that ended at or after this
+  std::optional<std::string> host;              // sessions on this mail server only
   std::size_t limit = 50;  // the most recent `limit` sessions
 };
 

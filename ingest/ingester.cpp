@@ -1,11 +1,13 @@
 #include "ingester.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <thread>
 #include <vector>
 
 #include "event_writer.h"
+#include "journal_reader.h"
 #include "log_event.h"
 #include "log_reader.h"
 #include "postfix_message.h"
@@ -40,6 +42,7 @@ enum class FileEnd { done, replaced, rewritten };
 struct FileRecord {
   std::int64_t offset = 0;
   bool known = false;
+  std::string cursor;  // a journal's: the last entry committed
 };
 
 }  // namespace
@@ -69,6 +72,7 @@ struct Ingester::Impl {
     if (row.value()) {
       record.known = true;
       record.offset = find_file->column_int(0);
+      record.cursor = find_file->column_text(1);
     }
     find_file->reset();
     return record;
@@ -76,7 +80,7 @@ struct Ingester::Impl {
 
   // Commits the pending events and the position they end at, atomically.
   Status commit(const std::string& fingerprint, const std::string& path, std::int64_t offset,
-                const IngestCounts& delta) {
+                const IngestCounts& delta, const std::optional<std::string>& cursor = {}) {
     if (Status begun = db->exec("BEGIN IMMEDIATE"); !begun) return begun.context("begin");
     auto saved = writer->checkpoint();
     Status status = Status::ok();
@@ -112,6 +116,7 @@ struct Ingester::Impl {
                    .bind(6, static_cast<std::int64_t>(delta.skipped))
                    .bind(7, static_cast<std::int64_t>(delta.malformed))
                    .bind(8, now_us())
+                   .bind(9, cursor)
                    .run();
     }
     if (status) status = db->exec("COMMIT");
@@ -132,29 +137,116 @@ struct Ingester::Impl {
       counts.skipped += 1;
       return;
     }
-    const auto syslog = parse_syslog_line(line, years);
+    SyslogFault fault{};
+    const auto syslog = parse_syslog_line(line, years, &fault);
     if (!syslog) {
       counts.malformed += 1;
+      if (fault == SyslogFault::time && counts.bad_time++ == 0) {
+        counts.first_bad_time = bounded(line, 256);
+      }
       return;
     }
-    if (!plausible_time(syslog->time_us, clock_us)) {
+    take_syslog(*syslog, line, counts);
+  }
+
+  // A line of Postfix's read from a file or the journal; `raw` is quoted
+  // when its time is out of range.
+  void take_syslog(const SyslogLine& syslog, std::string_view raw, IngestCounts& counts) {
+    if (!plausible_time(syslog.time_us, clock_us)) {
       counts.malformed += 1;
-      if (counts.out_of_range++ == 0) counts.first_out_of_range = bounded(line, 256);
+      if (counts.out_of_range++ == 0) counts.first_out_of_range = bounded(raw, 256);
       return;
     }
-    if (syslog->daemon == "smtp" || syslog->daemon == "lmtp") {
-      take_remote(*syslog, counts);
+    if (syslog.daemon == "smtp" || syslog.daemon == "lmtp") {
+      take_remote(syslog, counts);
       return;
     }
-    const ParsedMessage parsed = parse_postfix_message(syslog->daemon, syslog->message);
+    const ParsedMessage parsed = parse_postfix_message(syslog.daemon, syslog.message);
     switch (parsed.kind) {
       case MessageKind::skipped: counts.skipped += 1; return;
       case MessageKind::malformed: counts.malformed += 1; return;
       case MessageKind::record:
         counts.parsed += 1;
-        pending.push_back(to_event(*syslog, parsed.record, options.max_value_bytes));
+        pending.push_back(to_event(syslog, parsed.record, options.max_value_bytes));
         return;
     }
+  }
+
+  // The journal's entries from where the last run stopped (its cursor),
+  // committed in batches with the cursor of the last one; in follow mode
+  // on as the journal grows until `stop`.
+  Result<IngestCounts> read_journal(const JournalSelection& selection,
+                                    const std::atomic<bool>& stop) {
+    auto opened = JournalReader::open(selection, options.max_line_bytes);
+    if (!opened) return opened.status();
+    JournalReader& journal = *opened.value();
+    IngestCounts total, batch;
+    JournalEntry entry;
+    std::string fingerprint;  // journal:<machine id>:<selection>, known at the first entry
+    const std::string selected = selection.unit.empty() ? "postfix" : selection.unit;
+    const std::string name = selection.path.empty() ? "journal" : selection.path;
+    std::string last_cursor;
+    bool had_cursor = false;
+    auto flush = [&]() -> Status {
+      if (fingerprint.empty() || (batch.lines == 0 && pending.empty())) return Status::ok();
+      if (Status s = commit(fingerprint, name, 0, batch, last_cursor); !s) return s;
+      total.add(batch);
+      batch = IngestCounts{};
+      clock_us = now_us();
+      if (options.progress) options.progress(0, total.lines);
+      return Status::ok();
+    };
+    total.files = 1;
+    for (;;) {
+      auto got = journal.next(entry);
+      if (!got) return got.status().context(name);
+      if (got.value() == JournalReader::Next::none) {
+        if (Status s = flush(); !s) return s;
+        if (!options.follow || stop) break;
+        if (Status s = journal.wait(options.poll_interval * 4); !s) return s;
+        continue;
+      }
+      if (fingerprint.empty()) {
+        fingerprint = "journal:" + std::string(entry.machine_id) + ":" + selected;
+        auto record = lookup(fingerprint);
+        if (!record) return record.status();
+        if (!record.value().cursor.empty()) {
+          auto resumed = journal.seek_after(record.value().cursor);
+          if (!resumed) return resumed.status().context(name);
+          had_cursor = true;
+          continue;  // from the entry after the cursor
+        }
+      }
+      take_entry(entry, batch);
+      auto cursor = journal.cursor();
+      if (!cursor) return cursor.status();
+      last_cursor = std::move(cursor).value();
+      if (batch.lines >= options.batch_lines) {
+        if (Status s = flush(); !s) return s;
+        if (stop) break;
+      }
+    }
+    total.already_complete = had_cursor && total.lines == 0;
+    return total;
+  }
+
+  void take_entry(const JournalEntry& entry, IngestCounts& counts) {
+    counts.lines += 1;
+    SyslogLine line;
+    line.time_us = entry.time_us;
+    line.whole_seconds = false;
+    line.host = entry.host;
+    line.program = entry.identifier;
+    const std::size_t slash = line.program.rfind('/');
+    line.daemon = slash == std::string_view::npos ? line.program : line.program.substr(slash + 1);
+    line.pid = entry.pid;
+    line.message = entry.message;
+    if (line.message.size() > options.max_line_bytes) {
+      counts.malformed += 1;
+      counts.too_long += 1;
+      return;
+    }
+    take_syslog(line, entry.message, counts);
   }
 
   // Postfix as a client: what its smtp client says about remote servers.
@@ -179,14 +271,19 @@ struct Ingester::Impl {
   // is not one in it.
   Result<FileEnd> read_file(const std::string& path, const std::atomic<bool>& stop,
                             IngestCounts& total, bool from_start) {
-    auto opened = LogReader::open(path, options.max_line_bytes);
+    const bool stdin_stream = path == "-";
+    auto opened = stdin_stream ? Result<std::unique_ptr<LogReader>>(LogReader::open_stream(
+                                     STDIN_FILENO, options.max_line_bytes))
+                               : LogReader::open(path, options.max_line_bytes);
     if (!opened) return opened.status();
     LogReader& reader = *opened.value();
+    const std::string record_path = stdin_stream ? options.stream_name : path;
     auto fingerprint = reader.first_line();
     if (!fingerprint) return fingerprint.status().context(path);
     total.files += 1;
     if (fingerprint.value().empty()) {
-      if (!options.follow) total.no_complete_line = true;
+      if (!options.follow || stdin_stream) total.no_complete_line = true;
+      if (stdin_stream) return FileEnd::done;
       return wait_for_growth(path, reader, stop);
     }
     auto record = lookup(fingerprint.value());
@@ -205,7 +302,7 @@ struct Ingester::Impl {
     const std::int64_t start = reader.offset();
     auto last_progress = std::chrono::steady_clock::now();
     auto flush = [&](std::int64_t offset) -> Status {
-      Status committed = commit(fingerprint.value(), path, offset, batch);
+      Status committed = commit(fingerprint.value(), record_path, offset, batch);
       if (!committed) return committed;
       total.add(batch);
       total.bytes = offset - start;
@@ -238,6 +335,16 @@ struct Ingester::Impl {
         continue;
       }
       if (Status s = flush(reader.offset()); !s) return s;
+      if (reader.stream()) {
+        if (!reader.at_end() && !stop) continue;  // silent for a moment: committed, read on
+        // Closed: nothing more will come, so an unterminated last line is whole.
+        if (std::int64_t after = 0; reader.finish(line, after)) {
+          take(line, years, batch);
+          if (Status s = flush(after); !s) return s;
+        }
+        if (total.lines == 0 && record.value().known) total.already_complete = true;
+        return FileEnd::done;
+      }
       if (!options.follow) {
         total.cut_short = reader.cut_short();
         std::int64_t unused = 0;
@@ -288,13 +395,15 @@ Result<std::unique_ptr<Ingester>> Ingester::open(const std::string& database_pat
   auto writer = EventWriter::create(*impl->db);
   if (!writer) return writer.status();
   impl->writer = std::move(writer).value();
-  auto find = impl->db->prepare("SELECT offset FROM ingest_files WHERE fingerprint = ?1");
+  auto find = impl->db->prepare(
+      "SELECT offset, coalesce(cursor, '') FROM ingest_files WHERE fingerprint = ?1");
   if (!find) return find.status();
   impl->find_file.emplace(std::move(find).value());
   auto save = impl->db->prepare(
       "INSERT INTO ingest_files (fingerprint, path, offset, lines, parsed, skipped, malformed,"
-      " updated_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (fingerprint) DO UPDATE"
-      " SET path = excluded.path, offset = excluded.offset, lines = lines + excluded.lines,"
+      " updated_us, cursor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (fingerprint)"
+      " DO UPDATE SET path = excluded.path, offset = excluded.offset,"
+      " cursor = coalesce(excluded.cursor, cursor), lines = lines + excluded.lines,"
       " parsed = parsed + excluded.parsed, skipped = skipped + excluded.skipped,"
       " malformed = malformed + excluded.malformed, updated_us = excluded.updated_us");
   if (!save) return save.status();
@@ -322,6 +431,11 @@ Result<IngestCounts> Ingester::ingest(const std::string& path, const std::atomic
   }
 }
 
+Result<IngestCounts> Ingester::ingest_journal(const JournalSelection& selection,
+                                              const std::atomic<bool>& stop) {
+  return impl_->read_journal(selection, stop);
+}
+
 void IngestCounts::add(const IngestCounts& batch) {
   lines += batch.lines;
   parsed += batch.parsed;
@@ -330,6 +444,8 @@ void IngestCounts::add(const IngestCounts& batch) {
   too_long += batch.too_long;
   if (out_of_range == 0) first_out_of_range = batch.first_out_of_range;
   out_of_range += batch.out_of_range;
+  if (bad_time == 0) first_bad_time = batch.first_bad_time;
+  bad_time += batch.bad_time;
 }
 
 }  // namespace smtpscope::ingest

@@ -11,7 +11,11 @@
 // A broken line never stops the ingest: it is counted as malformed, and so
 // are lines longer than max_line_bytes (skipped) and lines dated before
 // 1990 or days ahead (refused). A gzip file cut short keeps its complete
-// lines and says so. One Ingester per thread.
+// lines and says so. The path "-" is standard input, read as it comes
+// until its writer closes it (a pipe from `docker logs -f`); it is known by
+// its first line like a file, and stream_name is the name its position is
+// recorded under, so the same stream piped again adds nothing. One Ingester
+// per thread.
 #pragma once
 
 #include <atomic>
@@ -22,6 +26,7 @@
 #include <optional>
 #include <string>
 
+#include "journal_reader.h"
 #include "result.h"
 #include "sqlite.h"
 
@@ -33,6 +38,7 @@ struct IngestOptions {
   std::size_t max_value_bytes = 1024;
   std::size_t max_line_bytes = 65536;  // ingest.max_line_bytes
   bool follow = false;
+  std::string stream_name = "stdin";  // path "-": the name of its position record
   std::chrono::milliseconds poll_interval{250};
   // Called now and then with (bytes, lines) read so far in this run.
   std::function<void(std::int64_t, std::uint64_t)> progress;
@@ -54,6 +60,8 @@ struct IngestCounts {
   std::uint64_t too_long = 0;      // of the malformed: longer than max_line_bytes, skipped
   std::uint64_t out_of_range = 0;  // of the malformed: dated before 1990 or days ahead
   std::string first_out_of_range;  // the first of those lines (raw, at most 256 bytes)
+  std::uint64_t bad_time = 0;      // of the malformed: a time in no form smtpscope reads
+  std::string first_bad_time;      // the first of those lines (raw, at most 256 bytes)
   // A gzip file whose data stops before its stream ends (cut short): its
   // complete lines were kept, the rest is lost. The caller reports a failure.
   bool cut_short = false;
@@ -69,6 +77,12 @@ class Ingester {
 
   // Ingests one file; with options.follow, keeps reading until `stop`.
   Result<IngestCounts> ingest(const std::string& path, const std::atomic<bool>& stop);
+  // Ingests Postfix's entries of the systemd journal from where the last
+  // run stopped (its cursor is saved with each commit: a second run adds
+  // nothing, an interrupted one resumes); with options.follow, until `stop`.
+  // already_complete when nothing came after the saved cursor.
+  Result<IngestCounts> ingest_journal(const JournalSelection& selection,
+                                      const std::atomic<bool>& stop);
 
  private:
   struct Impl;

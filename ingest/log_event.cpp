@@ -22,6 +22,7 @@ Event to_event(const SyslogLine& line, const LogRecord& record, std::size_t max_
   if (record.client.port) event.add("client_port", std::to_string(*record.client.port));
   event.add("program", bound(line.program));
   event.add("pid", std::to_string(line.pid));
+  event.add("host", bound(line.host));
   // The line happened somewhere in [time, time + 1 s): readers order it by
   // the end of that second and show its time as approximate.
   if (line.whole_seconds) event.add("clock", "second");

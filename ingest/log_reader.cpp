@@ -1,6 +1,7 @@
 #include "log_reader.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@ namespace {
 constexpr std::size_t read_size = 1 << 20;
 constexpr std::size_t max_first_line = 4096;
 constexpr std::size_t kept_tail = 256;  // bytes before the offset compared by identity()
+constexpr int stream_pause_ms = 500;     // a stream silent this long: "none for now"
 
 // Reads exactly `size` bytes at `offset`; false on a short file or an error.
 bool read_at(int fd, char* out, std::size_t size, off_t offset) {
@@ -56,7 +58,53 @@ Result<std::unique_ptr<LogReader>> LogReader::open(const std::string& path,
       new LogReader(file, info.st_ino, compressed, std::max<std::size_t>(max_line_bytes, 1)));
 }
 
-LogReader::~LogReader() { gzclose(file_); }
+std::unique_ptr<LogReader> LogReader::open_stream(int fd, std::size_t max_line_bytes) {
+  auto reader = std::unique_ptr<LogReader>(
+      new LogReader(nullptr, 0, false, std::max<std::size_t>(max_line_bytes, 1)));
+  reader->stream_fd_ = fd;
+  return reader;
+}
+
+LogReader::~LogReader() {
+  if (file_ != nullptr) gzclose(file_);
+}
+
+// What the stream has now (one read(2)), after waiting a moment for it.
+Result<bool> LogReader::fill_from_stream() {
+  if (at_end_) return false;
+  struct pollfd ready{stream_fd_, POLLIN, 0};
+  const int polled = ::poll(&ready, 1, stream_pause_ms);
+  if (polled < 0 && errno != EINTR) return Status::error(std::string("poll: ") + std::strerror(errno));
+  if (polled <= 0) return false;  // silent for now, or a signal
+  const std::size_t old_size = buffer_.size();
+  buffer_.resize(old_size + read_size);
+  const ssize_t n = ::read(stream_fd_, buffer_.data() + old_size, read_size);
+  buffer_.resize(old_size + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+  if (n < 0) {
+    if (errno == EINTR || errno == EAGAIN) return false;
+    return Status::error(std::string("read: ") + std::strerror(errno));
+  }
+  if (n == 0) at_end_ = true;
+  return n > 0;
+}
+
+// Drops the stream's bytes up to `offset` (what an earlier run read).
+Result<bool> LogReader::skip_stream_to(std::int64_t offset) {
+  while (consumed_ < offset) {
+    if (start_ >= buffer_.size()) {
+      auto more = fill();
+      if (!more) return more.status();
+      if (!more.value() && at_end_) return false;
+      continue;
+    }
+    const std::size_t take =
+        std::min<std::size_t>(buffer_.size() - start_, static_cast<std::size_t>(offset - consumed_));
+    start_ += take;
+    consumed_ += static_cast<std::int64_t>(take);
+  }
+  skipping_ = start_ > 0 && buffer_[start_ - 1] != '\n';
+  return true;
+}
 
 std::string LogReader::recent_bytes() const {
   const std::size_t from_buffer = std::min(start_, kept_tail);
@@ -72,6 +120,7 @@ Result<bool> LogReader::fill() {
     buffer_.erase(0, start_);
     start_ = 0;
   }
+  if (stream()) return fill_from_stream();
   const std::size_t old_size = buffer_.size();
   buffer_.resize(old_size + read_size);
   const int n = gzread(file_, buffer_.data() + old_size, static_cast<unsigned>(read_size));
@@ -129,6 +178,17 @@ bool LogReader::finish(std::string_view& line, std::int64_t& end_offset) {
 }
 
 Result<std::string> LogReader::first_line() {
+  if (stream()) {  // what a file would give: read ahead, nothing consumed
+    const std::size_t limit = std::min(max_first_line, max_line_bytes_);
+    while (buffer_.find('\n') == std::string::npos && buffer_.size() < limit && !at_end_) {
+      auto more = fill();
+      if (!more) return more.status();
+    }
+    const std::size_t newline = buffer_.find('\n');
+    first_line_ = newline == std::string::npos ? std::string() : buffer_.substr(0, std::min(newline, limit));
+    if (newline == std::string::npos && buffer_.size() >= limit) first_line_ = buffer_.substr(0, limit);
+    return first_line_;
+  }
   std::string head(std::min(max_first_line, max_line_bytes_), '\0');
   gzrewind(file_);
   const int n = gzread(file_, head.data(), static_cast<unsigned>(head.size()));
@@ -145,6 +205,7 @@ Result<std::string> LogReader::first_line() {
 }
 
 Result<bool> LogReader::seek(std::int64_t offset) {
+  if (stream()) return skip_stream_to(offset);
   buffer_.clear();
   start_ = 0;
   tail_.clear();
@@ -170,6 +231,7 @@ Result<bool> LogReader::seek(std::int64_t offset) {
 }
 
 LogReader::Identity LogReader::identity(const std::string& path) const {
+  if (stream()) return Identity::same;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Identity::same;  // mid-rotation: look again later
   struct stat info{};

@@ -7,7 +7,11 @@
 // offset inside such a line (where the reader stopped at the end of the
 // file) is a valid place to resume: the rest of that line is skipped.
 // An unterminated last line is held back until more arrives; finish()
-// tells whether there is one. Not thread-safe.
+// tells whether there is one. A stream (standard input: a pipe from
+// `docker logs -f`, `zcat`, `ssh mx tail -F`) is read as plain text as it
+// comes: next() says none when nothing arrived for a moment, and at_end()
+// once the writer closed it; seek() reads forward and drops what it
+// passes. Not thread-safe.
 #pragma once
 
 #include <sys/types.h>
@@ -26,6 +30,8 @@ class LogReader {
  public:
   static Result<std::unique_ptr<LogReader>> open(const std::string& path,
                                                  std::size_t max_line_bytes);
+  // Reads the stream on fd (not owned, not closed).
+  static std::unique_ptr<LogReader> open_stream(int fd, std::size_t max_line_bytes);
   ~LogReader();
   LogReader(const LogReader&) = delete;
   LogReader& operator=(const LogReader&) = delete;
@@ -50,6 +56,9 @@ class LogReader {
   // A gzip file whose data ended before the end of its stream (cut short:
   // `gzip -t` says "unexpected end of file"), seen when next() returned none.
   bool cut_short() const { return cut_short_; }
+  // A stream whose writer has closed it: nothing more will come.
+  bool at_end() const { return at_end_; }
+  bool stream() const { return stream_fd_ >= 0; }
 
   // Whether `path` still names the file read so far, unchanged where read.
   enum class Identity {
@@ -70,6 +79,8 @@ class LogReader {
   LogReader(gzFile file, ino_t inode, bool compressed, std::size_t max_line_bytes)
       : file_(file), inode_(inode), compressed_(compressed), max_line_bytes_(max_line_bytes) {}
   Result<bool> fill();
+  Result<bool> fill_from_stream();
+  Result<bool> skip_stream_to(std::int64_t offset);
   std::string recent_bytes() const;
 
   gzFile file_;
@@ -81,6 +92,8 @@ class LogReader {
   std::int64_t consumed_ = 0;    // uncompressed offset of buffer_[start_]
   bool skipping_ = false;        // inside a too-long line, up to its newline
   bool cut_short_ = false;
+  int stream_fd_ = -1;           // >= 0: a stream, read with read(2), file_ unused
+  bool at_end_ = false;
   std::string first_line_;       // as first_line() returned it
   std::string tail_;             // bytes consumed before buffer_ (at most 256)
 };

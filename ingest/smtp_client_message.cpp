@@ -33,6 +33,35 @@ bool server(std::string_view text, RemoteRecord& r, std::string_view& rest) {
   return true;
 }
 
+// Where a delivery that never reached a server (relay=none) was going: the
+// server its reason names ("connect to mx.x[192.0.2.1]:25: Connection timed
+// out", "host mx.x[192.0.2.1] refused to talk to me", "lost connection with
+// mx.x[192.0.2.1]" after "delivery temporarily suspended: "), else the name that
+// did not resolve ("Name service error for name=x.example type=MX"), else
+// the recipient's domain; those two have no address.
+void destination_of_undelivered(std::string_view reason, std::string_view recipient,
+                                RemoteRecord& r) {
+  std::string_view rest;
+  for (std::string_view marker :
+       {"connect to ", "host ", "lost connection with ", "conversation with "}) {
+    for (std::size_t at = reason.find(marker); at != std::string_view::npos;
+         at = reason.find(marker, at + 1)) {
+      if ((at == 0 || reason[at - 1] == ' ') && server(reason.substr(at + marker.size()), r, rest)) {
+        return;
+      }
+    }
+  }
+  if (const std::size_t name = reason.find("name="); name != std::string_view::npos) {
+    std::string_view value = reason.substr(name + 5);
+    r.server_name = value.substr(0, value.find_first_of(" :,"));
+  } else {
+    const std::size_t at = recipient.rfind('@');
+    r.server_name = at == std::string_view::npos ? std::string_view{} : recipient.substr(at + 1);
+  }
+  r.server_addr = {};
+  r.server_port.reset();
+}
+
 // "to=<b@x>, relay=mx.x[192.0.2.1]:25, delay=1.2, delays=..., dsn=4.4.2, status=deferred (reason)"
 std::optional<RemoteRecord> status_line(std::string_view queue_id, std::string_view text) {
   RemoteRecord r;
@@ -45,7 +74,8 @@ std::optional<RemoteRecord> status_line(std::string_view queue_id, std::string_v
   const std::size_t relay = text.find("relay=");
   if (relay == std::string_view::npos) return std::nullopt;
   std::string_view rest;
-  if (!server(text.substr(relay + 6), r, rest)) return std::nullopt;  // relay=none: no server
+  const bool undelivered = text.substr(relay + 6).starts_with("none,");
+  if (!undelivered && !server(text.substr(relay + 6), r, rest)) return std::nullopt;
   const std::size_t dsn = text.find(" dsn=");
   if (dsn != std::string_view::npos) {
     std::string_view value = text.substr(dsn + 5);
@@ -61,6 +91,7 @@ std::optional<RemoteRecord> status_line(std::string_view queue_id, std::string_v
   }
   r.probe = r.status == "deliverable" || r.status == "undeliverable";
   r.state = state_of(r.reason);
+  if (undelivered) destination_of_undelivered(r.reason, r.recipient, r);
   return r;
 }
 

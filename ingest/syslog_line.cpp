@@ -41,70 +41,128 @@ bool valid_time(int mo, int d, int h, int mi, int s) {
          s >= 0 && s <= 60;
 }
 
-// "Nov  3 02:39:39 " or "Nov 03 02:39:39 "; rest follows the space.
-std::optional<std::int64_t> bsd_time(std::string_view& rest, YearTracker& years) {
-  if (rest.size() < 16) return std::nullopt;
-  const int month = month_of(rest.substr(0, 3));
-  if (month == 0 || rest[3] != ' ') return std::nullopt;
-  std::size_t p = 4;
-  if (rest[p] == ' ') ++p;  // space-padded day
-  const std::size_t day_end = rest.find(' ', p);
-  if (day_end == std::string_view::npos || day_end + 9 > rest.size()) return std::nullopt;
-  int day = 0, h = 0, mi = 0, s = 0;
-  const std::string_view clock = rest.substr(day_end + 1, 8);
-  if (!digits(rest.substr(p, day_end - p), day) || clock[2] != ':' || clock[5] != ':' ||
-      !digits(clock.substr(0, 2), h) || !digits(clock.substr(3, 2), mi) ||
-      !digits(clock.substr(6, 2), s) || !valid_time(month, day, h, mi, s)) {
-    return std::nullopt;
+// "hh:mm:ss" and an optional ".fraction" (any number of digits, microseconds kept).
+bool read_clock(std::string_view& rest, int& h, int& mi, int& s, std::int64_t& micros,
+                bool& whole_seconds) {
+  if (rest.size() < 8 || rest[2] != ':' || rest[5] != ':' || !digits(rest.substr(0, 2), h) ||
+      !digits(rest.substr(3, 2), mi) || !digits(rest.substr(6, 2), s)) {
+    return false;
   }
-  if (day_end + 9 >= rest.size() || rest[day_end + 9] != ' ') return std::nullopt;
-  rest.remove_prefix(day_end + 10);
-  const std::int64_t local = civil_seconds(years.year_for(month), month, day, h, mi, s);
-  return (local - local_utc_offset(local)) * 1'000'000;
-}
-
-// "2026-11-23T02:39:39.855641+00:00 " (fraction and zone optional: Z or +hh:mm).
-std::optional<std::int64_t> rfc3339_time(std::string_view& rest, bool& whole_seconds) {
-  if (rest.size() < 20 || rest[4] != '-' || rest[7] != '-' || rest[10] != 'T' ||
-      rest[13] != ':' || rest[16] != ':') {
-    return std::nullopt;
-  }
-  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
-  if (!digits(rest.substr(0, 4), y) || !digits(rest.substr(5, 2), mo) ||
-      !digits(rest.substr(8, 2), d) || !digits(rest.substr(11, 2), h) ||
-      !digits(rest.substr(14, 2), mi) || !digits(rest.substr(17, 2), s) ||
-      !valid_time(mo, d, h, mi, s)) {
-    return std::nullopt;
-  }
-  std::size_t p = 19;
-  std::int64_t micros = 0;
-  whole_seconds = !(p < rest.size() && rest[p] == '.');
+  std::size_t p = 8;
+  micros = 0;
+  whole_seconds = !(p < rest.size() && (rest[p] == '.' || rest[p] == ','));
   if (!whole_seconds) {
     int scale = 100000;
-    for (++p; p < rest.size() && rest[p] >= '0' && rest[p] <= '9'; ++p) {
+    const std::size_t first = ++p;
+    for (; p < rest.size() && rest[p] >= '0' && rest[p] <= '9'; ++p) {
       micros += (rest[p] - '0') * scale;
       scale /= 10;
     }
+    if (p == first) return false;
   }
-  std::int64_t offset = 0;
-  if (p < rest.size() && rest[p] == 'Z') {
-    ++p;
-  } else if (p + 6 <= rest.size() && (rest[p] == '+' || rest[p] == '-') && rest[p + 3] == ':') {
-    int oh = 0, om = 0;
-    if (!digits(rest.substr(p + 1, 2), oh) || !digits(rest.substr(p + 4, 2), om)) {
-      return std::nullopt;
-    }
-    offset = (oh * 3600 + om * 60) * (rest[p] == '-' ? -1 : 1);
-    p += 6;
-  } else {
-    offset = local_utc_offset(civil_seconds(y, mo, d, h, mi, s));
+  rest.remove_prefix(p);
+  return true;
+}
+
+// "Z", "+hh:mm", "+hhmm", "+hh" (or none: local time, nullopt).
+bool read_zone(std::string_view& rest, std::optional<std::int64_t>& offset) {
+  offset.reset();
+  if (rest.empty()) return true;
+  if (rest[0] == 'Z') {
+    offset = 0;
+    rest.remove_prefix(1);
+    return true;
   }
-  if (p >= rest.size() || rest[p] != ' ') return std::nullopt;
-  rest.remove_prefix(p + 1);
-  return (civil_seconds(y, mo, d, h, mi, s) - offset) * 1'000'000 + micros;
+  if (rest[0] != '+' && rest[0] != '-') return true;
+  int oh = 0, om = 0;
+  std::size_t p = 3;
+  if (rest.size() < 3 || !digits(rest.substr(1, 2), oh)) return false;
+  if (rest.size() >= 6 && rest[3] == ':') {
+    if (!digits(rest.substr(4, 2), om)) return false;
+    p = 6;
+  } else if (rest.size() >= 5 && rest[3] >= '0' && rest[3] <= '9') {
+    if (!digits(rest.substr(3, 2), om)) return false;
+    p = 5;
+  }
+  offset = (oh * 3600 + om * 60) * (rest[0] == '-' ? -1 : 1);
+  rest.remove_prefix(p);
+  return true;
+}
+
+// A day of the month, space- or zero-padded, then a space: "3 ", " 3 ", "03 ".
+bool read_day(std::string_view& rest, int& day) {
+  if (!rest.empty() && rest[0] == ' ') rest.remove_prefix(1);
+  const std::size_t end = rest.find(' ');
+  if (end == std::string_view::npos || end > 2 || !digits(rest.substr(0, end), day)) return false;
+  rest.remove_prefix(end + 1);
+  return true;
+}
+
+// The stamp's fields as read, before the year and zone are settled.
+struct Stamp {
+  int year = -1;  // -1: none in the stamp
+  int month = 0, day = 0, h = 0, mi = 0, s = 0;
+  std::int64_t micros = 0;
+  bool whole_seconds = true;
+  std::optional<std::int64_t> offset;  // seconds east of UTC; none: local time
+};
+
+// BSD: "Nov  3 02:39:39", "Nov 03 02:39:39.855641" (journalctl -o
+// short-precise), "Jun 10 2013 06:27:30" (with a year).
+bool bsd_stamp(std::string_view& rest, Stamp& stamp) {
+  if (rest.size() < 15 || rest[3] != ' ') return false;
+  stamp.month = month_of(rest.substr(0, 3));
+  rest.remove_prefix(4);
+  if (stamp.month == 0 || !read_day(rest, stamp.day)) return false;
+  if (int year = 0; rest.size() > 5 && rest[4] == ' ' && digits(rest.substr(0, 4), year)) {
+    stamp.year = year;
+    rest.remove_prefix(5);
+  }
+  return read_clock(rest, stamp.h, stamp.mi, stamp.s, stamp.micros, stamp.whole_seconds);
+}
+
+// Year first: "2013 Jun 10 06:27:30.123" (syslog-ng, rsyslog templates).
+bool year_first_stamp(std::string_view& rest, Stamp& stamp) {
+  if (rest.size() < 20 || rest[4] != ' ' || !digits(rest.substr(0, 4), stamp.year)) return false;
+  rest.remove_prefix(5);
+  const int year = stamp.year;
+  return bsd_stamp(rest, stamp) && stamp.year == year;  // not a second year after the day
+}
+
+// RFC 3339 / ISO 8601: "2026-11-23T02:39:39.855641+00:00", the T or a
+// space between date and time, fraction and zone (Z, +hh:mm, +hhmm) optional
+// (journalctl -o short-iso, short-iso-precise).
+bool iso_stamp(std::string_view& rest, Stamp& stamp) {
+  if (rest.size() < 19 || rest[4] != '-' || rest[7] != '-' ||
+      (rest[10] != 'T' && rest[10] != ' ') || !digits(rest.substr(0, 4), stamp.year) ||
+      !digits(rest.substr(5, 2), stamp.month) || !digits(rest.substr(8, 2), stamp.day)) {
+    return false;
+  }
+  rest.remove_prefix(11);
+  return read_clock(rest, stamp.h, stamp.mi, stamp.s, stamp.micros, stamp.whole_seconds) &&
+         read_zone(rest, stamp.offset);
 }
 
 }  // namespace
+
+std::optional<std::int64_t> parse_log_time(std::string_view& rest, YearTracker& years,
+                                           bool& whole_seconds) {
+  Stamp stamp;
+  const bool read = rest.empty()                       ? false
+                    : !(rest[0] >= '0' && rest[0] <= '9') ? bsd_stamp(rest, stamp)
+                    : rest.size() > 4 && rest[4] == '-'   ? iso_stamp(rest, stamp)
+                                                          : year_first_stamp(rest, stamp);
+  if (!read || rest.empty() || rest[0] != ' ' ||
+      !valid_time(stamp.month, stamp.day, stamp.h, stamp.mi, stamp.s)) {
+    return std::nullopt;
+  }
+  rest.remove_prefix(1);
+  whole_seconds = stamp.whole_seconds;
+  const int year = stamp.year >= 0 ? stamp.year : years.year_for(stamp.month);
+  const std::int64_t civil = civil_seconds(year, stamp.month, stamp.day, stamp.h, stamp.mi, stamp.s);
+  const std::int64_t offset = stamp.offset ? *stamp.offset : local_utc_offset(civil);
+  return (civil - offset) * 1'000'000 + stamp.micros;
+}
 
 YearTracker::YearTracker(std::int64_t reference_us) {
   const std::time_t seconds = static_cast<std::time_t>(reference_us / 1'000'000);
@@ -149,12 +207,14 @@ std::int64_t local_utc_offset(std::int64_t utc_guess_seconds) {
   return cached_offset;
 }
 
-std::optional<SyslogLine> parse_syslog_line(std::string_view line, YearTracker& years) {
+std::optional<SyslogLine> parse_syslog_line(std::string_view line, YearTracker& years,
+                                           SyslogFault* fault) {
   std::string_view rest = line;
-  const bool rfc3339 = !rest.empty() && rest[0] >= '0' && rest[0] <= '9';
   bool whole_seconds = true;
-  const auto time = rfc3339 ? rfc3339_time(rest, whole_seconds) : bsd_time(rest, years);
+  const auto time = parse_log_time(rest, years, whole_seconds);
+  if (fault) *fault = SyslogFault::time;
   if (!time) return std::nullopt;
+  if (fault) *fault = SyslogFault::layout;
   SyslogLine out;
   out.time_us = *time;
   out.whole_seconds = whole_seconds;

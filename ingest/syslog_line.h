@@ -1,8 +1,13 @@
 // The syslog prefix of a Postfix log line, in the forms real logs have:
 //   BSD (RFC 3164):  "Nov  3 02:39:39 mx postfix/smtpd[1610]: message"
-//                    (day space- or zero-padded; Postfix's maillog_file too)
-//   RFC 3339:        "2026-11-23T02:39:39.855641+00:00 mx postfix/smtpd[1610]: message"
-// BSD timestamps have no year and are local time: a YearTracker gives the
+//                    (day space- or zero-padded; Postfix's maillog_file too),
+//                    with a fraction ("Nov  3 02:39:39.855641", journalctl -o
+//                    short-precise) or a year ("Nov  3 2026 02:39:39")
+//   year first:      "2013 Jun 10 06:27:30.123 gds39d postfix/smtp[7]: message"
+//   RFC 3339 / ISO 8601: "2026-11-23T02:39:39.855641+00:00 mx ...", T or a
+//                    space, fraction optional, zone Z, +hh:mm, +hhmm or none
+//                    (local time; journalctl -o short-iso gives +hhmm)
+// Stamps without a zone are local time. BSD timestamps without a year: a YearTracker gives the
 // year of the first line (a given year, or inferred from a reference such
 // as the file's mtime) and moves on by one at each Dec -> Jan boundary, and
 // only there. plausible_time() tells the times ingest accepts. Parsing is
@@ -52,7 +57,24 @@ inline constexpr std::int64_t earliest_log_time_us = 631'152'000'000'000;  // 19
 inline constexpr std::int64_t log_time_lead_us = 3LL * 86400 * 1'000'000;
 bool plausible_time(std::int64_t time_us, std::int64_t now_us);
 
-std::optional<SyslogLine> parse_syslog_line(std::string_view line, YearTracker& years);
+// Why a line is not a syslog line: its time cannot be read, or what follows
+// the time is not "host tag[pid]: message".
+enum class SyslogFault { time, layout };
+
+std::optional<SyslogLine> parse_syslog_line(std::string_view line, YearTracker& years,
+                                           SyslogFault* fault = nullptr);
+
+// The timestamp at the start of `rest` in any of the forms above, and the
+// space after it; advances `rest` past them. UTC microseconds.
+std::optional<std::int64_t> parse_log_time(std::string_view& rest, YearTracker& years,
+                                           bool& whole_seconds);
+
+// The accepted timestamp forms, for help texts and errors.
+inline constexpr const char* accepted_time_formats =
+    "BSD syslog (\"Nov  3 02:39:39\", with a year or a fraction too), year first "
+    "(\"2013 Jun 10 06:27:30.123\"), RFC 3339 / ISO 8601 (\"2026-11-23T02:39:39.855641+00:00\", "
+    "T or a space, zone optional), journalctl -o short, short-precise, short-iso, "
+    "short-iso-precise";
 
 // Seconds east of UTC for a local civil time (cached per hour; thread-unsafe).
 std::int64_t local_utc_offset(std::int64_t utc_guess_seconds);

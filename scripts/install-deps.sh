@@ -15,6 +15,7 @@ packages=(
   clang libclang-rt-dev e2fsprogs util-linux
   libre2-dev debhelper lintian mandoc fakeroot dpkg-dev
   prometheus
+  libsystemd-dev systemd-journal-remote
 )
 
 missing=()

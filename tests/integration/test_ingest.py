@@ -119,7 +119,6 @@ EXPECTED_COUNTS = {
     "digineo_postfix_exporter/mail.log": (53, 10, 43, 0),
     "sergeymakinen_postfix_exporter/mail.log": (66, 37, 14, 15),
     "fail2ban/postfix": (203, 46, 69, 88),  # 88 "# failJSON" comment lines
-    "postfix-grok-patterns/POSTFIX_SMTPD.log": (6, 0, 0, 6),
 }
 
 
@@ -138,6 +137,14 @@ class RealLogs(unittest.TestCase):
                 self.assertEqual(result.returncode, 0, result.stderr)
                 self.assertIn(f"{lines} lines ({parsed} parsed, {skipped} skipped, "
                               f"{malformed} malformed)", result.stdout)
+
+    def test_messages_without_a_syslog_prefix_are_an_error_naming_the_forms(self):
+        # Six smtpd messages without timestamps: nothing here is a log line.
+        result = ingest(self.db, os.path.join(FIXTURES, "postfix-grok-patterns/POSTFIX_SMTPD.log"))
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("6 lines (0 parsed, 0 skipped, 6 malformed)", result.stdout)
+        self.assertIn("no line has a timestamp smtpscope reads; they begin like \"connect from",
+                      result.stderr)
 
     def test_modoboa_stages(self):
         ingest(self.db, "--year", "2017", os.path.join(FIXTURES, "modoboa/mail.log"))

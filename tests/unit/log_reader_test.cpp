@@ -1,6 +1,7 @@
 #include "log_reader.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <filesystem>
@@ -157,6 +158,50 @@ TEST(LogReader, IdentitySeesATruncationEvenWhenTheFileGrewPastTheOffsetAgain) {
   std::filesystem::rename(path, path + ".1");
   write_file(path, "Nov 1 first line\nsecond line\nthird line\n");
   EXPECT_EQ(reader->identity(path), LogReader::Identity::replaced);
+}
+
+}  // namespace
+}  // namespace smtpscope::ingest
+
+namespace smtpscope::ingest {
+namespace {
+
+// A stream (standard input): lines as they come, "none" while the writer
+// pauses, the same first line as a file would give, a resume that drops
+// the bytes read before, and the end when the writer closes it.
+TEST(LogReader, AStreamIsReadAsItComesAndEndsWhenClosed) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const std::string text = "first line\nsecond\nthird, unterminated";
+  ASSERT_EQ(::write(fds[1], text.data(), 18), 18);  // up to "second\n"
+  auto reader = LogReader::open_stream(fds[0], 1000);
+  auto first = reader->first_line();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first.value(), "first line");
+  auto sought = reader->seek(11);  // an earlier run read "first line\n"
+  ASSERT_TRUE(sought && sought.value());
+  std::string_view line;
+  std::int64_t end = 0;
+  auto got = reader->next(line, end);
+  ASSERT_TRUE(got);
+  ASSERT_EQ(got.value(), LogReader::Next::line);
+  EXPECT_EQ(line, "second");
+  EXPECT_EQ(end, 18);
+  got = reader->next(line, end);  // the writer pauses
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got.value(), LogReader::Next::none);
+  EXPECT_FALSE(reader->at_end());
+  ASSERT_EQ(::write(fds[1], text.data() + 18, text.size() - 18),
+            static_cast<ssize_t>(text.size() - 18));
+  ::close(fds[1]);
+  got = reader->next(line, end);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got.value(), LogReader::Next::none);
+  EXPECT_TRUE(reader->at_end());
+  ASSERT_TRUE(reader->finish(line, end));
+  EXPECT_EQ(line, "third, unterminated");
+  EXPECT_EQ(reader->identity("/nonexistent"), LogReader::Identity::same);
+  ::close(fds[0]);
 }
 
 }  // namespace

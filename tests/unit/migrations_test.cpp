@@ -202,6 +202,27 @@ TEST(Migrations, RebuildingTheWritePathKeepsEveryRowAndConstraint) {
   EXPECT_EQ(single(*db, "PRAGMA integrity_check"), "ok");
 }
 
+// Migration 7 adds sessions.host: a version-6 database keeps its sessions
+// (host NULL: unknown), views still read them, and new rows can name one.
+TEST(Migrations, AVersion6DatabaseGainsTheSessionHost) {
+  auto db = memory_db();
+  ASSERT_TRUE(migrate(*db, migrations_up_to(6)));
+  ASSERT_TRUE(db->exec(
+      "INSERT INTO sessions (id, stream, client_addr, client_port, connect_us)"
+      "  VALUES (7, 'log:mx1:10', '192.0.2.9', 4000, 100);"
+      "INSERT INTO events (session_id, source, stage, time_us) VALUES (7, 'log', 'connect', 100)"));
+  EXPECT_FALSE(db->exec("SELECT host FROM sessions"));
+  Status migrated = migrate(*db, embedded_migrations());
+  ASSERT_TRUE(migrated) << migrated.message();
+  EXPECT_GE(schema_version(*db).value(), 7);
+  EXPECT_EQ(single(*db, "SELECT coalesce(host, 'null') || client_addr FROM sessions WHERE id = 7"),
+            "null192.0.2.9");
+  EXPECT_EQ(count(*db, "SELECT count(*) FROM session_timeline WHERE session_id = 7"), 1);
+  ASSERT_TRUE(db->exec("INSERT INTO sessions (stream, connect_us, host) VALUES ('log:mx2:1', 5, 'mx2')"));
+  EXPECT_EQ(count(*db, "SELECT count(*) FROM sessions WHERE host = 'mx2'"), 1);
+  EXPECT_EQ(single(*db, "PRAGMA integrity_check"), "ok");
+}
+
 // The point of migration 6: checking a row's source builds no temporary
 // B-tree (OpenEphemeral) any more.
 TEST(Migrations, AnEventInsertBuildsNoTemporaryTable) {

@@ -33,7 +33,43 @@ TEST(SmtpClientMessage, SentAndDeferred) {
   auto none = parse_smtp_client_message(
       "ABC12345: to=<b@example.org>, relay=none, delay=30, dsn=4.4.1, status=deferred "
       "(connect to mx.example.org[203.0.113.5]:25: Connection timed out)");
-  EXPECT_FALSE(none);  // no server was reached
+  ASSERT_TRUE(none);  // no server was reached: the one it tried
+  EXPECT_EQ(none->status, "deferred");
+  EXPECT_EQ(none->server_name, "mx.example.org");
+  EXPECT_EQ(none->server_addr, "203.0.113.5");
+  EXPECT_EQ(none->server_port, 25);
+}
+
+// relay=none deliveries (a real relay log: 56 of them, 21 attributed) go to
+// the destination they tried, or the name that did not resolve.
+TEST(SmtpClientMessage, UndeliveredGoToTheirDestination) {
+  auto refused = parse_smtp_client_message(
+      "4C1FEXXXX: to=<a@guick.cz>, relay=none, delay=0.1, delays=0/0/0.1/0, dsn=4.4.1, "
+      "status=deferred (connect to guick.cz[69.43.161.182]:25: Connection refused)");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->server_addr, "69.43.161.182");
+  auto suspended = parse_smtp_client_message(
+      "2DC5552A34: to=<user@yahoo.com>, relay=none, delay=63495, delays=63350/144/0/0, "
+      "dsn=4.4.2, status=deferred (delivery temporarily suspended: lost connection with "
+      "mta7.am0.yahoodns.net[98.136.216.22] while sending RCPT TO)");
+  ASSERT_TRUE(suspended);
+  EXPECT_EQ(suspended->server_name, "mta7.am0.yahoodns.net");
+  EXPECT_EQ(suspended->server_addr, "98.136.216.22");
+  EXPECT_FALSE(suspended->server_port);
+  auto unresolved = parse_smtp_client_message(
+      "4C1FEXXXX: to=<a@centum.cz>, relay=none, delay=0.1, dsn=4.4.3, status=deferred (Host or "
+      "domain name not found. Name service error for name=centum.cz type=MX: Host not found, "
+      "try again)");
+  ASSERT_TRUE(unresolved);
+  EXPECT_EQ(unresolved->server_name, "centum.cz");
+  EXPECT_EQ(unresolved->server_addr, "");
+  EXPECT_EQ(unresolved->status, "deferred");
+  auto other = parse_smtp_client_message(
+      "4C1FEXXXX: to=<a@b.example>, relay=none, delay=0.1, dsn=4.3.0, status=deferred "
+      "(mail transport unavailable)");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->server_name, "b.example");
+  EXPECT_EQ(other->server_addr, "");
 }
 
 // A server is NAME[ADDR] too: the address is the bracketed part ending it.

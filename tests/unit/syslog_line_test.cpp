@@ -118,6 +118,62 @@ TEST_F(SyslogLineTest, PlausibleTimesAreFrom1990ToAFewDaysAhead) {
   EXPECT_FALSE(plausible_time(early->time_us, now));
 }
 
+// 2013-06-10T06:27:30.123Z, the relay log's first line.
+constexpr std::int64_t relay_first_us = 1'370'845'650'123'000;
+
+TEST_F(SyslogLineTest, ReadsYearFirstWithFraction) {
+  auto line = parse_syslog_line(
+      "2013 Jun 10 06:27:30.123 gds39d postfix/smtpd[5530]: connect from x[1.2.3.4]", years);
+  ASSERT_TRUE(line);
+  EXPECT_EQ(line->time_us, relay_first_us);
+  EXPECT_FALSE(line->whole_seconds);
+  EXPECT_EQ(line->host, "gds39d");
+  auto whole = parse_syslog_line("2013 Jun 10 06:27:30 gds39d postfix/smtpd[5530]: x", years);
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(whole->time_us, relay_first_us - 123'000);
+  EXPECT_TRUE(whole->whole_seconds);
+  auto padded = parse_syslog_line("2013 Jun  9 06:27:30 h p[1]: x", years);
+  ASSERT_TRUE(padded);
+  EXPECT_EQ(padded->time_us, relay_first_us - 123'000 - 86'400'000'000);
+}
+
+TEST_F(SyslogLineTest, ReadsBsdWithFractionOrYear) {
+  // journalctl -o short-precise
+  auto precise = parse_syslog_line("Jun 10 06:27:30.123456 h postfix/smtpd[1]: x", years);
+  ASSERT_TRUE(precise);
+  EXPECT_FALSE(precise->whole_seconds);
+  EXPECT_EQ(precise->time_us % 1'000'000, 123'456);
+  auto with_year = parse_syslog_line("Jun 10 2013 06:27:30 h postfix/smtpd[1]: x", years);
+  ASSERT_TRUE(with_year);
+  EXPECT_EQ(with_year->time_us, relay_first_us - 123'000);
+}
+
+TEST_F(SyslogLineTest, ReadsIsoWithSpaceOrWithoutZone) {
+  for (const char* text :
+       {"2013-06-10 06:27:30.123 h postfix/smtpd[1]: x", "2013-06-10T06:27:30.123 h p[1]: x",
+        "2013-06-10T08:27:30.123+0200 h p[1]: x", "2013-06-10T08:27:30.123+02:00 h p[1]: x",
+        "2013-06-10T04:27:30.123-02 h p[1]: x", "2013-06-10 06:27:30.123Z h p[1]: x"}) {
+    auto line = parse_syslog_line(text, years);
+    ASSERT_TRUE(line) << text;
+    EXPECT_EQ(line->time_us, relay_first_us) << text;
+  }
+  // journalctl -o short-iso: whole seconds, zone without a colon
+  auto short_iso = parse_syslog_line("2013-06-10T08:27:30+0200 mx postfix/qmgr[9]: x", years);
+  ASSERT_TRUE(short_iso);
+  EXPECT_EQ(short_iso->time_us, relay_first_us - 123'000);
+  EXPECT_TRUE(short_iso->whole_seconds);
+}
+
+TEST_F(SyslogLineTest, SaysWhetherTheTimeOrTheRestIsBroken) {
+  SyslogFault fault{};
+  EXPECT_FALSE(parse_syslog_line("10/06/2013 06:27:30 h p[1]: x", years, &fault));
+  EXPECT_EQ(fault, SyslogFault::time);
+  EXPECT_FALSE(parse_syslog_line("2013 Jun 10 06:27:30. h p[1]: x", years, &fault));
+  EXPECT_EQ(fault, SyslogFault::time);
+  EXPECT_FALSE(parse_syslog_line("Jun 10 06:27:30 h p[x]: x", years, &fault));
+  EXPECT_EQ(fault, SyslogFault::layout);
+}
+
 TEST_F(SyslogLineTest, RejectsWhatIsNotASyslogLine) {
   for (const char* bad : {"", "Jan", "Jan 1 00:00:00", "Foo 1 00:00:00 hostname x: y",
                           "Jan: 1 00:00:00 hostname postfix/postscreen[12345]: foo",
