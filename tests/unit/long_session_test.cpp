@@ -102,7 +102,7 @@ TEST(LongSession, TenThousandCachedMessagesAreOneConnectionReuse) {
   EXPECT_EQ(f.aborted, 0);
   EXPECT_EQ(f.end, "quit");
   EXPECT_EQ(f.rset, cached_messages - 1);
-  EXPECT_FALSE(f.retried_same_envelope);
+  EXPECT_EQ(f.retried_same_envelope, false);
   EXPECT_EQ(f.max_gap_s, 0.001);
   EXPECT_EQ(f.notes, std::vector<std::string>{"9999 RSETs outside a transaction (counted by the "
                                               "log, invisible to the milter)"});
@@ -157,7 +157,7 @@ TEST(LongSession, TwentyThousandRecipientsInOneProbe) {
       R"({"ehlo":"1","mail":"1","rcpt":"20000","rset":"1","quit":"1"})");
   const SessionFacts f = facts_of(s.build());
   EXPECT_EQ(f.stages, "C H M" + repeated(" R", recipients) + " A Q");
-  EXPECT_TRUE(f.null_sender);
+  EXPECT_EQ(f.null_sender, true);
   EXPECT_EQ(f.aborted, 1);
   EXPECT_TRUE(f.notes.empty()) << f.notes.front();
   EXPECT_EQ(names(match_all(builtin(), f)), std::vector<std::string>{"verification-probe"});
@@ -208,13 +208,13 @@ TEST(LongSession, ARetryAfterTenThousandAbortsIsFound) {
   const SessionRecord session = s.build();
   SessionFacts f = facts_of(session);
   EXPECT_EQ(f.stages, "C H" + repeated(" M R A", cached_messages) + " M R D E Q");
-  EXPECT_TRUE(f.retried_same_envelope);
+  EXPECT_EQ(f.retried_same_envelope, true);
   EXPECT_EQ(f.aborted, cached_messages);
   EXPECT_EQ(names(match_all(builtin(), f)), std::vector<std::string>{"intercepting-proxy"});
 
   SessionRecord other_sender = session;
   other_sender.transactions.back().mail_from = "<c@corp.example>";
-  EXPECT_FALSE(facts_of(other_sender).retried_same_envelope);
+  EXPECT_EQ(facts_of(other_sender).retried_same_envelope, false);
 }
 
 }  // namespace
