@@ -83,6 +83,7 @@ Status set_condition(Pattern& p, const std::string& key, const YAML::Node& value
     }
     if (key == "helo_refused") return boolean(p.helo_refused);
     if (key == "pipelining") return boolean(p.pipelining);
+    if (key == "pregreet") return boolean(p.pregreet);
     if (key == "non_smtp") return boolean(p.non_smtp);
     if (key == "rset_at_least") return p.rset_at_least = value.as<int>(), Status::ok();
     if (key == "delivered_at_least") return p.delivered_at_least = value.as<int>(), Status::ok();
@@ -239,6 +240,7 @@ bool matches(const Pattern& p, const SessionFacts& f) {
   }
   if (p.helo_refused && *p.helo_refused != f.helo_refused) return false;
   if (p.pipelining && *p.pipelining != f.pipelining) return false;
+  if (p.pregreet && *p.pregreet != f.pregreet) return false;
   if (p.non_smtp && *p.non_smtp != f.non_smtp) return false;
   if (p.rset_at_least && f.rset.value_or(0) < *p.rset_at_least) return false;
   if (p.delivered_at_least && f.delivered < *p.delivered_at_least) return false;

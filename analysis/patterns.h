@@ -48,7 +48,7 @@ struct Pattern {
   int line = 0;
   // Conditions (unset = not tested).
   std::optional<Tristate> retried_same_envelope, null_sender;
-  std::optional<bool> helo_refused, pipelining, non_smtp;
+  std::optional<bool> helo_refused, pipelining, pregreet, non_smtp;
   std::optional<int> rset_at_least, delivered_at_least;
   std::vector<std::pair<std::string, CommandState>> commands;  // from the log's counters
   std::optional<std::string> rejected;  // temporary (all 4xx), permanent (a 5xx), none

@@ -82,11 +82,13 @@ void read_log(const EventRecord& e, const Attributes& a, SessionFacts& f, LogVie
     f.lost_after = text(a, "after");
   } else if (e.stage == "pipelining") {
     f.pipelining = true;
+    if (text(a, "after") == "CONNECT") f.pregreet = true;
   } else if (e.stage == "non_smtp") {
     f.non_smtp = true;
     log.non_smtp = true;
   } else if (e.stage == "screen") {
     f.screen_verdicts.push_back(text(a, "verdict"));
+    if (f.screen_verdicts.back() == "PREGREET") f.pregreet = true;
   }
 }
 

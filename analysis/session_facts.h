@@ -42,6 +42,7 @@ struct SessionFacts {
   std::string lost_after;   // the log's STATE for lost/timeout
   bool helo_refused = false;  // the log counted a HELO/EHLO Postfix refused, none accepted
   bool pipelining = false;    // improper command pipelining logged
+  bool pregreet = false;      // talked before the greeting (postscreen PREGREET, or after CONNECT)
   bool non_smtp = false;
   std::vector<std::string> screen_verdicts;
   int transactions = 0;
