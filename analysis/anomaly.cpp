@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "correlation.h"
@@ -11,6 +12,7 @@ namespace smtpscope::analysis {
 namespace {
 
 constexpr int smallest_group = 5;  // fewer sessions: compare with the population
+constexpr double named_share = 0.5;  // what a pattern counts however common it is
 
 double quirk_severity(const std::string& quirk) {
   static const std::map<std::string, double> severity = {
@@ -85,10 +87,13 @@ void pattern_reasons(const ClientSessions& c, const Population& p,
                                       : 0
                                 : p.with_pattern.at(name) - k;
     const double base = base_n > 0 ? static_cast<double>(base_k) / base_n : 0.0;
-    const double low = wilson_interval(k, n).first;
-    const double excess = low - base;
-    if (excess <= 0) continue;
-    a.reasons.push_back({weight * excess * 4,
+    const double excess = std::max(0.0, wilson_interval(k, n).first - base);
+    // A named pattern always counts (so a client that shows one ranks above
+    // every ordinary one), more when it is rarer among the others, and more
+    // with the number of sessions that show it (an admin acts on volume).
+    const double share = static_cast<double>(k) / n;
+    const double volume = 1 + 0.25 * std::log10(static_cast<double>(k));
+    a.reasons.push_back({weight * (named_share * share + 4 * excess) * volume,
                          fmt::format("{} of {} sessions are {} (others {}: {:.0f}%)", k, n, name,
                                      by_group ? "with its fingerprint" : "in the population",
                                      base * 100)});
@@ -151,6 +156,8 @@ std::map<std::string, Anomaly> score_clients(const std::vector<ClientSessions>& 
     pattern_reasons(c, population, weights, a);
     history_reasons(c, weights, a);
     quirk_reasons(c, population, a);
+    // A reason that weighs (next to) nothing is noise in the report.
+    std::erase_if(a.reasons, [](const Reason& r) { return r.weight < 0.005; });
     std::stable_sort(a.reasons.begin(), a.reasons.end(),
                      [](const Reason& x, const Reason& y) { return x.weight > y.weight; });
     for (const auto& r : a.reasons) a.score += r.weight;

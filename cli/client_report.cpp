@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "text_escape.h"
@@ -48,6 +49,22 @@ std::string top_pattern(const ClientSummary& c) {
 }
 
 }  // namespace
+
+void add_missing_sessions(std::vector<SessionRecord>& population, std::vector<SessionRecord> own) {
+  std::set<std::int64_t> known;
+  for (const auto& s : population) known.insert(s.id);
+  bool added = false;
+  for (auto& s : own) {
+    if (known.insert(s.id).second) {
+      population.push_back(std::move(s));
+      added = true;
+    }
+  }
+  if (!added) return;
+  std::stable_sort(population.begin(), population.end(), [](const auto& a, const auto& b) {
+    return a.connect_us != b.connect_us ? a.connect_us < b.connect_us : a.id < b.id;
+  });
+}
 
 std::vector<AnalysedSession> analyse(const std::vector<SessionRecord>& sessions,
                                      const analysis::PatternSet& patterns) {
@@ -115,10 +132,13 @@ std::vector<ClientSummary> by_client(std::vector<AnalysedSession> sessions) {
   }
   auto anomalies = analysis::score_clients(scored, weights);
   for (auto& c : out) c.anomaly = std::move(anomalies[c.client_addr]);
-  // The most anomalous first; then those whose transactions fail most.
+  // The most anomalous first; then the busiest, those whose transactions
+  // fail most, and by address.
   std::stable_sort(out.begin(), out.end(), [](const ClientSummary& a, const ClientSummary& b) {
     if (a.anomaly.score != b.anomaly.score) return a.anomaly.score > b.anomaly.score;
-    return abort_rate(a) > abort_rate(b);
+    if (a.sessions.size() != b.sessions.size()) return a.sessions.size() > b.sessions.size();
+    if (abort_rate(a) != abort_rate(b)) return abort_rate(a) > abort_rate(b);
+    return a.client_addr < b.client_addr;
   });
   return out;
 }
