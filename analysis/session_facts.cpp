@@ -60,6 +60,10 @@ void read_log(const EventRecord& e, const Attributes& a, SessionFacts& f, LogVie
   f.have_log = true;
   if (e.stage == "reject") {
     LogReject r{e.time_us, text(a, "command"), text(a, "code"), text(a, "action"), sender_of(a)};
+    const std::string helo = text(a, "helo");
+    if (!helo.empty() && std::find(log.helos.begin(), log.helos.end(), helo) == log.helos.end()) {
+      log.helos.push_back(helo);
+    }
     if (r.action.find("reject") != std::string::npos || r.action == "defer") {
       f.temp_rejects += r.code.starts_with('4');
       f.perm_rejects += r.code.starts_with('5');
@@ -265,6 +269,9 @@ SessionFacts facts_of(const SessionRecord& s) {
   if (tokens.empty() || tokens.front().letter != 'C') {
     tokens.insert(tokens.begin(), Token{'C', s.connect_us});
   }
+  // Without the milter's HELO, the helo=<> of reject lines (smtpd wrote
+  // each of <>()\";@` and non-printables as '?').
+  if (f.helos.empty()) f.helos = log.helos;
   const std::int64_t end_us = s.close_us.value_or(last_time);
   const bool log_only = primary == "log";
   std::vector<LogTransaction> log_transactions;

@@ -108,8 +108,8 @@ TEST(LongSession, TenThousandCachedMessagesAreOneConnectionReuse) {
                                               "log, invisible to the milter)"});
   EXPECT_EQ(names(match_all(builtin(), f)), std::vector<std::string>{"connection-reuse"});
   const Fingerprint fp = fingerprint_of(session, f);
-  EXPECT_EQ(fp.readable(), "greeting=EHLO helo=fqdn esmtp=SIZE tls=no auth=no "
-                           "rset_after_rcpt=no mailer=-");
+  EXPECT_EQ(fp.readable(), "greeting=EHLO helo=fqdn esmtp=SIZE esmtp_case=upper tls=no "
+                           "auth=no rset_after_rcpt=no | body=DATA end=quit mailer=-");
 }
 
 // What `clients`, `report --client` and `correlate` do with the sessions
