@@ -12,7 +12,6 @@ namespace smtpscope::analysis {
 namespace {
 
 constexpr int smallest_group = 5;  // fewer sessions: compare with the population
-constexpr double named_share = 0.5;  // what a pattern counts however common it is
 
 double quirk_severity(const std::string& quirk) {
   static const std::map<std::string, double> severity = {
@@ -88,12 +87,14 @@ void pattern_reasons(const ClientSessions& c, const Population& p,
                                 : p.with_pattern.at(name) - k;
     const double base = base_n > 0 ? static_cast<double>(base_k) / base_n : 0.0;
     const double excess = std::max(0.0, wilson_interval(k, n).first - base);
-    // A named pattern always counts (so a client that shows one ranks above
-    // every ordinary one), more when it is rarer among the others, and more
-    // with the number of sessions that show it (an admin acts on volume).
+    // A named pattern always counts, by its weight and the share of the
+    // client's sessions that show it (so a client that shows one ranks
+    // above every ordinary one, and a bot is no less a bot for being one of
+    // many alike); more when it is rarer among the others, and more with
+    // the number of sessions that show it (an admin acts on volume).
     const double share = static_cast<double>(k) / n;
-    const double volume = 1 + 0.25 * std::log10(static_cast<double>(k));
-    a.reasons.push_back({weight * (named_share * share + 4 * excess) * volume,
+    const double volume = 1 + 0.5 * std::log10(static_cast<double>(k));
+    a.reasons.push_back({weight * (share + 2 * excess) * volume,
                          fmt::format("{} of {} sessions are {} (others {}: {:.0f}%)", k, n, name,
                                      by_group ? "with its fingerprint" : "in the population",
                                      base * 100)});

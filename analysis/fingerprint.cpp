@@ -97,11 +97,11 @@ std::string greeting(const SessionRecord& s, const SessionFacts& f) {
 }
 
 // TLS and AUTH: the milter's or policy server's word when they saw it,
-// else the log's (starttls=0/1 is a failed handshake, auth=0/1 a failed
-// login).
+// else the log's. Whether the client tries is its dialect; whether it
+// succeeds (a password, a certificate) is circumstance and a pattern's
+// business, so starttls=0/1 and auth=0/1 are "yes" too.
 std::string merged(bool sensed, const std::string& logged) {
-  if (sensed) return "yes";
-  return logged == "?" ? "no" : logged;
+  return sensed || logged == "yes" || logged == "failed" ? "yes" : "no";
 }
 
 std::string body(const SessionFacts& f) {

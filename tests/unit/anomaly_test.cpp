@@ -38,7 +38,7 @@ TEST(Anomaly, ABehaviourCommonInItsFingerprintGroupIsNotAnomalous) {
   // Named, so above the ordinary ones, but far below the same behaviour
   // where its group does not show it.
   EXPECT_GT(scores.at("proxy3").score, scores.at("plain3").score);
-  EXPECT_LT(scores.at("proxy3").score * 3, scores.at("outlier").score);
+  EXPECT_LT(scores.at("proxy3").score * 1.5, scores.at("outlier").score);
   EXPECT_EQ(scores.at("proxy3").reasons.front().text,
             "2 of 2 sessions are intercepting-proxy (others with its fingerprint: 100%)");
 }

@@ -81,7 +81,7 @@ TEST(Fingerprint, WhatOnlyDataShowsDoesNotSplitAProgram) {
 TEST(Fingerprint, TheLogAloneGivesACommandSignature) {
   // postfix/smtps/smtpd: ehlo=1 auth=0/1 commands=1/2, lost connection after AUTH
   const Fingerprint guess = logged(R"({"ehlo":"1","auth":"0/1","commands":"1/2"})", "AUTH");
-  EXPECT_EQ(guess.readable(), "greeting=EHLO helo=? esmtp=- esmtp_case=- tls=no auth=failed "
+  EXPECT_EQ(guess.readable(), "greeting=EHLO helo=? esmtp=- esmtp_case=- tls=no auth=yes "
                               "rset_after_rcpt=no | body=- end=drop mailer=-");
   // The same bot once said QUIT: still one id.
   EXPECT_EQ(guess.id, logged(R"({"ehlo":"1","auth":"0/1","quit":"1","commands":"2/3"})").id);
@@ -93,10 +93,13 @@ TEST(Fingerprint, TheLogAloneGivesACommandSignature) {
   EXPECT_EQ(mta.id, logged(R"({"ehlo":"2","starttls":"1","mail":"2","rcpt":"3","data":"2",)"
                            R"("rset":"1","commands":"10"})", "DATA").id);
   EXPECT_NE(mta.id, guess.id);
-  // HELO instead of EHLO, a failed TLS handshake: other dialects.
+  // HELO instead of EHLO: another dialect.
   EXPECT_EQ(feature(logged(R"({"helo":"1","mail":"1","rcpt":"0/1","commands":"2/3"})"), "greeting"),
             "HELO");
-  EXPECT_EQ(feature(logged(R"({"ehlo":"1","starttls":"0/1","commands":"1/2"})"), "tls"), "failed");
+  // A failed TLS handshake or login is the client trying: its dialect.
+  EXPECT_EQ(feature(logged(R"({"ehlo":"1","starttls":"0/1","commands":"1/2"})"), "tls"), "yes");
+  EXPECT_EQ(logged(R"({"ehlo":"1","auth":"1","mail":"1","rcpt":"1","data":"1","quit":"1"})").id,
+            logged(R"({"ehlo":"1","auth":"0/1","quit":"1"})").id);
   // BDAT: `body` from the counters.
   EXPECT_EQ(feature(logged(R"({"ehlo":"1","mail":"1","rcpt":"1","bdat":"2","quit":"1"})"), "body"),
             "BDAT");
