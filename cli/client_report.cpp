@@ -24,6 +24,13 @@ std::string quirk_list(const std::vector<std::string>& quirks) {
   return quirks.empty() ? "-" : fmt::format("{}", fmt::join(quirks, ","));
 }
 
+json timing_json(const analysis::ClientTiming& t) {
+  return {{"regular_every_s", t.regular_every_s ? json(*t.regular_every_s) : json()},
+          {"burst", t.burst},
+          {"burst_window_s", t.burst_window_s},
+          {"text", t.describe()}};
+}
+
 json anomaly_json(const analysis::Anomaly& a) {
   json reasons = json::array();
   for (const auto& r : a.reasons) reasons.push_back({{"weight", r.weight}, {"reason", r.text}});
@@ -41,6 +48,7 @@ json client_fields(const ClientSummary& c) {
           {"helo_quirks", c.quirks},
           {"fingerprints", c.fingerprints},
           {"fingerprint_changes", c.fingerprint_changes},
+          {"timing", timing_json(c.timing)},
           {"anomaly", anomaly_json(c.anomaly)}};
 }
 
@@ -117,6 +125,9 @@ std::vector<ClientSummary> by_client(std::vector<AnalysedSession> sessions) {
   for (auto& [addr, c] : clients) {
     std::stable_sort(c.pattern_counts.begin(), c.pattern_counts.end(),
                      [](const auto& a, const auto& b) { return a.second > b.second; });
+    std::vector<std::int64_t> connects;
+    for (const auto& a : c.sessions) connects.push_back(a.session->connect_us);
+    c.timing = analysis::client_timing(std::move(connects));
     analysis::ClientSessions input{addr, {}};
     for (const auto& a : c.sessions) {
       analysis::ScoredSession s{a.fingerprint.id, {}, {}};
@@ -182,6 +193,9 @@ std::string render_report_text(const ClientSummary& c) {
     out += fmt::format("  {:5.2f}  {}\n", r.weight, printable(r.text));
   }
   out += fmt::format("HELO quirks: {}\n", quirk_list(c.quirks));
+  if (const std::string timing = c.timing.describe(); !timing.empty()) {
+    out += fmt::format("Timing: {}\n", timing);
+  }
   for (const std::string& id : c.fingerprints) {
     const auto& first = *std::find_if(c.sessions.begin(), c.sessions.end(),
                                       [&](const AnalysedSession& a) { return a.fingerprint.id == id; });

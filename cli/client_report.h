@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "anomaly.h"
+#include "client_timing.h"
 #include "correlation.h"
 #include "fingerprint.h"
 #include "patterns.h"
@@ -35,6 +36,7 @@ struct ClientSummary {
   std::vector<std::string> fingerprints;  // distinct ids, in order of first appearance
   int fingerprint_changes = 0;            // sessions whose fingerprint differs from the one before
   analysis::Anomaly anomaly;
+  analysis::ClientTiming timing;  // regular interval, largest burst
 };
 
 // Adds to `population` (oldest first) those of `own` it lacks (by id),

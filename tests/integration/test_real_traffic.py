@@ -80,6 +80,13 @@ class RealServerLogAlone(unittest.TestCase):
         self.assertEqual(self.top_pattern(SCANNER), "scanner")
         self.assertEqual(self.top_pattern(NON_SMTP), "non-smtp-speaker")
 
+    def test_client_timing_is_shown(self):
+        # The temp-rejected MTA comes back on its queue schedule.
+        timing = self.by_address[TEMP_REJECTED]["timing"]
+        self.assertEqual(timing["text"], "every ~10 min")
+        report = smtpscope(self.db, "report", "--client", TEMP_REJECTED).stdout
+        self.assertIn("Timing: every ~10 min\n", report)
+
     def test_ordinary_senders_get_no_pattern_and_rank_below_every_named_client(self):
         named = [c["anomaly"]["score"] for c in self.clients if c["patterns"]]
         for address in ORDINARY:
