@@ -15,7 +15,7 @@ struct ClientTiming {
   // The median gap between consecutive connections, when at least
   // `regular_min_sessions` sessions keep within 20% of it (most gaps).
   std::optional<double> regular_every_s;
-  int burst = 0;                 // most connections that began within one window
+  int burst = 0;  // most connections that began within one window
   double burst_window_s = 1.0;
   std::string describe() const;  // "every ~60 s; 20 connections in 1 s", "" if neither
 };

@@ -55,15 +55,15 @@ std::vector<Planned> plan(const Counts& c, const LogView& log, std::vector<std::
   int with_rcpt = std::min(n, rcpt_ok);
   const int data_ok = c.ok("data") + std::min(c.ok("bdat"), with_rcpt);
   if (!log.queued_us.empty()) {
-    with_rcpt = std::clamp(static_cast<int>(log.queued_us.size()), std::min(data_ok, with_rcpt),
-                           with_rcpt);
+    with_rcpt =
+        std::clamp(static_cast<int>(log.queued_us.size()), std::min(data_ok, with_rcpt), with_rcpt);
   }
   const int delivered = std::min(data_ok, with_rcpt);
   std::vector<Planned> out;
   for (int i = 0; i < n; ++i) {
-    const Kind kind = i < n - with_rcpt                ? Kind::no_recipient
-                      : i < n - delivered              ? Kind::not_delivered
-                                                       : Kind::delivered;
+    const Kind kind = i < n - with_rcpt   ? Kind::no_recipient
+                      : i < n - delivered ? Kind::not_delivered
+                                          : Kind::delivered;
     out.push_back(Planned{kind, {}, {}, undated, 0, 0, false});
   }
   const std::string& end = log.end_state;
@@ -73,13 +73,13 @@ std::vector<Planned> plan(const Counts& c, const LogView& log, std::vector<std::
                              [](const Planned& p) { return p.kind != Kind::delivered; });
     if (open != out.rend()) std::rotate(open.base() - 1, open.base(), out.end());
   }
-  const bool mixed = std::any_of(out.begin(), out.end(), [&](const Planned& p) {
-    return p.kind != out.front().kind;
-  });
+  const bool mixed = std::any_of(out.begin(), out.end(),
+                                 [&](const Planned& p) { return p.kind != out.front().kind; });
   if (n > 1 && mixed) {
-    notes.push_back(fmt::format("the log does not give the order of the {} transactions: "
-                                "those that failed are shown first",
-                                n));
+    notes.push_back(
+        fmt::format("the log does not give the order of the {} transactions: "
+                    "those that failed are shown first",
+                    n));
   }
   return out;
 }
@@ -125,8 +125,10 @@ void place_recipients(const Counts& c, const LogView& log, std::vector<Planned>&
   const bool both = std::any_of(planned.begin(), planned.end(), [](const Planned& p) {
     return p.facts.rcpt_accepted > 0 && p.facts.rcpt_rejected > 0;
   });
-  if (both) notes.push_back("the log does not give the order of accepted and rejected "
-                            "recipients: accepted ones are shown first");
+  if (both)
+    notes.push_back(
+        "the log does not give the order of accepted and rejected "
+        "recipients: accepted ones are shown first");
   if (n > 1 && (c.tried("rcpt") > n || c.tried("rcpt") != c.ok("rcpt"))) {
     notes.push_back("the log does not say which recipients belong to which transaction");
   }
@@ -156,9 +158,10 @@ void senders(std::vector<Planned>& planned, std::vector<std::string>& notes) {
     unknown += !p.facts.mail_from;
   }
   if (unknown > 0) {
-    notes.push_back(fmt::format("the smtpd log does not name the sender of {} transaction{} "
-                                "(null sender or not is unknown)",
-                                unknown, unknown == 1 ? "" : "s"));
+    notes.push_back(
+        fmt::format("the smtpd log does not name the sender of {} transaction{} "
+                    "(null sender or not is unknown)",
+                    unknown, unknown == 1 ? "" : "s"));
   }
 }
 
@@ -215,8 +218,9 @@ std::optional<int> attempted(const std::map<std::string, std::string>& counters,
 LogStages log_stages(const LogView& log, std::int64_t connect_us, std::int64_t close_us) {
   LogStages out;
   if (log.counters.empty()) {
-    out.notes.push_back("the log has no command counters for this session: its stages "
-                        "between connect and end are unknown");
+    out.notes.push_back(
+        "the log has no command counters for this session: its stages "
+        "between connect and end are unknown");
     return out;
   }
   const Counts c(log.counters);

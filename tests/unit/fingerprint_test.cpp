@@ -65,8 +65,11 @@ TEST(Fingerprint, EsmtpKeywordsCompareWithoutCaseAndTheCaseIsItsOwnTrait) {
 
 TEST(Fingerprint, WhatOnlyDataShowsDoesNotSplitAProgram) {
   Session delivered;
-  delivered.mail("SIZE=100").event("milter", "rcpt", "<b@example.net>", R"({"rejected":"0"})")
-      .event("milter", "data").event("milter", "header", "Thunderbird 115").event("milter", "eom");
+  delivered.mail("SIZE=100")
+      .event("milter", "rcpt", "<b@example.net>", R"({"rejected":"0"})")
+      .event("milter", "data")
+      .event("milter", "header", "Thunderbird 115")
+      .event("milter", "eom");
   Session rejected;
   rejected.mail("SIZE=100").event("milter", "rcpt", "<c@example.net>", R"({"rejected":"1"})");
   const Fingerprint a = delivered.fingerprint();
@@ -81,8 +84,9 @@ TEST(Fingerprint, WhatOnlyDataShowsDoesNotSplitAProgram) {
 TEST(Fingerprint, TheLogAloneGivesACommandSignature) {
   // postfix/smtps/smtpd: ehlo=1 auth=0/1 commands=1/2, lost connection after AUTH
   const Fingerprint guess = logged(R"({"ehlo":"1","auth":"0/1","commands":"1/2"})", "AUTH");
-  EXPECT_EQ(guess.readable(), "greeting=EHLO helo=? esmtp=- esmtp_case=- tls=no auth=yes "
-                              "rset_after_rcpt=no | body=- end=drop mailer=-");
+  EXPECT_EQ(guess.readable(),
+            "greeting=EHLO helo=? esmtp=- esmtp_case=- tls=no auth=yes "
+            "rset_after_rcpt=no | body=- end=drop mailer=-");
   // The same bot once said QUIT: still one id.
   EXPECT_EQ(guess.id, logged(R"({"ehlo":"1","auth":"0/1","quit":"1","commands":"2/3"})").id);
   // An MTA with STARTTLS, two messages or one, QUIT or a broken link: one id.
@@ -91,7 +95,9 @@ TEST(Fingerprint, TheLogAloneGivesACommandSignature) {
   EXPECT_EQ(feature(mta, "tls"), "yes");
   EXPECT_EQ(feature(mta, "body"), "DATA");
   EXPECT_EQ(mta.id, logged(R"({"ehlo":"2","starttls":"1","mail":"2","rcpt":"3","data":"2",)"
-                           R"("rset":"1","commands":"10"})", "DATA").id);
+                           R"("rset":"1","commands":"10"})",
+                           "DATA")
+                        .id);
   EXPECT_NE(mta.id, guess.id);
   // HELO instead of EHLO: another dialect.
   EXPECT_EQ(feature(logged(R"({"helo":"1","mail":"1","rcpt":"0/1","commands":"2/3"})"), "greeting"),
