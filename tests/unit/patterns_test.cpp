@@ -286,7 +286,7 @@ INSTANTIATE_TEST_SUITE_P(
                     "p.yaml:2: pattern \"x\" has no stages"},
         BadPatterns{"patterns:\n  - name: x\n    title: t\n    stages: Q\n    explanation: e\n"
                     "    advice: a\n    extra: 1\n",
-                    "p.yaml:7: unknown key \"extra\" (name, title, stages, when, weight, explanation, "
+                    "p.yaml:7: unknown key \"extra\" (name, title, stages, when, weight, supersedes, explanation, "
                     "advice)"},
         BadPatterns{"patterns:\n  - {name: x, title: t, stages: Q, explanation: e, advice: a}\n"
                     "  - {name: x, title: t, stages: Q, explanation: e, advice: a}\n",
