@@ -261,6 +261,10 @@ std::string render_report_json(const ClientSummary& c) {
                         {"helo_quirks", quirks},
                         {"end", a.facts.end},
                         {"lost_after", a.facts.lost_after},
+                        {"transactions", a.facts.transactions},
+                        {"senders", a.facts.senders},
+                        // null when the sensors could not tell (the log alone)
+                        {"null_sender", a.facts.null_sender ? json(*a.facts.null_sender) : json()},
                         {"log_counters", counters},
                         {"notes", a.facts.notes}});
   }

@@ -103,8 +103,17 @@ class RealServerLogAlone(unittest.TestCase):
         self.assertIn("C H H M J A Q", stages)  # ehlo=2 starttls=1 mail=1 rcpt=0/1 quit=1
         self.assertEqual(report["transactions"], 51)
         self.assertEqual(report["aborted"], 51)
-        notes = report["session_details"][0]["notes"]
-        self.assertIn("no milter events: stages rebuilt from the log's counters", notes)
+        first = report["session_details"][0]
+        self.assertIn("no milter events: stages rebuilt from the log's counters", first["notes"])
+        # The reject line names the sender: known, not the null sender.
+        self.assertEqual(first["null_sender"], False)
+        self.assertEqual(len(first["senders"]), 1)
+        # The brute-forcer's sessions name no sender: unknown, and said so.
+        guess = json.loads(smtpscope(self.db, "report", "--client", BRUTE_FORCER, "--format",
+                                     "json").stdout)
+        lost = [s for s in guess["session_details"] if s["stages"] == "C H L"][0]
+        self.assertEqual(lost["transactions"], 0)
+        self.assertEqual(lost["lost_after"], "AUTH")
 
     def test_report_and_clients_give_the_same_score_and_reasons(self):
         for client in self.clients[:5] + [self.by_address[a] for a in ORDINARY]:
