@@ -52,7 +52,7 @@ TEST(Patterns, TheShippedFileLoadsWithEveryPatternTheIssueNames) {
   for (const auto& p : set.patterns) names.push_back(p.name);
   EXPECT_EQ(names, (std::vector<std::string>{
                        "intercepting-proxy", "verification-probe", "connection-reuse",
-                       "auth-guessing", "mail-refused", "temp-rejected",
+                       "auth-guessing", "mail-refused", "temp-rejected", "content-rejected",
                        "abandon-after-rejected-recipient", "abort-after-accepted-recipient",
                        "monitoring-check", "gives-up-after-refused-helo", "scanner",
                        "non-smtp-speaker", "pregreet-bot", "lost-connection", "timeout",
@@ -138,6 +138,10 @@ TEST(Patterns, RealTrafficFromTheLogAlone) {
   temp.perm_rejects = 1;
   EXPECT_EQ(first_match(temp), "abandon-after-rejected-recipient");
 
+  // ehlo=1 mail=1 rcpt=1 data=0/1 quit=1 (cleanup: reject: header ...)
+  EXPECT_EQ(first_match(logged("C H M R D A Q", {{"ehlo", "1"}, {"mail", "1"}, {"rcpt", "1"},
+                                                 {"data", "0/1"}, {"quit", "1"}})),
+            "content-rejected");
   // ehlo=2 starttls=1 quit=1 commands=4: a monitor
   EXPECT_EQ(first_match(logged("C H H Q", {{"ehlo", "2"}, {"starttls", "1"}, {"quit", "1"}})),
             "monitoring-check");
@@ -223,7 +227,7 @@ std::string random_stages(std::mt19937& random) {
     stages += " M";
     for (int r = 0, n = 1 + static_cast<int>(random() % 3); r < n; ++r) stages += pick({" R", " J"});
     stages += pause();
-    stages += random() % 2 == 0 ? " A" : " D E";
+    stages += pick({" A", " D E", " D E", " D A"});  // aborted, queued, content refused
     stages += pause();
     if (random() % 8 == 0) stages += pick({" U", " H", " R", " E", " M"});
   }
