@@ -240,3 +240,57 @@ TEST(SessionFacts, CounterForms) {
 
 }  // namespace
 }  // namespace smtpscope::analysis
+
+namespace smtpscope::analysis {
+namespace {
+
+// Whatever the counters say (damaged lines, huge or odd numbers), the
+// rebuilt session is bounded and consistent: one M per accepted MAIL (at
+// most 10,000), a D only after an R, every transaction ended by E or A.
+TEST(SessionFactsFromTheLog, AnyCountersGiveABoundedConsistentShape) {
+  const std::vector<std::string> values = {"0", "1", "2", "3", "0/1", "1/2", "2/5", "99999999",
+                                           "5/3", "-1", "x", "", "1/", "/1", "4294967296"};
+  const std::vector<std::string> names = {"ehlo", "mail", "rcpt", "data", "bdat", "rset", "quit",
+                                          "unknown"};
+  std::uint32_t state = 7;
+  auto next = [&state] { return state = state * 1103515245u + 12345u; };
+  for (int round = 0; round < 2000; ++round) {
+    LogView log;
+    for (const auto& name : names) {
+      if (next() % 3 != 0) log.counters[name] = values[(next() >> 8) % values.size()];
+    }
+    if (log.counters.empty()) log.counters["commands"] = "0/0";
+    for (int q = static_cast<int>((next() >> 8) % 4); q > 0; --q) log.queued_us.push_back(q * 1000);
+    log.end_state = next() % 2 ? "DATA" : "";
+    const LogStages out = log_stages(log, 0, 10'000'000);
+    ASSERT_LE(out.tokens.size(), 200'000u);
+    const int mails = std::min(succeeded(log.counters, "mail").value_or(0), 10000);
+    EXPECT_EQ(out.transactions.size(), static_cast<std::size_t>(std::max(mails, 0)));
+    std::string letters;
+    for (const auto& t : out.tokens) {
+      letters += t.letter;
+      EXPECT_GE(t.time_us, 0);
+      EXPECT_LE(t.time_us, 10'000'000);
+    }
+    bool open = false, accepted = false;
+    for (char c : letters) {
+      if (c == 'M') {
+        EXPECT_FALSE(open) << letters;
+        open = true;
+        accepted = false;
+      }
+      if (c == 'R') accepted = true;
+      if (c == 'D') {
+        EXPECT_TRUE(open && accepted) << letters;
+      }
+      if (c == 'E' || c == 'A') {
+        EXPECT_TRUE(open) << letters;
+        open = false;
+      }
+    }
+    EXPECT_FALSE(open) << letters;
+  }
+}
+
+}  // namespace
+}  // namespace smtpscope::analysis
