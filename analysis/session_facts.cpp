@@ -120,6 +120,34 @@ char end_letter(SessionFacts& f) {
   return 'Z';
 }
 
+// The policy server sees no abort: with the log's counters, a transaction
+// (from its MAIL to the next MAIL or the end) that reached no end of
+// message was aborted, as a milter would have shown with A. When the
+// policy server was not asked at END-OF-MESSAGE (no E at all), the log's
+// data= count says how many DATAs were queued.
+void end_policy_transactions(std::vector<Token>& tokens, const SessionFacts& f) {
+  if (f.log_counters.empty()) return;
+  const bool saw_eom = std::any_of(tokens.begin(), tokens.end(),
+                                   [](const Token& t) { return t.letter == 'E'; });
+  int queued = saw_eom ? 0 : succeeded(f.log_counters, "data").value_or(0) +
+                                 succeeded(f.log_counters, "bdat").value_or(0);
+  std::vector<Token> out;
+  out.reserve(tokens.size() + tokens.size() / 2);
+  bool open = false;
+  for (const Token& t : tokens) {
+    if (t.letter == 'M' && open) out.push_back(Token{'A', t.time_us});
+    if (t.letter == 'M') open = true;
+    out.push_back(t);
+    if (t.letter == 'D' && !saw_eom && queued > 0) {
+      --queued;
+      out.push_back(Token{'E', t.time_us});
+    }
+    if (out.back().letter == 'E') open = false;
+  }
+  if (open) out.push_back(Token{'A', out.back().time_us});
+  tokens = std::move(out);
+}
+
 }  // namespace
 
 int rsets_inside_transactions(const std::string& stages, int log_rsets, bool quit) {
@@ -283,6 +311,7 @@ SessionFacts facts_of(const SessionRecord& s) {
     log_transactions = std::move(rebuilt.transactions);
     f.notes.insert(f.notes.end(), rebuilt.notes.begin(), rebuilt.notes.end());
   }
+  if (primary == "policy") end_policy_transactions(tokens, f);
   tokens.push_back(Token{end_letter(f), end_us});
   f.stages = render(tokens, f.max_gap_s);
   if (!have_milter) {

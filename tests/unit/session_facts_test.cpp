@@ -219,6 +219,29 @@ TEST(SessionFactsFromTheLog, WithoutCountersTheMiddleIsUnknown) {
   EXPECT_TRUE(has_note(f, "the log has no command counters"));
 }
 
+// The policy server sees MAIL, RCPT, DATA and END-OF-MESSAGE but no abort:
+// with the log, a transaction that reached no end of message is aborted.
+TEST(SessionFacts, PolicyTransactionsAreEndedFromTheLog) {
+  SessionRecord s;
+  s.client_addr = "192.0.2.7";
+  auto policy = [&s](std::string stage) {
+    s.events.push_back(EventRecord{"policy", std::move(stage), 0, std::nullopt, "", "{}"});
+  };
+  for (const char* stage : {"connect", "helo", "mail", "rcpt", "mail", "rcpt", "data", "eom"}) {
+    policy(stage);
+  }
+  s.events.push_back(EventRecord{"log", "close", 0, std::nullopt, "",
+                                 R"({"ehlo":"1","mail":"2","rcpt":"2","data":"1","rset":"1",)"
+                                 R"("quit":"1"})"});
+  EXPECT_EQ(facts_of(s).stages, "C H M R A M R D E Q");
+  // Not asked at END-OF-MESSAGE: the log's data=1 says the message was queued.
+  s.events.erase(s.events.begin() + 7);
+  EXPECT_EQ(facts_of(s).stages, "C H M R A M R D E Q");
+  // Without the log nothing is added: the end is unknown.
+  s.events.pop_back();
+  EXPECT_EQ(facts_of(s).stages, "C H M R M R D Z");
+}
+
 TEST(SessionFacts, RsetsInsideAndOutsideTransactions) {
   EXPECT_EQ(rsets_inside_transactions("C H M R A M R D E Q", 2, true), 1);  // proxy: RSET RSET
   EXPECT_EQ(rsets_inside_transactions("C H M R A +10s M R D E Q", 2, true), 1);  // a pause
