@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "correlation.h"
@@ -85,10 +86,15 @@ void pattern_reasons(const ClientSessions& c, const Population& p,
                                       : 0
                                 : p.with_pattern.at(name) - k;
     const double base = base_n > 0 ? static_cast<double>(base_k) / base_n : 0.0;
-    const double low = wilson_interval(k, n).first;
-    const double excess = low - base;
-    if (excess <= 0) continue;
-    a.reasons.push_back({weight * excess * 4,
+    const double excess = std::max(0.0, wilson_interval(k, n).first - base);
+    // A named pattern always counts, by its weight and the share of the
+    // client's sessions that show it (so a client that shows one ranks
+    // above every ordinary one, and a bot is no less a bot for being one of
+    // many alike); more when it is rarer among the others, and more with
+    // the number of sessions that show it (an admin acts on volume).
+    const double share = static_cast<double>(k) / n;
+    const double volume = 1 + 0.5 * std::log10(static_cast<double>(k));
+    a.reasons.push_back({weight * (share + 2 * excess) * volume,
                          fmt::format("{} of {} sessions are {} (others {}: {:.0f}%)", k, n, name,
                                      by_group ? "with its fingerprint" : "in the population",
                                      base * 100)});
@@ -151,6 +157,8 @@ std::map<std::string, Anomaly> score_clients(const std::vector<ClientSessions>& 
     pattern_reasons(c, population, weights, a);
     history_reasons(c, weights, a);
     quirk_reasons(c, population, a);
+    // A reason that weighs (next to) nothing is noise in the report.
+    std::erase_if(a.reasons, [](const Reason& r) { return r.weight < 0.005; });
     std::stable_sort(a.reasons.begin(), a.reasons.end(),
                      [](const Reason& x, const Reason& y) { return x.weight > y.weight; });
     for (const auto& r : a.reasons) a.score += r.weight;

@@ -1,7 +1,11 @@
 // How unusual a client is, with the reasons, heaviest first:
-//  - a pattern shown more often than its fingerprint group shows it (or the
-//    population, when the group is too small), judged by the lower bound of
-//    the client's 95% Wilson interval so a few sessions cannot dominate;
+//  - each pattern it shows, by the pattern's weight: a part for showing it
+//    at all (in proportion to its sessions that do), so any named pattern
+//    ranks a client above ordinary ones, and up to twice that for showing
+//    it more often than its fingerprint group does (or the population, when
+//    the group is too small), judged by the lower bound of the client's 95%
+//    Wilson interval so a few sessions cannot dominate; both grow with the
+//    log of the number of sessions that show it;
 //  - a change against its own history: a pattern its recent sessions show
 //    and its earlier ones did not, or a changed fingerprint;
 //  - HELO quirks, weighted by how rare they are in the population.

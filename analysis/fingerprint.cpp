@@ -29,13 +29,25 @@ std::string helo_class(const SessionFacts& f) {
       return std::string(to_string(q));
     }
   }
-  return f.helos.empty() ? "none" : "fqdn";
+  if (!f.helos.empty()) return "fqdn";
+  // The log counted an accepted HELO/EHLO whose name no line gave.
+  const int greeted = succeeded(f.log_counters, "helo").value_or(0) +
+                      succeeded(f.log_counters, "ehlo").value_or(0);
+  return greeted > 0 ? "?" : "none";
 }
 
+struct Sensed {
+  std::set<std::string> keywords;  // upper case
+  bool upper = false, lower = false;
+  bool tls = false, auth = false;
+  std::string mailer;
+};
+
 // ESMTP keywords (SIZE, BODY, SMTPUTF8, RET, ENVID, AUTH, NOTIFY, ORCPT)
-// used on MAIL and RCPT, without their values.
-std::string esmtp_keywords(const SessionRecord& s, bool& tls, bool& auth, std::string& mailer) {
-  std::set<std::string> keywords;
+// used on MAIL and RCPT, without their values; TLS and AUTH as the milter
+// and the policy server saw them; the kept X-Mailer.
+Sensed sensed(const SessionRecord& s) {
+  Sensed out;
   for (const EventRecord& e : s.events) {
     if (e.source != "milter" && e.source != "policy") continue;
     const auto a = nlohmann::json::parse(e.attributes_json, nullptr, false);
@@ -43,21 +55,67 @@ std::string esmtp_keywords(const SessionRecord& s, bool& tls, bool& auth, std::s
     auto get = [&a](const char* name) {
       return a.contains(name) && a[name].is_string() ? a[name].get<std::string>() : "";
     };
-    if (!get("{tls_version}").empty() || !get("encryption_protocol").empty()) tls = true;
-    if (!get("{auth_type}").empty() || !get("sasl_method").empty()) auth = true;
-    if (e.stage == "header" && mailer.empty()) mailer = e.argument.substr(0, 40);
+    if (!get("{tls_version}").empty() || !get("encryption_protocol").empty()) out.tls = true;
+    if (!get("{auth_type}").empty() || !get("sasl_method").empty()) out.auth = true;
+    if (e.stage == "header" && out.mailer.empty()) out.mailer = e.argument.substr(0, 40);
     const std::string esmtp = get("esmtp");
     for (std::size_t start = 0; start < esmtp.size();) {
       const std::size_t end = std::min(esmtp.find(' ', start), esmtp.size());
-      const std::string word = esmtp.substr(start, end - start);
-      keywords.insert(word.substr(0, word.find('=')));
+      std::string word = esmtp.substr(start, std::min(esmtp.find('=', start), end) - start);
+      for (char& c : word) {
+        if (c >= 'a' && c <= 'z') {
+          out.lower = true;
+          c = static_cast<char>(c - 'a' + 'A');
+        } else if (c >= 'A' && c <= 'Z') {
+          out.upper = true;
+        }
+      }
+      if (!word.empty()) out.keywords.insert(word);
       start = end + 1;
     }
   }
-  return keywords.empty() ? "-" : fmt::format("{}", fmt::join(keywords, ","));
+  return out;
 }
 
 std::string yes_no(bool value) { return value ? "yes" : "no"; }
+
+// What the log's counters say of a command: "yes", "failed" (tried, none
+// succeeded), "no"; "?" without counters.
+std::string from_counters(const SessionFacts& f, const std::string& name) {
+  if (f.log_counters.empty()) return "?";
+  const int tried = attempted(f.log_counters, name).value_or(0);
+  if (tried == 0) return "no";
+  return succeeded(f.log_counters, name).value_or(0) > 0 ? "yes" : "failed";
+}
+
+std::string greeting(const SessionRecord& s, const SessionFacts& f) {
+  if (s.protocol == "ESMTP") return "EHLO";
+  if (s.protocol == "SMTP") return "HELO";
+  if (from_counters(f, "ehlo") != "no" && from_counters(f, "ehlo") != "?") return "EHLO";
+  if (from_counters(f, "helo") != "no" && from_counters(f, "helo") != "?") return "HELO";
+  return f.log_counters.empty() ? "?" : "none";
+}
+
+// TLS and AUTH: the milter's or policy server's word when they saw it,
+// else the log's. Whether the client tries is its dialect; whether it
+// succeeds (a password, a certificate) is circumstance and a pattern's
+// business, so starttls=0/1 and auth=0/1 are "yes" too.
+std::string merged(bool sensed, const std::string& logged) {
+  return sensed || logged == "yes" || logged == "failed" ? "yes" : "no";
+}
+
+std::string body(const SessionFacts& f) {
+  if (f.log_counters.empty()) return "?";
+  if (attempted(f.log_counters, "bdat").value_or(0) > 0) return "BDAT";
+  if (attempted(f.log_counters, "data").value_or(0) > 0) return "DATA";
+  return "-";
+}
+
+std::string ending(const SessionFacts& f) {
+  if (f.end == "quit") return "quit";
+  if (f.end == "lost" || f.end == "timeout" || f.end == "error-limit") return "drop";
+  return "?";
+}
 
 }  // namespace
 
@@ -67,27 +125,31 @@ std::string Fingerprint::readable() const {
     if (!out.empty()) out += ' ';
     out += name + "=" + value;
   }
+  if (!later.empty()) out += " |";
+  for (const auto& [name, value] : later) out += " " + name + "=" + value;
   return out;
 }
 
 Fingerprint fingerprint_of(const SessionRecord& s, const SessionFacts& f) {
-  bool tls = false, auth = false;
-  std::string mailer;
-  const std::string keywords = esmtp_keywords(s, tls, auth, mailer);
-  const std::string greeting = s.protocol == "ESMTP" ? "EHLO" : s.protocol == "SMTP" ? "HELO" : "?";
+  const Sensed seen = sensed(s);
   const bool reset_after_rcpt = f.stages.find("R A") != std::string::npos ||
                                 f.stages.find("R +") != std::string::npos;
   Fingerprint fp;
   fp.features = {
-      {"greeting", greeting},
+      {"greeting", greeting(s, f)},
       {"helo", helo_class(f)},
-      {"esmtp", keywords},
-      {"tls", yes_no(tls)},
-      {"auth", yes_no(auth)},
+      {"esmtp", seen.keywords.empty() ? "-" : fmt::format("{}", fmt::join(seen.keywords, ","))},
+      {"esmtp_case", seen.upper && seen.lower ? "mixed" : seen.lower ? "lower"
+                     : seen.upper                                    ? "upper"
+                                                                     : "-"},
+      {"tls", merged(seen.tls, from_counters(f, "starttls"))},
+      {"auth", merged(seen.auth, from_counters(f, "auth"))},
       {"rset_after_rcpt", yes_no(reset_after_rcpt && f.aborted > 0)},
-      {"mailer", mailer.empty() ? "-" : mailer},
   };
   fp.id = fmt::format("{:08x}", fnv1a(fp.readable()));
+  fp.later = {{"body", body(f)},
+              {"end", ending(f)},
+              {"mailer", seen.mailer.empty() ? "-" : seen.mailer}};
   return fp;
 }
 

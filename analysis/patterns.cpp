@@ -17,6 +17,29 @@ std::string where(const std::string& name, const YAML::Node& node) {
   return node.Mark().line >= 0 ? fmt::format("{}:{}", name, node.Mark().line + 1) : name;
 }
 
+// "commands: {auth: all-failed, mail: none}": commands as the log's
+// disconnect counters name them (helo ehlo starttls auth mail rcpt data
+// bdat rset noop vrfy etrn quit unknown ...).
+Status command_states(Pattern& p, const YAML::Node& value) {
+  static const std::vector<std::pair<std::string, CommandState>> states = {
+      {"none", CommandState::none},         {"sent", CommandState::sent},
+      {"ok", CommandState::ok},             {"failed", CommandState::failed},
+      {"all-failed", CommandState::all_failed}, {"all-ok", CommandState::all_ok}};
+  if (!value.IsMap()) return Status::error("commands: expected a mapping, e.g. {auth: all-failed}");
+  for (const auto& entry : value) {
+    const std::string state = entry.second.IsScalar() ? entry.second.Scalar() : "";
+    auto found = std::find_if(states.begin(), states.end(),
+                              [&](const auto& s) { return s.first == state; });
+    if (found == states.end()) {
+      return Status::error(fmt::format("commands: {}: expected none, sent, ok, failed, "
+                                       "all-failed or all-ok",
+                                       entry.first.as<std::string>()));
+    }
+    p.commands.emplace_back(entry.first.as<std::string>(), found->second);
+  }
+  return Status::ok();
+}
+
 Status set_condition(Pattern& p, const std::string& key, const YAML::Node& value) {
   auto boolean = [&](std::optional<bool>& field) -> Status {
     if (!value.IsScalar() || (value.Scalar() != "true" && value.Scalar() != "false")) {
@@ -30,11 +53,37 @@ Status set_condition(Pattern& p, const std::string& key, const YAML::Node& value
     for (const auto& item : value) field.push_back(item.as<std::string>());
     return Status::ok();
   };
+  auto tristate = [&](std::optional<Tristate>& field) -> Status {
+    Tristate t;
+    auto one = [&t](const std::string& word) {
+      if (word == "true") return t.if_true = true;
+      if (word == "false") return t.if_false = true;
+      if (word == "unknown") return t.if_unknown = true;
+      return false;
+    };
+    bool good = value.IsScalar() ? one(value.Scalar()) : value.IsSequence() && value.size() > 0;
+    if (value.IsSequence()) {
+      for (const auto& item : value) good = good && item.IsScalar() && one(item.Scalar());
+    }
+    if (!good) return Status::error(key + ": expected true, false, unknown or a list of them");
+    field = t;
+    return Status::ok();
+  };
   try {
-    if (key == "retried_same_envelope") return boolean(p.retried_same_envelope);
-    if (key == "null_sender") return boolean(p.null_sender);
+    if (key == "retried_same_envelope") return tristate(p.retried_same_envelope);
+    if (key == "null_sender") return tristate(p.null_sender);
+    if (key == "commands") return command_states(p, value);
+    if (key == "rejected") {
+      if (!value.IsScalar() || (value.Scalar() != "temporary" && value.Scalar() != "permanent" &&
+                                value.Scalar() != "none")) {
+        return Status::error("rejected: expected temporary, permanent or none");
+      }
+      p.rejected = value.Scalar();
+      return Status::ok();
+    }
     if (key == "helo_refused") return boolean(p.helo_refused);
     if (key == "pipelining") return boolean(p.pipelining);
+    if (key == "pregreet") return boolean(p.pregreet);
     if (key == "non_smtp") return boolean(p.non_smtp);
     if (key == "rset_at_least") return p.rset_at_least = value.as<int>(), Status::ok();
     if (key == "delivered_at_least") return p.delivered_at_least = value.as<int>(), Status::ok();
@@ -54,6 +103,13 @@ Result<Pattern> parse_pattern(const YAML::Node& node, const std::string& name) {
   for (const auto& entry : node) {
     const std::string key = entry.first.as<std::string>();
     const YAML::Node value = entry.second;
+    if (key == "supersedes") {
+      if (!value.IsSequence()) {
+        return Status::error(where(name, value) + ": supersedes: expected a list of pattern names");
+      }
+      for (const auto& item : value) p.supersedes.push_back(item.as<std::string>());
+      continue;
+    }
     if (key == "when") {
       if (!value.IsMap()) return Status::error(where(name, value) + ": when: expected a mapping");
       for (const auto& condition : value) {
@@ -92,7 +148,7 @@ Result<Pattern> parse_pattern(const YAML::Node& node, const std::string& name) {
       p.stages = std::move(compiled).value();
     } else {
       return Status::error(fmt::format(
-          "{}: unknown key \"{}\" (name, title, stages, when, weight, explanation, advice)",
+          "{}: unknown key \"{}\" (name, title, stages, when, weight, supersedes, explanation, advice)",
           where(name, entry.first), key));
     }
   }
@@ -107,6 +163,20 @@ Result<Pattern> parse_pattern(const YAML::Node& node, const std::string& name) {
 
 bool contains(const std::vector<std::string>& list, const std::string& value) {
   return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+bool command_holds(const SessionFacts& f, const std::string& name, CommandState state) {
+  const int ok = succeeded(f.log_counters, name).value_or(0);
+  const int tried = attempted(f.log_counters, name).value_or(0);
+  switch (state) {
+    case CommandState::none: return tried == 0;
+    case CommandState::sent: return tried > 0;
+    case CommandState::ok: return ok > 0;
+    case CommandState::failed: return tried > ok;
+    case CommandState::all_failed: return tried > 0 && ok == 0;
+    case CommandState::all_ok: return tried > 0 && ok == tried;
+  }
+  return false;
 }
 
 }  // namespace
@@ -129,6 +199,15 @@ Result<PatternSet> parse_patterns(const std::string& yaml, const std::string& na
       }
       set.patterns.push_back(std::move(pattern).value());
     }
+    for (const auto& p : set.patterns) {
+      for (const auto& other : p.supersedes) {
+        if (std::none_of(set.patterns.begin(), set.patterns.end(),
+                         [&](const Pattern& q) { return q.name == other; })) {
+          return Status::error(fmt::format("{}:{}: supersedes: no pattern named \"{}\"", name,
+                                           p.line, other));
+        }
+      }
+    }
     return set;
   } catch (const YAML::Exception& e) {
     return Status::error(fmt::format("{}:{}: {}", name, e.mark.line + 1, e.msg));
@@ -145,10 +224,23 @@ Result<PatternSet> load_patterns(const std::string& path) {
 
 bool matches(const Pattern& p, const SessionFacts& f) {
   if (!re2::RE2::PartialMatch(f.stages, *p.stages)) return false;
-  if (p.retried_same_envelope && *p.retried_same_envelope != f.retried_same_envelope) return false;
-  if (p.null_sender && *p.null_sender != f.null_sender) return false;
+  if (p.retried_same_envelope && !p.retried_same_envelope->accepts(f.retried_same_envelope)) {
+    return false;
+  }
+  if (p.null_sender && !p.null_sender->accepts(f.null_sender)) return false;
+  if (!p.commands.empty() && f.log_counters.empty()) return false;
+  for (const auto& [name, state] : p.commands) {
+    if (!command_holds(f, name, state)) return false;
+  }
+  if (p.rejected) {
+    const std::string& r = *p.rejected;
+    if (r == "none" && f.temp_rejects + f.perm_rejects > 0) return false;
+    if (r == "temporary" && (f.temp_rejects == 0 || f.perm_rejects > 0)) return false;
+    if (r == "permanent" && f.perm_rejects == 0) return false;
+  }
   if (p.helo_refused && *p.helo_refused != f.helo_refused) return false;
   if (p.pipelining && *p.pipelining != f.pipelining) return false;
+  if (p.pregreet && *p.pregreet != f.pregreet) return false;
   if (p.non_smtp && *p.non_smtp != f.non_smtp) return false;
   if (p.rset_at_least && f.rset.value_or(0) < *p.rset_at_least) return false;
   if (p.delivered_at_least && f.delivered < *p.delivered_at_least) return false;
@@ -167,6 +259,10 @@ std::vector<const Pattern*> match_all(const PatternSet& set, const SessionFacts&
   for (const auto& p : set.patterns) {
     if (matches(p, facts)) out.push_back(&p);
   }
+  std::vector<std::string> superseded;
+  for (const Pattern* p : out) superseded.insert(superseded.end(), p->supersedes.begin(), p->supersedes.end());
+  if (superseded.empty()) return out;
+  std::erase_if(out, [&](const Pattern* p) { return contains(superseded, p->name); });
   return out;
 }
 

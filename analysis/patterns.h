@@ -24,6 +24,19 @@ class RE2;
 
 namespace smtpscope::analysis {
 
+// A condition on a fact the sensors may not know (the sender of a
+// transaction only the log saw): which of true, false and unknown pass.
+struct Tristate {
+  bool if_true = false, if_false = false, if_unknown = false;
+  bool accepts(std::optional<bool> fact) const {
+    return fact ? (*fact ? if_true : if_false) : if_unknown;
+  }
+};
+
+// What the log's disconnect counters say of one command (mail=0/1: sent,
+// failed, all-failed). A session without counters passes none.
+enum class CommandState { none, sent, ok, failed, all_failed, all_ok };
+
 struct Pattern {
   std::string name;
   std::string title;
@@ -34,8 +47,14 @@ struct Pattern {
   double weight = 1.0;  // how much it counts towards a client's anomaly score; 0 = harmless
   int line = 0;
   // Conditions (unset = not tested).
-  std::optional<bool> retried_same_envelope, null_sender, helo_refused, pipelining, non_smtp;
+  std::optional<Tristate> retried_same_envelope, null_sender;
+  std::optional<bool> helo_refused, pipelining, pregreet, non_smtp;
   std::optional<int> rset_at_least, delivered_at_least;
+  std::vector<std::pair<std::string, CommandState>> commands;  // from the log's counters
+  std::optional<std::string> rejected;  // temporary (all 4xx), permanent (a 5xx), none
+  // Patterns this one explains away: when both match, only this is kept
+  // (a verification probe is not also "quits with an accepted recipient").
+  std::vector<std::string> supersedes;
   std::optional<double> min_gap_s;
   std::vector<std::string> lost_after, screen_verdict;
 };
@@ -50,7 +69,8 @@ Result<PatternSet> load_patterns(const std::string& path);
 const std::string& builtin_patterns_yaml();
 
 bool matches(const Pattern& pattern, const SessionFacts& facts);
-// Every matching pattern, in file order (the first names the session).
+// Every matching pattern, in file order (the first names the session),
+// without those a matching one supersedes.
 std::vector<const Pattern*> match_all(const PatternSet& set, const SessionFacts& facts);
 
 }  // namespace smtpscope::analysis

@@ -22,13 +22,6 @@ std::string text(const Attributes& a, const char* name) {
   return a.contains(name) && a[name].is_string() ? a[name].get<std::string>() : "";
 }
 
-std::optional<int> number(std::string_view text) {
-  int value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc()) return std::nullopt;
-  return value;
-}
-
 char letter_of(const EventRecord& e, const Attributes& a) {
   const std::string& s = e.stage;
   if (s == "connect") return 'C';
@@ -42,10 +35,7 @@ char letter_of(const EventRecord& e, const Attributes& a) {
   return 0;
 }
 
-struct Token {
-  char letter;
-  std::int64_t time_us;
-};
+using Token = StageToken;
 
 std::string render(const std::vector<Token>& tokens, double& max_gap_s) {
   std::string out;
@@ -61,8 +51,27 @@ std::string render(const std::vector<Token>& tokens, double& max_gap_s) {
   return out;
 }
 
-void read_log(const EventRecord& e, const Attributes& a, SessionFacts& f) {
+std::optional<std::string> sender_of(const Attributes& a) {
+  if (!a.contains("from") || !a["from"].is_string()) return std::nullopt;
+  return a["from"].get<std::string>();
+}
+
+void read_log(const EventRecord& e, const Attributes& a, SessionFacts& f, LogView& log) {
   f.have_log = true;
+  if (e.stage == "reject") {
+    LogReject r{e.time_us, text(a, "command"), text(a, "code"), text(a, "action"), sender_of(a)};
+    const std::string helo = text(a, "helo");
+    if (!helo.empty() && std::find(log.helos.begin(), log.helos.end(), helo) == log.helos.end()) {
+      log.helos.push_back(helo);
+    }
+    if (r.action.find("reject") != std::string::npos || r.action == "defer") {
+      f.temp_rejects += r.code.starts_with('4');
+      f.perm_rejects += r.code.starts_with('5');
+    }
+    log.rejects.push_back(std::move(r));
+  } else if (e.stage == "queued") {
+    log.queued_us.push_back(e.time_us);
+  }
   if (e.stage == "close") {
     for (auto& [name, value] : a.items()) {
       static const std::vector<std::string> not_counters = {
@@ -77,10 +86,13 @@ void read_log(const EventRecord& e, const Attributes& a, SessionFacts& f) {
     f.lost_after = text(a, "after");
   } else if (e.stage == "pipelining") {
     f.pipelining = true;
+    if (text(a, "after") == "CONNECT") f.pregreet = true;
   } else if (e.stage == "non_smtp") {
     f.non_smtp = true;
+    log.non_smtp = true;
   } else if (e.stage == "screen") {
     f.screen_verdicts.push_back(text(a, "verdict"));
+    if (f.screen_verdicts.back() == "PREGREET") f.pregreet = true;
   }
 }
 
@@ -108,24 +120,62 @@ char end_letter(SessionFacts& f) {
   return 'Z';
 }
 
+// The policy server sees no abort: with the log's counters, a transaction
+// (from its MAIL to the next MAIL or the end) that reached no end of
+// message was aborted, as a milter would have shown with A. When the
+// policy server was not asked at END-OF-MESSAGE (no E at all), the log's
+// data= count says how many DATAs were queued.
+void end_policy_transactions(std::vector<Token>& tokens, const SessionFacts& f) {
+  if (f.log_counters.empty()) return;
+  const bool saw_eom = std::any_of(tokens.begin(), tokens.end(),
+                                   [](const Token& t) { return t.letter == 'E'; });
+  int queued = saw_eom ? 0 : succeeded(f.log_counters, "data").value_or(0) +
+                                 succeeded(f.log_counters, "bdat").value_or(0);
+  std::vector<Token> out;
+  out.reserve(tokens.size() + tokens.size() / 2);
+  bool open = false;
+  for (const Token& t : tokens) {
+    if (t.letter == 'M' && open) out.push_back(Token{'A', t.time_us});
+    if (t.letter == 'M') open = true;
+    out.push_back(t);
+    if (t.letter == 'D' && !saw_eom && queued > 0) {
+      --queued;
+      out.push_back(Token{'E', t.time_us});
+    }
+    if (out.back().letter == 'E') open = false;
+  }
+  if (open) out.push_back(Token{'A', out.back().time_us});
+  tokens = std::move(out);
+}
+
 }  // namespace
 
 int rsets_inside_transactions(const std::string& stages, int log_rsets, bool quit) {
+  // The letters alone: a pause ("+10s") between an abort and the next MAIL
+  // does not make it any less the RSET that ended that transaction.
+  std::string letters;
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    if (stages[i] == '+') {
+      while (i < stages.size() && stages[i] != ' ') ++i;
+    } else if (stages[i] != ' ') {
+      letters += stages[i];
+    }
+  }
   int followed_by_mail = 0;
-  for (std::size_t i = 0; i + 2 < stages.size(); ++i) {
-    if (stages.compare(i, 3, "A M") == 0) ++followed_by_mail;
+  for (std::size_t i = 0; i + 1 < letters.size(); ++i) {
+    if (letters[i] == 'A' && letters[i + 1] == 'M') ++followed_by_mail;
   }
   // A last abort before QUIT is an RSET when the log counted more RSETs than
   // the aborts a MAIL followed; otherwise QUIT itself ended the transaction.
-  const std::size_t last = stages.rfind('A');
-  const bool final_abort = last != std::string::npos && stages.find_first_of("MHRJDEU", last) ==
-                                                            std::string::npos;
+  const std::size_t last = letters.rfind('A');
+  const bool final_abort =
+      last != std::string::npos && letters.find_first_of("MHRJDEU", last) == std::string::npos;
   return followed_by_mail + (final_abort && quit && log_rsets > followed_by_mail ? 1 : 0);
 }
 
 namespace {
 
-void reconcile(const SessionRecord& s, SessionFacts& f) {
+void reconcile(SessionFacts& f) {
   f.rset = succeeded(f.log_counters, "rset");
   f.noop = succeeded(f.log_counters, "noop");
   const int greeted = succeeded(f.log_counters, "helo").value_or(0) +
@@ -141,7 +191,7 @@ void reconcile(const SessionRecord& s, SessionFacts& f) {
                                     *f.rset - inside, *f.rset - inside == 1 ? "" : "s"));
     }
   }
-  if (s.transactions.empty() && f.stages.find('M') != std::string::npos) {
+  if (f.transactions == 0 && f.stages.find('M') != std::string::npos) {
     f.notes.push_back("MAIL seen but no transaction recorded");
   }
 }
@@ -151,6 +201,8 @@ void reconcile(const SessionRecord& s, SessionFacts& f) {
 // sender reached DATA.
 void transactions_facts(const SessionRecord& s, SessionFacts& f) {
   f.transactions = static_cast<int>(s.transactions.size());
+  f.null_sender = false;
+  f.retried_same_envelope = false;
   std::unordered_set<std::string> reached_data_later;
   for (auto t = s.transactions.rbegin(); t != s.transactions.rend(); ++t) {
     if (t->outcome == "delivered") ++f.delivered;
@@ -162,6 +214,44 @@ void transactions_facts(const SessionRecord& s, SessionFacts& f) {
     }
     if (t->reached_data) reached_data_later.insert(t->mail_from);
   }
+  for (const auto& t : s.transactions) {
+    std::string sender = t.mail_from;
+    if (sender.size() >= 2 && sender.front() == '<' && sender.back() == '>') {
+      sender = sender.substr(1, sender.size() - 2);
+    }
+    f.senders.push_back(sender);
+  }
+}
+
+// The same from the log's transactions, where a sender may be unknown: a
+// fact that depends on one stays unknown.
+void log_transactions_facts(const std::vector<LogTransaction>& transactions, SessionFacts& f) {
+  f.transactions = static_cast<int>(transactions.size());
+  bool all_known = true;
+  f.null_sender = false;
+  f.retried_same_envelope = false;
+  for (std::size_t i = 0; i < transactions.size(); ++i) {
+    const LogTransaction& t = transactions[i];
+    f.delivered += t.delivered;
+    f.aborted += !t.delivered;
+    if (t.mail_from) {
+      f.senders.push_back(*t.mail_from);
+      if (t.mail_from->empty()) f.null_sender = true;
+    } else {
+      all_known = false;
+    }
+    if (t.delivered || t.rcpt_accepted == 0 || t.reached_data) continue;
+    for (std::size_t later = i + 1; later < transactions.size(); ++later) {
+      const LogTransaction& u = transactions[later];
+      if (!u.reached_data) continue;
+      if (!t.mail_from || !u.mail_from) {
+        if (f.retried_same_envelope == false) f.retried_same_envelope.reset();
+      } else if (*t.mail_from == *u.mail_from) {
+        f.retried_same_envelope = true;
+      }
+    }
+  }
+  if (!all_known && f.null_sender == false) f.null_sender.reset();
 }
 
 void quirks_facts(const SessionRecord& s, SessionFacts& f) {
@@ -184,21 +274,6 @@ void quirks_facts(const SessionRecord& s, SessionFacts& f) {
 
 }  // namespace
 
-std::optional<int> succeeded(const std::map<std::string, std::string>& counters,
-                             const std::string& name) {
-  auto found = counters.find(name);
-  if (found == counters.end()) return std::nullopt;
-  return number(found->second.substr(0, found->second.find('/')));
-}
-
-std::optional<int> attempted(const std::map<std::string, std::string>& counters,
-                             const std::string& name) {
-  auto found = counters.find(name);
-  if (found == counters.end()) return std::nullopt;
-  const std::size_t slash = found->second.find('/');
-  return number(slash == std::string::npos ? found->second : found->second.substr(slash + 1));
-}
-
 SessionFacts facts_of(const SessionRecord& s) {
   SessionFacts f;
   const bool have_milter = std::any_of(s.events.begin(), s.events.end(),
@@ -207,28 +282,49 @@ SessionFacts facts_of(const SessionRecord& s) {
                                        [](const EventRecord& e) { return e.source == "policy"; });
   const std::string primary = have_milter ? "milter" : have_policy ? "policy" : "log";
   std::vector<Token> tokens;
+  LogView log;
   std::int64_t last_time = s.connect_us;
   for (const EventRecord& e : s.events) {
     const Attributes a = attributes_of(e);
-    if (e.source == "log") read_log(e, a, f);
+    if (e.source == "log") read_log(e, a, f, log);
     if (e.source == "milter" && e.stage == "helo") f.helos.push_back(e.argument);
+    last_time = std::max(last_time, e.time_us);
     if (e.source != primary) continue;
     const char letter = letter_of(e, a);
     if (letter == 0 || (primary == "log" && letter != 'C')) continue;
     tokens.push_back(Token{letter, e.time_us});
-    last_time = std::max(last_time, e.time_us);
   }
   if (tokens.empty() || tokens.front().letter != 'C') {
     tokens.insert(tokens.begin(), Token{'C', s.connect_us});
   }
-  tokens.push_back(Token{end_letter(f), s.close_us.value_or(last_time)});
+  // Without the milter's HELO, the helo=<> of reject lines (smtpd wrote
+  // each of <>()\";@` and non-printables as '?').
+  if (f.helos.empty()) f.helos = log.helos;
+  const std::int64_t end_us = s.close_us.value_or(last_time);
+  const bool log_only = primary == "log";
+  std::vector<LogTransaction> log_transactions;
+  if (log_only && f.have_log) {
+    log.counters = f.log_counters;
+    log.end_state = f.lost_after;
+    LogStages rebuilt = log_stages(log, tokens.front().time_us, end_us);
+    tokens.insert(tokens.end(), rebuilt.tokens.begin(), rebuilt.tokens.end());
+    log_transactions = std::move(rebuilt.transactions);
+    f.notes.insert(f.notes.end(), rebuilt.notes.begin(), rebuilt.notes.end());
+  }
+  if (primary == "policy") end_policy_transactions(tokens, f);
+  tokens.push_back(Token{end_letter(f), end_us});
   f.stages = render(tokens, f.max_gap_s);
   if (!have_milter) {
-    f.notes.push_back(have_policy ? "no milter events: stages come from the policy server"
-                                  : "no milter events: stages come from the log");
+    f.notes.insert(f.notes.begin(),
+                   have_policy ? "no milter events: stages come from the policy server"
+                               : "no milter events: stages rebuilt from the log's counters");
   }
-  transactions_facts(s, f);
-  reconcile(s, f);
+  if (log_only && f.have_log) {
+    log_transactions_facts(log_transactions, f);
+  } else {
+    transactions_facts(s, f);
+  }
+  reconcile(f);
   quirks_facts(s, f);
   return f;
 }

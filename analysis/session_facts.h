@@ -13,6 +13,10 @@
 // D DATA, E end of message (queued), A transaction aborted, U unknown
 // command, then the end: Q QUIT, L connection lost (or dropped without
 // QUIT), T timeout, K too many errors, Z closed (no log to say how).
+// A session only the log saw gets the same letters, rebuilt from the
+// disconnect counters and reject lines (log_stages.h), its transactions
+// counted from them; what the log cannot tell stays unknown (an optional
+// without a value) and `notes` says so.
 #pragma once
 
 #include <map>
@@ -21,6 +25,7 @@
 #include <vector>
 
 #include "helo_quirks.h"
+#include "log_stages.h"
 #include "session_reader.h"
 
 namespace smtpscope::analysis {
@@ -37,13 +42,18 @@ struct SessionFacts {
   std::string lost_after;   // the log's STATE for lost/timeout
   bool helo_refused = false;  // the log counted a HELO/EHLO Postfix refused, none accepted
   bool pipelining = false;    // improper command pipelining logged
+  bool pregreet = false;      // talked before the greeting (postscreen PREGREET, or after CONNECT)
   bool non_smtp = false;
   std::vector<std::string> screen_verdicts;
   int transactions = 0;
   int delivered = 0;
   int aborted = 0;
-  bool null_sender = false;            // a transaction with MAIL FROM:<>
-  bool retried_same_envelope = false;  // aborted after an accepted RCPT, then the same sender again
+  int temp_rejects = 0;  // 4xx replies in reject lines
+  int perm_rejects = 0;  // 5xx
+  // Unknown (no value) when the senders are not all known, as from the log.
+  std::optional<bool> null_sender;            // a transaction with MAIL FROM:<>
+  std::optional<bool> retried_same_envelope;  // aborted after an accepted RCPT, same sender again
+  std::vector<std::string> senders;           // known senders, without <>, in order
   double max_gap_s = 0;
   std::vector<std::string> notes;
 };
@@ -54,11 +64,5 @@ SessionFacts facts_of(const SessionRecord& session);
 // (each abort a MAIL follows; a last abort before QUIT when the log counted
 // more RSETs than that). The rest came outside a transaction.
 int rsets_inside_transactions(const std::string& stages, int log_rsets, bool quit);
-
-// "2" from "2", 1 from "1/2" (succeeded/attempted), nullopt for absent.
-std::optional<int> succeeded(const std::map<std::string, std::string>& counters,
-                             const std::string& name);
-std::optional<int> attempted(const std::map<std::string, std::string>& counters,
-                             const std::string& name);
 
 }  // namespace smtpscope::analysis

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "text_escape.h"
@@ -21,6 +22,13 @@ double abort_rate(const ClientSummary& c) {
 
 std::string quirk_list(const std::vector<std::string>& quirks) {
   return quirks.empty() ? "-" : fmt::format("{}", fmt::join(quirks, ","));
+}
+
+json timing_json(const analysis::ClientTiming& t) {
+  return {{"regular_every_s", t.regular_every_s ? json(*t.regular_every_s) : json()},
+          {"burst", t.burst},
+          {"burst_window_s", t.burst_window_s},
+          {"text", t.describe()}};
 }
 
 json anomaly_json(const analysis::Anomaly& a) {
@@ -40,6 +48,7 @@ json client_fields(const ClientSummary& c) {
           {"helo_quirks", c.quirks},
           {"fingerprints", c.fingerprints},
           {"fingerprint_changes", c.fingerprint_changes},
+          {"timing", timing_json(c.timing)},
           {"anomaly", anomaly_json(c.anomaly)}};
 }
 
@@ -48,6 +57,22 @@ std::string top_pattern(const ClientSummary& c) {
 }
 
 }  // namespace
+
+void add_missing_sessions(std::vector<SessionRecord>& population, std::vector<SessionRecord> own) {
+  std::set<std::int64_t> known;
+  for (const auto& s : population) known.insert(s.id);
+  bool added = false;
+  for (auto& s : own) {
+    if (known.insert(s.id).second) {
+      population.push_back(std::move(s));
+      added = true;
+    }
+  }
+  if (!added) return;
+  std::stable_sort(population.begin(), population.end(), [](const auto& a, const auto& b) {
+    return a.connect_us != b.connect_us ? a.connect_us < b.connect_us : a.id < b.id;
+  });
+}
 
 std::vector<AnalysedSession> analyse(const std::vector<SessionRecord>& sessions,
                                      const analysis::PatternSet& patterns) {
@@ -100,6 +125,9 @@ std::vector<ClientSummary> by_client(std::vector<AnalysedSession> sessions) {
   for (auto& [addr, c] : clients) {
     std::stable_sort(c.pattern_counts.begin(), c.pattern_counts.end(),
                      [](const auto& a, const auto& b) { return a.second > b.second; });
+    std::vector<std::int64_t> connects;
+    for (const auto& a : c.sessions) connects.push_back(a.session->connect_us);
+    c.timing = analysis::client_timing(std::move(connects));
     analysis::ClientSessions input{addr, {}};
     for (const auto& a : c.sessions) {
       analysis::ScoredSession s{a.fingerprint.id, {}, {}};
@@ -115,10 +143,13 @@ std::vector<ClientSummary> by_client(std::vector<AnalysedSession> sessions) {
   }
   auto anomalies = analysis::score_clients(scored, weights);
   for (auto& c : out) c.anomaly = std::move(anomalies[c.client_addr]);
-  // The most anomalous first; then those whose transactions fail most.
+  // The most anomalous first; then the busiest, those whose transactions
+  // fail most, and by address.
   std::stable_sort(out.begin(), out.end(), [](const ClientSummary& a, const ClientSummary& b) {
     if (a.anomaly.score != b.anomaly.score) return a.anomaly.score > b.anomaly.score;
-    return abort_rate(a) > abort_rate(b);
+    if (a.sessions.size() != b.sessions.size()) return a.sessions.size() > b.sessions.size();
+    if (abort_rate(a) != abort_rate(b)) return abort_rate(a) > abort_rate(b);
+    return a.client_addr < b.client_addr;
   });
   return out;
 }
@@ -162,6 +193,9 @@ std::string render_report_text(const ClientSummary& c) {
     out += fmt::format("  {:5.2f}  {}\n", r.weight, printable(r.text));
   }
   out += fmt::format("HELO quirks: {}\n", quirk_list(c.quirks));
+  if (const std::string timing = c.timing.describe(); !timing.empty()) {
+    out += fmt::format("Timing: {}\n", timing);
+  }
   for (const std::string& id : c.fingerprints) {
     const auto& first = *std::find_if(c.sessions.begin(), c.sessions.end(),
                                       [&](const AnalysedSession& a) { return a.fingerprint.id == id; });
@@ -227,6 +261,10 @@ std::string render_report_json(const ClientSummary& c) {
                         {"helo_quirks", quirks},
                         {"end", a.facts.end},
                         {"lost_after", a.facts.lost_after},
+                        {"transactions", a.facts.transactions},
+                        {"senders", a.facts.senders},
+                        // null when the sensors could not tell (the log alone)
+                        {"null_sender", a.facts.null_sender ? json(*a.facts.null_sender) : json()},
                         {"log_counters", counters},
                         {"notes", a.facts.notes}});
   }

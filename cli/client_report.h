@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "anomaly.h"
+#include "client_timing.h"
 #include "correlation.h"
 #include "fingerprint.h"
 #include "patterns.h"
@@ -35,11 +36,18 @@ struct ClientSummary {
   std::vector<std::string> fingerprints;  // distinct ids, in order of first appearance
   int fingerprint_changes = 0;            // sessions whose fingerprint differs from the one before
   analysis::Anomaly anomaly;
+  analysis::ClientTiming timing;  // regular interval, largest burst
 };
+
+// Adds to `population` (oldest first) those of `own` it lacks (by id),
+// keeping the order: a client's sessions older than the population read.
+void add_missing_sessions(std::vector<SessionRecord>& population, std::vector<SessionRecord> own);
 
 std::vector<AnalysedSession> analyse(const std::vector<SessionRecord>& sessions,
                                      const analysis::PatternSet& patterns);
-// Grouped per client, scored, most anomalous first.
+// Grouped per client, scored against all of them, most anomalous first;
+// equal scores: more sessions first, then the higher abort rate, then the
+// address (a stable order).
 std::vector<ClientSummary> by_client(std::vector<AnalysedSession> sessions);
 
 std::string render_clients_text(const std::vector<ClientSummary>& clients);

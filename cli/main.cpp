@@ -1,5 +1,6 @@
 // smtpscope: the command-line view of what smtpscope recorded.
 // Exit codes: 0 success, 1 runtime failure (database), 2 usage error.
+#include <algorithm>
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -99,16 +100,28 @@ std::unique_ptr<Analysis> analyse_clients(const std::string& database,
     exit_code = exit_usage;
     return nullptr;
   }
-  auto filter = session_filter(options.client, options.since, options.limit);
+  // A client is judged against the whole population, as `clients` judges
+  // it: the same sessions, plus its own should they be older than those.
+  auto filter = session_filter("", options.since, options.limit);
+  auto own = session_filter(options.client, options.since, options.limit);
   if (filter && !options.host.empty()) filter.value().host = options.host;
-  if (!filter) {
-    std::cerr << "smtpscope: " << filter.message() << '\n';
+  if (own && !options.host.empty()) own.value().host = options.host;
+  if (!filter || !own) {
+    std::cerr << "smtpscope: " << (filter ? own.message() : filter.message()) << '\n';
     exit_code = exit_usage;
     return nullptr;
   }
   auto db = cli::open_database_at(database, cli::Access::read_and_record);
   auto read = db ? read_sessions(*db.value(), filter.value())
                  : Result<std::vector<SessionRecord>>(db.status());
+  if (read && !options.client.empty()) {
+    auto mine = read_sessions(*db.value(), own.value());
+    if (!mine) {
+      read = mine.status();
+    } else {
+      cli::add_missing_sessions(read.value(), std::move(mine).value());
+    }
+  }
   if (!read) {
     std::cerr << "smtpscope: " << read.message() << '\n';
     exit_code = exit_failure;
@@ -117,7 +130,7 @@ std::unique_ptr<Analysis> analyse_clients(const std::string& database,
   auto result = std::make_unique<Analysis>();
   result->patterns = std::move(patterns).value();
   result->sessions = std::move(read).value();
-  if (result->sessions.size() == options.limit) {
+  if (result->sessions.size() >= options.limit) {
     std::cerr << "smtpscope: note: analysed the most recent " << options.limit
               << " sessions only (use --limit or --since)\n";
   }
@@ -217,11 +230,13 @@ int run_report(const std::string& database, const AnalysisOptions& options) {
   auto analysed = analyse_clients(database, options, exit_code);
   if (!analysed) return exit_code;
   if (options.client.empty()) return run_overview(*analysed, options);
-  if (analysed->clients.empty()) {
+  auto found = std::find_if(analysed->clients.begin(), analysed->clients.end(),
+                            [&](const cli::ClientSummary& c) { return c.client_addr == options.client; });
+  if (found == analysed->clients.end()) {
     std::cerr << "smtpscope: no sessions of client " << options.client << '\n';
     return exit_failure;
   }
-  const auto& client = analysed->clients.front();
+  const auto& client = *found;
   if (options.format == "text") {
     const std::string text = cli::render_report_text(client);
     std::cout << (cli::colour_wanted() ? cli::colourize(text) : text);

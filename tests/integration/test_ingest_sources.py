@@ -376,7 +376,7 @@ class RealLogs(unittest.TestCase):
                          [(8096, 1)])
 
     def test_the_other_real_logs_have_no_malformed_line(self):
-        for name, counts in (("real/mchirico-blockbadip-mail.log", "22210 lines (12151 parsed, "
+        for name, counts in (("real/mchirico-blockbadip-mail.log.gz", "22210 lines (12151 parsed, "
                                                                    "10059 skipped, 0 malformed)"),
                              ("real/monozoide-MailLogSentinel-sample_sasl.log",
                               "139 lines (0 parsed, 139 skipped, 0 malformed)")):

@@ -33,7 +33,35 @@ TEST(Anomaly, ABehaviourCommonInItsFingerprintGroupIsNotAnomalous) {
   std::vector<ClientSessions> clients;
   for (int i = 0; i < 10; ++i) clients.push_back(client("proxy" + std::to_string(i), 2, "fpP", {}, {"intercepting-proxy"}));
   for (int i = 0; i < 10; ++i) clients.push_back(client("plain" + std::to_string(i), 2, "fpA", {}, {}));
-  EXPECT_EQ(score_clients(clients, weights).at("proxy3").score, 0.0);
+  clients.push_back(client("outlier", 2, "fpA", {}, {"intercepting-proxy"}));
+  const auto scores = score_clients(clients, weights);
+  // Named, so above the ordinary ones, but far below the same behaviour
+  // where its group does not show it.
+  EXPECT_GT(scores.at("proxy3").score, scores.at("plain3").score);
+  EXPECT_LT(scores.at("proxy3").score * 1.5, scores.at("outlier").score);
+  EXPECT_EQ(scores.at("proxy3").reasons.front().text,
+            "2 of 2 sessions are intercepting-proxy (others with its fingerprint: 100%)");
+}
+
+// Ordinary senders (no pattern, no quirk) score nothing, and every client
+// with a named pattern scores more, a benign one (a verification probe,
+// weight 0.1) least; volume breaks ties.
+TEST(Anomaly, OrdinarySendersRankBelowEveryNamedPattern) {
+  const std::map<std::string, double> w = {{"verification-probe", 0.1}, {"scanner", 0.8},
+                                           {"auth-guessing", 2.0}};
+  std::vector<ClientSessions> clients;
+  for (int i = 0; i < 30; ++i) clients.push_back(client("plain" + std::to_string(i), 5, "fpA", {}, {}));
+  clients.push_back(client("verifier", 4, "fpV", {}, {"verification-probe"}));
+  for (int i = 0; i < 10; ++i) clients.push_back(client("scan" + std::to_string(i), 1, "fpS", {}, {"scanner"}));
+  clients.push_back(client("busy-scanner", 20, "fpS", {}, {"scanner"}));
+  clients.push_back(client("guesser", 300, "fpG", {}, {"auth-guessing"}));
+  const auto scores = score_clients(clients, w);
+  EXPECT_EQ(scores.at("plain0").score, 0.0);
+  EXPECT_GT(scores.at("verifier").score, 0.0);
+  EXPECT_LT(scores.at("verifier").score, 0.5);
+  EXPECT_GT(scores.at("scan0").score, scores.at("verifier").score);
+  EXPECT_GT(scores.at("busy-scanner").score, scores.at("scan0").score);
+  EXPECT_GT(scores.at("guesser").score, scores.at("busy-scanner").score);
 }
 
 TEST(Anomaly, ASuddenChangeInItsOwnHistoryCounts) {

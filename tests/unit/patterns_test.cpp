@@ -22,9 +22,27 @@ std::string first_match(const SessionFacts& facts) {
   return found.empty() ? "" : found.front()->name;
 }
 
+std::vector<std::string> names(const std::vector<const Pattern*>& found) {
+  std::vector<std::string> out;
+  for (const auto* p : found) out.push_back(p->name);
+  return out;
+}
+
+// Facts as a milter session has them: its senders known.
 SessionFacts facts(std::string stages) {
   SessionFacts f;
   f.stages = std::move(stages);
+  f.null_sender = false;
+  f.retried_same_envelope = false;
+  return f;
+}
+
+// Facts as a log-only session has them: counters, senders unknown.
+SessionFacts logged(std::string stages, std::map<std::string, std::string> counters) {
+  SessionFacts f;
+  f.stages = std::move(stages);
+  f.have_log = true;
+  f.log_counters = std::move(counters);
   return f;
 }
 
@@ -34,9 +52,11 @@ TEST(Patterns, TheShippedFileLoadsWithEveryPatternTheIssueNames) {
   for (const auto& p : set.patterns) names.push_back(p.name);
   EXPECT_EQ(names, (std::vector<std::string>{
                        "intercepting-proxy", "verification-probe", "connection-reuse",
+                       "auth-guessing", "mail-refused", "temp-rejected", "content-rejected",
                        "abandon-after-rejected-recipient", "abort-after-accepted-recipient",
-                       "lost-connection", "timeout", "pipelining-violation", "postscreen-verdict",
-                       "non-smtp-command", "gives-up-after-refused-helo"}));
+                       "monitoring-check", "gives-up-after-refused-helo", "scanner",
+                       "non-smtp-speaker", "pregreet-bot", "lost-connection", "timeout",
+                       "pipelining-violation", "postscreen-verdict", "non-smtp-command"}));
 }
 
 TEST(Patterns, NameEachCase) {
@@ -46,11 +66,21 @@ TEST(Patterns, NameEachCase) {
   SessionFacts reset_only = facts("C H M R A M R D E Q");  // a different envelope
   EXPECT_EQ(first_match(reset_only), "");
 
+  // Address verification whatever the sender (<>, double-bounce@, an Exim
+  // callout's) and however many HELOs (STARTTLS, then EHLO again); only the
+  // probe is named, not also "quits with an accepted recipient".
   SessionFacts probe = facts("C H M R A Q");
   probe.null_sender = true;
-  EXPECT_EQ(first_match(probe), "verification-probe");
+  EXPECT_EQ(names(match_all(builtin(), probe)), std::vector<std::string>{"verification-probe"});
   probe.null_sender = false;
-  EXPECT_EQ(first_match(probe), "abort-after-accepted-recipient");
+  probe.senders = {"double-bounce@mx.example.org"};
+  EXPECT_EQ(names(match_all(builtin(), probe)), std::vector<std::string>{"verification-probe"});
+  EXPECT_EQ(first_match(facts("C H H M R A Q")), "verification-probe");
+  EXPECT_EQ(first_match(logged("C H H M R A Q", {{"ehlo", "2"}, {"starttls", "1"}, {"mail", "1"},
+                                                 {"rcpt", "1"}, {"rset", "1"}, {"quit", "1"}})),
+            "verification-probe");
+  // Several recipients and a pause: not a probe.
+  EXPECT_EQ(first_match(facts("C H M R R +30s A Q")), "abort-after-accepted-recipient");
 
   SessionFacts reuse = facts("C H M R D E M R D E M R D E L");
   reuse.rset = 2;
@@ -80,6 +110,83 @@ TEST(Patterns, NameEachCase) {
   refused.helo_refused = true;
   EXPECT_EQ(first_match(refused), "gives-up-after-refused-helo");
   EXPECT_EQ(first_match(facts("C H M R D E Q")), "");
+  pregreet.pregreet = true;
+  EXPECT_EQ(names(match_all(builtin(), pregreet)), std::vector<std::string>{"pregreet-bot"});
+}
+
+// The log-only shapes of real traffic (tests/fixtures/logs/real), named
+// from the disconnect counters.
+TEST(Patterns, RealTrafficFromTheLogAlone) {
+  // postfix/smtps/smtpd: ehlo=1 auth=0/1 commands=1/2, lost connection after AUTH
+  SessionFacts guessing = logged("C H L", {{"ehlo", "1"}, {"auth", "0/1"}, {"commands", "1/2"}});
+  guessing.lost_after = "AUTH";
+  EXPECT_EQ(names(match_all(builtin(), guessing)), std::vector<std::string>{"auth-guessing"});
+  SessionFacts logged_in = logged("C H M R D E Q", {{"ehlo", "1"}, {"auth", "1"}, {"mail", "1"},
+                                                    {"rcpt", "1"}, {"data", "1"}, {"quit", "1"}});
+  EXPECT_EQ(first_match(logged_in), "");
+
+  // ehlo=1 mail=0/1 quit=1: 530 Must issue a STARTTLS command first
+  EXPECT_EQ(first_match(logged("C H Q", {{"ehlo", "1"}, {"mail", "0/1"}, {"quit", "1"}})),
+            "mail-refused");
+
+  // 450 4.1.8 Sender address rejected: Domain not found; rcpt=0/1 data=0/1 rset=1 quit=1
+  SessionFacts temp = logged("C H M J A Q", {{"ehlo", "1"}, {"mail", "1"}, {"rcpt", "0/1"},
+                                             {"data", "0/1"}, {"rset", "1"}, {"quit", "1"}});
+  temp.temp_rejects = 1;
+  EXPECT_EQ(names(match_all(builtin(), temp)), std::vector<std::string>{"temp-rejected"});
+  temp.temp_rejects = 0;
+  temp.perm_rejects = 1;
+  EXPECT_EQ(first_match(temp), "abandon-after-rejected-recipient");
+
+  // ehlo=1 mail=1 rcpt=1 data=0/1 quit=1 (cleanup: reject: header ...)
+  EXPECT_EQ(first_match(logged("C H M R D A Q", {{"ehlo", "1"}, {"mail", "1"}, {"rcpt", "1"},
+                                                 {"data", "0/1"}, {"quit", "1"}})),
+            "content-rejected");
+  // ehlo=2 starttls=1 quit=1 commands=4: a monitor
+  EXPECT_EQ(first_match(logged("C H H Q", {{"ehlo", "2"}, {"starttls", "1"}, {"quit", "1"}})),
+            "monitoring-check");
+  // commands=0/0 after CONNECT; ehlo=1 starttls=1 then lost after STARTTLS
+  EXPECT_EQ(first_match(logged("C L", {{"commands", "0/0"}})), "scanner");
+  SessionFacts census = logged("C H T", {{"ehlo", "1"}, {"starttls", "1"}, {"commands", "2"}});
+  EXPECT_EQ(names(match_all(builtin(), census)), std::vector<std::string>{"scanner"});
+  // unknown=0/1 commands=0/1: never greeted, spoke something else
+  EXPECT_EQ(first_match(logged("C U L", {{"unknown", "0/1"}, {"commands", "0/1"}})),
+            "non-smtp-speaker");
+
+  // The proxy from the log: senders unknown, the shape is the evidence.
+  SessionFacts proxy = logged("C H M R A +10s M R D E Q",
+                              {{"ehlo", "1"}, {"mail", "2"}, {"rcpt", "2"}, {"data", "1"},
+                               {"rset", "2"}, {"noop", "3"}, {"quit", "1"}});
+  proxy.rset = 2;
+  EXPECT_EQ(first_match(proxy), "intercepting-proxy");
+  // Reuse: "C H M R D E M R D E Q" with rset=2 from the counters alone.
+  SessionFacts reuse = logged("C H M R D E M R D E Q", {{"mail", "2"}, {"rset", "2"}});
+  reuse.rset = 2;
+  EXPECT_EQ(first_match(reuse), "connection-reuse");
+  // Without counters no `commands` condition holds.
+  EXPECT_EQ(first_match(facts("C L")), "");
+}
+
+TEST(Patterns, BadConditionsAreReportedWithTheirLine) {
+  const char* bad[] = {
+      "commands: {auth: sometimes}",
+      "commands: [auth]",
+      "rejected: maybe",
+      "null_sender: perhaps",
+  };
+  for (const char* condition : bad) {
+    const std::string yaml = std::string("patterns:\n  - name: x\n    title: t\n    stages: '.'\n"
+                                         "    when:\n      ") + condition +
+                             "\n    explanation: e\n    advice: a\n";
+    auto set = parse_patterns(yaml, "mine.yaml");
+    ASSERT_FALSE(set) << condition;
+    EXPECT_NE(set.message().find("mine.yaml:6"), std::string::npos) << set.message();
+  }
+  auto unknown = parse_patterns("patterns:\n  - name: x\n    title: t\n    stages: '.'\n"
+                                "    supersedes: [nothing]\n    explanation: e\n    advice: a\n",
+                                "mine.yaml");
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.message().find("no pattern named \"nothing\""), std::string::npos);
 }
 
 TEST(Patterns, UsersAddTheirOwn) {
@@ -110,13 +217,17 @@ std::string random_stages(std::mt19937& random) {
   };
   auto pause = [&] { return random() % 4 == 0 ? pick({" +2s", " +10s", " +45s"}) : ""; };
   std::string stages = "C";
-  if (random() % 5 != 0) stages += " H";
+  if (random() % 5 != 0) {
+    stages += " H";
+  } else if (random() % 2 == 0) {
+    stages += " U";  // no greeting, an unknown command
+  }
   const int transactions = static_cast<int>(random() % 4);
   for (int t = 0; t < transactions; ++t) {
     stages += " M";
     for (int r = 0, n = 1 + static_cast<int>(random() % 3); r < n; ++r) stages += pick({" R", " J"});
     stages += pause();
-    stages += random() % 2 == 0 ? " A" : " D E";
+    stages += pick({" A", " D E", " D E", " D A"});  // aborted, queued, content refused
     stages += pause();
     if (random() % 8 == 0) stages += pick({" U", " H", " R", " E", " M"});
   }
@@ -179,7 +290,7 @@ INSTANTIATE_TEST_SUITE_P(
                     "p.yaml:2: pattern \"x\" has no stages"},
         BadPatterns{"patterns:\n  - name: x\n    title: t\n    stages: Q\n    explanation: e\n"
                     "    advice: a\n    extra: 1\n",
-                    "p.yaml:7: unknown key \"extra\" (name, title, stages, when, weight, explanation, "
+                    "p.yaml:7: unknown key \"extra\" (name, title, stages, when, weight, supersedes, explanation, "
                     "advice)"},
         BadPatterns{"patterns:\n  - {name: x, title: t, stages: Q, explanation: e, advice: a}\n"
                     "  - {name: x, title: t, stages: Q, explanation: e, advice: a}\n",

@@ -19,8 +19,19 @@ class SessionBuilder {
     return *this;
   }
   SessionBuilder& log(std::string stage, std::string attributes) {
-    s_.events.push_back(EventRecord{"log", std::move(stage), s_.connect_us, std::nullopt, "",
-                                    std::move(attributes)});
+    return log_at(std::move(stage), 0, std::move(attributes));
+  }
+  // A log line `at_s` whole seconds after the connect line.
+  SessionBuilder& log_at(std::string stage, std::int64_t at_s, std::string attributes) {
+    s_.events.push_back(EventRecord{"log", std::move(stage), s_.connect_us + at_s * 1'000'000,
+                                    std::nullopt, "", std::move(attributes)});
+    return *this;
+  }
+  // "connect from", then "disconnect from ... COUNTERS" `at_s` seconds later.
+  SessionBuilder& log_session(std::string counters, std::int64_t at_s) {
+    log_at("connect", 0, R"({"client_name":"unknown","client_addr":"192.0.2.7"})");
+    close_at_s_ = at_s;
+    counters_ = std::move(counters);
     return *this;
   }
   SessionBuilder& transaction(std::string mail_from, std::string outcome, bool data) {
@@ -29,10 +40,18 @@ class SessionBuilder {
                                                 std::move(outcome)});
     return *this;
   }
-  SessionRecord build() { return s_; }
+  SessionRecord build() {
+    if (close_at_s_) {
+      log_at("close", *close_at_s_, counters_);
+      s_.close_us = s_.connect_us + *close_at_s_ * 1'000'000;
+    }
+    return s_;
+  }
 
  private:
   SessionRecord s_;
+  std::optional<std::int64_t> close_at_s_;
+  std::string counters_;
 };
 
 TEST(SessionFacts, StageStringWithGapsAndTheLogsEnd) {
@@ -49,7 +68,7 @@ TEST(SessionFacts, StageStringWithGapsAndTheLogsEnd) {
   EXPECT_EQ(f.stages, "C H M R +10s A M R D E Q");
   EXPECT_EQ(f.end, "quit");
   EXPECT_EQ(f.rset, 2);
-  EXPECT_TRUE(f.retried_same_envelope);
+  EXPECT_EQ(f.retried_same_envelope, true);
   EXPECT_EQ(f.notes, std::vector<std::string>{
                          "1 RSET outside a transaction (counted by the log, invisible to the milter)"});
 }
@@ -89,8 +108,143 @@ TEST(SessionFacts, ADropWithoutQuitIsLost) {
   EXPECT_EQ(f.end, "lost");
 }
 
+// Log-only sessions: the lines as Postfix 3.x writes them (see
+// /work/shared/logs/real and tests/fixtures/logs), the stages a milter
+// would have produced.
+
+bool has_note(const SessionFacts& f, std::string_view start) {
+  return std::any_of(f.notes.begin(), f.notes.end(),
+                     [&](const std::string& n) { return n.starts_with(start); });
+}
+
+TEST(SessionFactsFromTheLog, TheInterceptingProxyShapeWithItsPause) {
+  // connect; QID1: client=; (10 s) QID2: client=; disconnect ... ehlo=1
+  // mail=2 rcpt=2 data=1 rset=2 noop=3 quit=1 commands=12
+  auto s = SessionBuilder()
+               .log_session(R"({"ehlo":"1","mail":"2","rcpt":"2","data":"1","rset":"2",)"
+                            R"("noop":"3","quit":"1","commands":"12"})", 11)
+               .log_at("queued", 0, R"({"queue_id":"3F1A2B"})")
+               .log_at("queued", 10, R"({"queue_id":"4C2D3E"})")
+               .build();
+  const SessionFacts f = facts_of(s);
+  // RSET RSET, ten seconds of silence, then MAIL: the pause before the MAIL
+  // the log dates (its "QID: client=" line).
+  EXPECT_EQ(f.stages, "C H M R A +10s M R D E Q");
+  EXPECT_EQ(f.transactions, 2);
+  EXPECT_EQ(f.delivered, 1);
+  EXPECT_EQ(f.aborted, 1);
+  EXPECT_EQ(f.rset, 2);
+  EXPECT_EQ(f.noop, 3);
+  // The log names neither sender: unknown, not false.
+  EXPECT_FALSE(f.retried_same_envelope.has_value());
+  EXPECT_FALSE(f.null_sender.has_value());
+  EXPECT_TRUE(has_note(f, "the smtpd log does not name the sender of 2 transactions"));
+  EXPECT_TRUE(has_note(f, "the log does not give the order of the 2 transactions"));
+  EXPECT_TRUE(has_note(f, "1 RSET outside a transaction"));
+}
+
+TEST(SessionFactsFromTheLog, ATempRejectedTransactionNamesItsSender) {
+  // NOQUEUE: reject: RCPT from unknown[192.0.2.7]: 450 4.1.8 <a@nowhere.example>:
+  // Sender address rejected: Domain not found; from=<a@nowhere.example>
+  // to=<b@example.org> proto=ESMTP helo=<mx.nowhere.example>
+  auto s = SessionBuilder()
+               .log_session(R"({"ehlo":"1","mail":"1","rcpt":"0/1","data":"0/1","rset":"1",)"
+                            R"("quit":"1","commands":"4/6"})", 1)
+               .log_at("reject", 1, R"({"action":"reject","command":"RCPT","code":"450",)"
+                                    R"("from":"a@nowhere.example","to":"b@example.org",)"
+                                    R"("proto":"ESMTP","helo":"mx.nowhere.example"})")
+               .build();
+  const SessionFacts f = facts_of(s);
+  // DATA was refused (no valid recipients): a milter never sees it, no D.
+  EXPECT_EQ(f.stages, "C H M J A Q");
+  EXPECT_EQ(f.temp_rejects, 1);
+  EXPECT_EQ(f.perm_rejects, 0);
+  EXPECT_EQ(f.null_sender, false);
+  EXPECT_EQ(f.senders, std::vector<std::string>{"a@nowhere.example"});
+  EXPECT_EQ(f.aborted, 1);
+}
+
+TEST(SessionFactsFromTheLog, AVerificationProbeAfterStarttls) {
+  auto s = SessionBuilder()
+               .log_session(R"({"ehlo":"2","starttls":"1","mail":"1","rcpt":"1","rset":"1",)"
+                            R"("quit":"1","commands":"7"})", 0)
+               .log_at("queued", 0, R"({"queue_id":"5D6E7F"})")
+               .build();
+  const SessionFacts f = facts_of(s);
+  EXPECT_EQ(f.stages, "C H H M R A Q");
+  EXPECT_EQ(f.transactions, 1);
+  EXPECT_EQ(f.aborted, 1);
+}
+
+TEST(SessionFactsFromTheLog, EndsAndFailures) {
+  struct Case {
+    std::string counters;
+    std::string lost_after;
+    std::string stages;
+  };
+  const std::vector<Case> cases = {
+      // postfix/smtps/smtpd: lost connection after AUTH; ehlo=1 auth=0/1 commands=1/2
+      {R"({"ehlo":"1","auth":"0/1","commands":"1/2"})", "AUTH", "C H L"},
+      // lost connection after CONNECT; commands=0/0
+      {R"({"commands":"0/0"})", "CONNECT", "C L"},
+      // ehlo=1 mail=1 rcpt=1 data=0/1 quit=1: content refused after 354
+      {R"({"ehlo":"1","mail":"1","rcpt":"1","data":"0/1","quit":"1","commands":"4/5"})", "",
+       "C H M R D A Q"},
+      // a cached connection, RSET before each further MAIL
+      {R"({"ehlo":"1","mail":"3","rcpt":"3","data":"3","rset":"3","quit":"1","commands":"14"})",
+       "", "C H M R D E M R D E M R D E Q"},
+      // the second message cut off: lost connection after DATA (120 bytes)
+      {R"({"ehlo":"1","mail":"2","rcpt":"2","data":"1/2","commands":"6/7"})", "DATA",
+       "C H M R D E M R D A L"},
+      // ehlo=1 mail=0/1 quit=1: MAIL refused (e.g. 530 Must issue a STARTTLS first)
+      {R"({"ehlo":"1","mail":"0/1","quit":"1","commands":"2/3"})", "", "C H Q"},
+      // unknown=0/1 commands=0/1: one unknown command, then gone
+      {R"({"unknown":"0/1","commands":"0/1"})", "", "C U L"},
+  };
+  for (const Case& c : cases) {
+    SessionBuilder b;
+    b.log_session(c.counters, 0);
+    if (!c.lost_after.empty()) b.log_at("lost", 0, R"({"after":")" + c.lost_after + R"("})");
+    const SessionFacts f = facts_of(b.build());
+    EXPECT_EQ(f.stages, c.stages) << c.counters;
+    EXPECT_EQ(f.lost_after, c.lost_after) << c.counters;
+  }
+}
+
+TEST(SessionFactsFromTheLog, WithoutCountersTheMiddleIsUnknown) {
+  // Postfix 2.x: "disconnect from mx.example[192.0.2.7]" with no counters.
+  auto s = SessionBuilder().log_session("{}", 0).build();
+  const SessionFacts f = facts_of(s);
+  EXPECT_EQ(f.stages, "C Z");
+  EXPECT_TRUE(has_note(f, "the log has no command counters"));
+}
+
+// The policy server sees MAIL, RCPT, DATA and END-OF-MESSAGE but no abort:
+// with the log, a transaction that reached no end of message is aborted.
+TEST(SessionFacts, PolicyTransactionsAreEndedFromTheLog) {
+  SessionRecord s;
+  s.client_addr = "192.0.2.7";
+  auto policy = [&s](std::string stage) {
+    s.events.push_back(EventRecord{"policy", std::move(stage), 0, std::nullopt, "", "{}"});
+  };
+  for (const char* stage : {"connect", "helo", "mail", "rcpt", "mail", "rcpt", "data", "eom"}) {
+    policy(stage);
+  }
+  s.events.push_back(EventRecord{"log", "close", 0, std::nullopt, "",
+                                 R"({"ehlo":"1","mail":"2","rcpt":"2","data":"1","rset":"1",)"
+                                 R"("quit":"1"})"});
+  EXPECT_EQ(facts_of(s).stages, "C H M R A M R D E Q");
+  // Not asked at END-OF-MESSAGE: the log's data=1 says the message was queued.
+  s.events.erase(s.events.begin() + 7);
+  EXPECT_EQ(facts_of(s).stages, "C H M R A M R D E Q");
+  // Without the log nothing is added: the end is unknown.
+  s.events.pop_back();
+  EXPECT_EQ(facts_of(s).stages, "C H M R M R D Z");
+}
+
 TEST(SessionFacts, RsetsInsideAndOutsideTransactions) {
   EXPECT_EQ(rsets_inside_transactions("C H M R A M R D E Q", 2, true), 1);  // proxy: RSET RSET
+  EXPECT_EQ(rsets_inside_transactions("C H M R A +10s M R D E Q", 2, true), 1);  // a pause
   EXPECT_EQ(rsets_inside_transactions("C H M R A Q", 1, true), 1);  // probe: RSET, QUIT
   EXPECT_EQ(rsets_inside_transactions("C H M R A Q", 0, true), 0);  // QUIT with it open
   EXPECT_EQ(rsets_inside_transactions("C H M R A L", 0, false), 0);  // lost
@@ -105,6 +259,60 @@ TEST(SessionFacts, CounterForms) {
   EXPECT_EQ(succeeded(counters, "mail"), 1);
   EXPECT_EQ(attempted(counters, "mail"), 1);
   EXPECT_FALSE(succeeded(counters, "rset"));
+}
+
+}  // namespace
+}  // namespace smtpscope::analysis
+
+namespace smtpscope::analysis {
+namespace {
+
+// Whatever the counters say (damaged lines, huge or odd numbers), the
+// rebuilt session is bounded and consistent: one M per accepted MAIL (at
+// most 10,000), a D only after an R, every transaction ended by E or A.
+TEST(SessionFactsFromTheLog, AnyCountersGiveABoundedConsistentShape) {
+  const std::vector<std::string> values = {"0", "1", "2", "3", "0/1", "1/2", "2/5", "99999999",
+                                           "5/3", "-1", "x", "", "1/", "/1", "4294967296"};
+  const std::vector<std::string> names = {"ehlo", "mail", "rcpt", "data", "bdat", "rset", "quit",
+                                          "unknown"};
+  std::uint32_t state = 7;
+  auto next = [&state] { return state = state * 1103515245u + 12345u; };
+  for (int round = 0; round < 2000; ++round) {
+    LogView log;
+    for (const auto& name : names) {
+      if (next() % 3 != 0) log.counters[name] = values[(next() >> 8) % values.size()];
+    }
+    if (log.counters.empty()) log.counters["commands"] = "0/0";
+    for (int q = static_cast<int>((next() >> 8) % 4); q > 0; --q) log.queued_us.push_back(q * 1000);
+    log.end_state = next() % 2 ? "DATA" : "";
+    const LogStages out = log_stages(log, 0, 10'000'000);
+    ASSERT_LE(out.tokens.size(), 200'000u);
+    const int mails = std::min(succeeded(log.counters, "mail").value_or(0), 10000);
+    EXPECT_EQ(out.transactions.size(), static_cast<std::size_t>(std::max(mails, 0)));
+    std::string letters;
+    for (const auto& t : out.tokens) {
+      letters += t.letter;
+      EXPECT_GE(t.time_us, 0);
+      EXPECT_LE(t.time_us, 10'000'000);
+    }
+    bool open = false, accepted = false;
+    for (char c : letters) {
+      if (c == 'M') {
+        EXPECT_FALSE(open) << letters;
+        open = true;
+        accepted = false;
+      }
+      if (c == 'R') accepted = true;
+      if (c == 'D') {
+        EXPECT_TRUE(open && accepted) << letters;
+      }
+      if (c == 'E' || c == 'A') {
+        EXPECT_TRUE(open) << letters;
+        open = false;
+      }
+    }
+    EXPECT_FALSE(open) << letters;
+  }
 }
 
 }  // namespace

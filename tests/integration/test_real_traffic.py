@@ -1,0 +1,135 @@
+"""A real server's log, read alone (no milter, no policy server): the
+mchirico/blockbadip mail.log (tests/fixtures/logs/real, MIT), Feb 2018,
+Postfix 3.1, 4,089 sessions of 115 clients, mostly a SASL brute-forcer on
+port 465. Pins the diagnosis of named clients, that ordinary senders get
+none and rank below every named one, and that `report` and `clients` agree.
+
+Before log-only stages existed, 19 of the 4,089 sessions (14 of 115
+clients) had a pattern; the counts below are the floor now."""
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+
+REAL = os.path.join(os.path.dirname(__file__), "..", "fixtures", "logs", "real")
+LOG = "mchirico-blockbadip-mail.log"
+
+BRUTE_FORCER = "84.38.130.207"  # postfix/smtps/smtpd: ehlo=1 auth=0/1, lost after AUTH
+TEMP_REJECTED = "201.116.15.183"  # 450 4.7.1 Helo command rejected: Host not found
+SCANNER = "66.240.192.138"  # lost connection after CONNECT / EHLO
+NON_SMTP = "182.101.61.159"  # unknown=0/1 commands=0/1
+ORDINARY = ["209.85.128.177", "198.49.66.250", "100.34.255.15"]  # deliver, no quirk
+
+
+def smtpscope(db, *args):
+    return subprocess.run([harness.binary("smtpscope"), "--db", db, *args], capture_output=True,
+                          text=True, timeout=300, check=True)
+
+
+def copy_fixture(workdir):
+    """The log into the test's own directory, from the plain or gzip'd copy."""
+    target = os.path.join(workdir, LOG)
+    plain = os.path.join(REAL, LOG)
+    if os.path.exists(plain):
+        shutil.copyfile(plain, target)
+    else:
+        with gzip.open(plain + ".gz", "rb") as source, open(target, "wb") as out:
+            shutil.copyfileobj(source, out)
+    return target
+
+
+class RealServerLogAlone(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.work = harness.Workdir()
+        cls.db = cls.work.join("smtpscope.db")
+        smtpscope(cls.db, "ingest", "-q", "--year", "2018", copy_fixture(cls.work.path))
+        cls.clients = json.loads(smtpscope(cls.db, "clients", "--format", "json").stdout)["clients"]
+        cls.by_address = {c["client"]: c for c in cls.clients}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.work.remove()
+
+    def top_pattern(self, client):
+        patterns = self.by_address[client]["patterns"]
+        return patterns[0]["name"] if patterns else None
+
+    def test_the_brute_forcer_is_named_auth_guessing_and_ranks_near_the_top(self):
+        self.assertEqual(self.top_pattern(BRUTE_FORCER), "auth-guessing")
+        self.assertGreater(self.by_address[BRUTE_FORCER]["patterns"][0]["sessions"], 3400)
+        # Above every client that only guessed passwords (they guessed less),
+        # below at most clients that scanned and then began guessing.
+        ranked = [c["client"] for c in self.clients]
+        self.assertLess(ranked.index(BRUTE_FORCER), 3)
+        score = self.by_address[BRUTE_FORCER]["anomaly"]["score"]
+        guessers = [c for c in self.clients
+                    if [p["name"] for p in c["patterns"]] == ["auth-guessing"]]
+        self.assertGreater(len(guessers), 10)
+        for client in guessers:
+            self.assertLess(client["anomaly"]["score"], score, client["client"])
+
+    def test_each_real_world_shape_is_named(self):
+        self.assertEqual(self.top_pattern(TEMP_REJECTED), "temp-rejected")
+        self.assertEqual(self.top_pattern(SCANNER), "scanner")
+        self.assertEqual(self.top_pattern(NON_SMTP), "non-smtp-speaker")
+
+    def test_client_timing_is_shown(self):
+        # The temp-rejected MTA comes back on its queue schedule.
+        timing = self.by_address[TEMP_REJECTED]["timing"]
+        self.assertEqual(timing["text"], "every ~10 min")
+        report = smtpscope(self.db, "report", "--client", TEMP_REJECTED).stdout
+        self.assertIn("Timing: every ~10 min\n", report)
+
+    def test_ordinary_senders_get_no_pattern_and_rank_below_every_named_client(self):
+        named = [c["anomaly"]["score"] for c in self.clients if c["patterns"]]
+        for address in ORDINARY:
+            client = self.by_address[address]
+            self.assertEqual(client["patterns"], [], address)
+            self.assertGreater(client["delivered"], 0, address)
+            self.assertEqual(client["anomaly"]["score"], 0.0, address)
+        self.assertGreater(min(named), 0.0)
+
+    def test_stages_and_transactions_come_from_the_counters(self):
+        report = json.loads(smtpscope(self.db, "report", "--client", TEMP_REJECTED, "--format",
+                                      "json").stdout)
+        stages = {s["stages"] for s in report["session_details"]}
+        self.assertIn("C H H M J A Q", stages)  # ehlo=2 starttls=1 mail=1 rcpt=0/1 quit=1
+        self.assertEqual(report["transactions"], 51)
+        self.assertEqual(report["aborted"], 51)
+        first = report["session_details"][0]
+        self.assertIn("no milter events: stages rebuilt from the log's counters", first["notes"])
+        # The reject line names the sender: known, not the null sender.
+        self.assertEqual(first["null_sender"], False)
+        self.assertEqual(len(first["senders"]), 1)
+        # The brute-forcer's sessions name no sender: unknown, and said so.
+        guess = json.loads(smtpscope(self.db, "report", "--client", BRUTE_FORCER, "--format",
+                                     "json").stdout)
+        lost = [s for s in guess["session_details"]
+                if s["stages"].startswith("C H") and s["stages"].endswith(" L")
+                and "M" not in s["stages"]][0]  # C H +15s L
+        self.assertEqual(lost["transactions"], 0)
+        self.assertEqual(lost["lost_after"], "AUTH")
+
+    def test_report_and_clients_give_the_same_score_and_reasons(self):
+        for client in self.clients[:5] + [self.by_address[a] for a in ORDINARY]:
+            report = json.loads(smtpscope(self.db, "report", "--client", client["client"],
+                                          "--format", "json").stdout)
+            self.assertEqual(report["anomaly"], client["anomaly"], client["client"])
+
+    def test_most_sessions_and_clients_are_named(self):
+        sessions = sum(c["sessions"] for c in self.clients)
+        self.assertEqual(sessions, 4089)
+        rows = harness.query(self.db, "SELECT count(*) FROM session_analysis WHERE patterns != ''")
+        self.assertGreaterEqual(rows[0][0], 4000)  # before: 19
+        self.assertGreaterEqual(len([c for c in self.clients if c["patterns"]]), 70)  # before: 14
+
+
+if __name__ == "__main__":
+    unittest.main()
