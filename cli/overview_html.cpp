@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "html_page.h"
 #include "pattern_timeline.h"
 #include "text_escape.h"
 #include "time_view.h"
@@ -14,14 +15,11 @@
 namespace smtpscope::cli {
 namespace {
 
-// Client text for HTML: made printable, then HTML-escaped.
-std::string h(std::string_view raw, std::size_t max = 256) { return html_escape(printable(raw, max)); }
+std::string h(std::string_view raw, std::size_t max = 256) { return html_text(raw, max); }
 
-const char* style = R"(
-body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#1d2330;padding:0 1em}
-h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ccd}
-table{border-collapse:collapse;margin:.5em 0;width:100%} td,th{border:1px solid #d5d8e0;padding:.3em .5em;text-align:left;vertical-align:top}
-th{background:#f0f2f7} td.n{text-align:right;font-variant-numeric:tabular-nums} .muted{color:#667}
+// The overview's own rules, after html_page_head's base ones.
+constexpr std::string_view style = R"(
+td.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font-family:ui-monospace,monospace;background:#f4f5f8;padding:0 .2em;overflow-wrap:anywhere}
 .advice{border-left:4px solid #e0a800;background:#fff7e0;padding:.4em 1em;margin:.6em 0}
 .advice h3{margin:.2em 0;font-size:1em} .advice p{margin:.3em 0} .yes{color:#b02a37;font-weight:bold}
@@ -216,13 +214,7 @@ std::string client_page_name(const std::string& client_addr) {
 std::string render_overview_html(const std::vector<ClientSummary>& clients,
                                  const std::vector<analysis::Association>& associations,
                                  const OverviewOptions& options) {
-  std::string out = fmt::format(
-      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-      "style-src 'unsafe-inline'\">"
-      "<title>smtpscope overview</title><style>{}</style></head><body>\n"
-      "<h1>smtpscope overview</h1>\n",
-      style);
+  std::string out = html_page_head("smtpscope overview", style) + "<h1>smtpscope overview</h1>\n";
   const std::vector<PatternUse> uses = patterns_present(clients);
   out += summary(clients);
   out += timeline_section(clients);

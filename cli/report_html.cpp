@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "event_offset.h"
+#include "html_page.h"
 #include "smtp_login.h"
 #include "text_escape.h"
 #include "time_view.h"
@@ -12,14 +13,11 @@
 namespace smtpscope::cli {
 namespace {
 
-// Client text for HTML: escapes first made printable, then HTML-escaped.
-std::string h(std::string_view raw, std::size_t max = 512) { return html_escape(printable(raw, max)); }
+std::string h(std::string_view raw, std::size_t max = 512) { return html_text(raw, max); }
 
-const char* style = R"(
-body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#1d2330;padding:0 1em}
-h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ccd}
-table{border-collapse:collapse;margin:.5em 0;width:100%} td,th{border:1px solid #d5d8e0;padding:.3em .5em;text-align:left;vertical-align:top}
-th{background:#f0f2f7} .muted{color:#667} .verdict{background:#fff7e0;border-left:4px solid #e0a800;padding:.6em 1em}
+// The report's own rules, after html_page_head's base ones.
+constexpr std::string_view style = R"(
+.verdict{background:#fff7e0;border-left:4px solid #e0a800;padding:.6em 1em}
 code{font-family:ui-monospace,monospace;background:#f4f5f8;padding:0 .2em} .stages{font-family:ui-monospace,monospace;font-weight:bold}
 .milter{color:#1f5fbf} .policy{color:#7a3fb0} .log{color:#2e7d32} svg{display:block;margin:.4em 0}
 td.coarse{font-style:italic;color:#556}
@@ -97,12 +95,7 @@ std::string events_table(const AnalysedSession& a) {
 
 std::string render_report_html(const ClientSummary& c) {
   const double rate = c.transactions ? static_cast<double>(c.aborted) / c.transactions : 0;
-  std::string out = fmt::format(
-      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-      "style-src 'unsafe-inline'\">"
-      "<title>smtpscope report: {}</title><style>{}</style></head><body>\n",
-      h(c.client_addr), style);
+  std::string out = html_page_head("smtpscope report: " + c.client_addr, style);
   out += fmt::format("<h1>Client <code>{}</code></h1><p class=\"muted\">{} sessions, {} "
                      "transactions: {} delivered, {} aborted ({:.0f}% aborted)</p>\n",
                      h(c.client_addr), c.sessions.size(), c.transactions, c.delivered, c.aborted,

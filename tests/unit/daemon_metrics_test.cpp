@@ -71,6 +71,7 @@ TEST(StoreMetrics, DropsByCause) {
   StoreOptions options;
   options.path = dir.file("d.db");
   options.queue_capacity = 2;
+  options.queue_bytes = std::size_t{64} * 1024 * 1024;
   options.batch_interval = std::chrono::hours(1);  // nothing leaves the queue
   options.batch_size = 1000;
   options.metrics = &registry;

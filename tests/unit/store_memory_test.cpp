@@ -19,6 +19,8 @@
 namespace smtpscope {
 namespace {
 
+using testing::query_number;
+
 constexpr std::size_t mib = 1024 * 1024;
 
 // AddressSanitizer keeps freed memory in quarantine and adds shadow memory:
@@ -54,15 +56,6 @@ Event large_event(int n) {
   e.add("client_port", std::to_string(1024 + n % 4));
   e.add("ccert_subject", std::string(512 * 1024, 'b'));
   return e;
-}
-
-std::int64_t count(const std::string& path, const std::string& sql) {
-  auto db = sqlite::Database::open(path, false, 5000);
-  EXPECT_TRUE(db) << db.message();
-  auto q = db.value()->prepare(sql);
-  EXPECT_TRUE(q) << q.message();
-  EXPECT_TRUE(q.value().step().value());
-  return q.value().column_int(0);
 }
 
 template <typename Done>
@@ -124,8 +117,8 @@ TEST(StoreMemory, ALockedDatabaseHoldsAtMostQueueBytesAndGivesThemBack) {
   EXPECT_EQ(stats.written, stats.enqueued);
   EXPECT_EQ(stats.enqueued + stats.dropped, static_cast<std::uint64_t>(offered));
   EXPECT_EQ(stats.dropped_for_bytes, stats.dropped);
-  EXPECT_EQ(count(options.path, "SELECT count(*) FROM events"), accepted);
-  EXPECT_EQ(count(options.path, "SELECT sum(dropped) FROM drops"), offered - accepted);
+  EXPECT_EQ(query_number(options.path, "SELECT count(*) FROM events"), accepted);
+  EXPECT_EQ(query_number(options.path, "SELECT sum(dropped) FROM drops"), offered - accepted);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ namespace smtpscope {
 namespace {
 
 using testing::FakeClock;
+using testing::query_number;
 using testing::TempDir;
 
 Event connect_event(int n) {
@@ -23,15 +24,6 @@ Event connect_event(int n) {
   e.stream = "test:" + std::to_string(n);
   e.add("client_addr", "192.0.2." + std::to_string(n % 250));
   return e;
-}
-
-std::int64_t count(const std::string& path, const std::string& sql) {
-  auto db = sqlite::Database::open(path, false, 5000);
-  EXPECT_TRUE(db) << db.message();
-  auto q = db.value()->prepare(sql);
-  EXPECT_TRUE(q) << q.message();
-  EXPECT_TRUE(q.value().step().value());
-  return q.value().column_int(0);
 }
 
 StoreOptions options_for(const std::string& path) {
@@ -54,8 +46,8 @@ TEST(Store, StopCommitsEveryQueuedEventInBatches) {
   EXPECT_EQ(stats.written, 1000u);
   EXPECT_EQ(stats.dropped, 0u);
   EXPECT_GE(stats.batches, 1000u / 64);
-  EXPECT_EQ(count(dir.file("s.db"), "SELECT count(*) FROM sessions"), 1000);
-  EXPECT_EQ(count(dir.file("s.db"), "SELECT count(*) FROM events"), 1000);
+  EXPECT_EQ(query_number(dir.file("s.db"), "SELECT count(*) FROM sessions"), 1000);
+  EXPECT_EQ(query_number(dir.file("s.db"), "SELECT count(*) FROM events"), 1000);
 }
 
 TEST(Store, UsesWalSoReadersAndWritersShareTheFile) {
@@ -83,8 +75,8 @@ TEST(Store, AFullQueueDropsCountsAndRecordsTheDrops) {
   EXPECT_EQ(accepted, 16);  // capacity-1, capacity accepted; capacity+1.. dropped
   store.value()->stop();
   EXPECT_EQ(store.value()->stats().dropped, 4u);
-  EXPECT_EQ(count(dir.file("s.db"), "SELECT count(*) FROM sessions"), 16);
-  EXPECT_EQ(count(dir.file("s.db"), "SELECT sum(dropped) FROM drops WHERE source = 'milter'"), 4);
+  EXPECT_EQ(query_number(dir.file("s.db"), "SELECT count(*) FROM sessions"), 16);
+  EXPECT_EQ(query_number(dir.file("s.db"), "SELECT sum(dropped) FROM drops WHERE source = 'milter'"), 4);
 }
 
 // ~payload bytes of argument, like a policy request's long attribute.
@@ -180,8 +172,8 @@ TEST(Store, ByteDropsAreCountedRecordedAndLoggedWithTheirCause) {
   EXPECT_EQ(stats.enqueued, 5u);
   EXPECT_EQ(stats.written, stats.enqueued);
   EXPECT_EQ(stats.enqueued + stats.dropped, 20u);
-  EXPECT_EQ(count(dir.file("s.db"), "SELECT count(*) FROM events"), 5);
-  EXPECT_EQ(count(dir.file("s.db"), "SELECT sum(dropped) FROM drops WHERE source = 'milter'"), 15);
+  EXPECT_EQ(query_number(dir.file("s.db"), "SELECT count(*) FROM events"), 5);
+  EXPECT_EQ(query_number(dir.file("s.db"), "SELECT sum(dropped) FROM drops WHERE source = 'milter'"), 15);
   // One line for the burst (rate-limited), naming the bound that was reached.
   const std::string text = log.text();
   EXPECT_NE(text.find(fmt::format("store event=dropped reason=queue-bytes queue_bytes={} "
@@ -245,8 +237,8 @@ TEST(Store, ABatchTheWriterRetriesStillCountsAgainstTheByteBound) {
   const StoreStats stats = store.value()->stats();
   EXPECT_EQ(stats.written, 8u);
   EXPECT_EQ(stats.enqueued + stats.dropped, 14u);
-  EXPECT_EQ(count(dir.file("s.db"), "SELECT count(*) FROM events"), 8);
-  EXPECT_EQ(count(dir.file("s.db"), "SELECT sum(dropped) FROM drops"), 6);
+  EXPECT_EQ(query_number(dir.file("s.db"), "SELECT count(*) FROM events"), 8);
+  EXPECT_EQ(query_number(dir.file("s.db"), "SELECT sum(dropped) FROM drops"), 6);
 }
 
 TEST(Store, ALockedDatabaseDelaysButLosesNothing) {
@@ -271,8 +263,8 @@ TEST(Store, ALockedDatabaseDelaysButLosesNothing) {
 
   store.value()->stop();
   EXPECT_EQ(store.value()->stats().written, 100u);
-  EXPECT_EQ(count(dir.file("s.db"), "SELECT count(*) FROM sessions"), 100);
-  EXPECT_EQ(count(dir.file("s.db"), "SELECT count(*) FROM events"), 100);
+  EXPECT_EQ(query_number(dir.file("s.db"), "SELECT count(*) FROM sessions"), 100);
+  EXPECT_EQ(query_number(dir.file("s.db"), "SELECT count(*) FROM events"), 100);
 }
 
 TEST(Store, EnqueueAfterStopIsADrop) {

@@ -1,6 +1,6 @@
 // Test doubles shared by the unit tests: a settable clock, a sink that keeps
-// events in a vector, a temporary directory removed at scope exit, and an
-// in-memory database at the current schema.
+// events in a vector, a temporary directory removed at scope exit, an
+// in-memory database at the current schema, and a one-number query.
 #pragma once
 
 #include <atomic>
@@ -67,6 +67,19 @@ inline std::unique_ptr<sqlite::Database> migrated_memory_database() {
   auto db = sqlite::Database::open(":memory:", true, 1000);
   if (!db || !migrate(*db.value(), embedded_migrations())) return nullptr;
   return std::move(db).value();
+}
+
+// The first column of the first row of `sql` on the database file at
+// `path`, as a number; -1 if the database or the query fails (so the
+// caller's EXPECT_EQ fails).
+inline std::int64_t query_number(const std::string& path, const std::string& sql) {
+  auto db = sqlite::Database::open(path, false, 5000);
+  if (!db) return -1;
+  auto q = db.value()->prepare(sql);
+  if (!q) return -1;
+  auto row = q.value().step();
+  if (!row || !row.value()) return -1;
+  return q.value().column_int(0);
 }
 
 }  // namespace smtpscope::testing
