@@ -9,7 +9,7 @@ packages=(
   build-essential cmake pkg-config git ca-certificates
   libmilter-dev libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev libyaml-cpp-dev
   nlohmann-json3-dev libcli11-dev zlib1g-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
-  postfix miltertest swaks python3 openssl procps iproute2 bc time pflogsumm
+  postfix miltertest swaks msmtp curl python3 openssl procps iproute2 bc time pflogsumm
   sasl2-bin libsasl2-modules libsasl2-modules-db
   chromium fonts-dejavu-core
   clang libclang-rt-dev e2fsprogs util-linux
