@@ -1,9 +1,11 @@
 #include "shape_groups.h"
 
+#include <fmt/format.h>
 #include <re2/re2.h>
 
 #include <algorithm>
-#include <fmt/format.h>
+#include <cctype>
+#include <exception>
 #include <map>
 #include <set>
 #include <sstream>
@@ -122,9 +124,9 @@ Counter counter_of(const std::string& value) {
 
 // The commands a pattern's `commands:` condition may name.
 const std::vector<std::string>& condition_commands() {
-  static const std::vector<std::string> names = {"helo", "ehlo", "starttls", "auth", "mail",
-                                                 "rcpt", "data", "bdat", "rset", "noop",
-                                                 "vrfy", "etrn", "quit", "unknown"};
+  static const std::vector<std::string> names = {"helo", "ehlo", "starttls", "auth",   "mail",
+                                                 "rcpt", "data", "bdat",     "rset",   "noop",
+                                                 "vrfy", "etrn", "quit",     "unknown"};
   return names;
 }
 
@@ -156,10 +158,10 @@ std::string shared_conditions(const ShapeGroup& group, const std::vector<ShapeMe
     for (const auto& name : condition_commands()) {
       auto found = first.log_counters.find(name);
       const Counter c = found == first.log_counters.end() ? Counter{} : counter_of(found->second);
-      const char* state = c.tried == 0          ? "none"
-                          : c.ok == c.tried     ? "all-ok"
-                          : c.ok == 0           ? "all-failed"
-                                                : "failed";
+      const char* state = c.tried == 0      ? "none"
+                          : c.ok == c.tried ? "all-ok"
+                          : c.ok == 0       ? "all-failed"
+                                            : "failed";
       // Absent commands say what the client never did; only the telling ones.
       if (c.tried == 0 && name != "mail" && name != "auth" && name != "starttls" &&
           name != "data" && name != "quit") {
@@ -179,7 +181,8 @@ std::string shared_conditions(const ShapeGroup& group, const std::vector<ShapeMe
       {"pregreet", &SessionFacts::pregreet},
       {"non_smtp", &SessionFacts::non_smtp}};
   for (const auto& [name, field] : flags) {
-    if (all([&](const SessionFacts& f) { return f.*field; })) out += fmt::format("      {}: true\n", name);
+    if (all([&](const SessionFacts& f) { return f.*field; }))
+      out += fmt::format("      {}: true\n", name);
   }
   return out.empty() ? "" : "    when:\n" + out;
 }
@@ -223,8 +226,13 @@ std::vector<ShapeGroup> group_shapes(const std::vector<ShapeMember>& members,
   std::map<std::string, std::set<std::string>> clients;
   for (std::size_t i = 0; i < members.size(); ++i) {
     const SessionFacts& f = *members[i].facts;
-    ShapeGroup probe{normalised_shape(f.stages), command_signature(f), helo_class(f),
-                     members[i].timing, "", {}, 0};
+    ShapeGroup probe{normalised_shape(f.stages),
+                     command_signature(f),
+                     helo_class(f),
+                     members[i].timing,
+                     "",
+                     {},
+                     0};
     const std::string key =
         probe.shape + '\x1f' + probe.commands + '\x1f' + probe.helo + '\x1f' + probe.timing;
     auto [it, added] = by_key.try_emplace(key, std::move(probe));
@@ -250,8 +258,9 @@ std::string pattern_entry(const ShapeGroup& group, const std::vector<ShapeMember
   const std::string& example = members[group.members.front()].client;
   const bool plain_address =
       !example.empty() && example.size() <= 45 &&
-      std::all_of(example.begin(), example.end(),
-                  [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == '.' || c == ':'; });
+      std::all_of(example.begin(), example.end(), [](char c) {
+        return std::isxdigit(static_cast<unsigned char>(c)) || c == '.' || c == ':';
+      });
   std::string out = "  - name: " + yaml_quoted(name) + "\n";
   out += "    title: " + yaml_quoted("Unnamed shape " + group.shape) + "\n";
   out += fmt::format("    # {} sessions from {} clients; commands: {}; HELO: {}; timing: {}\n",

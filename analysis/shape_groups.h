@@ -31,9 +31,9 @@ struct ShapeMember {
 };
 
 struct ShapeGroup {
-  std::string shape;      // the normalised stage string, e.g. "C H (M R D E)+ Q"
-  std::string commands;   // the command signature, e.g. "ehlo=1 mail=0/1 quit=1"
-  std::string helo;       // the HELO class
+  std::string shape;     // the normalised stage string, e.g. "C H (M R D E)+ Q"
+  std::string commands;  // the command signature, e.g. "ehlo=1 mail=0/1 quit=1"
+  std::string helo;      // the HELO class
   std::string timing;
   std::string stages_regex;          // anchored RE2, matches every member's stages
   std::vector<std::size_t> members;  // indexes into the input, in input order

@@ -61,7 +61,8 @@ std::string indented(const std::string& text, const std::string& indent) {
   std::size_t start = 0;
   while (start < text.size()) {
     const auto end = text.find('\n', start);
-    const auto line = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    const auto line =
+        text.substr(start, end == std::string::npos ? std::string::npos : end - start);
     out += line.empty() ? "\n" : indent + line + "\n";
     if (end == std::string::npos) break;
     start = end + 1;
@@ -101,14 +102,16 @@ std::string render_discover_text(const std::vector<ClientSummary>& clients,
     out += fmt::format("   commands: {}  HELO: {}  timing: {}\n",
                        g.commands.empty() ? "(no log)" : printable(g.commands), printable(g.helo),
                        g.timing.empty() ? "-" : g.timing);
-    out += fmt::format("   example: session {} of {}\n", example.id, printable(example.client_addr));
+    out +=
+        fmt::format("   example: session {} of {}\n", example.id, printable(example.client_addr));
     out += indented(render_timelines_text({example}), "     ");
     out += "   pattern entry (rename it, explain it, add it under patterns:):\n";
     out += indented(analysis::pattern_entry(g, unnamed.members, entry_name(rank)), "   ");
   }
   if (!groups.empty()) {
-    out += "\nTo keep an entry: paste it under `patterns:` in a copy of conf/patterns.yaml, "
-           "give it a name, explanation and advice, and pass the file with --patterns.\n";
+    out +=
+        "\nTo keep an entry: paste it under `patterns:` in a copy of conf/patterns.yaml, "
+        "give it a name, explanation and advice, and pass the file with --patterns.\n";
   }
   return out;
 }
@@ -124,20 +127,21 @@ std::string render_discover_json(const std::vector<ClientSummary>& clients,
     const SessionRecord& example = *unnamed.sessions[g.members.front()];
     json ids = json::array();
     for (std::size_t i : g.members) ids.push_back(unnamed.sessions[i]->id);
-    list.push_back({{"rank", rank},
-                    {"shape", g.shape},
-                    {"commands", g.commands},
-                    {"helo", g.helo},
-                    {"timing", g.timing},
-                    {"sessions", g.members.size()},
-                    {"clients", g.clients},
-                    {"session_ids", ids},
-                    {"example_session", example.id},
-                    {"example_client", example.client_addr},
-                    {"example_stages", unnamed.members[g.members.front()].facts->stages},
-                    {"stages_regex", g.stages_regex},
-                    {"pattern_name", entry_name(rank)},
-                    {"pattern_yaml", analysis::pattern_entry(g, unnamed.members, entry_name(rank))}});
+    list.push_back(
+        {{"rank", rank},
+         {"shape", g.shape},
+         {"commands", g.commands},
+         {"helo", g.helo},
+         {"timing", g.timing},
+         {"sessions", g.members.size()},
+         {"clients", g.clients},
+         {"session_ids", ids},
+         {"example_session", example.id},
+         {"example_client", example.client_addr},
+         {"example_stages", unnamed.members[g.members.front()].facts->stages},
+         {"stages_regex", g.stages_regex},
+         {"pattern_name", entry_name(rank)},
+         {"pattern_yaml", analysis::pattern_entry(g, unnamed.members, entry_name(rank))}});
   }
   json out = {{"sessions", unnamed.analysed},
               {"unnamed_sessions", unnamed.members.size()},
@@ -146,9 +150,10 @@ std::string render_discover_json(const std::vector<ClientSummary>& clients,
 }
 
 int run_discover(const DiscoverOptions& options) {
-  auto patterns = options.patterns_file.empty()
-                      ? analysis::parse_patterns(analysis::builtin_patterns_yaml(), "built-in patterns")
-                      : analysis::load_patterns(options.patterns_file);
+  auto patterns =
+      options.patterns_file.empty()
+          ? analysis::parse_patterns(analysis::builtin_patterns_yaml(), "built-in patterns")
+          : analysis::load_patterns(options.patterns_file);
   if (!patterns) {
     std::cerr << "smtpscope: " << patterns.message() << '\n';
     return exit_usage;

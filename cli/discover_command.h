@@ -17,12 +17,12 @@ namespace smtpscope::cli {
 
 struct DiscoverOptions {
   std::string database;
-  std::string since;              // only sessions newer than this (duration text)
-  std::size_t limit = 100000;     // the most recent sessions analysed at most
-  std::size_t top = 10;           // groups shown
-  std::size_t min_sessions = 2;   // smaller groups are not shown
-  std::string format = "text";    // text or json
-  std::string patterns_file;      // empty: the built-in patterns
+  std::string since;             // only sessions newer than this (duration text)
+  std::size_t limit = 100000;    // the most recent sessions analysed at most
+  std::size_t top = 10;          // groups shown
+  std::size_t min_sessions = 2;  // smaller groups are not shown
+  std::string format = "text";   // text or json
+  std::string patterns_file;     // empty: the built-in patterns
 };
 
 // The report over analysed clients (by_client's output).

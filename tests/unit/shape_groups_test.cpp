@@ -34,7 +34,8 @@ Pattern loaded(const std::string& entry) {
 
 TEST(ShapeGroups, PausesOfOneBucketFallInOneGroup) {
   const std::map<std::string, std::string> counters = {{"ehlo", "1"}, {"quit", "1"}};
-  const std::vector<SessionFacts> all = {facts("C H +10s Q", counters), facts("C H +11s Q", counters)};
+  const std::vector<SessionFacts> all = {facts("C H +10s Q", counters),
+                                         facts("C H +11s Q", counters)};
   const auto members = members_of(all);
   const auto groups = group_shapes(members, 1);
   ASSERT_EQ(groups.size(), 1u);
@@ -44,8 +45,8 @@ TEST(ShapeGroups, PausesOfOneBucketFallInOneGroup) {
 }
 
 TEST(ShapeGroups, PausesOfDifferentBucketsFallApart) {
-  const std::vector<SessionFacts> all = {facts("C H +9s Q"), facts("C H +10s Q"), facts("C H +60s Q"),
-                                         facts("C H +600s Q")};
+  const std::vector<SessionFacts> all = {facts("C H +9s Q"), facts("C H +10s Q"),
+                                         facts("C H +60s Q"), facts("C H +600s Q")};
   EXPECT_EQ(group_shapes(members_of(all), 1).size(), 4u);
 }
 
@@ -53,8 +54,8 @@ TEST(ShapeGroups, DifferentCommandSignaturesFallApart) {
   const std::vector<SessionFacts> all = {
       facts("C H M A Q", {{"ehlo", "1"}, {"mail", "0/1"}, {"quit", "1"}}),
       facts("C H M A Q", {{"ehlo", "1"}, {"mail", "1"}, {"rcpt", "0/1"}, {"quit", "1"}}),
-      facts("C H M A Q", {{"ehlo", "1"}, {"mail", "1"}, {"rcpt", "0/1"}, {"quit", "1"},
-                          {"commands", "3/4"}})};
+      facts("C H M A Q",
+            {{"ehlo", "1"}, {"mail", "1"}, {"rcpt", "0/1"}, {"quit", "1"}, {"commands", "3/4"}})};
   const auto groups = group_shapes(members_of(all), 1);
   ASSERT_EQ(groups.size(), 2u);
   EXPECT_EQ(groups[0].members.size(), 2u);  // the total "commands" is not part of the signature
@@ -117,8 +118,8 @@ TEST(ShapeGroups, RegexIsValidRe2AndMatchesEveryMember) {
 }
 
 TEST(ShapeGroups, LongPausesAndOddTokensStayValid) {
-  for (const std::string stages : {"C H +12345s Q", "C +600s L", "C H U U U K", "C H M J J A Q",
-                                   "", "M R D E M R D E Z"}) {
+  for (const std::string stages :
+       {"C H +12345s Q", "C +600s L", "C H U U U K", "C H M J J A Q", "", "M R D E M R D E Z"}) {
     RE2 regex(shape_regex(stages));
     ASSERT_TRUE(regex.ok()) << stages << ": " << regex.error();
     EXPECT_TRUE(RE2::FullMatch(stages, regex)) << stages << " vs " << shape_regex(stages);
