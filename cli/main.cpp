@@ -12,6 +12,7 @@
 #include "client_report.h"
 #include "command_line.h"
 #include "database_access.h"
+#include "discover_command.h"
 #include "config.h"
 #include "duration.h"
 #include "ingest_command.h"
@@ -367,6 +368,27 @@ int main(int argc, char** argv) {
       "the population: lift and a 95% Wilson interval",
       correlate_options, {"text", "json"});
 
+  cli::DiscoverOptions discover;
+  auto* discover_cmd = app.add_subcommand(
+      "discover", "what no pattern names yet: the unnamed sessions grouped by shape (stages with "
+                  "pauses bucketed, the log's command counters, HELO class, timing), largest "
+                  "first, each with an example timeline and a ready patterns.yaml entry");
+  discover_cmd->add_option("--since", discover.since, "only sessions newer than this (24h, 7d)");
+  discover_cmd->add_option("--limit", discover.limit, "the most recent N sessions at most")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000000));
+  discover_cmd->add_option("--top", discover.top, "the N largest groups")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  discover_cmd->add_option("--min-sessions", discover.min_sessions,
+                           "groups of fewer sessions are not shown")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000000));
+  discover_cmd->add_option("--format", discover.format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  discover_cmd->add_option("--patterns", discover.patterns_file,
+                           "patterns file (default: the built-in conf/patterns.yaml)");
+
   cli::WatchOptions watch;
   auto* watch_cmd = app.add_subcommand(
       "watch", "show sessions live as they end, one line each: time, client, HELO, stage "
@@ -505,6 +527,10 @@ int main(int argc, char** argv) {
   if (report_cmd->parsed()) return run_report(db, report_options);
   if (correlate_cmd->parsed()) return run_correlate(db, correlate_options);
   if (servers_cmd->parsed()) return cli::run_servers(db, servers_format);
+  if (discover_cmd->parsed()) {
+    discover.database = db;
+    return cli::run_discover(discover);
+  }
   if (watch_cmd->parsed()) {
     watch.database = db;
     return cli::run_watch(watch);
