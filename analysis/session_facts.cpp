@@ -11,6 +11,18 @@
 namespace smtpscope::analysis {
 namespace {
 
+// A disconnect counter's value: "N" or "OK/TRIED" (Postfix writes nothing
+// else there), so no other attribute of the close event is read as one.
+bool is_counter_value(std::string_view value) {
+  const auto digits = [](std::string_view part) {
+    return !part.empty() && part.size() <= 9 &&
+           std::all_of(part.begin(), part.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+  };
+  const auto slash = value.find('/');
+  if (slash == std::string_view::npos) return digits(value);
+  return digits(value.substr(0, slash)) && digits(value.substr(slash + 1));
+}
+
 using Attributes = nlohmann::json;
 
 Attributes attributes_of(const EventRecord& e) {
@@ -75,8 +87,8 @@ void read_log(const EventRecord& e, const Attributes& a, SessionFacts& f, LogVie
   if (e.stage == "close") {
     for (auto& [name, value] : a.items()) {
       static const std::vector<std::string> not_counters = {
-          "client_name", "client_addr", "client_port", "program", "pid", "clock"};
-      if (value.is_string() &&
+          "client_name", "client_addr", "client_port", "program", "pid", "clock", "host"};
+      if (value.is_string() && is_counter_value(value.get<std::string>()) &&
           std::find(not_counters.begin(), not_counters.end(), name) == not_counters.end()) {
         f.log_counters[name] = value.get<std::string>();
       }

@@ -219,6 +219,21 @@ TEST(SessionFactsFromTheLog, WithoutCountersTheMiddleIsUnknown) {
   EXPECT_TRUE(has_note(f, "the log has no command counters"));
 }
 
+// The close event carries more than counters (the syslog host, since
+// central-syslog ingest): only N or OK/TRIED values are counters, so a
+// Postfix 2.x session with a host is still one without counters (it was
+// read as having "host" and no MAIL, and named scanner on a real relay log).
+TEST(SessionFactsFromTheLog, OnlyNumbersAreCounters) {
+  SessionFacts f = facts_of(SessionBuilder().log_session(R"({"host":"gds39d"})", 0).build());
+  EXPECT_TRUE(f.log_counters.empty());
+  EXPECT_EQ(f.stages, "C Z");
+  f = facts_of(SessionBuilder()
+                   .log_session(R"({"host":"mx1","ehlo":"1","mail":"0/1","quit":"1","x":"1/"})", 1)
+                   .build());
+  EXPECT_EQ(f.log_counters, (std::map<std::string, std::string>{
+                                {"ehlo", "1"}, {"mail", "0/1"}, {"quit", "1"}}));
+}
+
 // The policy server sees MAIL, RCPT, DATA and END-OF-MESSAGE but no abort:
 // with the log, a transaction that reached no end of message is aborted.
 TEST(SessionFacts, PolicyTransactionsAreEndedFromTheLog) {
