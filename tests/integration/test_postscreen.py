@@ -20,7 +20,15 @@ PASSER, PREGREETER, HANGUP = "127.0.0.61", "127.0.0.62", "127.0.0.63"
 
 
 def pregreet(port):
-    """EHLO before the banner, then a transaction postscreen rejects."""
+    """EHLO before the banner, then a transaction postscreen rejects (or,
+    with greet action drop, a reset)."""
+    try:
+        talk_first(port)
+    except ConnectionResetError:
+        pass
+
+
+def talk_first(port):
     with socket.create_connection(("127.0.0.1", port), timeout=15,
                                   source_address=(PREGREETER, 0)) as sock:
         sock.sendall(b"EHLO pregreet.example\r\n")
@@ -122,6 +130,34 @@ class PostscreenThenSmtpd(unittest.TestCase):
             self.db, "SELECT client_addr, client_port FROM sessions"
                      " WHERE close_us IS NULL OR partial != 0")
         self.assertEqual(open_or_partial, [], self.log())
+
+
+class PostscreenDropsAPregreet(unittest.TestCase):
+    """postscreen_greet_action = drop: postscreen hangs up at once (its
+    DISCONNECT ends the session), and the HELO is still read."""
+
+    def test_the_dropped_session_is_closed_with_its_helo(self):
+        work = harness.Workdir()
+        postfix = harness.PostfixInstance(work, postscreen=True,
+                                          extra={"postscreen_greet_action": "drop"}).start()
+        try:
+            pregreet(postfix.port)
+            postfix.wait_for_log(f"DISCONNECT [{PREGREETER}]", timeout=20)
+            postfix.stop()
+            db = work.join("smtpscope.db")
+            ingested = subprocess.run(
+                [harness.binary("smtpscope"), "--db", db, "ingest", postfix.maillog],
+                capture_output=True, text=True, timeout=120)
+            self.assertEqual(ingested.returncode, 0, ingested.stderr)
+            log = "\n".join(postfix.log_lines())
+            self.assertEqual(harness.query(db, "SELECT count(*), sum(partial), sum(close_us IS NULL)"
+                                               " FROM sessions"), [(1, 0, 0)], log)
+            helo = harness.query(db, "SELECT json_extract(attributes, '$.helo') FROM events"
+                                     " WHERE json_extract(attributes, '$.verdict') = 'PREGREET'")
+            self.assertEqual(helo, [("pregreet.example",)], log)
+        finally:
+            postfix.stop()
+            work.remove()
 
 
 if __name__ == "__main__":
