@@ -44,9 +44,15 @@ Result<std::unique_ptr<SessionJoiner>> SessionJoiner::create(sqlite::Database& d
       "INSERT INTO sessions (stream, client_addr, client_port, client_name, client_ptr,"
       " server_addr, server_port, connect_us, partial, sources, join_method, host)"
       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-      "UPDATE sessions SET sources = trim(sources || ' ' || ?2),"
-      " join_method = coalesce(join_method, ?3), host = coalesce(host, ?4)"
-      " WHERE id = ?1 AND instr(' ' || sources || ' ', ' ' || ?2 || ' ') = 0",
+      // A second part of the same sensor (smtpd after postscreen) adds the
+      // client name postscreen does not log.
+      "UPDATE sessions SET sources = CASE instr(' ' || sources || ' ', ' ' || ?2 || ' ')"
+      " WHEN 0 THEN trim(sources || ' ' || ?2) ELSE sources END,"
+      " join_method = CASE instr(' ' || sources || ' ', ' ' || ?2 || ' ')"
+      " WHEN 0 THEN coalesce(join_method, ?3) ELSE join_method END,"
+      " host = coalesce(host, ?4), client_name = coalesce(client_name, ?5)"
+      " WHERE id = ?1 AND (instr(' ' || sources || ' ', ' ' || ?2 || ' ') = 0"
+      " OR (client_name IS NULL AND ?5 IS NOT NULL))",
       "INSERT INTO transactions (session_id, seq, mail_from, started_us) VALUES (?1, ?2, ?3, ?4)"
       " ON CONFLICT (session_id, seq) DO UPDATE SET"
       " mail_from = coalesce(transactions.mail_from, excluded.mail_from),"
@@ -162,6 +168,7 @@ Result<std::int64_t> SessionJoiner::join_or_open(sqlite::Statement& find,
                          .bind(2, source)
                          .bind(3, std::string(join_method))
                          .bind(4, endpoints.host)
+                         .bind(5, endpoints.client_name)
                          .run();
       !noted) {
     return noted.context("note the session's source");

@@ -11,6 +11,7 @@
 #include "log_event.h"
 #include "log_reader.h"
 #include "postfix_message.h"
+#include "postscreen_handoff.h"
 #include "smtp_client_message.h"
 #include "store.h"
 #include "syslog_line.h"
@@ -62,6 +63,7 @@ struct Ingester::Impl {
     bool probe;
   };
   std::vector<PendingRemote> pending_remote;
+  PostscreenHandoff handoff;  // smtpd sessions that postscreen handed over
   std::int64_t clock_us = now_us();  // "now" for plausible_time(), renewed per batch
 
   Result<FileRecord> lookup(const std::string& fingerprint) {
@@ -161,12 +163,13 @@ struct Ingester::Impl {
       take_remote(syslog, counts);
       return;
     }
-    const ParsedMessage parsed = parse_postfix_message(syslog.daemon, syslog.message);
+    ParsedMessage parsed = parse_postfix_message(syslog.daemon, syslog.message);
     switch (parsed.kind) {
       case MessageKind::skipped: counts.skipped += 1; return;
       case MessageKind::malformed: counts.malformed += 1; return;
       case MessageKind::record:
         counts.parsed += 1;
+        handoff.observe(syslog, parsed.record);
         pending.push_back(to_event(syslog, parsed.record, options.max_value_bytes));
         return;
     }

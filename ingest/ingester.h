@@ -14,8 +14,9 @@
 // lines and says so. The path "-" is standard input, read as it comes
 // until its writer closes it (a pipe from `docker logs -f`); it is known by
 // its first line like a file, and stream_name is the name its position is
-// recorded under, so the same stream piped again adds nothing. One Ingester
-// per thread.
+// recorded under, so the same stream piped again adds nothing. A connection
+// postscreen hands to smtpd is one session (see postscreen_handoff.h). One
+// Ingester per thread.
 #pragma once
 
 #include <atomic>

@@ -1,7 +1,8 @@
 // Turns a parsed log line into an Event for the store: source log, the
 // record's stage and fields as attributes, the client endpoints, and a
-// stream per smtpd/postscreen process ("log:<host>:<pid>"), since a process
-// serves one session at a time. Client text is cut at max_value_bytes.
+// stream per smtpd/postscreen process ("log:<host>:<pid>"): an smtpd process
+// serves one session at a time; postscreen serves many at once, told apart
+// by the client port it always logs. Client text is cut at max_value_bytes.
 #pragma once
 
 #include <cstddef>

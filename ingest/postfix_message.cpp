@@ -316,11 +316,66 @@ bool is_verdict_word(std::string_view word) {
   return true;
 }
 
+// postscreen's "CONNECT from [ADDR]:PORT to [ADDR]:PORT": the connection's
+// start, observed (smtpd's "connect from" follows only if it passes).
+ParsedMessage postscreen_connect(std::string_view text) {
+  ParsedMessage out{Kind::record, {}};
+  out.record.stage = Stage::connect;
+  std::string_view rest;
+  if (!parse_client(text, out.record.client, rest)) return malformed();
+  Client server;
+  std::string_view after;
+  if (consume(rest, " to ") && parse_client(rest, server, after)) {
+    out.record.add("server_addr", server.addr);
+    if (server.port) {
+      const std::string_view port_text = rest.substr(rest.rfind(':') + 1);
+      out.record.add("server_port", port_text.substr(0, port_text.find(' ')));
+    }
+  }
+  return out;
+}
+
+// Verdicts after which postscreen itself ends the connection (smtpd never
+// sees it): its dummy SMTP engine's DISCONNECT, the client's HANGUP, a
+// command limit.
+bool ends_connection(std::string_view verdict) {
+  return verdict == "DISCONNECT" || verdict == "HANGUP" ||
+         (verdict.starts_with("COMMAND ") && verdict.ends_with(" LIMIT"));
+}
+
+bool starts_with_nocase(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    char c = text[i];
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    if (c != prefix[i]) return false;
+  }
+  return true;
+}
+
+// The HELO name in the client's bytes postscreen quotes (PREGREET, COMMAND
+// PIPELINING, BARE NEWLINE): "EHLO ylmf-pc\r\n", or "after CMD: EHLO x".
+// Postscreen writes CR and LF as the two characters "\r" and "\n".
+std::string_view helo_in_payload(std::string_view payload) {
+  if (payload.starts_with("after ")) {
+    const std::size_t colon = payload.find(": ");
+    if (colon == std::string_view::npos) return {};
+    payload.remove_prefix(colon + 2);
+  }
+  if (!starts_with_nocase(payload, "EHLO ") && !starts_with_nocase(payload, "HELO ")) return {};
+  payload.remove_prefix(5);
+  while (!payload.empty() && payload.front() == ' ') payload.remove_prefix(1);
+  return payload.substr(0, payload.find_first_of(" \\\r\n"));
+}
+
 // postscreen: "PREGREET 20 after 0 from [ADDR]:PORT: EHLO x", "COMMAND PIPELINING
 // from [ADDR]:PORT after EHLO: ...", "PASS NEW [ADDR]:PORT", "DNSBL rank 3 for
 // [ADDR]:PORT", "CONNECT from [ADDR]:PORT to [ADDR]:PORT", "HANGUP after 0.5 from ..."
+// CONNECT is the session's connect; DISCONNECT, HANGUP and COMMAND ... LIMIT
+// its close (stage close, no counters: the verdict is kept as `verdict`).
 ParsedMessage postscreen_message(std::string_view text) {
   if (consume(text, "NOQUEUE: ")) return queue_prefixed({}, text);
+  if (consume(text, "CONNECT from ")) return postscreen_connect(text);
   const std::size_t bracket = text.find('[');
   if (bracket == std::string_view::npos) return skipped();
   std::string_view words = text.substr(0, bracket);
@@ -346,6 +401,10 @@ ParsedMessage postscreen_message(std::string_view text) {
   if (!parse_client(text.substr(bracket), out.record.client, rest)) return malformed();
   while (!rest.empty() && (rest.front() == ' ' || rest.front() == ':')) rest.remove_prefix(1);
   out.record.argument = rest;
+  if (const std::string_view helo = helo_in_payload(rest); !helo.empty()) {
+    out.record.add("helo", helo);
+  }
+  if (ends_connection(out.record.fields[0].value)) out.record.stage = Stage::close;
   return out;
 }
 

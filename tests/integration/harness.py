@@ -103,7 +103,7 @@ class PostfixInstance:
     """A private Postfix: own config_directory, queue, data and maillog."""
 
     def __init__(self, workdir, milter_socket=None, policy_service=None, extra=None, tls=False,
-                 sasl_users=None):
+                 sasl_users=None, postscreen=False):
         self.dir = workdir.join("postfix")
         self.etc = os.path.join(self.dir, "etc")
         self.queue = os.path.join(self.dir, "queue")
@@ -114,6 +114,10 @@ class PostfixInstance:
         self.extra = extra or {}
         self.tls = tls
         self.sasl_users = sasl_users or {}  # {"user@realm": "password"}: SMTP AUTH on
+        # postscreen(8) on the port in front of smtpd (smtpd pass), with the
+        # greet test only: 1 s greet wait, pregreet enforced, loopback not
+        # whitelisted (postscreen_access_list empty).
+        self.postscreen = postscreen
         self.master_pid = None
 
     def postconf(self, *args):
@@ -168,10 +172,23 @@ class PostfixInstance:
             settings.update(self.tls_settings())
         if self.sasl_users:
             settings.update(self.sasl_settings())
+        if self.postscreen:
+            settings.update({"postscreen_access_list": "", "postscreen_greet_wait": "1s",
+                             "postscreen_greet_action": "enforce",
+                             "postscreen_pipelining_enable": "no",
+                             "postscreen_bare_newline_enable": "no"})
         settings.update(self.extra)
         self.postconf("-e", *[f"{k} = {v}" for k, v in settings.items()])
         self.postconf("-M#", "smtp/inet")
-        self.postconf("-M", f"127.0.0.1:{self.port}/inet = 127.0.0.1:{self.port} inet n - n - - smtpd")
+        if self.postscreen:
+            self.postconf("-M", f"127.0.0.1:{self.port}/inet = 127.0.0.1:{self.port} inet n - n - 1"
+                                f" postscreen")
+            self.postconf("-M", "smtpd/pass = smtpd pass - - n - - smtpd")
+            self.postconf("-M", "dnsblog/unix = dnsblog unix - - n - 0 dnsblog")
+            self.postconf("-M", "tlsproxy/unix = tlsproxy unix - - n - 0 tlsproxy")
+        else:
+            self.postconf("-M", f"127.0.0.1:{self.port}/inet = 127.0.0.1:{self.port} inet n - n - -"
+                                f" smtpd")
         self.postconf("-F", "*/*/chroot = n")
         if getattr(self, "spawn_service", None):
             argv = " ".join(self.spawn_service["argv"])

@@ -149,11 +149,25 @@ class RealLogs(unittest.TestCase):
     def test_modoboa_stages(self):
         ingest(self.db, "--year", "2017", os.path.join(FIXTURES, "modoboa/mail.log"))
         stages = dict(harness.query(self.db, "SELECT stage, count(*) FROM events GROUP BY stage"))
-        # Counted with grep on the file: 36 "connect from", 38 "disconnect from",
+        # Counted with grep on the file: 36 "connect from" + 23 postscreen
+        # CONNECT, 38 "disconnect from" + 6 postscreen DISCONNECT + 2 HANGUP,
         # 19 "QID: client=" + 19 "NOQUEUE: client=" (before-queue filter), 6
-        # rejects, 54 postscreen verdicts, 11 smtpd TLS lines, 1 timeout.
-        self.assertEqual(stages, {"connect": 36, "close": 38, "queued": 38, "reject": 6,
-                                  "screen": 54, "tls": 11, "timeout": 1})
+        # rejects, 23 other postscreen verdicts, 11 smtpd TLS lines, 1 timeout.
+        self.assertEqual(stages, {"connect": 59, "close": 46, "queued": 38, "reject": 6,
+                                  "screen": 23, "tls": 11, "timeout": 1})
+        # postscreen and smtpd halves joined: 23 passes, of which 6 (PASS NEW
+        # after postscreen's own RCPT reject) end in postscreen's DISCONNECT;
+        # the 17 others are one session each with their smtpd part. Only the
+        # two sessions whose connect predates the file are partial; none is open.
+        both = harness.query(self.db, """SELECT count(*) FROM sessions s WHERE
+            EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id
+                    AND json_extract(e.attributes, '$.program') = 'postfix/postscreen')
+            AND EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id
+                    AND json_extract(e.attributes, '$.program') = 'postfix/smtpd')""")
+        self.assertEqual(both[0][0], 17)
+        self.assertEqual(harness.query(self.db, "SELECT count(*), sum(partial),"
+                                                " sum(close_us IS NULL) FROM sessions"),
+                         [(44, 2, 0)])
         # Times are in 2017 and in order within a session.
         (first, last) = harness.query(self.db, "SELECT min(time_us), max(time_us) FROM events")[0]
         self.assertEqual(time.gmtime(first / 1e6).tm_year, 2017)

@@ -233,7 +233,8 @@ TEST(PostfixMessage, PostscreenVerdicts) {
                          "PREGREET 20 after 0 from [127.0.0.1]:52170: EHLO eager.example\\r\\n");
   EXPECT_EQ(pregreet.stage, Stage::screen);
   EXPECT_EQ(fields(pregreet), (std::map<std::string, std::string>{{"verdict", "PREGREET"},
-                                                                  {"detail", "20 after 0"}}));
+                                                                  {"detail", "20 after 0"},
+                                                                  {"helo", "eager.example"}}));
   EXPECT_EQ(pregreet.client.port, 52170);
   EXPECT_EQ(pregreet.argument, "EHLO eager.example\\r\\n");
   auto pipelining = record("postscreen",
@@ -242,10 +243,57 @@ TEST(PostfixMessage, PostscreenVerdicts) {
   EXPECT_EQ(pipelining.argument, "after EHLO: MAIL FROM:<a>");
   EXPECT_EQ(fields(record("postscreen", "PASS NEW [192.0.2.1]:25")).at("verdict"), "PASS NEW");
   EXPECT_EQ(fields(record("postscreen", "DNSBL rank 3 for [192.0.2.1]:25")).at("detail"), "rank 3");
-  EXPECT_EQ(fields(record("postscreen", "HANGUP after 0.5 from [127.0.0.1]:39064 in tests "
-                                        "before SMTP handshake"))
-                .at("verdict"),
-            "HANGUP");
+  auto hangup = record("postscreen",
+                       "HANGUP after 0.5 from [127.0.0.1]:39064 in tests before SMTP handshake");
+  EXPECT_EQ(fields(hangup).at("verdict"), "HANGUP");
+  EXPECT_EQ(hangup.stage, Stage::close);  // postscreen ended the connection itself
+}
+
+TEST(PostfixMessage, PostscreenConnectOpensAndItsEndsClose) {
+  auto connect = record("postscreen", "CONNECT from [198.51.100.7]:54810 to [192.0.2.181]:25");
+  EXPECT_EQ(connect.stage, Stage::connect);
+  EXPECT_EQ(connect.client.name, "");
+  EXPECT_EQ(connect.client.addr, "198.51.100.7");
+  EXPECT_EQ(connect.client.port, 54810);
+  EXPECT_EQ(fields(connect), (std::map<std::string, std::string>{{"server_addr", "192.0.2.181"},
+                                                                 {"server_port", "25"}}));
+  auto v6 = record("postscreen", "CONNECT from [2001:db8::7]:41000 to [2001:db8::1]:25");
+  EXPECT_EQ(v6.client.addr, "2001:db8::7");
+  EXPECT_EQ(fields(v6).at("server_addr"), "2001:db8::1");
+  for (const char* ending :
+       {"DISCONNECT [198.51.100.7]:54810", "HANGUP after 3.1 from [198.51.100.7]:54810 in tests after SMTP handshake",
+        "COMMAND COUNT LIMIT from [198.51.100.7]:54810 after RCPT",
+        "COMMAND TIME LIMIT from [198.51.100.7]:54810 after DATA"}) {
+    auto r = record("postscreen", ending);
+    EXPECT_EQ(r.stage, Stage::close) << ending;
+    EXPECT_EQ(r.client.port, 54810) << ending;
+  }
+  for (const char* going_on :
+       {"PASS NEW [198.51.100.7]:54810", "PASS OLD [198.51.100.7]:54810",
+        "WHITELISTED [198.51.100.7]:54810", "DNSBL rank 3 for [198.51.100.7]:54810",
+        "PREGREET 11 after 0.11 from [198.51.100.7]:54810: EHLO ylmf-pc\\r\\n",
+        "COMMAND PIPELINING from [198.51.100.7]:54810 after EHLO: QUIT\\r\\n"}) {
+    EXPECT_EQ(record("postscreen", going_on).stage, Stage::screen) << going_on;
+  }
+}
+
+TEST(PostfixMessage, PostscreenPayloadsNameTheHelo) {
+  auto helo = [](std::string_view message) {
+    const auto f = fields(record("postscreen", message));
+    const auto found = f.find("helo");
+    return found == f.end() ? std::string("(none)") : found->second;
+  };
+  EXPECT_EQ(helo("PREGREET 11 after 0.11 from [203.0.113.5]:1234: EHLO ylmf-pc\\r\\n"), "ylmf-pc");
+  EXPECT_EQ(helo("PREGREET 9 after 0 from [203.0.113.5]:1234: helo  x.example\\r\\n"), "x.example");
+  EXPECT_EQ(helo("PREGREET 7 after 0 from [203.0.113.5]:1234: EHLO bare"), "bare");
+  EXPECT_EQ(helo("COMMAND PIPELINING from [203.0.113.5]:1234 after CONNECT: EHLO pipe.example\\r\\nMAIL"),
+            "pipe.example");
+  EXPECT_EQ(helo("BARE NEWLINE from [203.0.113.5]:1234 after EHLO: EHLO nl.example\\n"), "nl.example");
+  // Not a greeting, or one with no name: no HELO.
+  EXPECT_EQ(helo("PREGREET 16 after 0 from [203.0.113.5]:1234: GET / HTTP/1.1\\r\\n"), "(none)");
+  EXPECT_EQ(helo("PREGREET 6 after 0 from [203.0.113.5]:1234: EHLO \\r\\n"), "(none)");
+  EXPECT_EQ(helo("PREGREET 4 after 0 from [203.0.113.5]:1234: EHLO"), "(none)");
+  EXPECT_EQ(helo("COMMAND PIPELINING from [203.0.113.5]:1234 after EHLO: QUIT\\r\\n"), "(none)");
 }
 
 TEST(PostfixMessage, OtherMessagesAreSkipped) {
