@@ -68,14 +68,20 @@ std::optional<std::string> sender_of(const Attributes& a) {
   return a["from"].get<std::string>();
 }
 
+// A HELO name the log quotes: helo=<...> of a reject line, or the EHLO in
+// the bytes postscreen quotes (PREGREET, COMMAND PIPELINING, BARE NEWLINE).
+void note_helo(const Attributes& a, LogView& log) {
+  const std::string helo = text(a, "helo");
+  if (!helo.empty() && std::find(log.helos.begin(), log.helos.end(), helo) == log.helos.end()) {
+    log.helos.push_back(helo);
+  }
+}
+
 void read_log(const EventRecord& e, const Attributes& a, SessionFacts& f, LogView& log) {
   f.have_log = true;
+  if (e.stage == "reject" || e.stage == "screen") note_helo(a, log);
   if (e.stage == "reject") {
     LogReject r{e.time_us, text(a, "command"), text(a, "code"), text(a, "action"), sender_of(a)};
-    const std::string helo = text(a, "helo");
-    if (!helo.empty() && std::find(log.helos.begin(), log.helos.end(), helo) == log.helos.end()) {
-      log.helos.push_back(helo);
-    }
     if (r.action.find("reject") != std::string::npos || r.action == "defer") {
       f.temp_rejects += r.code.starts_with('4');
       f.perm_rejects += r.code.starts_with('5');

@@ -219,6 +219,19 @@ TEST(SessionFactsFromTheLog, WithoutCountersTheMiddleIsUnknown) {
   EXPECT_TRUE(has_note(f, "the log has no command counters"));
 }
 
+// postscreen quotes what a pregreeting bot sent ("PREGREET 11 after 0.1
+// from [a]:p: EHLO ylmf-pc"): its HELO, whose quirks are the bot's.
+TEST(SessionFactsFromTheLog, APregreetsHeloIsTheSessions) {
+  auto s = SessionBuilder()
+               .log_session("{}", 1)
+               .log_at("screen", 0, R"({"verdict":"PREGREET","helo":"ylmf-pc"})")
+               .build();
+  const SessionFacts f = facts_of(s);
+  EXPECT_EQ(f.helos, std::vector<std::string>{"ylmf-pc"});
+  EXPECT_TRUE(f.pregreet);
+  EXPECT_NE(std::find(f.quirks.begin(), f.quirks.end(), HeloQuirk::non_fqdn), f.quirks.end());
+}
+
 // The close event carries more than counters (the syslog host, since
 // central-syslog ingest): only N or OK/TRIED values are counters, so a
 // Postfix 2.x session with a host is still one without counters (it was
