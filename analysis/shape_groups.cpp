@@ -180,9 +180,11 @@ std::string shared_conditions(const ShapeGroup& group, const std::vector<ShapeMe
       {"pipelining", &SessionFacts::pipelining},
       {"pregreet", &SessionFacts::pregreet},
       {"non_smtp", &SessionFacts::non_smtp}};
-  for (const auto& [name, field] : flags) {
-    if (all([&](const SessionFacts& f) { return f.*field; }))
-      out += fmt::format("      {}: true\n", name);
+  for (const auto& flag : flags) {
+    const auto field = flag.second;  // a named copy: clang 14 cannot capture a structured binding
+    if (all([&](const SessionFacts& f) { return f.*field; })) {
+      out += fmt::format("      {}: true\n", flag.first);
+    }
   }
   return out.empty() ? "" : "    when:\n" + out;
 }
