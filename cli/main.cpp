@@ -305,8 +305,9 @@ int main(int argc, char** argv) {
     return exit_failure;
   }
   CLI::App app{
-      "smtpscope: shows what smtpscope-milter recorded about each SMTP session Postfix "
-      "handled: every stage in order, with times, per client.",
+      "smtpscope: joins what smtpscope-milter, smtpscope-policyd and Postfix's log recorded "
+      "about each SMTP session into one timeline per connection, fingerprints each client and "
+      "explains the patterns it shows.",
       "smtpscope"};
   app.set_version_flag("-V,--version", std::string("smtpscope ") + SMTPSCOPE_VERSION);
   cli::DatabaseChoice database{"/etc/smtpscope/smtpscope.yaml", ""};
