@@ -332,7 +332,8 @@ SessionFacts facts_of(const SessionRecord& s) {
   if (primary == "policy") end_policy_transactions(tokens, f);
   tokens.push_back(Token{end_letter(f), end_us});
   f.stages = render(tokens, f.max_gap_s);
-  if (!have_milter) {
+  // Without counters the log's own note says the middle is unknown.
+  if (!have_milter && (have_policy || !f.log_counters.empty())) {
     f.notes.insert(f.notes.begin(),
                    have_policy ? "no milter events: stages come from the policy server"
                                : "no milter events: stages rebuilt from the log's counters");

@@ -217,6 +217,7 @@ TEST(SessionFactsFromTheLog, WithoutCountersTheMiddleIsUnknown) {
   const SessionFacts f = facts_of(s);
   EXPECT_EQ(f.stages, "C Z");
   EXPECT_TRUE(has_note(f, "the log has no command counters"));
+  EXPECT_FALSE(has_note(f, "no milter events: stages rebuilt from the log's counters"));
 }
 
 // postscreen quotes what a pregreeting bot sent ("PREGREET 11 after 0.1
