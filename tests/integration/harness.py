@@ -31,6 +31,12 @@ def binary(name):
     raise FileNotFoundError(f"{name} not built under {BUILD_DIR}")
 
 
+def smtpscope(db, *args, check=False, stdin=None, timeout=300):
+    """`smtpscope --db DB ARGS...` with its output captured as text."""
+    return subprocess.run([binary("smtpscope"), "--db", db, *args], capture_output=True,
+                          text=True, timeout=timeout, check=check, input=stdin)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -3,6 +3,7 @@ blockbadip mail.log, tests/fixtures/logs/real, MIT): the sessions no
 pattern names grouped by shape, ranked, each with an example timeline and a
 printed patterns.yaml entry; the entry fed back with --patterns names its
 group's sessions, which then leave the unnamed groups."""
+import functools
 import json
 import os
 import re
@@ -17,9 +18,7 @@ from test_real_traffic import copy_fixture  # noqa: E402
 PATTERNS = os.path.join(os.path.dirname(__file__), "..", "..", "conf", "patterns.yaml")
 
 
-def smtpscope(db, *args, check=True):
-    return subprocess.run([harness.binary("smtpscope"), "--db", db, *args], capture_output=True,
-                          text=True, timeout=300, check=check)
+smtpscope = functools.partial(harness.smtpscope, check=True)
 
 
 def discover(db, *args):

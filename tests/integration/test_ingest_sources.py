@@ -27,9 +27,7 @@ MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 BSD_LINE = re.compile(r"^(\w{3}) +(\d+) (\d\d):(\d\d):(\d\d) (\S+) ([^\[:]+)\[(\d+)\]: (.*)$")
 
 
-def smtpscope(db, *args, stdin=None):
-    return subprocess.run([harness.binary("smtpscope"), "--db", db, *args],
-                          capture_output=True, text=True, timeout=300, input=stdin)
+smtpscope = harness.smtpscope
 
 
 def export_entries(lines, boot_id="0123456789abcdef0123456789abcdef",

@@ -6,6 +6,7 @@ every user once such a session was stored, and `watch` died when it
 ended. Each must now finish, exit 0, list the client and name its
 pattern: the built-in patterns and one anchored at both ends of the
 whole 56 KB stage string."""
+import functools
 import json
 import os
 import selectors
@@ -31,9 +32,7 @@ BULK_PATTERN = """
 """
 
 
-def smtpscope(db, *args):
-    return subprocess.run([harness.binary("smtpscope"), "--db", db, *args], capture_output=True,
-                          text=True, timeout=120)
+smtpscope = functools.partial(harness.smtpscope, timeout=120)
 
 
 def patterns_file(work):

@@ -135,8 +135,7 @@ def verifier(workdir, server, source, tls):
 
 
 def smtpscope(db, *args):
-    return subprocess.run([harness.binary("smtpscope"), "--db", db, *args], capture_output=True,
-                          text=True, check=True).stdout
+    return harness.smtpscope(db, *args, check=True).stdout
 
 
 class RealClients(unittest.TestCase):

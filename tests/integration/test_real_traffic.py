@@ -6,6 +6,7 @@ none and rank below every named one, and that `report` and `clients` agree.
 
 Before log-only stages existed, 19 of the 4,089 sessions (14 of 115
 clients) had a pattern; the counts below are the floor now."""
+import functools
 import gzip
 import json
 import os
@@ -27,9 +28,7 @@ NON_SMTP = "182.101.61.159"  # unknown=0/1 commands=0/1
 ORDINARY = ["209.85.128.177", "198.49.66.250", "100.34.255.15"]  # deliver, no quirk
 
 
-def smtpscope(db, *args):
-    return subprocess.run([harness.binary("smtpscope"), "--db", db, *args], capture_output=True,
-                          text=True, timeout=300, check=True)
+smtpscope = functools.partial(harness.smtpscope, check=True)
 
 
 def copy_fixture(workdir):

@@ -1,6 +1,7 @@
 """Every foundation scenario through a real Postfix with the milter, the
 policy server and the log: `smtpscope clients` and `smtpscope report`
 name each with its pattern and explain it."""
+import functools
 import json
 import os
 import subprocess
@@ -24,9 +25,7 @@ PLAYS = {
 REUSE = "127.0.0.57"
 
 
-def smtpscope(db, *args, check=True):
-    return subprocess.run([harness.binary("smtpscope"), "--db", db, *args], capture_output=True,
-                          text=True, check=check)
+smtpscope = functools.partial(harness.smtpscope, check=True)
 
 
 
