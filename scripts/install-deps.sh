@@ -16,6 +16,7 @@ packages=(
   libre2-dev debhelper lintian mandoc fakeroot dpkg-dev
   prometheus
   libsystemd-dev systemd-journal-remote
+  postgresql-15 libpq-dev
 )
 
 missing=()
