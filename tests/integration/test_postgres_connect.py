@@ -32,7 +32,7 @@ class PostgresServerTest(unittest.TestCase):
                 self.assertEqual(int(uid), server._uid)
                 self.assertTrue(os.path.exists(os.path.join(server.socket_dir,
                                                             f".s.PGSQL.{server.port}")))
-                self.assertEqual(server.psql(f"SHOW port").strip(), str(server.port))
+                self.assertEqual(server.psql("SHOW port").strip(), str(server.port))
                 # Only password (SCRAM) authentication, for every connection.
                 hba = server.psql("SELECT DISTINCT auth_method FROM pg_hba_file_rules")
                 self.assertEqual(hba.split(), ["scram-sha-256"])
@@ -53,7 +53,11 @@ class PostgresConnectTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.pg = pg_server.PgServer()
-        cls.pg.start()
+        try:
+            cls.pg.start()
+        except BaseException:
+            cls.pg.close()
+            raise
 
     @classmethod
     def tearDownClass(cls):
