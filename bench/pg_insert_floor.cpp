@@ -44,11 +44,20 @@ Row make_row(long i) {
 void append_copy_field(std::string& out, std::string_view value) {
   for (char c : value) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        out += c;
     }
   }
 }
@@ -131,7 +140,8 @@ int main(int argc, char** argv) {
   auto url = pg::parse_url(argv[1]);
   auto password = pg::resolve_password(pg::PasswordSources::from_environment(""));
   if (!url || !password) {
-    std::fprintf(stderr, "pg_insert_floor: %s\n", (!url ? url.message() : password.message()).c_str());
+    std::fprintf(stderr, "pg_insert_floor: %s\n",
+                 (!url ? url.message() : password.message()).c_str());
     return 2;
   }
   auto db = pg::Connection::open(url.value(), password.value());
@@ -157,7 +167,7 @@ int main(int argc, char** argv) {
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("method=%s rows=%ld batch=%ld seconds=%.3f rows_per_second=%.0f\n",
-              method.c_str(), rows, batch, seconds, static_cast<double>(rows) / seconds);
+  std::printf("method=%s rows=%ld batch=%ld seconds=%.3f rows_per_second=%.0f\n", method.c_str(),
+              rows, batch, seconds, static_cast<double>(rows) / seconds);
   return 0;
 }

@@ -100,7 +100,8 @@ Result<std::unique_ptr<Connection>> Connection::open(const Url& url,
     PQfinish(conn);
     return Status::error(fmt::format("connect to {}: {}", shown, message));
   }
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
   return std::unique_ptr<Connection>(new Connection(conn, std::move(shown)));
 }
 
@@ -121,9 +122,10 @@ Result<Rows> Connection::exec(std::string_view sql, std::span<const Param> param
   for (std::size_t i = 0; i < params.size(); ++i) {
     const auto& value = params[i].value();
     if (value && !params[i].binary() && value->find('\0') != std::string::npos) {
-      return Status::error(fmt::format("{}: parameter ${} is text with a NUL byte, which "
-                                       "PostgreSQL text cannot hold (bind it as bytes)",
-                                       url_, i + 1));
+      return Status::error(
+          fmt::format("{}: parameter ${} is text with a NUL byte, which "
+                      "PostgreSQL text cannot hold (bind it as bytes)",
+                      url_, i + 1));
     }
     values.push_back(value ? value->c_str() : nullptr);
     lengths.push_back(value ? static_cast<int>(value->size()) : 0);

@@ -1,10 +1,9 @@
 #include "pg_url.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <array>
@@ -91,8 +90,8 @@ Result<std::uint16_t> parse_port(std::string_view text, std::string_view raw) {
   auto [end, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), value);
   if (raw.empty() || ec != std::errc() || end != raw.data() + raw.size() || value == 0 ||
       value > 65535) {
-    return url_error(text, fmt::format("port \"{}\" is not a number from 1 to 65535",
-                                       printable(raw, 16)));
+    return url_error(
+        text, fmt::format("port \"{}\" is not a number from 1 to 65535", printable(raw, 16)));
   }
   return static_cast<std::uint16_t>(value);
 }
@@ -179,9 +178,9 @@ Result<std::string> read_password_file(const std::string& path) {
   } else if (!S_ISREG(st.st_mode)) {
     status = Status::error(fmt::format("password file {}: not a regular file", path));
   } else if ((st.st_mode & S_IROTH) != 0) {
-    status = Status::error(fmt::format(
-        "password file {}: readable by every user (mode {:04o}); chmod o-rwx it", path,
-        st.st_mode & 07777));
+    status = Status::error(
+        fmt::format("password file {}: readable by every user (mode {:04o}); chmod o-rwx it", path,
+                    st.st_mode & 07777));
   } else {
     content.resize(kMaxPasswordBytes + 3);  // + "\r\n" + one byte too many
     std::size_t got = 0;
@@ -206,8 +205,8 @@ Result<std::string> read_password_file(const std::string& path) {
   }
   if (content.empty()) return Status::error(fmt::format("password file {}: empty", path));
   if (content.size() > kMaxPasswordBytes) {
-    return Status::error(fmt::format("password file {}: longer than {} bytes", path,
-                                     kMaxPasswordBytes));
+    return Status::error(
+        fmt::format("password file {}: longer than {} bytes", path, kMaxPasswordBytes));
   }
   if (content.find('\0') != std::string::npos) {
     return Status::error(fmt::format("password file {}: contains a NUL byte", path));
@@ -228,8 +227,8 @@ bool is_pg_url(std::string_view text) { return scheme_length(text) != 0; }
 Result<Url> parse_url(std::string_view text) {
   if (text.size() > kMaxUrlBytes) {
     // Not shown: a cut text could show a password whose '@' was cut off.
-    return Status::error(fmt::format("database URL of {} bytes: longer than {} bytes",
-                                     text.size(), kMaxUrlBytes));
+    return Status::error(
+        fmt::format("database URL of {} bytes: longer than {} bytes", text.size(), kMaxUrlBytes));
   }
   std::size_t start = scheme_length(text);
   if (start == 0) return url_error(text, "does not start with postgresql:// or postgres://");
@@ -276,7 +275,7 @@ std::string display(const Url& url) {
   bool socket = !url.host.empty() && url.host.front() == '/';
   if (!socket) {
     out += url.host.find(':') != std::string::npos ? "[" + printable(url.host, 256) + "]"
-                                                  : printable(url.host, 256);
+                                                   : printable(url.host, 256);
     if (url.port) out += fmt::format(":{}", *url.port);
   }
   if (!url.database.empty() || socket || !url.options.empty()) out += "/";
@@ -331,10 +330,10 @@ Result<std::optional<std::string>> resolve_password(const PasswordSources& sourc
   for (const auto* variable : {&sources.smtpscope_env, &sources.pgpassword_env}) {
     if (!*variable || (*variable)->empty()) continue;
     if ((*variable)->size() > kMaxPasswordBytes) {
-      return Status::error(fmt::format(
-          "{}: longer than {} bytes",
-          variable == &sources.smtpscope_env ? "SMTPSCOPE_DB_PASSWORD" : "PGPASSWORD",
-          kMaxPasswordBytes));
+      return Status::error(
+          fmt::format("{}: longer than {} bytes",
+                      variable == &sources.smtpscope_env ? "SMTPSCOPE_DB_PASSWORD" : "PGPASSWORD",
+                      kMaxPasswordBytes));
     }
     return std::optional<std::string>(**variable);
   }

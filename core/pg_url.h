@@ -33,9 +33,9 @@ inline constexpr std::size_t kMaxUrlBytes = 4096;
 inline constexpr std::size_t kMaxPasswordBytes = 1024;
 
 struct Url {
-  std::string user;      // empty: libpq's default (the operating system user)
-  std::string host;      // name or address (IPv6 without brackets), or a socket
-                         // directory (starts with '/'); empty: libpq's default
+  std::string user;  // empty: libpq's default (the operating system user)
+  std::string host;  // name or address (IPv6 without brackets), or a socket
+                     // directory (starts with '/'); empty: libpq's default
   std::optional<std::uint16_t> port;
   std::string database;  // empty: libpq's default (the user name)
   // The other query keys (sslmode, connect_timeout, ...) in URL order,

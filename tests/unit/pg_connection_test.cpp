@@ -29,8 +29,9 @@ class PgConnection : public ::testing::Test {
     url_text_ = env("SMTPSCOPE_TEST_PG_URL");
     socket_url_text_ = env("SMTPSCOPE_TEST_PG_SOCKET_URL");
     if (url_text_.empty() || socket_url_text_.empty()) {
-      GTEST_SKIP() << "SMTPSCOPE_TEST_PG_URL / _SOCKET_URL unset (integration.test_postgres_connect "
-                      "sets them)";
+      GTEST_SKIP()
+          << "SMTPSCOPE_TEST_PG_URL / _SOCKET_URL unset (integration.test_postgres_connect "
+             "sets them)";
     }
     auto password = resolve_password({env("SMTPSCOPE_TEST_PG_PASSWORD_FILE"), {}, {}});
     ASSERT_TRUE(password && password.value()) << (password ? "no password" : password.message());
@@ -101,8 +102,10 @@ TEST_F(PgConnection, BytesKeepEveryByteAndTextRefusesNul) {
   ASSERT_TRUE(db);
   const std::string raw("\0\xff\n\x80 end", 8);
   const Param bytes[] = {Param::bytes(raw), Param::null()};
-  auto rows = db->exec("SELECT $1::bytea = '\\x00ff0a8020656e64'::bytea, octet_length($1), "
-                       "$2::bytea IS NULL", bytes);
+  auto rows = db->exec(
+      "SELECT $1::bytea = '\\x00ff0a8020656e64'::bytea, octet_length($1), "
+      "$2::bytea IS NULL",
+      bytes);
   ASSERT_TRUE(rows) << rows.message();
   EXPECT_EQ(rows.value().text(0, 0), "t");
   EXPECT_EQ(rows.value().text(0, 1), "8");
@@ -139,8 +142,9 @@ TEST_F(PgConnection, InsertsAndCopiesRows) {
                             "2\thelo\t\\\\x00ff\n3\tmail\t\\N\n4\trcpt\t\\\\x41\n");
   ASSERT_TRUE(copied) << copied.message();
   EXPECT_EQ(copied.value(), 3);
-  auto rows = db->exec("SELECT count(*), sum(id), count(raw), string_agg(stage, ',' ORDER BY id) "
-                       "FROM events");
+  auto rows = db->exec(
+      "SELECT count(*), sum(id), count(raw), string_agg(stage, ',' ORDER BY id) "
+      "FROM events");
   ASSERT_TRUE(rows) << rows.message();
   EXPECT_EQ(rows.value().text(0, 0), "4");
   EXPECT_EQ(rows.value().text(0, 1), "10");
@@ -148,8 +152,8 @@ TEST_F(PgConnection, InsertsAndCopiesRows) {
   EXPECT_EQ(rows.value().text(0, 3), "connect,helo,mail,rcpt");
 
   // A bad COPY fails with the server's message and leaves the connection usable.
-  std::string message = failure(db->copy_in("COPY events (id) FROM STDIN", "not-a-number\n")
-                                    .status());
+  std::string message =
+      failure(db->copy_in("COPY events (id) FROM STDIN", "not-a-number\n").status());
   EXPECT_NE(message.find("COPY failed"), std::string::npos) << message;
   EXPECT_NE(message.find("SQLSTATE 22P02"), std::string::npos) << message;
   EXPECT_TRUE(db->exec("SELECT 1"));
@@ -159,8 +163,7 @@ TEST_F(PgConnection, AQueryErrorNamesTheUrlAndSqlstate) {
   auto db = connect(url_);
   ASSERT_TRUE(db);
   std::string message = failure(db->exec("SELEC 1").status());
-  EXPECT_NE(message.find(display(url_) + ": query failed: ERROR:  syntax error"),
-            std::string::npos)
+  EXPECT_NE(message.find(display(url_) + ": query failed: ERROR:  syntax error"), std::string::npos)
       << message;
   EXPECT_NE(message.find("(SQLSTATE 42601)"), std::string::npos) << message;
   auto after = db->exec("SELECT 2");  // the connection still works

@@ -77,7 +77,8 @@ TEST(PgUrl, DecodesPercentEscapes) {
 }
 
 TEST(PgUrl, KeepsKnownOptionsInOrder) {
-  Url url = parsed("postgresql://u@db/x?sslmode=verify-full&connect_timeout=3&application_name=mx1");
+  Url url =
+      parsed("postgresql://u@db/x?sslmode=verify-full&connect_timeout=3&application_name=mx1");
   ASSERT_EQ(url.options.size(), 3u);
   EXPECT_EQ(url.options[0], (std::pair<std::string, std::string>{"sslmode", "verify-full"}));
   EXPECT_EQ(url.options[1], (std::pair<std::string, std::string>{"connect_timeout", "3"}));
@@ -130,13 +131,12 @@ TEST(PgUrl, BoundsTheLengthWithoutShowingTheText) {
 
 // The password never comes from the URL, and the refusal never shows it.
 TEST(PgUrl, RefusesAPasswordInTheUrlWithoutShowingIt) {
-  for (const char* text :
-       {"postgresql://smtpscope:s3cret-pw@db.example/mail",
-        "postgresql://smtpscope:s3cret-pw@/mail?host=/run/postgresql",
-        "postgresql://smtpscope:s3cret-pw@[::1]:5432/mail",
-        "postgresql://smtpscope@db.example/mail?password=s3cret-pw",
-        "postgresql://smtpscope@db.example/mail?pass%77ord=s3cret-pw",
-        "postgresql://smtpscope@db.example/mail?passfile=/s3cret-pw"}) {
+  for (const char* text : {"postgresql://smtpscope:s3cret-pw@db.example/mail",
+                           "postgresql://smtpscope:s3cret-pw@/mail?host=/run/postgresql",
+                           "postgresql://smtpscope:s3cret-pw@[::1]:5432/mail",
+                           "postgresql://smtpscope@db.example/mail?password=s3cret-pw",
+                           "postgresql://smtpscope@db.example/mail?pass%77ord=s3cret-pw",
+                           "postgresql://smtpscope@db.example/mail?passfile=/s3cret-pw"}) {
     std::string message = refusal(text);
     EXPECT_NE(message.find("a password in the URL is refused"), std::string::npos) << message;
     EXPECT_NE(message.find("database.password_file"), std::string::npos) << message;
@@ -229,8 +229,7 @@ TEST_F(PasswordFile, RefusesAWorldReadableEmptyOrMissingFile) {
   EXPECT_EQ(message.find("s3cret"), std::string::npos) << message;
   EXPECT_NE(resolve_error({write("\n", 0600), std::nullopt, "env"}).find(": empty"),
             std::string::npos);
-  EXPECT_NE(resolve_error({write(std::string("a\0b", 3), 0600), std::nullopt, "env"})
-                .find("NUL"),
+  EXPECT_NE(resolve_error({write(std::string("a\0b", 3), 0600), std::nullopt, "env"}).find("NUL"),
             std::string::npos);
   message = resolve_error({dir_.file("absent"), std::nullopt, "env"});
   EXPECT_NE(message.find("absent: No such file or directory"), std::string::npos) << message;
@@ -241,8 +240,7 @@ TEST(PgPassword, EnvironmentInOrderThenNone) {
   EXPECT_EQ(resolved({"", std::nullopt, "from-pgpassword"}), "from-pgpassword");
   EXPECT_EQ(resolved({"", "", "from-pgpassword"}), "from-pgpassword");
   EXPECT_EQ(resolved({"", std::nullopt, std::nullopt}), "<none>");
-  std::string message =
-      resolve_error({"", std::string(kMaxPasswordBytes + 1, 'p'), std::nullopt});
+  std::string message = resolve_error({"", std::string(kMaxPasswordBytes + 1, 'p'), std::nullopt});
   EXPECT_NE(message.find("SMTPSCOPE_DB_PASSWORD: longer than"), std::string::npos) << message;
 }
 
