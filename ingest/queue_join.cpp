@@ -77,9 +77,9 @@ bool QueueJoin::add_sender(std::string_view host, const LogRecord& qmgr,
   if (s.generation != generation_ || s.index >= pending.size()) return false;
   Event& queued = pending[s.index];
   if (queued.attribute("queue_id") != queue_id) return false;
-  for (std::string_view name : {"from", "size", "nrcpt"}) {
-    const std::string_view value = field(qmgr, name);
-    if (!value.empty() || name == "from") queued.add(std::string(name), std::string(bounded(value, max_value_bytes)));
+  queued.add("from", std::string(bounded(field(qmgr, "from"), max_value_bytes)));
+  if (const std::string_view size = field(qmgr, "size"); !size.empty()) {
+    queued.add("size", std::string(bounded(size, max_value_bytes)));
   }
   return true;
 }

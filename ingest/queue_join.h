@@ -4,7 +4,7 @@
 // reject becomes an event of that session (it takes over the stream and
 // client; cleanup rejects before smtpd answers the message, so the session
 // is still open). qmgr's "from=<S>, size=N" is added to the queued event
-// itself (from, size, nrcpt) while that event waits in the ingester's batch:
+// itself (from, size) while that event waits in the ingester's batch:
 // qmgr often logs after smtpd's disconnect, when an event of its own would
 // open a session of its own. Once the batch is committed, a later qmgr line
 // is not joined (rare: the batch is 20,000 lines; more often in follow mode,
@@ -35,8 +35,9 @@ class QueueJoin {
   // Makes `event` (cleanup's, about queue_id) one of the session's; false
   // when no smtpd session of that queue id is known.
   bool join(std::string_view host, std::string_view queue_id, Event& event);
-  // Adds qmgr's record (stage mail: queue_id, from, size, nrcpt) to its
-  // queued event in `pending`; false when that event is not pending.
+  // Adds qmgr's from and size (its record: stage mail, queue_id, from,
+  // size) to its queued event in `pending`; false when that event is not
+  // pending (or its sender was added already: qmgr logs it at each retry).
   bool add_sender(std::string_view host, const LogRecord& qmgr, std::vector<Event>& pending,
                   std::size_t max_value_bytes);
   // The pending events were committed (and cleared).
