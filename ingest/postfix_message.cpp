@@ -466,7 +466,9 @@ std::size_t dsn_text_start(std::string_view text) {
 
 // cleanup_act_log(): after "QID: ACTION: ", "header|body CONTENT from CLIENT;
 // from=<S> to=<R> proto=P helo=<H>: DSN TEXT". CONTENT (at most 200 bytes)
-// and the details are the client's; CLIENT is name[addr] or "local". The
+// is the argument (what was rejected, as a milter's header event has it),
+// "DSN TEXT" the field reply (it comes last here, unlike smtpd's rejects).
+// CONTENT and the details are the client's; CLIENT is name[addr] or "local". The
 // client is the first " from X[Y];" that parses: one planted in CONTENT
 // misnames it here, but the ingester joins by queue id, not by it.
 ParsedMessage content_line(std::string_view queue_id, std::string_view action,
@@ -490,7 +492,7 @@ ParsedMessage content_line(std::string_view queue_id, std::string_view action,
       continue;
     }
     out.record.client = client;
-    out.record.add("content", text.substr(0, at));
+    out.record.argument = text.substr(0, at);
     after = rest.substr(1);
     break;
   }
@@ -498,8 +500,9 @@ ParsedMessage content_line(std::string_view queue_id, std::string_view action,
   if (after.starts_with(' ')) after.remove_prefix(1);
   const std::size_t reply = dsn_text_start(after);
   if (reply != std::string_view::npos) {
-    out.record.argument = after.substr(reply + 2);
-    out.record.add("dsn", out.record.argument.substr(0, out.record.argument.find(' ')));
+    const std::string_view reply_text = after.substr(reply + 2);
+    out.record.add("dsn", reply_text.substr(0, reply_text.find(' ')));
+    out.record.add("reply", reply_text);
     after = after.substr(0, reply);
   }
   const Details details = parse_details(after);

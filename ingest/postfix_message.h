@@ -8,7 +8,8 @@
 // when logged, the reason as argument; core has no auth stage yet), a TLS
 // handshake that failed (stage tls, outcome failed; "lost connection after
 // STARTTLS" gets tls=failed), cleanup's content rejects (stage reject with
-// queue_id, command header|body or END-OF-MESSAGE, content, dsn) and
+// queue_id, command header|body and the header or body line as argument,
+// dsn, reply; or smtpd's layout for END-OF-MESSAGE of a milter) and
 // qmgr's "QID: from=<S>, size=N" (stage mail: queue_id, from, size, nrcpt;
 // the ingester joins the last two to the smtpd session by queue id).
 // Other messages are `skipped`; a recognised message whose shape is broken

@@ -339,7 +339,7 @@ class LogFacts(unittest.TestCase):
 
     def test_content_rejects_join_the_session_of_their_queue_id(self):
         db = self.dbs["mchirico"]
-        rows = harness.query(db, """SELECT e.session_id, json_extract(e.attributes, '$.dsn'),
+        rows = harness.query(db, """SELECT e.argument, json_extract(e.attributes, '$.dsn'),
             json_extract(e.attributes, '$.program'),
             (SELECT count(*) FROM events q WHERE q.session_id = e.session_id AND q.stage = 'queued'
              AND json_extract(q.attributes, '$.queue_id') = json_extract(e.attributes, '$.queue_id'))
@@ -350,6 +350,7 @@ class LogFacts(unittest.TestCase):
                                         " = 'discard'"), 1)  # and one 'discard: header'
         self.assertEqual({(dsn, program, queued) for _, dsn, program, queued in rows},
                          {("5.7.1", "postfix/cleanup", 1)})
+        self.assertTrue(all(header.startswith("Received: from ") for header, *_ in rows))
 
     def test_qmgr_names_the_sender_of_the_queued_message(self):
         # mchirico: 58 qmgr "from=<", 8 of them pickup's (no smtpd session);

@@ -358,8 +358,8 @@ TEST(PostfixMessage, CleanupContentRejects) {
                   "proto=ESMTP helo=<mail1.jobdivabk.com>: 5.7.1 Looks like spam to me.  Try x");
   EXPECT_EQ(r.stage, Stage::reject);
   EXPECT_EQ(r.client.addr, "65.254.18.118");
-  EXPECT_EQ(r.argument, "5.7.1 Looks like spam to me.  Try x");
   auto f = fields(r);
+  EXPECT_EQ(f.at("reply"), "5.7.1 Looks like spam to me.  Try x");
   EXPECT_EQ(f.at("action"), "reject");
   EXPECT_EQ(f.at("queue_id"), "7D50B3EC2B");
   EXPECT_EQ(f.at("command"), "header");
@@ -367,19 +367,25 @@ TEST(PostfixMessage, CleanupContentRejects) {
   EXPECT_EQ(f.at("from"), "ravi@example.com");
   EXPECT_EQ(f.at("to"), "mike@cwstat.com");
   EXPECT_EQ(f.at("helo"), "mail1.jobdivabk.com");
-  EXPECT_TRUE(f.at("content").starts_with("Received: from mail1.jobdivabk.com (smtp"));
-  EXPECT_TRUE(f.at("content").ends_with("-0500 (EST)"));
+  EXPECT_TRUE(r.argument.starts_with("Received: from mail1.jobdivabk.com (smtp"));
+  EXPECT_TRUE(r.argument.ends_with("-0500 (EST)"));
   // A body rule, a null sender, no helo; a locally submitted message.
   r = record("cleanup", "4B1C2D3E4F: reject: body click here from x[192.0.2.9]:1025; from=<> "
                         "to=<u@example.org> proto=SMTP: 5.7.1 no thanks");
   f = fields(r);
   EXPECT_EQ(f.at("command"), "body");
-  EXPECT_EQ(f.at("content"), "click here");
+  EXPECT_EQ(r.argument, "click here");
   EXPECT_EQ(f.at("from"), "");
   EXPECT_EQ(f.at("proto"), "SMTP");
   EXPECT_FALSE(f.contains("helo"));
   EXPECT_EQ(r.client.port, 1025);
-  EXPECT_EQ(r.argument, "5.7.1 no thanks");
+  EXPECT_EQ(f.at("reply"), "5.7.1 no thanks");
+  // Details planted in the content: the first client that fits ends it.
+  r = record("cleanup", "4B1C2D3E4F: reject: header X: a from b[192.0.2.1]; from=<x> from "
+                        "c[192.0.2.2]; from=<s> to=<t>: 5.7.1 no");
+  EXPECT_EQ(r.argument, "X: a");
+  EXPECT_EQ(r.client.addr, "192.0.2.1");
+  EXPECT_EQ(fields(r).at("reply"), "5.7.1 no");
   r = record("cleanup", "4B1C2D3E4F: discard: header Subject: x from local; from=<root>: 2.0.0 ok");
   EXPECT_EQ(fields(r).at("action"), "discard");
   EXPECT_TRUE(r.client.addr.empty());
