@@ -72,10 +72,11 @@ bool QueueJoin::add_sender(std::string_view host, const LogRecord& qmgr,
   const std::string_view queue_id = field(qmgr, "queue_id");
   const auto found = sessions_.find(key(host, queue_id));
   if (found == sessions_.end()) return false;
-  const Session s = found->second;
+  const std::size_t index = found->second.index;
+  const bool current = found->second.generation == generation_;
   sessions_.erase(found);  // qmgr logs it again at each retry: once is enough
-  if (s.generation != generation_ || s.index >= pending.size()) return false;
-  Event& queued = pending[s.index];
+  if (!current || index >= pending.size()) return false;
+  Event& queued = pending[index];
   if (queued.attribute("queue_id") != queue_id) return false;
   queued.add("from", std::string(bounded(field(qmgr, "from"), max_value_bytes)));
   if (const std::string_view size = field(qmgr, "size"); !size.empty()) {
