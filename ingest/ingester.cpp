@@ -11,7 +11,9 @@
 #include "log_event.h"
 #include "log_reader.h"
 #include "postfix_message.h"
+#include "peer_name_check.h"
 #include "postscreen_handoff.h"
+#include "queue_join.h"
 #include "smtp_client_message.h"
 #include "store.h"
 #include "syslog_line.h"
@@ -64,6 +66,8 @@ struct Ingester::Impl {
   };
   std::vector<PendingRemote> pending_remote;
   PostscreenHandoff handoff;  // smtpd sessions that postscreen handed over
+  PeerNameCheck name_checks;  // smtpd's warnings about a client's PTR name
+  QueueJoin queues;           // cleanup's and qmgr's lines to smtpd's sessions
   std::int64_t clock_us = now_us();  // "now" for plausible_time(), renewed per batch
 
   Result<FileRecord> lookup(const std::string& fingerprint) {
@@ -129,6 +133,7 @@ struct Ingester::Impl {
     }
     pending.clear();
     pending_remote.clear();
+    queues.committed();
     return Status::ok();
   }
 
@@ -163,16 +168,46 @@ struct Ingester::Impl {
       take_remote(syslog, counts);
       return;
     }
+    if (syslog.daemon == "smtpd") {
+      if (const auto check = parse_name_check(syslog.message)) {
+        name_checks.remember(syslog, *check, options.max_value_bytes);
+        counts.parsed += 1;
+        return;
+      }
+    }
     ParsedMessage parsed = parse_postfix_message(syslog.daemon, syslog.message);
     switch (parsed.kind) {
       case MessageKind::skipped: counts.skipped += 1; return;
       case MessageKind::malformed: counts.malformed += 1; return;
       case MessageKind::record:
-        counts.parsed += 1;
-        handoff.observe(syslog, parsed.record);
-        pending.push_back(to_event(syslog, parsed.record, options.max_value_bytes));
+        take_record(syslog, parsed.record, counts);
         return;
     }
+  }
+
+  // smtpd's and postscreen's records are events of their process's stream;
+  // cleanup's and qmgr's join the smtpd session of their queue id.
+  void take_record(const SyslogLine& syslog, LogRecord& record, IngestCounts& counts) {
+    if (syslog.daemon == "qmgr") {
+      const bool joined = queues.add_sender(syslog.host, record, pending, options.max_value_bytes);
+      (joined ? counts.parsed : counts.skipped) += 1;
+      return;
+    }
+    handoff.observe(syslog, record);
+    Event event = to_event(syslog, record, options.max_value_bytes);
+    if (syslog.daemon == "cleanup") {
+      const auto queue_id = event.attribute("queue_id");
+      if (!queue_id || !queues.join(syslog.host, *queue_id, event)) {
+        counts.skipped += 1;  // a message no smtpd session of this log received
+        return;
+      }
+    } else if (record.stage == Stage::connect && syslog.daemon == "smtpd") {
+      name_checks.attach(syslog, event);
+    } else if (record.stage == Stage::queued) {
+      queues.remember(syslog.host, event, pending.size());
+    }
+    counts.parsed += 1;
+    pending.push_back(std::move(event));
   }
 
   // The journal's entries from where the last run stopped (its cursor),

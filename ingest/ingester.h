@@ -15,8 +15,10 @@
 // until its writer closes it (a pipe from `docker logs -f`); it is known by
 // its first line like a file, and stream_name is the name its position is
 // recorded under, so the same stream piped again adds nothing. A connection
-// postscreen hands to smtpd is one session (see postscreen_handoff.h). One
-// Ingester per thread.
+// postscreen hands to smtpd is one session (see postscreen_handoff.h); what
+// cleanup and qmgr say about a message joins the smtpd session that received
+// it (queue_join.h), and smtpd's warning about the client's PTR name its
+// connect (peer_name_check.h). One Ingester per thread.
 #pragma once
 
 #include <atomic>

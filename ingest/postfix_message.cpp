@@ -79,6 +79,8 @@ ParsedMessage after_state_line(Stage stage, std::string_view text) {
   std::string_view rest;
   if (!parse_client(text, out.record.client, rest)) return malformed();
   if (consume(rest, ": ")) out.record.argument = rest;
+  // The client asked for TLS and got "220 Ready" but no session came of it.
+  if (stage == Stage::lost && state == "STARTTLS") out.record.add("tls", "failed");
   return out;
 }
 
@@ -253,6 +255,45 @@ ParsedMessage tls_line(std::string_view trust, std::string_view text) {
   return out;
 }
 
+// "SSL_accept error from CLIENT: REASON" (tls_server_start() failed; smtps
+// wrapper mode or after STARTTLS): a TLS handshake that did not complete.
+ParsedMessage tls_failure(std::string_view text) {
+  ParsedMessage out{Kind::record, {}};
+  out.record.stage = Stage::tls;
+  out.record.add("outcome", "failed");
+  std::string_view rest;
+  if (!parse_client(text, out.record.client, rest)) return malformed();
+  if (consume(rest, ": ")) out.record.argument = rest;
+  return out;
+}
+
+// After "warning: ": "CLIENT: SASL METHOD authentication failed: REASON" and,
+// since Postfix 3.x when the client named one, ", sasl_username=USER" (the
+// last such suffix: REASON is the SASL library's text). Another warning
+// is skipped. A failed AUTH is logged as a reject of AUTH (see the header).
+ParsedMessage sasl_failure(std::string_view text) {
+  ParsedMessage out{Kind::record, {}};
+  std::string_view rest;
+  if (!parse_client(text, out.record.client, rest) || !consume(rest, ": SASL ")) return skipped();
+  const std::string_view method = take_word(rest);
+  if (method.empty() || !consume(rest, " authentication failed")) return skipped();
+  out.record.stage = Stage::reject;
+  out.record.add("action", "auth-failed");
+  out.record.add("command", "AUTH");
+  out.record.add("sasl_method", method);
+  out.record.add("outcome", "failed");
+  if (consume(rest, ": ")) {
+    constexpr std::string_view user_key = ", sasl_username=";
+    const std::size_t user = rest.find(user_key);  // REASON is the server's, USER the client's
+    if (user != std::string_view::npos) {
+      out.record.add("sasl_username", rest.substr(user + user_key.size()));
+      rest = rest.substr(0, user);
+    }
+    out.record.argument = rest;
+  }
+  return out;
+}
+
 ParsedMessage queue_prefixed(std::string_view queue_id, std::string_view text) {
   if (consume(text, "client=")) return queued_line(queue_id, text);
   // Postfix 3.10+ prefixes these with the queue id or NOQUEUE.
@@ -284,6 +325,7 @@ ParsedMessage smtpd_message(std::string_view text) {
       out.record.argument = rest;
       return out;
     }
+    if (ParsedMessage sasl = sasl_failure(text); sasl.kind != Kind::skipped) return sasl;
     if (consume(text, "Illegal address syntax from ")) {
       out.record.stage = Stage::illegal;
       if (!parse_client(text, out.record.client, rest) || !consume(rest, " in ")) return malformed();
@@ -293,6 +335,7 @@ ParsedMessage smtpd_message(std::string_view text) {
     }
     return skipped();
   }
+  if (consume(text, "SSL_accept error from ")) return tls_failure(text);
   for (std::string_view trust : {"Anonymous", "Untrusted", "Trusted", "Verified"}) {
     std::string_view rest = text;
     if (consume(rest, trust) && (consume(rest, " TLS connection established from ") ||
@@ -408,6 +451,118 @@ ParsedMessage postscreen_message(std::string_view text) {
   return out;
 }
 
+// Where cleanup's reply text begins in "...helo=<H>: 5.7.1 TEXT": the first
+// ": " followed by a DSN (cleanup prepends one when the rule's text has none).
+std::size_t dsn_text_start(std::string_view text) {
+  for (std::size_t at = text.find(": "); at != std::string_view::npos; at = text.find(": ", at + 1)) {
+    const std::string_view t = text.substr(at + 2);
+    if (t.size() >= 5 && (t[0] == '2' || t[0] == '4' || t[0] == '5') && t[1] == '.' && t[2] >= '0' &&
+        t[2] <= '9') {
+      return at;
+    }
+  }
+  return std::string_view::npos;
+}
+
+// cleanup_act_log(): after "QID: ACTION: ", "header|body CONTENT from CLIENT;
+// from=<S> to=<R> proto=P helo=<H>: DSN TEXT". CONTENT (at most 200 bytes)
+// is the argument (what was rejected, as a milter's header event has it),
+// "DSN TEXT" the field reply (it comes last here, unlike smtpd's rejects).
+// CONTENT and the details are the client's; CLIENT is name[addr] or "local". The
+// client is the first " from X[Y];" that parses: one planted in CONTENT
+// misnames it here, but the ingester joins by queue id, not by it.
+ParsedMessage content_line(std::string_view queue_id, std::string_view action,
+                           std::string_view what, std::string_view text) {
+  ParsedMessage out{Kind::record, {}};
+  out.record.stage = Stage::reject;
+  out.record.add("action", action);
+  out.record.add("queue_id", queue_id);
+  out.record.add("command", what);
+  constexpr int max_tries = 8;
+  int tries = 0;
+  std::string_view after;
+  for (std::size_t at = text.find(" from "); at != std::string_view::npos && tries < max_tries;
+       at = text.find(" from ", at + 1), ++tries) {
+    std::string_view rest;
+    Client client;
+    const std::string_view candidate = text.substr(at + 6);
+    if (candidate.starts_with("local;")) {
+      rest = candidate.substr(5);
+    } else if (!parse_client(candidate, client, rest) || !rest.starts_with(';')) {
+      continue;
+    }
+    out.record.client = client;
+    out.record.argument = text.substr(0, at);
+    after = rest.substr(1);
+    break;
+  }
+  if (after.data() == nullptr) return malformed();
+  if (after.starts_with(' ')) after.remove_prefix(1);
+  const std::size_t reply = dsn_text_start(after);
+  if (reply != std::string_view::npos) {
+    const std::string_view reply_text = after.substr(reply + 2);
+    out.record.add("dsn", reply_text.substr(0, reply_text.find(' ')));
+    out.record.add("reply", reply_text);
+    after = after.substr(0, reply);
+  }
+  const Details details = parse_details(after);
+  for (std::size_t key = 0; key < detail_keys.size(); ++key) {
+    if (!details.values[key]) continue;
+    out.record.add(detail_keys[key].substr(0, detail_keys[key].size() - 1), *details.values[key]);
+  }
+  return out;
+}
+
+// cleanup's verdicts that stop a message: "QID: reject|discard|hold: header|body
+// ...", "QID: milter-reject|milter-discard|milter-hold: END-OF-MESSAGE from
+// CLIENT: 5.7.1 TEXT; from=<S> ..." (smtpd_milters run in cleanup). The rest
+// of what cleanup says (message-id, info/warning/redirect hits) is skipped.
+ParsedMessage cleanup_message(std::string_view text) {
+  const std::size_t colon = text.find(": ");
+  if (colon == std::string_view::npos || !is_queue_id(text.substr(0, colon))) return skipped();
+  const std::string_view queue_id = text.substr(0, colon);
+  text.remove_prefix(colon + 2);
+  const std::size_t action_end = text.find(": ");
+  if (action_end == std::string_view::npos) return skipped();
+  const std::string_view action = text.substr(0, action_end);
+  text.remove_prefix(action_end + 2);
+  if (action == "reject" || action == "discard" || action == "hold") {
+    for (std::string_view what : {"header", "body"}) {
+      std::string_view rest = text;
+      if (consume(rest, what) && consume(rest, " ")) return content_line(queue_id, action, what, rest);
+    }
+    return skipped();
+  }
+  if (action == "milter-reject" || action == "milter-discard" || action == "milter-hold") {
+    return reject_line(queue_id, action, text);
+  }
+  return skipped();
+}
+
+// qmgr: "QID: from=<S>, size=N, nrcpt=M (queue active)", the envelope of a
+// message entering the active queue (again at each retry); the record's
+// stage is mail, its fields queue_id, from, size and nrcpt. S is the
+// client's and may hold ">, ": it ends at the last ">, size=".
+ParsedMessage qmgr_message(std::string_view text) {
+  const std::size_t colon = text.find(": from=<");
+  if (colon == std::string_view::npos || !is_queue_id(text.substr(0, colon))) return skipped();
+  ParsedMessage out{Kind::record, {}};
+  out.record.stage = Stage::mail;
+  out.record.add("queue_id", text.substr(0, colon));
+  text.remove_prefix(colon + 8);
+  const std::size_t end = text.rfind(">, size=");
+  if (end == std::string_view::npos) return skipped();  // "status=expired, returned to sender"
+  out.record.add("from", text.substr(0, end));
+  text.remove_prefix(end + 8);
+  const std::size_t comma = text.find(',');
+  out.record.add("size", text.substr(0, comma));
+  if (comma != std::string_view::npos) {
+    text.remove_prefix(comma);
+    if (consume(text, ", nrcpt=")) out.record.add("nrcpt", text.substr(0, text.find(' ')));
+  }
+  return out;
+}
+
 }  // namespace
 
 void LogRecord::add(std::string_view name, std::string_view value) {
@@ -445,6 +600,8 @@ bool parse_client(std::string_view text, Client& client, std::string_view& rest)
 ParsedMessage parse_postfix_message(std::string_view daemon, std::string_view message) {
   if (daemon == "smtpd") return smtpd_message(message);
   if (daemon == "postscreen") return postscreen_message(message);
+  if (daemon == "cleanup") return cleanup_message(message);
+  if (daemon == "qmgr") return qmgr_message(message);
   return skipped();
 }
 

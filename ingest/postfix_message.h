@@ -3,6 +3,15 @@
 // queued, non_smtp, illegal, tls, screen), the client NAME[ADDR]:PORT, the
 // message's main text and its fields (disconnect counters such as rset=2 or
 // rcpt=0/1, the STATE after which a connection was lost, reject details).
+// Also what smtpd warns about a client (a failed AUTH: stage reject, action
+// auth-failed, command AUTH, sasl_method, outcome failed, sasl_username
+// when logged, the reason as argument; core has no auth stage yet), a TLS
+// handshake that failed (stage tls, outcome failed; "lost connection after
+// STARTTLS" gets tls=failed), cleanup's content rejects (stage reject with
+// queue_id, command header|body and the header or body line as argument,
+// dsn, reply; or smtpd's layout for END-OF-MESSAGE of a milter) and
+// qmgr's "QID: from=<S>, size=N" (stage mail: queue_id, from, size, nrcpt;
+// the ingester joins the last two to the smtpd session by queue id).
 // Other messages are `skipped`; a recognised message whose shape is broken
 // is `malformed`. Views point into the message; nothing is allocated.
 #pragma once

@@ -115,10 +115,13 @@ class LogJoinsTheDaemonsSessions(unittest.TestCase):
 # malformed ones are comment lines, message-only test data and the
 # deliberately broken lines of the sergeymakinen sample.
 EXPECTED_COUNTS = {
-    "modoboa/mail.log": (519, 204, 315, 0),  # 20 of them smtp client status lines
-    "digineo_postfix_exporter/mail.log": (53, 10, 43, 0),
-    "sergeymakinen_postfix_exporter/mail.log": (66, 37, 14, 15),
-    "fail2ban/postfix": (203, 46, 69, 88),  # 88 "# failJSON" comment lines
+    # 20 of them smtp client status lines; 19 qmgr senders of smtpd's
+    # messages (3 more are pickup's) and 1 PTR check.
+    "modoboa/mail.log": (519, 224, 295, 0),
+    "digineo_postfix_exporter/mail.log": (53, 12, 41, 0),  # + a SASL failure, a PTR check
+    "sergeymakinen_postfix_exporter/mail.log": (66, 39, 12, 15),  # the same
+    # 88 "# failJSON" comment lines; 14 SASL failures, 1 PTR check
+    "fail2ban/postfix": (203, 61, 54, 88),
 }
 
 
@@ -179,7 +182,7 @@ class RealLogs(unittest.TestCase):
         with open(source, "rb") as f, gzip.open(rotated, "wb") as out:
             out.write(f.read())
         first = ingest(self.db, "--year", "2017", rotated)
-        self.assertIn("519 lines (204 parsed", first.stdout)
+        self.assertIn("519 lines (224 parsed", first.stdout)
         again = ingest(self.db, "--year", "2017", source)  # same content, plain, other name
         self.assertIn("already ingested, nothing new", again.stdout)
 
@@ -253,6 +256,122 @@ def run_measured(args):
     proc.stdout.close()
     proc.stderr.close()
     return proc.returncode, out, err, usage.ru_maxrss
+
+
+def real_fixture(name):
+    return os.path.join(FIXTURES, "real", name)
+
+
+class LogFacts(unittest.TestCase):
+    """What smtpd, cleanup and qmgr log beyond the session's commands, on the
+    real logs (counts taken with grep on the fixtures): failed AUTH, failed
+    TLS, the PTR check, content rejects and qmgr's senders, each joined to
+    the session it belongs to."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = harness.Workdir()
+        cls.dbs = {}
+        for name in ("mchirico-blockbadip-mail.log.gz", "monozoide-MailLogSentinel-sample_sasl.log",
+                     "FgForrest-Postfix-Deliverability-Analytics-mail.log.2.log.gz"):
+            db = cls.work.join(name + ".db")
+            result = ingest(db, "--year", "2018", real_fixture(name))
+            assert result.returncode == 0, result.stderr
+            cls.dbs[name.split("-")[0]] = db
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.work.remove()
+
+    def count(self, db, where):
+        return harness.query(db, "SELECT count(*) FROM events WHERE " + where)[0][0]
+
+    def test_sasl_failures_are_rejects_of_auth_in_their_session(self):
+        db = self.dbs["mchirico"]
+        # grep -c 'SASL [A-Za-z]* authentication failed': 373 LOGIN, 2693 PLAIN, 23 login, 1 Plain
+        rows = dict(harness.query(db, """SELECT json_extract(attributes, '$.sasl_method'), count(*)
+            FROM events WHERE stage = 'reject' AND json_extract(attributes, '$.action') = 'auth-failed'
+            AND json_extract(attributes, '$.command') = 'AUTH'
+            AND json_extract(attributes, '$.outcome') = 'failed' GROUP BY 1"""))
+        self.assertEqual(rows, {"LOGIN": 373, "PLAIN": 2693, "login": 23, "Plain": 1})
+        # Every one joined the smtpd session of its process (the file's first
+        # line is one, of a session whose connect predates the file): none
+        # opened a session of its own.
+        self.assertEqual(harness.query(db, """SELECT s.partial, count(*) FROM events e
+            JOIN sessions s ON s.id = e.session_id
+            WHERE json_extract(e.attributes, '$.action') = 'auth-failed' GROUP BY 1"""),
+                         [(0, 3089), (1, 1)])
+        self.assertEqual(harness.query(db, "SELECT count(*) FROM sessions")[0][0], 4089)
+
+    def test_sasl_failures_alone_make_partial_sessions(self):
+        # monozoide's sample holds only the SASL lines (no connect, no
+        # disconnect): one session per smtpd process and client, partial
+        # (its connect unseen) and open (its end unseen), each with the user name.
+        db = self.dbs["monozoide"]
+        self.assertEqual(harness.query(db, "SELECT count(*), sum(partial), sum(close_us IS NULL)"
+                                           " FROM sessions"), [(139, 139, 139)])
+        self.assertEqual(self.count(db, "stage = 'reject' AND json_extract(attributes, "
+                                        "'$.sasl_username') IS NOT NULL"), 139)
+        self.assertEqual(self.count(db, "stage <> 'reject'"), 0)
+        self.assertEqual(harness.query(db, """SELECT json_extract(attributes, '$.sasl_username'),
+            argument FROM events WHERE json_extract(attributes, '$.client_addr') = '119.207.78.191'
+            """), [("admin@domain.tld", "(reason unavailable)")])
+
+    def test_tls_failures(self):
+        db = self.dbs["mchirico"]
+        self.assertEqual(self.count(db, "stage = 'tls' AND json_extract(attributes, '$.outcome')"
+                                        " = 'failed'"), 59)  # SSL_accept error
+        self.assertEqual(self.count(db, "stage = 'lost' AND json_extract(attributes, '$.tls')"
+                                        " = 'failed'"), 20)  # lost connection after STARTTLS
+
+    def test_ptr_checks_are_on_the_connect(self):
+        db = self.dbs["mchirico"]
+        # 3563 "does not resolve to address": 3554 with a resolver error, 9 without.
+        checks = dict(harness.query(db, """SELECT json_extract(attributes, '$.ptr_check'), count(*)
+            FROM events WHERE stage = 'connect' AND json_extract(attributes, '$.ptr_check')
+            IS NOT NULL GROUP BY 1"""))
+        self.assertEqual(checks, {"unresolved": 3554, "mismatch": 9})
+        self.assertEqual(harness.query(db, """SELECT client_name, client_ptr FROM sessions
+            WHERE client_addr = '188.126.223.106' AND client_ptr IS NOT NULL GROUP BY 1, 2"""),
+                         [("unknown", "cm-188.126.223.106.getinternet.no")])
+        self.assertEqual(harness.query(db, "SELECT count(*) FROM sessions WHERE client_ptr"
+                                           " IS NOT NULL")[0][0], 3563)
+
+    def test_content_rejects_join_the_session_of_their_queue_id(self):
+        db = self.dbs["mchirico"]
+        rows = harness.query(db, """SELECT e.argument, json_extract(e.attributes, '$.dsn'),
+            json_extract(e.attributes, '$.program'),
+            (SELECT count(*) FROM events q WHERE q.session_id = e.session_id AND q.stage = 'queued'
+             AND json_extract(q.attributes, '$.queue_id') = json_extract(e.attributes, '$.queue_id'))
+            FROM events e WHERE e.stage = 'reject' AND json_extract(e.attributes, '$.command')
+            = 'header' AND json_extract(e.attributes, '$.action') = 'reject'""")
+        self.assertEqual(len(rows), 22)  # grep -c 'cleanup.*: reject: header'
+        self.assertEqual(self.count(db, "stage = 'reject' AND json_extract(attributes, '$.action')"
+                                        " = 'discard'"), 1)  # and one 'discard: header'
+        self.assertEqual({(dsn, program, queued) for _, dsn, program, queued in rows},
+                         {("5.7.1", "postfix/cleanup", 1)})
+        # The rejected header: 14 Received: and 8 From: lines.
+        self.assertEqual(sorted(header.split(":")[0] for header, *_ in rows),
+                         ["From"] * 8 + ["Received"] * 14)
+
+    def test_qmgr_names_the_sender_of_the_queued_message(self):
+        # mchirico: 58 qmgr "from=<", 8 of them pickup's (no smtpd session);
+        # the relay log: every one of its 7812 queued messages, 4962 of them
+        # logged by qmgr after smtpd's disconnect.
+        for name, named in (("mchirico", 50), ("FgForrest", 7812)):
+            with self.subTest(name):
+                db = self.dbs[name]
+                self.assertEqual(self.count(db, "stage = 'queued' AND json_extract(attributes,"
+                                                " '$.from') IS NOT NULL"), named)
+                self.assertEqual(self.count(db, "stage = 'mail'"), 0)
+        self.assertEqual(harness.query(self.dbs["mchirico"], """SELECT json_extract(attributes,
+            '$.from'), json_extract(attributes, '$.size') FROM events WHERE stage = 'queued'
+            AND json_extract(attributes, '$.queue_id') = '2B8F93EC27'"""),
+                         [("s-2kexcxjfuerqyqhuqxgwbbkqvzdnzp7gc0cwso63dz3d8fz5cjbsbqzm"
+                           "@bounce.linkedin.com", "27210")])
+        # No session of its own for any of them.
+        self.assertEqual(harness.query(self.dbs["FgForrest"], "SELECT count(*) FROM sessions")[0][0],
+                         8096)
 
 
 class HostileLogs(unittest.TestCase):

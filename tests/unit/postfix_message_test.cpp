@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "peer_name_check.h"
+#include "queue_join.h"
+
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -296,12 +299,286 @@ TEST(PostfixMessage, PostscreenPayloadsNameTheHelo) {
   EXPECT_EQ(helo("COMMAND PIPELINING from [203.0.113.5]:1234 after EHLO: QUIT\\r\\n"), "(none)");
 }
 
+// The shapes below are the real logs' (tests/fixtures/logs/real) and the
+// wording of Postfix's smtpd_sasl_glue.c, tls_server.c, cleanup_message.c
+// (cleanup_act_log) and qmgr_message.c.
+TEST(PostfixMessage, SaslFailuresAreRejectsOfAuth) {
+  auto r = record("smtpd",
+                  "warning: unknown[188.126.223.106]: SASL LOGIN authentication failed: "
+                  "Invalid authentication mechanism");
+  EXPECT_EQ(r.stage, Stage::reject);
+  EXPECT_EQ(r.client.addr, "188.126.223.106");
+  EXPECT_EQ(r.client.name, "unknown");
+  EXPECT_EQ(r.argument, "Invalid authentication mechanism");
+  EXPECT_EQ(fields(r), (std::map<std::string, std::string>{{"action", "auth-failed"},
+                                                          {"command", "AUTH"},
+                                                          {"sasl_method", "LOGIN"},
+                                                          {"outcome", "failed"}}));
+  r = record("smtpd",
+             "warning: unknown[119.207.78.191]: SASL LOGIN authentication failed: (reason "
+             "unavailable), sasl_username=admin@domain.tld");
+  EXPECT_EQ(r.argument, "(reason unavailable)");
+  EXPECT_EQ(fields(r).at("sasl_username"), "admin@domain.tld");
+  // The user name is the client's: a planted suffix stays in it.
+  r = record("smtpd",
+             "warning: x[2001:db8::1]:4711: SASL PLAIN authentication failed: authentication "
+             "failure, sasl_username=a, sasl_username=b");
+  EXPECT_EQ(r.client.addr, "2001:db8::1");
+  EXPECT_EQ(r.client.port, 4711);
+  EXPECT_EQ(fields(r).at("sasl_method"), "PLAIN");
+  EXPECT_EQ(fields(r).at("sasl_username"), "a, sasl_username=b");
+  EXPECT_EQ(r.argument, "authentication failure");
+  r = record("smtpd", "warning: unknown[192.0.2.7]: SASL login authentication failed");
+  EXPECT_EQ(fields(r).at("sasl_method"), "login");
+  EXPECT_TRUE(r.argument.empty());
+}
+
+TEST(PostfixMessage, TlsFailures) {
+  auto r = record("smtpd", "SSL_accept error from mrpickles.keekles.org[208.38.136.12]: "
+                           "Connection reset by peer");
+  EXPECT_EQ(r.stage, Stage::tls);
+  EXPECT_EQ(r.client.name, "mrpickles.keekles.org");
+  EXPECT_EQ(r.argument, "Connection reset by peer");
+  EXPECT_EQ(fields(r), (std::map<std::string, std::string>{{"outcome", "failed"}}));
+  EXPECT_EQ(record("smtpd", "SSL_accept error from unknown[192.0.2.1]:25: -1").argument, "-1");
+  r = record("smtpd", "lost connection after STARTTLS from unknown[192.0.2.1]");
+  EXPECT_EQ(r.stage, Stage::lost);
+  EXPECT_EQ(fields(r), (std::map<std::string, std::string>{{"after", "STARTTLS"},
+                                                          {"tls", "failed"}}));
+  EXPECT_FALSE(fields(record("smtpd", "lost connection after EHLO from x[192.0.2.1]"))
+                   .contains("tls"));
+}
+
+TEST(PostfixMessage, CleanupContentRejects) {
+  auto r = record("cleanup",
+                  "7D50B3EC2B: reject: header Received: from mail1.jobdivabk.com "
+                  "(smtp.jobdivabk.com [65.254.18.118])??by aipiggybot.io (Postfix) with ESMTP id "
+                  "7D50B3EC2B??for <mike@cwstat.com>; Mon, 12 Feb 2018 11:05:36 -0500 (EST) from "
+                  "smtp.jobdivabk.com[65.254.18.118]; from=<ravi@example.com> to=<mike@cwstat.com> "
+                  "proto=ESMTP helo=<mail1.jobdivabk.com>: 5.7.1 Looks like spam to me.  Try x");
+  EXPECT_EQ(r.stage, Stage::reject);
+  EXPECT_EQ(r.client.addr, "65.254.18.118");
+  auto f = fields(r);
+  EXPECT_EQ(f.at("reply"), "5.7.1 Looks like spam to me.  Try x");
+  EXPECT_EQ(f.at("action"), "reject");
+  EXPECT_EQ(f.at("queue_id"), "7D50B3EC2B");
+  EXPECT_EQ(f.at("command"), "header");
+  EXPECT_EQ(f.at("dsn"), "5.7.1");
+  EXPECT_EQ(f.at("from"), "ravi@example.com");
+  EXPECT_EQ(f.at("to"), "mike@cwstat.com");
+  EXPECT_EQ(f.at("helo"), "mail1.jobdivabk.com");
+  EXPECT_TRUE(r.argument.starts_with("Received: from mail1.jobdivabk.com (smtp"));
+  EXPECT_TRUE(r.argument.ends_with("-0500 (EST)"));
+  // A body rule, a null sender, no helo; a locally submitted message.
+  r = record("cleanup", "4B1C2D3E4F: reject: body click here from x[192.0.2.9]:1025; from=<> "
+                        "to=<u@example.org> proto=SMTP: 5.7.1 no thanks");
+  f = fields(r);
+  EXPECT_EQ(f.at("command"), "body");
+  EXPECT_EQ(r.argument, "click here");
+  EXPECT_EQ(f.at("from"), "");
+  EXPECT_EQ(f.at("proto"), "SMTP");
+  EXPECT_FALSE(f.contains("helo"));
+  EXPECT_EQ(r.client.port, 1025);
+  EXPECT_EQ(f.at("reply"), "5.7.1 no thanks");
+  // Details planted in the content: the first client that fits ends it.
+  r = record("cleanup", "4B1C2D3E4F: reject: header X: a from b[192.0.2.1]; from=<x> from "
+                        "c[192.0.2.2]; from=<s> to=<t>: 5.7.1 no");
+  EXPECT_EQ(r.argument, "X: a");
+  EXPECT_EQ(r.client.addr, "192.0.2.1");
+  EXPECT_EQ(fields(r).at("reply"), "5.7.1 no");
+  r = record("cleanup", "4B1C2D3E4F: discard: header Subject: x from local; from=<root>: 2.0.0 ok");
+  EXPECT_EQ(fields(r).at("action"), "discard");
+  EXPECT_TRUE(r.client.addr.empty());
+  // A milter run by cleanup: smtpd's reject layout.
+  r = record("cleanup", "A1B2C3D4E5: milter-reject: END-OF-MESSAGE from localhost[127.0.0.1]: "
+                        "5.7.1 Command rejected; from=<a@b.example> to=<c@d.example> "
+                        "proto=ESMTP helo=<client.example>");
+  f = fields(r);
+  EXPECT_EQ(f.at("action"), "milter-reject");
+  EXPECT_EQ(f.at("command"), "END-OF-MESSAGE");
+  EXPECT_EQ(f.at("queue_id"), "A1B2C3D4E5");
+  EXPECT_EQ(f.at("from"), "a@b.example");
+  EXPECT_EQ(r.argument, "5.7.1 Command rejected");
+  EXPECT_EQ(parse_postfix_message("cleanup", "A1B2C3D4E5: reject: header x without a client").kind,
+            MessageKind::malformed);
+}
+
+TEST(PostfixMessage, QmgrSenders) {
+  auto r = record("qmgr", "A0320E00C3: from=<a@example.com>, size=142646, nrcpt=1 (queue active)");
+  EXPECT_EQ(r.stage, Stage::mail);
+  EXPECT_EQ(fields(r), (std::map<std::string, std::string>{{"queue_id", "A0320E00C3"},
+                                                          {"from", "a@example.com"},
+                                                          {"size", "142646"},
+                                                          {"nrcpt", "1"}}));
+  EXPECT_EQ(fields(record("qmgr", "7E1AEC2C388XXXX: from=<>, size=3, nrcpt=2 (queue active)"))
+                .at("from"),
+            "");
+  EXPECT_EQ(fields(record("qmgr", "A0320E00C3: from=<\"a>, size=1\"@x>, size=9, nrcpt=1 "
+                                  "(queue active)"))
+                .at("from"),
+            "\"a>, size=1\"@x");
+}
+
+TEST(PeerNameCheck, TheFourWarnings) {
+  auto c = parse_name_check("warning: hostname cm-188.126.223.106.getinternet.no does not resolve "
+                            "to address 188.126.223.106: Name or service not known");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->name, "cm-188.126.223.106.getinternet.no");
+  EXPECT_EQ(c->addr, "188.126.223.106");
+  EXPECT_EQ(c->check, "unresolved");
+  EXPECT_EQ(c->reason, "Name or service not known");
+  c = parse_name_check("warning: hostname mail.example.com does not resolve to address 2001:db8::5");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->addr, "2001:db8::5");
+  EXPECT_EQ(c->check, "mismatch");
+  EXPECT_TRUE(c->reason.empty());
+  c = parse_name_check("warning: 192.0.2.8: address not listed for hostname host.example.net");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->addr, "192.0.2.8");
+  EXPECT_EQ(c->name, "host.example.net");
+  EXPECT_EQ(c->check, "mismatch");
+  c = parse_name_check("warning: 2001:db8::8: hostname h.example verification failed: "
+                       "Host not found, try again");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->addr, "2001:db8::8");
+  EXPECT_EQ(c->name, "h.example");
+  EXPECT_EQ(c->check, "unresolved");
+  EXPECT_EQ(c->reason, "Host not found, try again");
+  for (const char* other :
+       {"warning: unknown[192.0.2.1]: SASL LOGIN authentication failed: x",
+        "warning: 118.18.254.65.list.dsbl.org: RBL lookup error: Host not found",
+        "warning: hostname  does not resolve to address 192.0.2.1", "connect from x[192.0.2.1]",
+        "warning: hostname a b does not resolve to address 192.0.2.1",
+        "warning: 192.0.2.8: address not listed for hostname "}) {
+    EXPECT_FALSE(parse_name_check(other)) << other;
+  }
+}
+
+SyslogLine smtpd_line(std::int64_t pid, std::int64_t time_us) {
+  SyslogLine line;
+  line.host = "mx";
+  line.daemon = "smtpd";
+  line.pid = pid;
+  line.time_us = time_us;
+  return line;
+}
+
+Event connect_event(std::string addr) {
+  Event e;
+  e.stage = Stage::connect;
+  e.add("client_addr", std::move(addr));
+  return e;
+}
+
+TEST(PeerNameCheck, GoesToTheNextConnectOfItsProcessAndAddress) {
+  PeerNameCheck checks;
+  const NameCheck check{"192.0.2.8", "ptr.example", "unresolved", "Name or service not known"};
+  checks.remember(smtpd_line(7, 1'000'000), check, 1024);
+  Event other_process = connect_event("192.0.2.8");
+  checks.attach(smtpd_line(8, 1'000'000), other_process);
+  EXPECT_FALSE(other_process.attribute("ptr_check"));
+  Event e = connect_event("192.0.2.8");
+  checks.attach(smtpd_line(7, 1'000'000), e);
+  EXPECT_EQ(e.attribute("client_ptr"), "ptr.example");
+  EXPECT_EQ(e.attribute("ptr_check"), "unresolved");
+  EXPECT_EQ(e.attribute("ptr_check_reason"), "Name or service not known");
+  Event next = connect_event("192.0.2.8");  // used once
+  checks.attach(smtpd_line(7, 2'000'000), next);
+  EXPECT_FALSE(next.attribute("client_ptr"));
+  // Another address, or too late: not this connect's, and forgotten.
+  checks.remember(smtpd_line(7, 1'000'000), check, 1024);
+  Event elsewhere = connect_event("192.0.2.9");
+  checks.attach(smtpd_line(7, 1'000'000), elsewhere);
+  EXPECT_FALSE(elsewhere.attribute("ptr_check"));
+  checks.remember(smtpd_line(7, 1'000'000), check, 1024);
+  Event late = connect_event("192.0.2.8");
+  checks.attach(smtpd_line(7, 1'000'000 + PeerNameCheck::window_us + 1), late);
+  EXPECT_FALSE(late.attribute("ptr_check"));
+  // Bounded values.
+  const std::string long_name(5000, 'n');
+  checks.remember(smtpd_line(7, 1'000'000), NameCheck{"192.0.2.8", long_name, "mismatch", ""}, 64);
+  Event bounded_event = connect_event("192.0.2.8");
+  checks.attach(smtpd_line(7, 1'000'000), bounded_event);
+  EXPECT_LE(bounded_event.attribute("client_ptr")->size(), 64u);
+  EXPECT_FALSE(bounded_event.attribute("ptr_check_reason"));
+}
+
+Event queued_event(std::string stream, std::string queue_id) {
+  Event e;
+  e.stage = Stage::queued;
+  e.stream = std::move(stream);
+  e.add("client_name", "mail.example");
+  e.add("client_addr", "192.0.2.8");
+  e.add("client_port", "4711");
+  e.add("queue_id", std::move(queue_id));
+  return e;
+}
+
+LogRecord qmgr(const std::string& message) { return parse_postfix_message("qmgr", message).record; }
+
+TEST(QueueJoin, CleanupJoinsTheSessionAndQmgrNamesItsSender) {
+  QueueJoin queues;
+  std::vector<Event> pending;
+  pending.push_back(queued_event("log:mx:7", "AAAAA11111"));
+  queues.remember("mx", pending.back(), 0);
+  Event reject;
+  reject.stream = "log:mx:99";
+  reject.add("client_name", "x");
+  reject.add("client_addr", "203.0.113.1");
+  EXPECT_FALSE(queues.join("other-host", "AAAAA11111", reject));
+  EXPECT_FALSE(queues.join("mx", "BBBBB22222", reject));
+  ASSERT_TRUE(queues.join("mx", "AAAAA11111", reject));
+  EXPECT_EQ(reject.stream, "log:mx:7");
+  EXPECT_EQ(reject.attribute("client_addr"), "192.0.2.8");
+  EXPECT_EQ(reject.attribute("client_name"), "mail.example");
+  EXPECT_EQ(reject.attribute("client_port"), "4711");
+
+  const std::string line = "AAAAA11111: from=<>, size=2048, nrcpt=3 (queue active)";
+  EXPECT_FALSE(queues.add_sender("other-host", qmgr(line), pending, 1024));
+  ASSERT_TRUE(queues.add_sender("mx", qmgr(line), pending, 1024));
+  EXPECT_EQ(pending[0].attribute("from"), "");
+  EXPECT_EQ(pending[0].attribute("size"), "2048");
+  EXPECT_FALSE(pending[0].attribute("nrcpt"));  // the disconnect's rcpt= says it
+  EXPECT_FALSE(queues.add_sender("mx", qmgr(line), pending, 1024));  // a retry: once is enough
+  EXPECT_EQ(pending[0].attributes.size(), 6u);
+}
+
+TEST(QueueJoin, ACommittedQueuedEventIsNotChanged) {
+  QueueJoin queues;
+  std::vector<Event> pending{queued_event("log:mx:7", "AAAAA11111")};
+  queues.remember("mx", pending[0], 0);
+  queues.committed();
+  pending = {queued_event("log:mx:8", "CCCCC33333")};
+  EXPECT_FALSE(queues.add_sender(
+      "mx", qmgr("AAAAA11111: from=<a@b>, size=1, nrcpt=1 (queue active)"), pending, 1024));
+  EXPECT_FALSE(pending[0].attribute("from"));
+}
+
+TEST(QueueJoin, RemembersABoundedNumberOldestForgottenFirst) {
+  QueueJoin queues;
+  for (std::size_t i = 0; i <= QueueJoin::max_remembered; ++i) {
+    queues.remember("mx", queued_event("log:mx:1", "Q" + std::to_string(100000 + i)), i);
+  }
+  Event e;
+  EXPECT_FALSE(queues.join("mx", "Q100000", e));
+  EXPECT_TRUE(queues.join("mx", "Q100001", e));
+  EXPECT_TRUE(queues.join("mx", "Q" + std::to_string(100000 + QueueJoin::max_remembered), e));
+}
+
 TEST(PostfixMessage, OtherMessagesAreSkipped) {
   for (auto [daemon, message] : std::initializer_list<std::pair<const char*, const char*>>{
            {"smtpd", "warning: hostname x does not resolve to address 192.0.2.1"},
            {"smtpd", "proxy-accept: END-OF-MESSAGE: 250 2.0.0 Ok"},
            {"smtpd", "4F3A1B2C3D: proxy-accept: END-OF-MESSAGE: 250 2.0.0 Ok: queued as X"},
-           {"qmgr", "A0320E00C3: from=<a@example.com>, size=142646, nrcpt=1 (queue active)"},
+           {"qmgr", "A0320E00C3: removed"},
+           {"qmgr", "A0320E00C3: from=<a@example.com>, status=expired, returned to sender"},
+           {"cleanup", "7D830C2C10: message-id=<x@example.com>"},
+           {"cleanup", "7D830C2C10: info: header client-id: 1 from localhost[127.0.0.1]; "
+                       "from=<a@b> to=<c@d> proto=ESMTP helo=<h>"},
+           {"cleanup", "7D830C2C10: redirect: header Subject: x from localhost[127.0.0.1]; "
+                       "from=<a@b> to=<c@d> proto=ESMTP helo=<h>: x@y"},
+           {"smtpd", "warning: unknown[192.0.2.1]: SASL LOGIN authentication aborted"},
+           {"smtpd", "warning: SASL authentication failure: Password verification failed"},
            {"postscreen", "cache btree:/var/lib/postfix/psc_cache full cleanup"}}) {
     EXPECT_EQ(parse_postfix_message(daemon, message).kind, MessageKind::skipped) << message;
   }
