@@ -33,6 +33,7 @@ struct LogReject {
   std::string code;                 // "450", "554", "" for warn lines
   std::string action;               // reject, warn, milter-reject, ...
   std::optional<std::string> from;  // the sender, as logged ("" = null sender)
+  std::string to;                   // the recipient of a RCPT reject, as logged
 };
 
 // What the log says about one session.

@@ -81,7 +81,8 @@ void read_log(const EventRecord& e, const Attributes& a, SessionFacts& f, LogVie
   f.have_log = true;
   if (e.stage == "reject" || e.stage == "screen") note_helo(a, log);
   if (e.stage == "reject") {
-    LogReject r{e.time_us, text(a, "command"), text(a, "code"), text(a, "action"), sender_of(a)};
+    LogReject r{e.time_us, text(a, "command"), text(a, "code"), text(a, "action"), sender_of(a),
+                text(a, "to")};
     if (r.action.find("reject") != std::string::npos || r.action == "defer") {
       f.temp_rejects += r.code.starts_with('4');
       f.perm_rejects += r.code.starts_with('5');
@@ -164,6 +165,47 @@ void end_policy_transactions(std::vector<Token>& tokens, const SessionFacts& f) 
   }
   if (open) out.push_back(Token{'A', out.back().time_us});
   tokens = std::move(out);
+}
+
+// The policy server is asked before Postfix's own recipient checks, so it
+// records as accepted a RCPT that Postfix then refused: each RCPT reject
+// line of the log turns the first policy RCPT of its recipient (to=) that
+// is still R into J.
+void reject_policy_rcpts(std::vector<Token>& tokens,
+                         const std::vector<std::pair<std::size_t, std::string>>& rcpts,
+                         const LogView& log) {
+  std::vector<bool> taken(rcpts.size(), false);
+  for (const LogReject& r : log.rejects) {
+    if (r.command != "RCPT" || r.action.find("reject") == std::string::npos) continue;
+    for (std::size_t i = 0; i < rcpts.size(); ++i) {
+      if (taken[i] || rcpts[i].second != r.to) continue;
+      taken[i] = true;
+      tokens[rcpts[i].first].letter = 'J';
+      break;
+    }
+  }
+}
+
+// The policy server's transactions as the stages show them once the log
+// ended them (end_policy_transactions): the store leaves them open, with no
+// recipient counted. Senders from the policy server's MAIL requests, in
+// order ("" = the null sender), so every sender is known.
+std::vector<LogTransaction> policy_transactions(const std::vector<Token>& tokens,
+                                                const std::vector<std::string>& senders) {
+  std::vector<LogTransaction> out;
+  for (const Token& t : tokens) {
+    if (t.letter == 'M') {
+      out.push_back(LogTransaction{});
+      if (out.size() <= senders.size()) out.back().mail_from = senders[out.size() - 1];
+    }
+    if (out.empty()) continue;
+    LogTransaction& current = out.back();
+    current.rcpt_accepted += t.letter == 'R';
+    current.rcpt_rejected += t.letter == 'J';
+    current.reached_data = current.reached_data || t.letter == 'D';
+    current.delivered = current.delivered || t.letter == 'E';
+  }
+  return out;
 }
 
 }  // namespace
@@ -301,6 +343,8 @@ SessionFacts facts_of(const SessionRecord& s) {
   const std::string primary = have_milter ? "milter" : have_policy ? "policy" : "log";
   std::vector<Token> tokens;
   LogView log;
+  std::vector<std::pair<std::size_t, std::string>> policy_rcpts;  // token index, recipient
+  std::vector<std::string> policy_senders;
   std::int64_t last_time = s.connect_us;
   for (const EventRecord& e : s.events) {
     const Attributes a = attributes_of(e);
@@ -310,8 +354,11 @@ SessionFacts facts_of(const SessionRecord& s) {
     if (e.source != primary) continue;
     const char letter = letter_of(e, a);
     if (letter == 0 || (primary == "log" && letter != 'C')) continue;
+    if (primary == "policy" && e.stage == "rcpt") policy_rcpts.emplace_back(tokens.size(), e.argument);
+    if (primary == "policy" && e.stage == "mail") policy_senders.push_back(text(a, "sender"));
     tokens.push_back(Token{letter, e.time_us});
   }
+  if (primary == "policy") reject_policy_rcpts(tokens, policy_rcpts, log);
   if (tokens.empty() || tokens.front().letter != 'C') {
     tokens.insert(tokens.begin(), Token{'C', s.connect_us});
   }
@@ -329,6 +376,7 @@ SessionFacts facts_of(const SessionRecord& s) {
     log_transactions = std::move(rebuilt.transactions);
     f.notes.insert(f.notes.end(), rebuilt.notes.begin(), rebuilt.notes.end());
   }
+  const bool policy_with_counters = primary == "policy" && !f.log_counters.empty();
   if (primary == "policy") end_policy_transactions(tokens, f);
   tokens.push_back(Token{end_letter(f), end_us});
   f.stages = render(tokens, f.max_gap_s);
@@ -340,6 +388,8 @@ SessionFacts facts_of(const SessionRecord& s) {
   }
   if (log_only && f.have_log) {
     log_transactions_facts(log_transactions, f);
+  } else if (policy_with_counters) {
+    log_transactions_facts(policy_transactions(tokens, policy_senders), f);
   } else {
     transactions_facts(s, f);
   }

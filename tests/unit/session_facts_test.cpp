@@ -271,6 +271,85 @@ TEST(SessionFacts, PolicyTransactionsAreEndedFromTheLog) {
   EXPECT_EQ(facts_of(s).stages, "C H M R M R D Z");
 }
 
+// A policy-server session with the log's lines: policy(stage, argument,
+// attributes) then log(stage, attributes), all at time 0.
+class PolicySession {
+ public:
+  PolicySession& policy(std::string stage, std::string argument = "",
+                        std::string attributes = "{}") {
+    s_.events.push_back(EventRecord{"policy", std::move(stage), 0, std::nullopt,
+                                    std::move(argument), std::move(attributes)});
+    return *this;
+  }
+  PolicySession& log(std::string stage, std::string attributes) {
+    s_.events.push_back(EventRecord{"log", std::move(stage), 0, std::nullopt, "",
+                                    std::move(attributes)});
+    return *this;
+  }
+  SessionRecord build() const { return s_; }
+
+ private:
+  SessionRecord s_;
+};
+
+// The policy server is asked before Postfix's recipient checks, so it saw
+// as accepted the RCPT the log shows rejected (found through Postfix: the
+// rejected-recipient scenario read "C H M R A Q" and was named
+// verification-probe from policy + log).
+TEST(SessionFacts, APolicyRcptTheLogRejectedIsRejected) {
+  const SessionRecord s =
+      PolicySession()
+          .policy("connect").policy("helo", "rejected.example")
+          .policy("mail", "a@rejected.example", R"({"sender":"a@rejected.example"})")
+          .policy("rcpt", "ok@test.example").policy("rcpt", "reject@test.example")
+          .log("reject", R"({"action":"reject","command":"RCPT","code":"554",)"
+                         R"("from":"a@rejected.example","to":"reject@test.example"})")
+          .log("close", R"({"ehlo":"1","mail":"1","rcpt":"1/2","rset":"1","quit":"1"})")
+          .build();
+  EXPECT_EQ(facts_of(s).stages, "C H M R J A Q");
+  // A warn line is no refusal.
+  SessionRecord warned = s;
+  warned.events[5].attributes_json = R"({"action":"warn","command":"RCPT","to":"reject@test.example"})";
+  EXPECT_EQ(facts_of(warned).stages, "C H M R R A Q");
+}
+
+// The store leaves the policy server's transactions open with no recipient
+// counted; once the log ends them, their facts come from the stages and the
+// senders of the MAIL requests (the intercepting proxy was not named from
+// policy + log: "same envelope retried" read false).
+TEST(SessionFacts, PolicyTransactionsAreCountedFromTheirStages) {
+  PolicySession proxy;
+  proxy.policy("connect").policy("helo", "ws7.corp.example");
+  for (int i = 0; i < 2; ++i) {
+    proxy.policy("mail", "clerk@corp.example", R"({"sender":"clerk@corp.example"})")
+        .policy("rcpt", "boss@test.example");
+  }
+  proxy.policy("data").policy("eom").log(
+      "close", R"({"ehlo":"1","mail":"2","rcpt":"2","data":"1","rset":"2","quit":"1"})");
+  SessionRecord s = proxy.build();
+  s.transactions = {TransactionRecord{1, "<clerk@corp.example>", 0, 0, false, "", {}, "open"},
+                    TransactionRecord{2, "<clerk@corp.example>", 0, 0, false, "", {}, "open"}};
+  SessionFacts f = facts_of(s);
+  EXPECT_EQ(f.stages, "C H M R A M R D E Q");
+  EXPECT_EQ(f.transactions, 2);
+  EXPECT_EQ(f.aborted, 1);
+  EXPECT_EQ(f.delivered, 1);
+  EXPECT_EQ(f.retried_same_envelope, true);
+  EXPECT_EQ(f.null_sender, false);
+  EXPECT_EQ(f.senders, (std::vector<std::string>{"clerk@corp.example", "clerk@corp.example"}));
+
+  const SessionRecord probe =
+      PolicySession()
+          .policy("connect").policy("helo", "verifier.example.net")
+          .policy("mail", "", R"({"sender":""})").policy("rcpt", "someone@test.example")
+          .log("close", R"({"ehlo":"1","mail":"1","rcpt":"1","rset":"1","quit":"1"})")
+          .build();
+  f = facts_of(probe);
+  EXPECT_EQ(f.stages, "C H M R A Q");
+  EXPECT_EQ(f.null_sender, true);
+  EXPECT_EQ(f.aborted, 1);
+}
+
 TEST(SessionFacts, RsetsInsideAndOutsideTransactions) {
   EXPECT_EQ(rsets_inside_transactions("C H M R A M R D E Q", 2, true), 1);  // proxy: RSET RSET
   EXPECT_EQ(rsets_inside_transactions("C H M R A +10s M R D E Q", 2, true), 1);  // a pause
