@@ -314,8 +314,17 @@ void log_transactions_facts(const std::vector<LogTransaction>& transactions, Ses
   if (!all_known && f.null_sender == false) f.null_sender.reset();
 }
 
+// HELO or EHLO: as the policy server saw it, else as the log's counters
+// say (helo=N and no ehlo= is a HELO: SMTP; any EHLO tried is ESMTP).
+std::string greeting_protocol(const SessionRecord& s, const SessionFacts& f) {
+  if (!s.protocol.empty()) return s.protocol;
+  if (attempted(f.log_counters, "ehlo").value_or(0) > 0) return "ESMTP";
+  if (succeeded(f.log_counters, "helo").value_or(0) > 0) return "SMTP";
+  return "";
+}
+
 void quirks_facts(const SessionRecord& s, SessionFacts& f) {
-  HeloContext context{s.client_addr, s.client_name, "", s.server_addr, s.protocol};
+  HeloContext context{s.client_addr, s.client_name, "", s.server_addr, greeting_protocol(s, f)};
   for (const EventRecord& e : s.events) {
     if (e.source == "milter" && e.stage == "connect") context.server_name = text(attributes_of(e), "j");
   }

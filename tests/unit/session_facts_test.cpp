@@ -271,6 +271,20 @@ TEST(SessionFacts, PolicyTransactionsAreEndedFromTheLog) {
   EXPECT_EQ(facts_of(s).stages, "C H M R M R D Z");
 }
 
+// The log's counters tell HELO from EHLO (found through Postfix: the
+// old client that greets with HELO had the quirk from all three sensors,
+// not from the log alone).
+TEST(SessionFactsFromTheLog, HeloNotEhloFromTheCounters) {
+  auto has_helo_not_ehlo = [](const std::string& counters) {
+    const SessionFacts f = facts_of(SessionBuilder().log_session(counters, 1).build());
+    return std::find(f.quirks.begin(), f.quirks.end(), HeloQuirk::helo_not_ehlo) != f.quirks.end();
+  };
+  EXPECT_TRUE(has_helo_not_ehlo(R"({"helo":"1","mail":"1","rcpt":"1","data":"1","quit":"1"})"));
+  EXPECT_FALSE(has_helo_not_ehlo(R"({"ehlo":"1","mail":"1","rcpt":"1","data":"1","quit":"1"})"));
+  EXPECT_FALSE(has_helo_not_ehlo(R"({"helo":"1","ehlo":"0/1","quit":"1"})"));
+  EXPECT_FALSE(has_helo_not_ehlo(R"({"helo":"0/1","quit":"1"})"));  // refused: an empty HELO
+}
+
 // A policy-server session with the log's lines: policy(stage, argument,
 // attributes) then log(stage, attributes), all at time 0.
 class PolicySession {
