@@ -43,6 +43,7 @@ struct LogView {
   std::vector<std::int64_t> queued_us;  // each "QID: client=" line
   std::string end_state;                // X of "lost connection/timeout after X"
   bool non_smtp = false;                // a non-SMTP command ended it
+  bool disconnected = false;            // a "disconnect from" line, counters or not
   std::vector<std::string> helos;       // helo=<...> of reject lines, distinct
 };
 

@@ -92,6 +92,7 @@ void read_log(const EventRecord& e, const Attributes& a, SessionFacts& f, LogVie
     log.queued_us.push_back(e.time_us);
   }
   if (e.stage == "close") {
+    log.disconnected = true;
     for (auto& [name, value] : a.items()) {
       static const std::vector<std::string> not_counters = {
           "client_name", "client_addr", "client_port", "program", "pid", "clock", "host"};
@@ -116,7 +117,7 @@ void read_log(const EventRecord& e, const Attributes& a, SessionFacts& f, LogVie
 }
 
 // The end of the session, from the log when there is one.
-char end_letter(SessionFacts& f) {
+char end_letter(SessionFacts& f, const LogView& log) {
   if (f.end == "lost") return 'L';
   if (f.end == "timeout") return 'T';
   if (f.end == "error-limit") return 'K';
@@ -127,7 +128,10 @@ char end_letter(SessionFacts& f) {
     }
     if (f.log_counters.empty()) {
       f.end = "closed";
-      f.notes.push_back("the log has no disconnect line for this session");
+      f.notes.push_back(log.disconnected
+                            ? "the log's disconnect line has no counters: whether the client "
+                              "sent QUIT or dropped the connection is unknown"
+                            : "the log has no disconnect line for this session");
       return 'Z';
     }
     f.end = "lost";  // no QUIT counted: the client dropped the connection
@@ -387,7 +391,7 @@ SessionFacts facts_of(const SessionRecord& s) {
   }
   const bool policy_with_counters = primary == "policy" && !f.log_counters.empty();
   if (primary == "policy") end_policy_transactions(tokens, f);
-  tokens.push_back(Token{end_letter(f), end_us});
+  tokens.push_back(Token{end_letter(f, log), end_us});
   f.stages = render(tokens, f.max_gap_s);
   // Without counters the log's own note says the middle is unknown.
   if (!have_milter && (have_policy || !f.log_counters.empty())) {

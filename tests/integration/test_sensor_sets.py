@@ -16,7 +16,9 @@ client=` line). What the log alone cannot give is not a pattern here but
 the parts of a fingerprint only a live sensor sees (ESMTP keywords and
 their case, X-Mailer) and the senders of transactions no reject line
 names; those are pinned below too. docs/sensors.md's table is this
-test's outcome.
+test's outcome. LogAloneWithoutCounters pins what the log alone of a
+Postfix 2.x server (no disconnect counters) gives: transactions counted
+from queue ids.
 """
 import functools
 import json
@@ -166,6 +168,49 @@ class SensorSets(unittest.TestCase):
                        for name in SETS}
         self.assertNotEqual(fingerprint["all"]["127.0.0.71"], fingerprint["log"]["127.0.0.71"])
         self.assertEqual(fingerprint["policy"]["127.0.0.71"], fingerprint["log"]["127.0.0.71"])
+
+
+RELAY_LOG = os.path.join(os.path.dirname(__file__), "..", "fixtures", "logs", "real",
+                         "FgForrest-Postfix-Deliverability-Analytics-mail.log.2.log.gz")
+
+
+class LogAloneWithoutCounters(unittest.TestCase):
+    """The log alone from Postfix 2.x (no disconnect counters): the real
+    FgForrest relay log (tests/fixtures/logs/README.md). Each queued
+    `QID: client=` line counts as a transaction, and the notes say so."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = harness.Workdir()
+        cls.db = cls.work.join("relay.db")
+        smtpscope(cls.db, "ingest", "-q", RELAY_LOG)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.work.remove()
+
+    def test_queue_ids_are_the_transactions(self):
+        # grep 'smtpd.*client=' | sed 's/.*client=//' | sort | uniq -c:
+        # 7,794 gds39k.active24.cz[81.95.110.19], 18 localhost[127.0.0.1]
+        for client, sessions, queued in (("81.95.110.19", 5849, 7794), ("127.0.0.1", 1384, 18)):
+            with self.subTest(client=client):
+                report = json.loads(smtpscope(self.db, "report", "--client", client,
+                                              "--format", "json").stdout)
+                self.assertEqual(report["sessions"], sessions)
+                self.assertEqual((report["transactions"], report["delivered"], report["aborted"]),
+                                 (queued, queued, 0))
+        report = json.loads(smtpscope(self.db, "report", "--client", "127.0.0.1", "--format",
+                                      "json").stdout)
+        session = next(s for s in report["session_details"] if s["transactions"])
+        self.assertEqual(session["stages"], "C M R D E Z")
+        self.assertIsNone(session["null_sender"])
+        self.assertTrue(session["notes"][0].startswith(
+            "the log has no command counters for this session (Postfix before 3.0): 1 "
+            "transaction counted from its queue ids"), session["notes"])
+        # The monitor that connects and leaves queues nothing: no transaction.
+        monitor = json.loads(smtpscope(self.db, "report", "--client", "193.86.74.11", "--format",
+                                       "json").stdout)
+        self.assertEqual((monitor["sessions"], monitor["transactions"]), (540, 0))
 
 
 if __name__ == "__main__":
