@@ -11,6 +11,8 @@
 // against rejected RCPTs, which recipients belong to which transaction, the
 // sender of a transaction no reject line names) is not guessed silently:
 // `notes` says what was assumed and the unknown sender stays unknown.
+// Without counters (Postfix before 3.0) each "QID: client=" line is a
+// transaction (M R D E), and `notes` says the counts come from queue ids.
 // Pure; linear in the counters and lines (counts are capped).
 #pragma once
 

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace smtpscope::analysis {
@@ -178,15 +179,15 @@ void end_policy_transactions(std::vector<Token>& tokens, const SessionFacts& f) 
 void reject_policy_rcpts(std::vector<Token>& tokens,
                          const std::vector<std::pair<std::size_t, std::string>>& rcpts,
                          const LogView& log) {
-  std::vector<bool> taken(rcpts.size(), false);
+  // recipient -> its policy RCPT tokens not yet matched, oldest last
+  std::unordered_map<std::string, std::vector<std::size_t>> waiting;
+  for (auto r = rcpts.rbegin(); r != rcpts.rend(); ++r) waiting[r->second].push_back(r->first);
   for (const LogReject& r : log.rejects) {
     if (r.command != "RCPT" || r.action.find("reject") == std::string::npos) continue;
-    for (std::size_t i = 0; i < rcpts.size(); ++i) {
-      if (taken[i] || rcpts[i].second != r.to) continue;
-      taken[i] = true;
-      tokens[rcpts[i].first].letter = 'J';
-      break;
-    }
+    auto found = waiting.find(r.to);
+    if (found == waiting.end() || found->second.empty()) continue;
+    tokens[found->second.back()].letter = 'J';
+    found->second.pop_back();
   }
 }
 

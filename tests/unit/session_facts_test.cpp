@@ -355,6 +355,17 @@ TEST(SessionFacts, APolicyRcptTheLogRejectedIsRejected) {
   SessionRecord warned = s;
   warned.events[5].attributes_json = R"({"action":"warn","command":"RCPT","to":"reject@test.example"})";
   EXPECT_EQ(facts_of(warned).stages, "C H M R R A Q");
+  // The same recipient twice, refused once (a 4xx, then accepted on the
+  // retry): the first is the refused one.
+  const SessionRecord twice =
+      PolicySession()
+          .policy("connect").policy("helo", "rejected.example")
+          .policy("mail", "a@x", R"({"sender":"a@x"})")
+          .policy("rcpt", "b@y").policy("rcpt", "b@y")
+          .log("reject", R"({"action":"reject","command":"RCPT","code":"450","to":"b@y"})")
+          .log("close", R"({"ehlo":"1","mail":"1","rcpt":"1/2","rset":"1","quit":"1"})")
+          .build();
+  EXPECT_EQ(facts_of(twice).stages, "C H M J R A Q");
 }
 
 // The store leaves the policy server's transactions open with no recipient
