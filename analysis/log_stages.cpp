@@ -197,6 +197,44 @@ void date(std::vector<StageToken>& tokens, std::int64_t connect_us, std::int64_t
   }
 }
 
+// Postfix before 3.0 logs no disconnect counters, but each "QID: client="
+// line is a transaction that had a recipient accepted and a queue file:
+// M R D E, dated by that line, unless the session was lost or timed out
+// inside it (after RCPT, DATA or BDAT), which leaves the last one aborted.
+LogStages from_queue_ids(const LogView& log, std::int64_t connect_us, std::int64_t close_us) {
+  LogStages out;
+  const int n = std::min(static_cast<int>(log.queued_us.size()), max_count);
+  if (n == 0) {
+    out.notes.push_back(
+        "the log has no command counters for this session: its stages "
+        "between connect and end are unknown");
+    return out;
+  }
+  const std::string& end = log.end_state;
+  const bool cut_in_data = end == "DATA" || end == "BDAT";
+  const bool cut_inside = cut_in_data || end == "RCPT";
+  for (int i = 0; i < n; ++i) {
+    const bool last_cut = cut_inside && i == n - 1;
+    LogTransaction t;
+    t.rcpt_accepted = 1;
+    t.reached_data = !last_cut || cut_in_data;
+    t.delivered = !last_cut;
+    out.tokens.push_back({'M', log.queued_us[i]});
+    out.tokens.push_back({'R', log.queued_us[i]});
+    if (t.reached_data) out.tokens.push_back({'D', undated});
+    out.tokens.push_back({t.delivered ? 'E' : 'A', undated});
+    out.transactions.push_back(t);
+  }
+  date(out.tokens, connect_us, close_us);
+  out.notes.push_back(fmt::format(
+      "the log has no command counters for this session (Postfix before 3.0): {} "
+      "transaction{} counted from its queue ids (\"QID: client=\" lines), each taken as "
+      "delivered unless the session ended inside it; their senders, other recipients, "
+      "rejected commands, RSET, QUIT and transactions that queued nothing are unknown",
+      n, n == 1 ? "" : "s"));
+  return out;
+}
+
 }  // namespace
 
 std::optional<int> succeeded(const std::map<std::string, std::string>& counters,
@@ -216,13 +254,8 @@ std::optional<int> attempted(const std::map<std::string, std::string>& counters,
 }
 
 LogStages log_stages(const LogView& log, std::int64_t connect_us, std::int64_t close_us) {
+  if (log.counters.empty()) return from_queue_ids(log, connect_us, close_us);
   LogStages out;
-  if (log.counters.empty()) {
-    out.notes.push_back(
-        "the log has no command counters for this session: its stages "
-        "between connect and end are unknown");
-    return out;
-  }
   const Counts c(log.counters);
   for (int i = 0; i < c.ok("helo") + c.ok("ehlo"); ++i) out.tokens.push_back({'H', undated});
   // Unknown commands reach a milter (U); a non-SMTP one ends the session first.

@@ -11,6 +11,8 @@
 // against rejected RCPTs, which recipients belong to which transaction, the
 // sender of a transaction no reject line names) is not guessed silently:
 // `notes` says what was assumed and the unknown sender stays unknown.
+// Without counters (Postfix before 3.0) each "QID: client=" line is a
+// transaction (M R D E), and `notes` says the counts come from queue ids.
 // Pure; linear in the counters and lines (counts are capped).
 #pragma once
 
@@ -33,6 +35,7 @@ struct LogReject {
   std::string code;                 // "450", "554", "" for warn lines
   std::string action;               // reject, warn, milter-reject, ...
   std::optional<std::string> from;  // the sender, as logged ("" = null sender)
+  std::string to;                   // the recipient of a RCPT reject, as logged
 };
 
 // What the log says about one session.
@@ -42,6 +45,7 @@ struct LogView {
   std::vector<std::int64_t> queued_us;  // each "QID: client=" line
   std::string end_state;                // X of "lost connection/timeout after X"
   bool non_smtp = false;                // a non-SMTP command ended it
+  bool disconnected = false;            // a "disconnect from" line, counters or not
   std::vector<std::string> helos;       // helo=<...> of reject lines, distinct
 };
 

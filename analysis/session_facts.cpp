@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace smtpscope::analysis {
@@ -81,7 +82,8 @@ void read_log(const EventRecord& e, const Attributes& a, SessionFacts& f, LogVie
   f.have_log = true;
   if (e.stage == "reject" || e.stage == "screen") note_helo(a, log);
   if (e.stage == "reject") {
-    LogReject r{e.time_us, text(a, "command"), text(a, "code"), text(a, "action"), sender_of(a)};
+    LogReject r{e.time_us, text(a, "command"), text(a, "code"), text(a, "action"), sender_of(a),
+                text(a, "to")};
     if (r.action.find("reject") != std::string::npos || r.action == "defer") {
       f.temp_rejects += r.code.starts_with('4');
       f.perm_rejects += r.code.starts_with('5');
@@ -91,6 +93,7 @@ void read_log(const EventRecord& e, const Attributes& a, SessionFacts& f, LogVie
     log.queued_us.push_back(e.time_us);
   }
   if (e.stage == "close") {
+    log.disconnected = true;
     for (auto& [name, value] : a.items()) {
       static const std::vector<std::string> not_counters = {
           "client_name", "client_addr", "client_port", "program", "pid", "clock", "host"};
@@ -115,7 +118,7 @@ void read_log(const EventRecord& e, const Attributes& a, SessionFacts& f, LogVie
 }
 
 // The end of the session, from the log when there is one.
-char end_letter(SessionFacts& f) {
+char end_letter(SessionFacts& f, const LogView& log) {
   if (f.end == "lost") return 'L';
   if (f.end == "timeout") return 'T';
   if (f.end == "error-limit") return 'K';
@@ -126,7 +129,10 @@ char end_letter(SessionFacts& f) {
     }
     if (f.log_counters.empty()) {
       f.end = "closed";
-      f.notes.push_back("the log has no disconnect line for this session");
+      f.notes.push_back(log.disconnected
+                            ? "the log's disconnect line has no counters: whether the client "
+                              "sent QUIT or dropped the connection is unknown"
+                            : "the log has no disconnect line for this session");
       return 'Z';
     }
     f.end = "lost";  // no QUIT counted: the client dropped the connection
@@ -164,6 +170,47 @@ void end_policy_transactions(std::vector<Token>& tokens, const SessionFacts& f) 
   }
   if (open) out.push_back(Token{'A', out.back().time_us});
   tokens = std::move(out);
+}
+
+// The policy server is asked before Postfix's own recipient checks, so it
+// records as accepted a RCPT that Postfix then refused: each RCPT reject
+// line of the log turns the first policy RCPT of its recipient (to=) that
+// is still R into J.
+void reject_policy_rcpts(std::vector<Token>& tokens,
+                         const std::vector<std::pair<std::size_t, std::string>>& rcpts,
+                         const LogView& log) {
+  // recipient -> its policy RCPT tokens not yet matched, oldest last
+  std::unordered_map<std::string, std::vector<std::size_t>> waiting;
+  for (auto r = rcpts.rbegin(); r != rcpts.rend(); ++r) waiting[r->second].push_back(r->first);
+  for (const LogReject& r : log.rejects) {
+    if (r.command != "RCPT" || r.action.find("reject") == std::string::npos) continue;
+    auto found = waiting.find(r.to);
+    if (found == waiting.end() || found->second.empty()) continue;
+    tokens[found->second.back()].letter = 'J';
+    found->second.pop_back();
+  }
+}
+
+// The policy server's transactions as the stages show them once the log
+// ended them (end_policy_transactions): the store leaves them open, with no
+// recipient counted. Senders from the policy server's MAIL requests, in
+// order ("" = the null sender), so every sender is known.
+std::vector<LogTransaction> policy_transactions(const std::vector<Token>& tokens,
+                                                const std::vector<std::string>& senders) {
+  std::vector<LogTransaction> out;
+  for (const Token& t : tokens) {
+    if (t.letter == 'M') {
+      out.push_back(LogTransaction{});
+      if (out.size() <= senders.size()) out.back().mail_from = senders[out.size() - 1];
+    }
+    if (out.empty()) continue;
+    LogTransaction& current = out.back();
+    current.rcpt_accepted += t.letter == 'R';
+    current.rcpt_rejected += t.letter == 'J';
+    current.reached_data = current.reached_data || t.letter == 'D';
+    current.delivered = current.delivered || t.letter == 'E';
+  }
+  return out;
 }
 
 }  // namespace
@@ -272,8 +319,17 @@ void log_transactions_facts(const std::vector<LogTransaction>& transactions, Ses
   if (!all_known && f.null_sender == false) f.null_sender.reset();
 }
 
+// HELO or EHLO: as the policy server saw it, else as the log's counters
+// say (helo=N and no ehlo= is a HELO: SMTP; any EHLO tried is ESMTP).
+std::string greeting_protocol(const SessionRecord& s, const SessionFacts& f) {
+  if (!s.protocol.empty()) return s.protocol;
+  if (attempted(f.log_counters, "ehlo").value_or(0) > 0) return "ESMTP";
+  if (succeeded(f.log_counters, "helo").value_or(0) > 0) return "SMTP";
+  return "";
+}
+
 void quirks_facts(const SessionRecord& s, SessionFacts& f) {
-  HeloContext context{s.client_addr, s.client_name, "", s.server_addr, s.protocol};
+  HeloContext context{s.client_addr, s.client_name, "", s.server_addr, greeting_protocol(s, f)};
   for (const EventRecord& e : s.events) {
     if (e.source == "milter" && e.stage == "connect") context.server_name = text(attributes_of(e), "j");
   }
@@ -301,6 +357,8 @@ SessionFacts facts_of(const SessionRecord& s) {
   const std::string primary = have_milter ? "milter" : have_policy ? "policy" : "log";
   std::vector<Token> tokens;
   LogView log;
+  std::vector<std::pair<std::size_t, std::string>> policy_rcpts;  // token index, recipient
+  std::vector<std::string> policy_senders;
   std::int64_t last_time = s.connect_us;
   for (const EventRecord& e : s.events) {
     const Attributes a = attributes_of(e);
@@ -310,8 +368,11 @@ SessionFacts facts_of(const SessionRecord& s) {
     if (e.source != primary) continue;
     const char letter = letter_of(e, a);
     if (letter == 0 || (primary == "log" && letter != 'C')) continue;
+    if (primary == "policy" && e.stage == "rcpt") policy_rcpts.emplace_back(tokens.size(), e.argument);
+    if (primary == "policy" && e.stage == "mail") policy_senders.push_back(text(a, "sender"));
     tokens.push_back(Token{letter, e.time_us});
   }
+  if (primary == "policy") reject_policy_rcpts(tokens, policy_rcpts, log);
   if (tokens.empty() || tokens.front().letter != 'C') {
     tokens.insert(tokens.begin(), Token{'C', s.connect_us});
   }
@@ -329,8 +390,9 @@ SessionFacts facts_of(const SessionRecord& s) {
     log_transactions = std::move(rebuilt.transactions);
     f.notes.insert(f.notes.end(), rebuilt.notes.begin(), rebuilt.notes.end());
   }
+  const bool policy_with_counters = primary == "policy" && !f.log_counters.empty();
   if (primary == "policy") end_policy_transactions(tokens, f);
-  tokens.push_back(Token{end_letter(f), end_us});
+  tokens.push_back(Token{end_letter(f, log), end_us});
   f.stages = render(tokens, f.max_gap_s);
   // Without counters the log's own note says the middle is unknown.
   if (!have_milter && (have_policy || !f.log_counters.empty())) {
@@ -340,6 +402,8 @@ SessionFacts facts_of(const SessionRecord& s) {
   }
   if (log_only && f.have_log) {
     log_transactions_facts(log_transactions, f);
+  } else if (policy_with_counters) {
+    log_transactions_facts(policy_transactions(tokens, policy_senders), f);
   } else {
     transactions_facts(s, f);
   }

@@ -1,7 +1,9 @@
 // One recorded session reduced to what patterns test: a stage string in
 // the order things happened, e.g. "C H M R +3s A M R D E Q", built from the
 // milter's events (the policy server's where the milter saw nothing), ended
-// by what the log says about the end, with gaps of 2 s or more written as
+// by what the log says about the end (with the policy server's, a RCPT
+// the log shows rejected is J, and its transactions are counted from
+// those stages and its MAIL senders), with gaps of 2 s or more written as
 // "+Ns"; the log's counters (rset, noop, quit ...); and flags such as "the
 // same envelope was retried after an abort". Where sensors disagree or one
 // is missing, `notes` says so instead of guessing. Pure functions, each

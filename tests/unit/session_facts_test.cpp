@@ -220,6 +220,36 @@ TEST(SessionFactsFromTheLog, WithoutCountersTheMiddleIsUnknown) {
   EXPECT_FALSE(has_note(f, "no milter events: stages rebuilt from the log's counters"));
 }
 
+// Postfix 2.x with queued mail: each "QID: client=" line is a transaction
+// (the real relay log's clients showed 0 transactions in 5,849 sessions).
+TEST(SessionFactsFromTheLog, WithoutCountersQueueIdsAreTransactions) {
+  SessionFacts f = facts_of(SessionBuilder()
+                                .log_session("{}", 5)
+                                .log_at("queued", 1, "{}")
+                                .log_at("queued", 4, "{}")
+                                .build());
+  EXPECT_EQ(f.stages, "C M R D E +3s M R D E Z");
+  EXPECT_EQ(f.transactions, 2);
+  EXPECT_EQ(f.delivered, 2);
+  EXPECT_EQ(f.aborted, 0);
+  EXPECT_EQ(f.null_sender, std::nullopt);
+  EXPECT_TRUE(has_note(f, "the log has no command counters for this session (Postfix before "
+                          "3.0): 2 transactions counted from its queue ids"));
+  EXPECT_TRUE(has_note(f, "the log's disconnect line has no counters"));
+  EXPECT_FALSE(has_note(f, "the log has no disconnect line"));
+  // Lost in DATA: the last one was not queued after all.
+  f = facts_of(SessionBuilder()
+                   .log_session("{}", 2)
+                   .log_at("queued", 1, "{}")
+                   .log_at("lost", 2, R"({"after":"DATA"})")
+                   .build());
+  EXPECT_EQ(f.stages, "C M R D A L");
+  EXPECT_EQ((std::pair{f.delivered, f.aborted}), (std::pair{0, 1}));
+  // No queue id, no counters: nothing to count.
+  f = facts_of(SessionBuilder().log_session("{}", 0).build());
+  EXPECT_EQ(f.transactions, 0);
+}
+
 // postscreen quotes what a pregreeting bot sent ("PREGREET 11 after 0.1
 // from [a]:p: EHLO ylmf-pc"): its HELO, whose quirks are the bot's.
 TEST(SessionFactsFromTheLog, APregreetsHeloIsTheSessions) {
@@ -269,6 +299,110 @@ TEST(SessionFacts, PolicyTransactionsAreEndedFromTheLog) {
   // Without the log nothing is added: the end is unknown.
   s.events.pop_back();
   EXPECT_EQ(facts_of(s).stages, "C H M R M R D Z");
+}
+
+// The log's counters tell HELO from EHLO (found through Postfix: the
+// old client that greets with HELO had the quirk from all three sensors,
+// not from the log alone).
+TEST(SessionFactsFromTheLog, HeloNotEhloFromTheCounters) {
+  auto has_helo_not_ehlo = [](const std::string& counters) {
+    const SessionFacts f = facts_of(SessionBuilder().log_session(counters, 1).build());
+    return std::find(f.quirks.begin(), f.quirks.end(), HeloQuirk::helo_not_ehlo) != f.quirks.end();
+  };
+  EXPECT_TRUE(has_helo_not_ehlo(R"({"helo":"1","mail":"1","rcpt":"1","data":"1","quit":"1"})"));
+  EXPECT_FALSE(has_helo_not_ehlo(R"({"ehlo":"1","mail":"1","rcpt":"1","data":"1","quit":"1"})"));
+  EXPECT_FALSE(has_helo_not_ehlo(R"({"helo":"1","ehlo":"0/1","quit":"1"})"));
+  EXPECT_FALSE(has_helo_not_ehlo(R"({"helo":"0/1","quit":"1"})"));  // refused: an empty HELO
+}
+
+// A policy-server session with the log's lines: policy(stage, argument,
+// attributes) then log(stage, attributes), all at time 0.
+class PolicySession {
+ public:
+  PolicySession& policy(std::string stage, std::string argument = "",
+                        std::string attributes = "{}") {
+    s_.events.push_back(EventRecord{"policy", std::move(stage), 0, std::nullopt,
+                                    std::move(argument), std::move(attributes)});
+    return *this;
+  }
+  PolicySession& log(std::string stage, std::string attributes) {
+    s_.events.push_back(EventRecord{"log", std::move(stage), 0, std::nullopt, "",
+                                    std::move(attributes)});
+    return *this;
+  }
+  SessionRecord build() const { return s_; }
+
+ private:
+  SessionRecord s_;
+};
+
+// The policy server is asked before Postfix's recipient checks, so it saw
+// as accepted the RCPT the log shows rejected (found through Postfix: the
+// rejected-recipient scenario read "C H M R A Q" and was named
+// verification-probe from policy + log).
+TEST(SessionFacts, APolicyRcptTheLogRejectedIsRejected) {
+  const SessionRecord s =
+      PolicySession()
+          .policy("connect").policy("helo", "rejected.example")
+          .policy("mail", "a@rejected.example", R"({"sender":"a@rejected.example"})")
+          .policy("rcpt", "ok@test.example").policy("rcpt", "reject@test.example")
+          .log("reject", R"({"action":"reject","command":"RCPT","code":"554",)"
+                         R"("from":"a@rejected.example","to":"reject@test.example"})")
+          .log("close", R"({"ehlo":"1","mail":"1","rcpt":"1/2","rset":"1","quit":"1"})")
+          .build();
+  EXPECT_EQ(facts_of(s).stages, "C H M R J A Q");
+  // A warn line is no refusal.
+  SessionRecord warned = s;
+  warned.events[5].attributes_json = R"({"action":"warn","command":"RCPT","to":"reject@test.example"})";
+  EXPECT_EQ(facts_of(warned).stages, "C H M R R A Q");
+  // The same recipient twice, refused once (a 4xx, then accepted on the
+  // retry): the first is the refused one.
+  const SessionRecord twice =
+      PolicySession()
+          .policy("connect").policy("helo", "rejected.example")
+          .policy("mail", "a@x", R"({"sender":"a@x"})")
+          .policy("rcpt", "b@y").policy("rcpt", "b@y")
+          .log("reject", R"({"action":"reject","command":"RCPT","code":"450","to":"b@y"})")
+          .log("close", R"({"ehlo":"1","mail":"1","rcpt":"1/2","rset":"1","quit":"1"})")
+          .build();
+  EXPECT_EQ(facts_of(twice).stages, "C H M J R A Q");
+}
+
+// The store leaves the policy server's transactions open with no recipient
+// counted; once the log ends them, their facts come from the stages and the
+// senders of the MAIL requests (the intercepting proxy was not named from
+// policy + log: "same envelope retried" read false).
+TEST(SessionFacts, PolicyTransactionsAreCountedFromTheirStages) {
+  PolicySession proxy;
+  proxy.policy("connect").policy("helo", "ws7.corp.example");
+  for (int i = 0; i < 2; ++i) {
+    proxy.policy("mail", "clerk@corp.example", R"({"sender":"clerk@corp.example"})")
+        .policy("rcpt", "boss@test.example");
+  }
+  proxy.policy("data").policy("eom").log(
+      "close", R"({"ehlo":"1","mail":"2","rcpt":"2","data":"1","rset":"2","quit":"1"})");
+  SessionRecord s = proxy.build();
+  s.transactions = {TransactionRecord{1, "<clerk@corp.example>", 0, 0, false, "", {}, "open"},
+                    TransactionRecord{2, "<clerk@corp.example>", 0, 0, false, "", {}, "open"}};
+  SessionFacts f = facts_of(s);
+  EXPECT_EQ(f.stages, "C H M R A M R D E Q");
+  EXPECT_EQ(f.transactions, 2);
+  EXPECT_EQ(f.aborted, 1);
+  EXPECT_EQ(f.delivered, 1);
+  EXPECT_EQ(f.retried_same_envelope, true);
+  EXPECT_EQ(f.null_sender, false);
+  EXPECT_EQ(f.senders, (std::vector<std::string>{"clerk@corp.example", "clerk@corp.example"}));
+
+  const SessionRecord probe =
+      PolicySession()
+          .policy("connect").policy("helo", "verifier.example.net")
+          .policy("mail", "", R"({"sender":""})").policy("rcpt", "someone@test.example")
+          .log("close", R"({"ehlo":"1","mail":"1","rcpt":"1","rset":"1","quit":"1"})")
+          .build();
+  f = facts_of(probe);
+  EXPECT_EQ(f.stages, "C H M R A Q");
+  EXPECT_EQ(f.null_sender, true);
+  EXPECT_EQ(f.aborted, 1);
 }
 
 TEST(SessionFacts, RsetsInsideAndOutsideTransactions) {
