@@ -12,6 +12,7 @@
 // Pattern weights come from the patterns file (0 = harmless). Pure.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -22,6 +23,8 @@ struct ScoredSession {  // one session of a client, in time order
   std::string fingerprint;
   std::vector<std::string> quirks;
   std::vector<std::string> patterns;
+  int count = 1;
+  std::int64_t connect_us = 0;
 };
 
 struct ClientSessions {
