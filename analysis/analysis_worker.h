@@ -3,7 +3,10 @@
 // once more when stopped, so the milter's and policy server's answers never
 // wait for it (they only hand events to the store's queue). A failure (a
 // locked database, a full disk) is logged, rate-limited, and retried at the
-// next interval; it never stops the process that owns the worker.
+// next interval; it never stops the process that owns the worker. Several
+// workers on one database (the milter's and the policy server's) take turns:
+// a pass runs only while it holds an advisory lock on DATABASE-analysis.lock,
+// and a worker that finds it held skips that pass.
 #pragma once
 
 #include <atomic>
@@ -15,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "config.h"
 #include "rate_limiter.h"
 #include "result.h"
 #include "sqlite.h"
@@ -32,17 +36,22 @@ class AnalysisWorker {
   AnalysisWorker(const AnalysisWorker&) = delete;
   AnalysisWorker& operator=(const AnalysisWorker&) = delete;
 
+  // The worker the configuration asks for (analysis.interval_ms,
+  // analysis.patterns_file), or nullptr when it is 0.
+  static Result<std::unique_ptr<AnalysisWorker>> from_config(const Config& config);
+
   // Runs a last pass and joins the thread; later calls do nothing.
   void stop();
   std::int64_t analysed() const { return analysed_.load(); }
 
  private:
   AnalysisWorker(std::unique_ptr<sqlite::Database> db, AnalysisRules rules,
-                 std::chrono::milliseconds interval);
+                 std::chrono::milliseconds interval, int lock_fd);
   void run();
   void pass();
 
   std::unique_ptr<sqlite::Database> db_;
+  int lock_fd_;
   AnalysisRules rules_;
   std::chrono::milliseconds interval_;
   std::mutex mutex_;
