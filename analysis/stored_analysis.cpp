@@ -129,12 +129,18 @@ Result<std::int64_t> analyse_ids(sqlite::Database& db, const AnalysisRules& rule
   filter.ids = std::move(ids);
   auto writer = prepare_writer(db);
   if (!writer) return writer.status();
+  auto marks = db.prepare_all({"INSERT OR IGNORE INTO analysis_open VALUES (?1)",
+                               "DELETE FROM analysis_open WHERE session_id = ?1"});
+  if (!marks) return marks.status();
+  auto& still_open = marks.value()[0];
+  auto& no_longer_pending = marks.value()[1];
   if (Status begun = db.exec("BEGIN IMMEDIATE"); !begun) return begun;
   const std::int64_t analysed_us = now_us();
   std::int64_t analysed = 0;
   Status done = for_each_session(db, filter, [&](SessionRecord session) {
-    if (!open_too && !session.close_us) return Status::ok();
+    if (!open_too && !session.close_us) return still_open.bind(1, session.id).run();
     analysed += 1;
+    if (Status s = no_longer_pending.bind(1, session.id).run(); !s) return s;
     return write_analysis(writer.value(), session, rules, analysed_us);
   });
   if (done) done = also();
@@ -164,6 +170,20 @@ Result<std::int64_t> newest_event(sqlite::Database& db) {
   auto top = column_of_ints(q.value());
   if (!top) return top.status();
   return top.value().front();
+}
+
+Result<std::int64_t> newest_session(sqlite::Database& db) {
+  auto q = db.prepare("SELECT coalesce(max(id), 0) FROM sessions");
+  if (!q) return q.status();
+  auto top = column_of_ints(q.value());
+  if (!top) return top.status();
+  return top.value().front();
+}
+
+Result<std::int64_t> watermark_of(sqlite::Database& db, const std::string& key) {
+  auto value = state(db, key);
+  if (!value) return value.status();
+  return value.value() ? std::stoll(*value.value()) : std::int64_t{0};
 }
 
 Result<std::int64_t> count_sessions(sqlite::Database& db, std::optional<std::int64_t> since_us,
@@ -210,20 +230,24 @@ Result<AnalysisRules> load_rules(const std::string& file) {
 Result<std::int64_t> analyse_pending(sqlite::Database& db, const AnalysisRules& rules,
                                      bool open_too, const AnalyseProgress& progress) {
   constexpr std::size_t batch = 1000;
-  auto watermark = state(db, "event_watermark");
-  if (!watermark) return watermark.status();
-  const std::int64_t from = watermark.value() ? std::stoll(*watermark.value()) : 0;
-  auto newest = newest_event(db);
-  if (!newest) return newest.status();
-  const std::int64_t to = newest.value();
-  if (to <= from) return std::int64_t{0};
+  auto from = watermark_of(db, "event_watermark");
+  auto sessions_from = from ? watermark_of(db, "session_watermark") : from;
+  auto to = sessions_from ? newest_event(db) : sessions_from;
+  auto sessions_to = to ? newest_session(db) : to;
+  if (!sessions_to) return sessions_to.status();
+  const bool nothing_new = to.value() <= from.value() && sessions_to.value() <= sessions_from.value();
+  if (nothing_new && !open_too) return std::int64_t{0};
   auto touched = db.prepare(
-      "SELECT DISTINCT session_id FROM events WHERE id > ?1 AND id <= ?2 ORDER BY session_id");
+      "SELECT session_id FROM events WHERE id > ?1 AND id <= ?2"
+      " UNION SELECT id FROM sessions WHERE id > ?3 AND id <= ?4"
+      " UNION SELECT session_id FROM analysis_open WHERE ?5 ORDER BY 1");
   if (!touched) return touched.status();
-  touched.value().bind(1, from).bind(2, to);
+  touched.value().bind(1, from.value()).bind(2, to.value()).bind(3, sessions_from.value())
+      .bind(4, sessions_to.value()).bind(5, std::int64_t{open_too});
   auto ids = column_of_ints(touched.value());
   if (!ids) return ids.status();
   const auto& all = ids.value();
+  if (all.empty()) return std::int64_t{0};
   std::int64_t analysed = 0;
   for (std::size_t start = 0; start < all.size() || start == 0; start += batch) {
     const std::size_t end = std::min(all.size(), start + batch);
@@ -231,7 +255,11 @@ Result<std::int64_t> analyse_pending(sqlite::Database& db, const AnalysisRules& 
     auto done = analyse_ids(
         db, rules, {all.begin() + start, all.begin() + end}, open_too, [&]() -> Status {
           if (!last) return Status::ok();
-          if (Status s = set_state(db, "event_watermark", std::to_string(to)); !s) return s;
+          if (Status s = set_state(db, "event_watermark", std::to_string(to.value())); !s) return s;
+          if (Status s = set_state(db, "session_watermark", std::to_string(sessions_to.value()));
+              !s) {
+            return s;
+          }
           auto digest = state(db, "patterns_digest");
           if (!digest) return digest.status();
           return digest.value() ? Status::ok() : record_rules(db, rules);
@@ -267,6 +295,8 @@ Result<std::int64_t> analyse_stored(sqlite::Database& db, const AnalysisRules& r
   const std::string key = cursor_key(rules, since_us);
   auto seen = newest_event(db);
   if (!seen) return seen.status();
+  auto seen_session = newest_session(db);
+  if (!seen_session) return seen_session.status();
   auto resumed = resume_point(db, key);
   if (!resumed) return resumed.status();
   std::int64_t after = resumed.value();
@@ -297,11 +327,12 @@ Result<std::int64_t> analyse_stored(sqlite::Database& db, const AnalysisRules& r
   }
   if (Status s = record_rules(db, rules); !s) return s;
   if (!since_us) {
-    auto watermark = state(db, "event_watermark");
-    if (!watermark) return watermark.status();
-    const std::int64_t from = watermark.value() ? std::stoll(*watermark.value()) : 0;
-    if (seen.value() > from) {
-      if (Status s = set_state(db, "event_watermark", std::to_string(seen.value())); !s) return s;
+    for (const auto& [key, seen_id] : {std::pair<std::string, std::int64_t>{"event_watermark", seen.value()},
+                                       {"session_watermark", seen_session.value()}}) {
+      auto from = watermark_of(db, key);
+      if (!from) return from.status();
+      if (seen_id <= from.value()) continue;
+      if (Status s = set_state(db, key, std::to_string(seen_id)); !s) return s;
     }
   }
   if (Status s = clear_state(db, "analyse_cursor"); !s) return s;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <set>
 #include <unordered_map>
 
 namespace smtpscope::cli {
@@ -160,19 +161,19 @@ analysis::AnalyseProgress progress_bar(const std::string& what) {
   };
 }
 
-Status refresh_analysis(sqlite::Database& db, const analysis::AnalysisRules& rules,
-                        std::ostream& notes) {
+Result<bool> refresh_analysis(sqlite::Database& db, const analysis::AnalysisRules& rules,
+                              std::ostream& notes) {
   auto stale = analysis::stale_reason(db, rules);
   if (!stale) return stale.status();
   if (db.read_only()) {
     auto behind = pending_events(db);
     if (!behind) return behind.status();
-    if (stale.value() || behind.value() > 0) {
-      notes << "smtpscope: note: " << db.path() << " is read-only for this user: "
-            << (stale.value() ? *stale.value() : "its newest sessions are not analysed yet")
-            << "; shown as stored (run smtpscope analyse as its owner)\n";
-    }
-    return Status::ok();
+    if (!stale.value() && behind.value() <= 0) return true;
+    notes << "smtpscope: note: " << db.path() << " is read-only for this user and "
+          << (stale.value() ? *stale.value() : "its newest sessions are not analysed yet")
+          << ": analysing its sessions in memory, without storing the analysis (run smtpscope "
+             "analyse as its owner)\n";
+    return false;
   }
   if (stale.value()) {
     notes << "smtpscope: note: " << *stale.value() << "; analysing every stored session again\n";
@@ -180,7 +181,27 @@ Status refresh_analysis(sqlite::Database& db, const analysis::AnalysisRules& rul
     if (!done) return done.status();
   }
   auto done = analysis::analyse_pending(db, rules, true, progress_bar("analysing new sessions"));
-  return done ? Status::ok() : done.status();
+  if (!done) return done.status();
+  return true;
+}
+
+Population population_in_memory(std::vector<AnalysedSession> sessions) {
+  Population out;
+  for (const auto& a : sessions) {
+    analysis::Observation o{a.fingerprint.id, {}, {}};
+    for (auto q : a.facts.quirks) o.quirks.emplace_back(analysis::to_string(q));
+    for (const auto* p : a.patterns) o.patterns.push_back(p->name);
+    out.sessions += 1;
+    for (const auto& p : std::set<std::string>(o.patterns.begin(), o.patterns.end())) {
+      out.sessions_with_pattern[p] += 1;
+    }
+    for (const auto& q : std::set<std::string>(o.quirks.begin(), o.quirks.end())) {
+      out.sessions_with_quirk[q] += 1;
+    }
+    out.observations.push_back(std::move(o));
+  }
+  out.clients = by_client(std::move(sessions));
+  return out;
 }
 
 Result<Population> read_population(sqlite::Database& db, const analysis::PatternSet& patterns,

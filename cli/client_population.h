@@ -40,10 +40,15 @@ struct Population {
 // Brings the stored analysis up to date before a view reads it: when it
 // was made with other patterns or another smtpscope, re-analyses every
 // stored session (a progress bar on a terminal); then the sessions with
-// events no analysis has seen, open ones too. A read-only database is read
-// as it is, with a note on `notes` saying what is stale.
-Status refresh_analysis(sqlite::Database& db, const analysis::AnalysisRules& rules,
-                        std::ostream& notes);
+// events no analysis has seen, open ones too. True when the stored analysis
+// is current; false for a read-only database whose analysis is stale or
+// behind (with a note on `notes`): the caller analyses in memory instead.
+Result<bool> refresh_analysis(sqlite::Database& db, const analysis::AnalysisRules& rules,
+                              std::ostream& notes);
+
+// The population of sessions analysed in memory (a read-only database whose
+// stored analysis is not current): the same scores from the same function.
+Population population_in_memory(std::vector<AnalysedSession> sessions);
 
 // Draws "analysed N of M sessions (P%), R/s" on stderr when it is a terminal.
 analysis::AnalyseProgress progress_bar(const std::string& what);

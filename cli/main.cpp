@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <iostream>
 
 #include "client_population.h"
@@ -83,6 +84,7 @@ Result<SessionFilter> session_filter(const std::string& client, const std::strin
 struct Analysis {
   analysis::AnalysisRules rules;
   std::unique_ptr<sqlite::Database> db;
+  std::vector<SessionRecord> sessions;  // read only when analysed in memory
   cli::Population population;
   cli::PopulationFilter filter;
 };
@@ -98,6 +100,18 @@ Result<cli::PopulationFilter> population_filter(const AnalysisOptions& options) 
   return filter;
 }
 
+// Every session of the window read and analysed in memory.
+Result<cli::Population> in_memory(sqlite::Database& db, Analysis& analysed) {
+  SessionFilter filter;
+  filter.since_us = analysed.filter.since_us;
+  filter.host = analysed.filter.host;
+  filter.limit = std::numeric_limits<std::size_t>::max();
+  auto read = read_sessions(db, filter);
+  if (!read) return read.status();
+  analysed.sessions = std::move(read).value();
+  return cli::population_in_memory(cli::analyse(analysed.sessions, analysed.rules.patterns));
+}
+
 // Loads the patterns, brings the stored analysis up to date and reads the
 // population; on failure prints the error and sets the exit code.
 std::unique_ptr<Analysis> analyse_clients(const std::string& database,
@@ -109,20 +123,25 @@ std::unique_ptr<Analysis> analyse_clients(const std::string& database,
     exit_code = exit_usage;
     return nullptr;
   }
+  auto result = std::make_unique<Analysis>();
+  result->rules = std::move(rules).value();
+  result->filter = std::move(filter).value();
   auto db = cli::open_database_at(database, cli::Access::read_and_record);
-  Status fresh = db ? cli::refresh_analysis(*db.value(), rules.value(), std::cerr) : db.status();
-  auto population = fresh ? cli::read_population(*db.value(), rules.value().patterns, filter.value())
-                          : Result<cli::Population>(fresh);
+  auto stored = db ? cli::refresh_analysis(*db.value(), result->rules, std::cerr)
+                   : Result<bool>(db.status());
+  Result<cli::Population> population = stored.status();
+  if (stored && stored.value()) {
+    population = cli::read_population(*db.value(), result->rules.patterns, result->filter);
+  } else if (stored) {
+    population = in_memory(*db.value(), *result);
+  }
   if (!population) {
     std::cerr << "smtpscope: " << population.message() << '\n';
     exit_code = exit_failure;
     return nullptr;
   }
-  auto result = std::make_unique<Analysis>();
-  result->rules = std::move(rules).value();
   result->db = std::move(db).value();
   result->population = std::move(population).value();
-  result->filter = std::move(filter).value();
   return result;
 }
 

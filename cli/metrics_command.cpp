@@ -53,7 +53,9 @@ Result<std::string> metrics_text(const MetricsOptions& options, const Population
   if (!rules) return rules.status();
   auto db = open_database_at(options.database, Access::read_and_record);
   if (!db) return db.status();
-  if (Status fresh = refresh_analysis(*db.value(), rules.value(), std::cerr); !fresh) return fresh;
+  auto stored = refresh_analysis(*db.value(), rules.value(), std::cerr);
+  if (!stored) return stored.status();
+  if (!stored.value()) return Status::error("the stored analysis is not current and the database is read-only");
   auto population = read_population(*db.value(), rules.value().patterns, filter);
   if (!population) return population.status().context("reading the stored analysis");
   return render_population_metrics(population.value(), rules.value().patterns, options.top,

@@ -75,16 +75,23 @@ END;
 -- never updated in place.
 
 -- What the stored analysis was made with: analysis_version (of the
--- program), patterns_digest (of the patterns file), event_watermark (every
--- event up to this id has been looked at), analyse_cursor (where an
--- interrupted `smtpscope analyse` resumes).
+-- program), patterns_digest (of the patterns file), event_watermark and
+-- session_watermark (every event and session up to these ids has been
+-- looked at), analyse_cursor (where an interrupted `smtpscope analyse`
+-- resumes).
 CREATE TABLE analysis_state (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
 ) WITHOUT ROWID;
 
--- Every session needs analysing once.
+-- Every session needs analysing once: those with events past
+-- event_watermark, or a row past session_watermark.
 INSERT INTO analysis_state VALUES ('event_watermark', '0');
+INSERT INTO analysis_state VALUES ('session_watermark', '0');
+
+-- Sessions a daemon's pass found still open (it analyses ended ones only);
+-- a command that shows open sessions analyses these too.
+CREATE TABLE analysis_open (session_id INTEGER PRIMARY KEY);
 
 -- One row per client: sessions, transactions and what named them, from the
 -- stored analysis.
