@@ -130,7 +130,7 @@ std::vector<ClientSummary> by_client(std::vector<AnalysedSession> sessions) {
     c.timing = analysis::client_timing(std::move(connects));
     analysis::ClientSessions input{addr, {}};
     for (const auto& a : c.sessions) {
-      analysis::ScoredSession s{a.fingerprint.id, {}, {}};
+      analysis::ScoredSession s{a.fingerprint.id, {}, {}, 1, a.session->connect_us};
       for (auto q : a.facts.quirks) s.quirks.emplace_back(analysis::to_string(q));
       for (const auto* p : a.patterns) {
         s.patterns.push_back(p->name);
@@ -174,7 +174,9 @@ std::string render_clients_json(const std::vector<ClientSummary>& clients) {
   json list = json::array();
   for (const auto& c : clients) {
     json patterns = json::array();
-    for (const auto& [p, n] : c.pattern_counts) patterns.push_back({{"name", p->name}, {"sessions", n}});
+    for (const auto& [p, n] : c.pattern_counts) {
+      patterns.push_back({{"name", p->name}, {"sessions", n}, {"weight", p->weight}});
+    }
     json entry = client_fields(c);
     entry["patterns"] = patterns;
     list.push_back(std::move(entry));
