@@ -76,11 +76,25 @@ void add_missing_sessions(std::vector<SessionRecord>& population, std::vector<Se
 
 std::vector<AnalysedSession> analyse(const std::vector<SessionRecord>& sessions,
                                      const analysis::PatternSet& patterns) {
+  // Each client's timing up to and including each session, in time order.
+  std::vector<std::size_t> order(sessions.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return sessions[a].connect_us < sessions[b].connect_us;
+  });
+  std::map<std::string, analysis::TimingSums> sums;
+  std::vector<analysis::ClientTiming> timing(sessions.size());
+  for (std::size_t i : order) {
+    analysis::TimingSums& client = sums[sessions[i].client_addr];
+    client.add(sessions[i].connect_us);
+    timing[i] = client.timing();
+  }
   std::vector<AnalysedSession> out;
   out.reserve(sessions.size());
-  for (const auto& s : sessions) {
+  for (std::size_t i = 0; i < sessions.size(); ++i) {
+    const auto& s = sessions[i];
     AnalysedSession a{&s, analysis::facts_of(s), {}, {}};
-    a.patterns = analysis::match_all(patterns, a.facts);
+    a.patterns = analysis::match_all(patterns, a.facts, timing[i]);
     a.fingerprint = analysis::fingerprint_of(s, a.facts);
     out.push_back(std::move(a));
   }

@@ -84,11 +84,13 @@ class RealServerLogAlone(unittest.TestCase):
         self.assertEqual(self.top_pattern(NON_SMTP), "non-smtp-speaker")
 
     def test_client_timing_is_shown(self):
-        # The temp-rejected MTA comes back on its queue schedule.
+        # The temp-rejected MTA comes back on its queue schedule: mostly
+        # every ~600 s, twice after ~300 s, once after 5 s; the mean interval
+        # (kept as running sums, issue 14 item 5) is ~560 s.
         timing = self.by_address[TEMP_REJECTED]["timing"]
-        self.assertEqual(timing["text"], "every ~10 min")
+        self.assertEqual(timing["text"], "every ~9 min")
         report = smtpscope(self.db, "report", "--client", TEMP_REJECTED).stdout
-        self.assertIn("Timing: every ~10 min\n", report)
+        self.assertIn("Timing: every ~9 min\n", report)
 
     def test_ordinary_senders_get_no_pattern_and_rank_below_every_named_client(self):
         named = [c["anomaly"]["score"] for c in self.clients if c["patterns"]]
