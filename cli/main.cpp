@@ -16,6 +16,7 @@
 #include "config.h"
 #include "duration.h"
 #include "ingest_command.h"
+#include "local_client.h"
 #include "logging.h"
 #include "metrics_command.h"
 #include "probe.h"
@@ -61,6 +62,7 @@ struct AnalysisOptions {
   std::size_t limit = 100000;
   std::size_t top = 100;  // report: clients on the overview page
   std::string out_dir;    // report: write index.html and the clients' pages here
+  bool include_local = false;  // rank local reinjection (local_client.h) too
 };
 
 Result<analysis::PatternSet> patterns_for(const std::string& file) {
@@ -89,7 +91,31 @@ struct Analysis {
   analysis::PatternSet patterns;
   std::vector<SessionRecord> sessions;
   std::vector<cli::ClientSummary> clients;
+  std::size_t local_left_out = 0;  // local reinjection clients not ranked
 };
+
+// Leaves local reinjection clients (a content filter handing mail back from
+// 127.0.0.1) out of the ranking, except the client asked for; how many.
+std::size_t leave_out_local(std::vector<cli::ClientSummary>& clients, const std::string& asked) {
+  const auto before = clients.size();
+  std::erase_if(clients, [&](const cli::ClientSummary& c) {
+    return c.client_addr != asked &&
+           std::any_of(c.sessions.begin(), c.sessions.end(), [](const cli::AnalysedSession& a) {
+             return analysis::is_local_reinjection(*a.session);
+           });
+  });
+  return before - clients.size();
+}
+
+// Says how many local clients were left out, on `out` (a text output's
+// footer) or stderr.
+void note_local_left_out(const Analysis& analysed, std::ostream& out) {
+  if (analysed.local_left_out == 0) return;
+  out << (&out == &std::cerr ? "smtpscope: note: " : "") << analysed.local_left_out
+      << " local client" << (analysed.local_left_out == 1 ? "" : "s")
+      << " (content-filter reinjection from 127.0.0.1 or ::1) left out; --include-local shows "
+      << (analysed.local_left_out == 1 ? "it" : "them") << '\n';
+}
 
 // Loads patterns and sessions and analyses them; on failure prints the error
 // and sets the exit code.
@@ -144,6 +170,7 @@ std::unique_ptr<Analysis> analyse_clients(const std::string& database,
   } else if (Status saved = cli::save_analysis(*db.value(), result->clients); !saved) {
     std::cerr << "smtpscope: warning: session_analysis not updated: " << saved.message() << '\n';
   }
+  if (!options.include_local) result->local_left_out = leave_out_local(result->clients, options.client);
   return result;
 }
 
@@ -161,6 +188,10 @@ CLI::App* add_analysis_command(CLI::App& app, const std::string& name, const std
       ->check(CLI::Range(1, 100000000));
   command->add_option("--patterns", options.patterns_file,
                       "patterns file (default: the built-in conf/patterns.yaml)");
+  command->add_flag("--include-local", options.include_local,
+                    "rank local reinjection too (a content filter handing mail back from "
+                    "127.0.0.1 or ::1, seen by XFORWARD or a syslog tag naming a port); left "
+                    "out by default");
   return command;
 }
 
@@ -170,6 +201,7 @@ int run_clients(const std::string& database, const AnalysisOptions& options) {
   if (!analysed) return exit_code;
   std::cout << (options.format == "json" ? cli::render_clients_json(analysed->clients)
                                          : cli::render_clients_text(analysed->clients));
+  note_local_left_out(*analysed, options.format == "json" ? std::cerr : std::cout);
   return 0;
 }
 
@@ -230,7 +262,10 @@ int run_report(const std::string& database, const AnalysisOptions& options) {
   int exit_code = 0;
   auto analysed = analyse_clients(database, options, exit_code);
   if (!analysed) return exit_code;
-  if (options.client.empty()) return run_overview(*analysed, options);
+  if (options.client.empty()) {
+    note_local_left_out(*analysed, std::cerr);
+    return run_overview(*analysed, options);
+  }
   auto found = std::find_if(analysed->clients.begin(), analysed->clients.end(),
                             [&](const cli::ClientSummary& c) { return c.client_addr == options.client; });
   if (found == analysed->clients.end()) {
@@ -256,6 +291,7 @@ int run_correlate(const std::string& database, const AnalysisOptions& options) {
   std::cout << (options.format == "json"
                     ? cli::render_correlation_json(associations)
                     : cli::render_correlation_text(associations, analysed->clients));
+  note_local_left_out(*analysed, options.format == "json" ? std::cerr : std::cout);
   return 0;
 }
 

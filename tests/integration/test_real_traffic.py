@@ -136,5 +136,57 @@ class RealServerLogAlone(unittest.TestCase):
         self.assertGreaterEqual(len([c for c in self.clients if c["patterns"]]), 70)  # before: 14
 
 
+
+class LocalReinjection(unittest.TestCase):
+    """Issue 14 item 1: the modoboa log (tests/fixtures/logs/modoboa), where
+    amavis hands each message back to Postfix from localhost[127.0.0.1]
+    (xforward=1 in the disconnect counters): the content filter is not a
+    client to rank; clients, correlate and the overview leave it out and say
+    so, --include-local shows it."""
+
+    LOCAL = "127.0.0.1"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = harness.Workdir()
+        cls.db = cls.work.join("smtpscope.db")
+        log = cls.work.join("mail.log")
+        shutil.copyfile(os.path.join(os.path.dirname(__file__), "..", "fixtures", "logs",
+                                     "modoboa", "mail.log"), log)
+        smtpscope(cls.db, "ingest", "-q", "--year", "2017", log)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.work.remove()
+
+    NOTE = "1 local client (content-filter reinjection from 127.0.0.1 or ::1) left out"
+
+    def test_clients_leave_the_reinjection_out_and_say_so(self):
+        listed = smtpscope(self.db, "clients", "--format", "json")
+        clients = [c["client"] for c in json.loads(listed.stdout)["clients"]]
+        self.assertNotIn(self.LOCAL, clients)
+        self.assertGreater(len(clients), 10)
+        self.assertIn(self.NOTE, listed.stderr)
+        text = smtpscope(self.db, "clients").stdout
+        self.assertFalse([line for line in text.splitlines() if line.startswith(self.LOCAL)])
+        self.assertIn(self.NOTE + "; --include-local shows it\n", text)
+
+    def test_include_local_shows_it(self):
+        listed = smtpscope(self.db, "clients", "--format", "json", "--include-local")
+        by_address = {c["client"]: c for c in json.loads(listed.stdout)["clients"]}
+        self.assertEqual(by_address[self.LOCAL]["sessions"], 22)
+        self.assertNotIn("left out", listed.stderr)
+        # Asked for by name, the report shows it without the flag.
+        report = json.loads(smtpscope(self.db, "report", "--client", self.LOCAL, "--format",
+                                      "json").stdout)
+        self.assertEqual(report["sessions"], 22)
+
+    def test_correlate_and_the_overview_leave_it_out(self):
+        self.assertIn(self.NOTE, smtpscope(self.db, "correlate").stdout)
+        overview = smtpscope(self.db, "report", "--format", "html")
+        self.assertIn(self.NOTE, overview.stderr)
+        self.assertNotIn(">127.0.0.1<", overview.stdout)
+
+
 if __name__ == "__main__":
     unittest.main()
