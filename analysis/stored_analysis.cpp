@@ -7,7 +7,9 @@
 #include <sstream>
 #include <vector>
 
+#include "client_timing.h"
 #include "fingerprint.h"
+#include "local_client.h"
 #include "session_facts.h"
 #include "session_reader.h"
 
@@ -69,27 +71,53 @@ struct Writer {
   sqlite::Statement insert;
   sqlite::Statement fingerprint;
   sqlite::Statement last_event;
+  sqlite::Statement earlier_connects;
 };
+
+// The client's timing up to and including this session (from its 200
+// sessions before it at most).
+Result<ClientTiming> timing_until(Writer& w, const SessionRecord& session) {
+  w.earlier_connects.bind(1, session.client_addr).bind(2, session.connect_us);
+  std::vector<std::int64_t> earlier;
+  for (;;) {
+    auto row = w.earlier_connects.step();
+    if (!row) return row.status();
+    if (!row.value()) break;
+    earlier.push_back(w.earlier_connects.column_int(0));
+  }
+  w.earlier_connects.reset();
+  TimingSums sums;
+  for (auto at = earlier.rbegin(); at != earlier.rend(); ++at) sums.add(*at);
+  sums.add(session.connect_us);
+  return sums.timing();
+}
 
 Result<Writer> prepare_writer(sqlite::Database& db) {
   auto all = db.prepare_all({
       "DELETE FROM session_analysis WHERE session_id = ?1",
       "INSERT INTO session_analysis (session_id, client_addr, host, connect_us, stages, pattern,"
-      " patterns, fingerprint, helo_quirks, transactions, aborted, delivered, last_event_id,"
-      " analysed_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+      " patterns, fingerprint, helo_quirks, transactions, aborted, delivered, local,"
+      " last_event_id, analysed_us)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
       "INSERT INTO fingerprints (id, features) VALUES (?1, ?2)"
       " ON CONFLICT (id) DO UPDATE SET features = excluded.features"
       " WHERE features != excluded.features",
-      "SELECT coalesce(max(id), 0) FROM events WHERE session_id = ?1"});
+      "SELECT coalesce(max(id), 0) FROM events WHERE session_id = ?1",
+      // The client's timing before this session: its last sessions' starts.
+      "SELECT connect_us FROM session_analysis WHERE client_addr = ?1 AND connect_us < ?2"
+      " ORDER BY connect_us DESC LIMIT 200"});
   if (!all) return all.status();
   auto& s = all.value();
-  return Writer{std::move(s[0]), std::move(s[1]), std::move(s[2]), std::move(s[3])};
+  return Writer{std::move(s[0]), std::move(s[1]), std::move(s[2]), std::move(s[3]),
+                std::move(s[4])};
 }
 
 Status write_analysis(Writer& w, const SessionRecord& session, const AnalysisRules& rules,
                       std::int64_t analysed_us) {
   const SessionFacts facts = facts_of(session);
-  const auto matched = match_all(rules.patterns, facts);
+  auto timing = timing_until(w, session);
+  if (!timing) return timing.status();
+  const auto matched = match_all(rules.patterns, facts, timing.value());
   const Fingerprint fingerprint = fingerprint_of(session, facts);
   std::vector<std::string> names, quirks;
   for (const auto* p : matched) names.push_back(p->name);
@@ -112,8 +140,9 @@ Status write_analysis(Writer& w, const SessionRecord& session, const AnalysisRul
           .bind(10, std::int64_t{facts.transactions})
           .bind(11, std::int64_t{facts.aborted})
           .bind(12, std::int64_t{facts.delivered})
-          .bind(13, last_event_id)
-          .bind(14, analysed_us)
+          .bind(13, std::int64_t{is_local_reinjection(session)})
+          .bind(14, last_event_id)
+          .bind(15, analysed_us)
           .run();
   if (!inserted) return inserted;
   return w.fingerprint.bind(1, fingerprint.id).bind(2, fingerprint.readable()).run();

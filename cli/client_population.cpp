@@ -1,5 +1,7 @@
 #include "client_population.h"
 
+#include "local_client.h"
+
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -145,6 +147,24 @@ Result<std::int64_t> pending_events(sqlite::Database& db) {
   return q.value().column_int(0);
 }
 
+// Clients whose sessions include a content filter's reinjection.
+Result<std::set<std::string>> local_clients(sqlite::Database& db) {
+  auto q = db.prepare("SELECT DISTINCT client_addr FROM session_analysis WHERE local = 1");
+  if (!q) return q.status();
+  std::set<std::string> out;
+  for (;;) {
+    auto row = q.value().step();
+    if (!row) return row.status();
+    if (!row.value()) return out;
+    out.insert(q.value().column_text(0));
+  }
+}
+
+bool left_out(const std::set<std::string>& local, const std::string& client,
+              const PopulationFilter& filter) {
+  return !filter.include_local && client != filter.asked_client && local.contains(client);
+}
+
 }  // namespace
 
 analysis::AnalyseProgress progress_bar(const std::string& what) {
@@ -185,8 +205,17 @@ Result<bool> refresh_analysis(sqlite::Database& db, const analysis::AnalysisRule
   return true;
 }
 
-Population population_in_memory(std::vector<AnalysedSession> sessions) {
+Population population_in_memory(std::vector<AnalysedSession> sessions,
+                                const PopulationFilter& filter) {
   Population out;
+  std::set<std::string> local;
+  for (const auto& a : sessions) {
+    if (analysis::is_local_reinjection(*a.session)) local.insert(a.session->client_addr);
+  }
+  std::erase_if(sessions, [&](const AnalysedSession& a) {
+    return left_out(local, a.session->client_addr, filter);
+  });
+  for (const auto& client : local) out.local_left_out += left_out(local, client, filter);
   for (const auto& a : sessions) {
     analysis::Observation o{a.fingerprint.id, {}, {}};
     for (auto q : a.facts.quirks) o.quirks.emplace_back(analysis::to_string(q));
@@ -214,11 +243,14 @@ Result<Population> read_population(sqlite::Database& db, const analysis::Pattern
   }
   auto features = read_fingerprints(db);
   if (!features) return features.status();
+  auto local = local_clients(db);
+  if (!local) return local.status();
   auto q = db.prepare(shapes_query(filter));
   if (!q) return q.status();
   bind_window(q.value(), filter);
   Population out;
   std::unordered_map<std::string, std::size_t> index;
+  std::set<std::string> skipped;
   std::vector<analysis::ClientSessions> scored;
   for (;;) {
     auto row = q.value().step();
@@ -230,6 +262,10 @@ Result<Population> read_population(sqlite::Database& db, const analysis::Pattern
     if (s.sessions <= 0) continue;
     std::erase_if(s.patterns, [&](const std::string& name) { return !known.contains(name); });
     const std::string addr = r.column_text(0);
+    if (left_out(local.value(), addr, filter)) {
+      skipped.insert(addr);
+      continue;
+    }
     auto [at, added] = index.try_emplace(addr, out.clients.size());
     if (added) {
       out.clients.push_back(ClientSummary{});
@@ -259,6 +295,7 @@ Result<Population> read_population(sqlite::Database& db, const analysis::Pattern
       }
     }
   }
+  out.local_left_out = skipped.size();
   if (Status timed = add_timing(db, filter, out.clients); !timed) return timed;
   rank_clients(out.clients, scored, weights);
   return out;

@@ -27,6 +27,8 @@ namespace smtpscope::cli {
 struct PopulationFilter {
   std::optional<std::int64_t> since_us;  // sessions that began at or after this
   std::optional<std::string> host;       // on this mail server only
+  bool include_local = false;  // rank local reinjection clients (local_client.h) too
+  std::string asked_client;    // ranked even if local (report --client)
 };
 
 struct Population {
@@ -35,6 +37,7 @@ struct Population {
   std::map<std::string, std::int64_t> sessions_with_pattern;  // any of its patterns
   std::map<std::string, std::int64_t> sessions_with_quirk;
   std::vector<analysis::Observation> observations;  // per shape, weighted: for correlate
+  std::size_t local_left_out = 0;  // local reinjection clients not ranked
 };
 
 // Brings the stored analysis up to date before a view reads it: when it
@@ -48,7 +51,8 @@ Result<bool> refresh_analysis(sqlite::Database& db, const analysis::AnalysisRule
 
 // The population of sessions analysed in memory (a read-only database whose
 // stored analysis is not current): the same scores from the same function.
-Population population_in_memory(std::vector<AnalysedSession> sessions);
+Population population_in_memory(std::vector<AnalysedSession> sessions,
+                                const PopulationFilter& filter);
 
 // Draws "analysed N of M sessions (P%), R/s" on stderr when it is a terminal.
 analysis::AnalyseProgress progress_bar(const std::string& what);

@@ -76,11 +76,25 @@ void add_missing_sessions(std::vector<SessionRecord>& population, std::vector<Se
 
 std::vector<AnalysedSession> analyse(const std::vector<SessionRecord>& sessions,
                                      const analysis::PatternSet& patterns) {
+  // Each client's timing up to and including each session, in time order.
+  std::vector<std::size_t> order(sessions.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return sessions[a].connect_us < sessions[b].connect_us;
+  });
+  std::map<std::string, analysis::TimingSums> sums;
+  std::vector<analysis::ClientTiming> timing(sessions.size());
+  for (std::size_t i : order) {
+    analysis::TimingSums& client = sums[sessions[i].client_addr];
+    client.add(sessions[i].connect_us);
+    timing[i] = client.timing();
+  }
   std::vector<AnalysedSession> out;
   out.reserve(sessions.size());
-  for (const auto& s : sessions) {
+  for (std::size_t i = 0; i < sessions.size(); ++i) {
+    const auto& s = sessions[i];
     AnalysedSession a{&s, analysis::facts_of(s), {}, {}};
-    a.patterns = analysis::match_all(patterns, a.facts);
+    a.patterns = analysis::match_all(patterns, a.facts, timing[i]);
     a.fingerprint = analysis::fingerprint_of(s, a.facts);
     out.push_back(std::move(a));
   }
@@ -133,9 +147,7 @@ std::vector<ClientSummary> by_client(std::vector<AnalysedSession> sessions) {
     c.timing = analysis::client_timing(std::move(connects));
     analysis::ClientSessions input{addr, {}};
     for (const auto& a : c.sessions) {
-      analysis::ScoredSession s;
-      s.fingerprint = a.fingerprint.id;
-      s.connect_us = a.session->connect_us;
+      analysis::ScoredSession s{a.fingerprint.id, {}, {}, 1, a.session->connect_us};
       for (auto q : a.facts.quirks) s.quirks.emplace_back(analysis::to_string(q));
       for (const auto* p : a.patterns) {
         s.patterns.push_back(p->name);
@@ -185,7 +197,9 @@ std::string render_clients_json(const std::vector<ClientSummary>& clients) {
   json list = json::array();
   for (const auto& c : clients) {
     json patterns = json::array();
-    for (const auto& [p, n] : c.pattern_counts) patterns.push_back({{"name", p->name}, {"sessions", n}});
+    for (const auto& [p, n] : c.pattern_counts) {
+      patterns.push_back({{"name", p->name}, {"sessions", n}, {"weight", p->weight}});
+    }
     json entry = client_fields(c);
     entry["patterns"] = patterns;
     list.push_back(std::move(entry));

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "duration.h"
 #include "ingest_command.h"
+#include "local_client.h"
 #include "logging.h"
 #include "metrics_command.h"
 #include "probe.h"
@@ -63,6 +64,7 @@ struct AnalysisOptions {
   std::size_t limit = 1000;  // report: the client's most recent sessions shown
   std::size_t top = 100;  // report: clients on the overview page
   std::string out_dir;    // report: write index.html and the clients' pages here
+  bool include_local = false;  // rank local reinjection (local_client.h) too
 };
 
 // The sessions a command asks for: a client, a --since window, a limit.
@@ -91,6 +93,8 @@ struct Analysis {
 
 Result<cli::PopulationFilter> population_filter(const AnalysisOptions& options) {
   cli::PopulationFilter filter;
+  filter.include_local = options.include_local;
+  filter.asked_client = options.client;
   if (!options.host.empty()) filter.host = options.host;
   if (!options.since.empty()) {
     auto window = parse_duration_us(options.since);
@@ -98,6 +102,17 @@ Result<cli::PopulationFilter> population_filter(const AnalysisOptions& options) 
     filter.since_us = now_us() - window.value();
   }
   return filter;
+}
+
+// Says how many local clients were left out, on `out` (a text output's
+// footer) or stderr.
+void note_local_left_out(const Analysis& analysed, std::ostream& out) {
+  const std::size_t n = analysed.population.local_left_out;
+  if (n == 0) return;
+  out << (&out == &std::cerr ? "smtpscope: note: " : "") << n << " local client"
+      << (n == 1 ? "" : "s")
+      << " (content-filter reinjection from 127.0.0.1 or ::1) left out; --include-local shows "
+      << (n == 1 ? "it" : "them") << '\n';
 }
 
 // Every session of the window read and analysed in memory.
@@ -109,7 +124,8 @@ Result<cli::Population> in_memory(sqlite::Database& db, Analysis& analysed) {
   auto read = read_sessions(db, filter);
   if (!read) return read.status();
   analysed.sessions = std::move(read).value();
-  return cli::population_in_memory(cli::analyse(analysed.sessions, analysed.rules.patterns));
+  return cli::population_in_memory(cli::analyse(analysed.sessions, analysed.rules.patterns),
+                                   analysed.filter);
 }
 
 // Loads the patterns, brings the stored analysis up to date and reads the
@@ -172,6 +188,10 @@ CLI::App* add_analysis_command(CLI::App& app, const std::string& name, const std
       ->check(CLI::IsMember(formats));
   command->add_option("--patterns", options.patterns_file,
                       "patterns file (default: the built-in conf/patterns.yaml)");
+  command->add_flag("--include-local", options.include_local,
+                    "rank local reinjection too (a content filter handing mail back from "
+                    "127.0.0.1 or ::1, seen by XFORWARD or a syslog tag naming a port); left "
+                    "out by default");
   return command;
 }
 
@@ -182,6 +202,7 @@ int run_clients(const std::string& database, const AnalysisOptions& options) {
   const auto& clients = analysed->population.clients;
   std::cout << (options.format == "json" ? cli::render_clients_json(clients)
                                          : cli::render_clients_text(clients));
+  note_local_left_out(*analysed, options.format == "json" ? std::cerr : std::cout);
   return 0;
 }
 
@@ -253,7 +274,10 @@ int run_report(const std::string& database, const AnalysisOptions& options) {
   int exit_code = 0;
   auto analysed = analyse_clients(database, options, exit_code);
   if (!analysed) return exit_code;
-  if (options.client.empty()) return run_overview(*analysed, options);
+  if (options.client.empty()) {
+    note_local_left_out(*analysed, std::cerr);
+    return run_overview(*analysed, options);
+  }
   auto& clients = analysed->population.clients;
   auto found = std::find_if(clients.begin(), clients.end(),
                             [&](const cli::ClientSummary& c) { return c.client_addr == options.client; });
@@ -285,6 +309,7 @@ int run_correlate(const std::string& database, const AnalysisOptions& options) {
   std::cout << (options.format == "json"
                     ? cli::render_correlation_json(associations)
                     : cli::render_correlation_text(associations, analysed->population.clients));
+  note_local_left_out(*analysed, options.format == "json" ? std::cerr : std::cout);
   return 0;
 }
 
