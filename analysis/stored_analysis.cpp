@@ -5,6 +5,7 @@
 #include <chrono>
 #include <fstream>
 #include <sstream>
+#include <unordered_map>
 #include <vector>
 
 #include "client_timing.h"
@@ -72,11 +73,21 @@ struct Writer {
   sqlite::Statement fingerprint;
   sqlite::Statement last_event;
   sqlite::Statement earlier_connects;
+  // Within one write transaction: each client's timing so far (sessions
+  // come mostly in time order) and the fingerprints already written.
+  std::unordered_map<std::string, TimingSums> timing;
+  std::unordered_map<std::string, std::string> fingerprints;
 };
 
 // The client's timing up to and including this session (from its 200
-// sessions before it at most).
+// sessions before it at most); a later session of a client seen in this
+// transaction adds to what is known of it.
 Result<ClientTiming> timing_until(Writer& w, const SessionRecord& session) {
+  if (auto known = w.timing.find(session.client_addr);
+      known != w.timing.end() && known->second.last_connect_us <= session.connect_us) {
+    known->second.add(session.connect_us);
+    return known->second.timing();
+  }
   w.earlier_connects.bind(1, session.client_addr).bind(2, session.connect_us);
   std::vector<std::int64_t> earlier;
   for (;;) {
@@ -89,6 +100,7 @@ Result<ClientTiming> timing_until(Writer& w, const SessionRecord& session) {
   TimingSums sums;
   for (auto at = earlier.rbegin(); at != earlier.rend(); ++at) sums.add(*at);
   sums.add(session.connect_us);
+  w.timing[session.client_addr] = sums;
   return sums.timing();
 }
 
@@ -109,7 +121,7 @@ Result<Writer> prepare_writer(sqlite::Database& db) {
   if (!all) return all.status();
   auto& s = all.value();
   return Writer{std::move(s[0]), std::move(s[1]), std::move(s[2]), std::move(s[3]),
-                std::move(s[4])};
+                std::move(s[4]), {}, {}};
 }
 
 Status write_analysis(Writer& w, const SessionRecord& session, const AnalysisRules& rules,
@@ -145,7 +157,11 @@ Status write_analysis(Writer& w, const SessionRecord& session, const AnalysisRul
           .bind(15, analysed_us)
           .run();
   if (!inserted) return inserted;
-  return w.fingerprint.bind(1, fingerprint.id).bind(2, fingerprint.readable()).run();
+  std::string features = fingerprint.readable();
+  auto& written = w.fingerprints[fingerprint.id];
+  if (written == features) return Status::ok();
+  written = features;
+  return w.fingerprint.bind(1, fingerprint.id).bind(2, features).run();
 }
 
 // Analyses the given sessions in one write transaction; `also` runs in it
