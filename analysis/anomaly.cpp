@@ -24,8 +24,19 @@ double quirk_severity(const std::string& quirk) {
   return found == severity.end() ? 0.5 : found->second;
 }
 
-bool has(const std::vector<std::string>& list, const std::string& value) {
-  return std::find(list.begin(), list.end(), value) != list.end();
+double weight_of(const std::map<std::string, double>& weights, const std::string& name) {
+  auto found = weights.find(name);
+  return found == weights.end() ? 1.0 : found->second;
+}
+
+std::set<std::string> distinct(const std::vector<std::string>& list) {
+  return {list.begin(), list.end()};
+}
+
+int sessions_of(const ClientSessions& c) {
+  int n = 0;
+  for (const auto& s : c.sessions) n += s.count;
+  return n;
 }
 
 struct Population {
@@ -40,12 +51,12 @@ Population count(const std::vector<ClientSessions>& clients) {
   Population p;
   for (const auto& c : clients) {
     for (const auto& s : c.sessions) {
-      p.sessions += 1;
-      p.by_fingerprint[s.fingerprint] += 1;
-      for (const auto& q : std::set<std::string>(s.quirks.begin(), s.quirks.end())) p.with_quirk[q] += 1;
-      for (const auto& name : std::set<std::string>(s.patterns.begin(), s.patterns.end())) {
-        p.with_pattern[name] += 1;
-        p.fingerprint_pattern[{s.fingerprint, name}] += 1;
+      p.sessions += s.count;
+      p.by_fingerprint[s.fingerprint] += s.count;
+      for (const auto& q : distinct(s.quirks)) p.with_quirk[q] += s.count;
+      for (const auto& name : distinct(s.patterns)) {
+        p.with_pattern[name] += s.count;
+        p.fingerprint_pattern[{s.fingerprint, name}] += s.count;
       }
     }
   }
@@ -54,69 +65,86 @@ Population count(const std::vector<ClientSessions>& clients) {
 
 std::string dominant_fingerprint(const ClientSessions& c) {
   std::map<std::string, int> counts;
-  for (const auto& s : c.sessions) counts[s.fingerprint] += 1;
+  for (const auto& s : c.sessions) counts[s.fingerprint] += s.count;
   return std::max_element(counts.begin(), counts.end(),
                           [](const auto& a, const auto& b) { return a.second < b.second; })
       ->first;
 }
 
+// The pattern tier: each pattern by its weight, share, excess and volume;
+// the heaviest one once more by its weight.
 void pattern_reasons(const ClientSessions& c, const Population& p,
                      const std::map<std::string, double>& weights, Anomaly& a) {
-  const int n = static_cast<int>(c.sessions.size());
+  const int n = sessions_of(c);
   const std::string fp = dominant_fingerprint(c);
   std::map<std::string, int> own;
   std::map<std::string, int> own_in_fp;
   int own_fp_sessions = 0;
   for (const auto& s : c.sessions) {
-    if (s.fingerprint == fp) own_fp_sessions += 1;
-    for (const auto& name : std::set<std::string>(s.patterns.begin(), s.patterns.end())) {
-      own[name] += 1;
-      if (s.fingerprint == fp) own_in_fp[name] += 1;
+    if (s.fingerprint == fp) own_fp_sessions += s.count;
+    for (const auto& name : distinct(s.patterns)) {
+      own[name] += s.count;
+      if (s.fingerprint == fp) own_in_fp[name] += s.count;
     }
   }
+  double heaviest = 0;
+  std::size_t heaviest_reason = 0;
   for (const auto& [name, k] : own) {
-    const double weight = weights.count(name) ? weights.at(name) : 1.0;
+    const double weight = weight_of(weights, name);
     if (weight <= 0) continue;
     // The others of the same fingerprint, else everyone else.
     const int group = p.by_fingerprint.at(fp) - own_fp_sessions;
     const bool by_group = group >= smallest_group;
     const int base_n = by_group ? group : p.sessions - n;
-    const int base_k = by_group ? p.fingerprint_pattern.count({fp, name})
-                                      ? p.fingerprint_pattern.at({fp, name}) - own_in_fp[name]
-                                      : 0
+    const auto in_group = p.fingerprint_pattern.find({fp, name});
+    const int base_k = by_group ? (in_group == p.fingerprint_pattern.end()
+                                       ? 0
+                                       : in_group->second - own_in_fp[name])
                                 : p.with_pattern.at(name) - k;
     const double base = base_n > 0 ? static_cast<double>(base_k) / base_n : 0.0;
     const double excess = std::max(0.0, wilson_interval(k, n).first - base);
-    // A named pattern always counts, by its weight and the share of the
-    // client's sessions that show it (so a client that shows one ranks
-    // above every ordinary one, and a bot is no less a bot for being one of
-    // many alike); more when it is rarer among the others, and more with
-    // the number of sessions that show it (an admin acts on volume).
     const double share = static_cast<double>(k) / n;
-    const double volume = 1 + 0.5 * std::log10(static_cast<double>(k));
-    a.reasons.push_back({weight * (share + 2 * excess) * volume,
+    if (weight > heaviest) {
+      heaviest = weight;
+      heaviest_reason = a.reasons.size();
+    }
+    a.reasons.push_back({weight * (share + 2 * excess) * volume_factor(k),
                          fmt::format("{} of {} sessions are {} (others {}: {:.0f}%)", k, n, name,
                                      by_group ? "with its fingerprint" : "in the population",
                                      base * 100)});
   }
+  if (heaviest > 0) a.reasons[heaviest_reason].weight += heaviest;
+}
+
+// The rate of `name` in sessions [from, to) of the client's history,
+// counted in sessions (a row of count c is c sessions in a row).
+double rate_between(const std::vector<const ScoredSession*>& history, const std::string& name,
+                    int from, int to) {
+  int k = 0, position = 0;
+  for (const ScoredSession* s : history) {
+    const int first = std::max(position, from), last = std::min(position + s->count, to);
+    if (last > first && distinct(s->patterns).count(name)) k += last - first;
+    position += s->count;
+  }
+  return static_cast<double>(k) / (to - from);
 }
 
 void history_reasons(const ClientSessions& c, const std::map<std::string, double>& weights,
                      Anomaly& a) {
-  const std::size_t n = c.sessions.size();
+  std::vector<const ScoredSession*> history;
+  for (const auto& s : c.sessions) history.push_back(&s);
+  std::stable_sort(history.begin(), history.end(),
+                   [](const auto* x, const auto* y) { return x->connect_us < y->connect_us; });
+  const int n = sessions_of(c);
   if (n >= 4) {
-    const std::size_t half = n / 2;
+    const int half = n / 2;
     std::set<std::string> names;
     for (const auto& s : c.sessions) names.insert(s.patterns.begin(), s.patterns.end());
     for (const auto& name : names) {
-      const double weight = weights.count(name) ? weights.at(name) : 1.0;
+      const double weight = weight_of(weights, name);
       if (weight <= 0) continue;
-      auto rate = [&](std::size_t from, std::size_t to) {
-        int k = 0;
-        for (std::size_t i = from; i < to; ++i) k += has(c.sessions[i].patterns, name);
-        return static_cast<double>(k) / static_cast<double>(to - from);
-      };
-      const double before = rate(0, half), after = rate(half, n);
+      const double before = rate_between(history, name, 0, half);
+      const double after = rate_between(history, name, half, n);
       if (after - before >= 0.5) {
         a.reasons.push_back({weight * 1.5 * (after - before),
                              fmt::format("began showing {}: {:.0f}% of its earlier sessions, "
@@ -125,13 +153,10 @@ void history_reasons(const ClientSessions& c, const std::map<std::string, double
       }
     }
   }
-  int changes = 0;
-  for (std::size_t i = 1; i < n; ++i) {
-    changes += c.sessions[i].fingerprint != c.sessions[i - 1].fingerprint;
-  }
-  if (changes > 0) {
-    a.reasons.push_back({0.5, fmt::format("its fingerprint changed {} time{}", changes,
-                                          changes == 1 ? "" : "s")});
+  std::set<std::string> fingerprints;
+  for (const auto& s : c.sessions) fingerprints.insert(s.fingerprint);
+  if (fingerprints.size() > 1) {
+    a.reasons.push_back({0.5, fmt::format("it showed {} fingerprints", fingerprints.size())});
   }
 }
 
@@ -145,18 +170,36 @@ void quirk_reasons(const ClientSessions& c, const Population& p, Anomaly& a) {
   }
 }
 
+// Scales the reasons from `first` on so that together they weigh less than
+// secondary_cap (s * cap / (s + cap): about s when small).
+void cap_secondary(Anomaly& a, std::size_t first) {
+  double sum = 0;
+  for (std::size_t i = first; i < a.reasons.size(); ++i) sum += a.reasons[i].weight;
+  if (sum <= 0) return;
+  const double scale = secondary_cap / (sum + secondary_cap);
+  for (std::size_t i = first; i < a.reasons.size(); ++i) a.reasons[i].weight *= scale;
+}
+
 }  // namespace
+
+double volume_factor(std::int64_t sessions) {
+  if (sessions <= 1) return 1.0;
+  const double l = std::log10(static_cast<double>(sessions));
+  return 1 + (max_volume_factor - 1) * l / (l + 1);
+}
 
 std::map<std::string, Anomaly> score_clients(const std::vector<ClientSessions>& clients,
                                              const std::map<std::string, double>& weights) {
   const Population population = count(clients);
   std::map<std::string, Anomaly> out;
   for (const auto& c : clients) {
-    if (c.sessions.empty()) continue;
+    if (sessions_of(c) <= 0) continue;
     Anomaly a;
     pattern_reasons(c, population, weights, a);
+    const std::size_t secondary = a.reasons.size();
     history_reasons(c, weights, a);
     quirk_reasons(c, population, a);
+    cap_secondary(a, secondary);
     // A reason that weighs (next to) nothing is noise in the report.
     std::erase_if(a.reasons, [](const Reason& r) { return r.weight < 0.005; });
     std::stable_sort(a.reasons.begin(), a.reasons.end(),

@@ -8,34 +8,8 @@
 namespace smtpscope::analysis {
 namespace {
 
-// Regular when four in five gaps are within 20% of the median gap (and the
-// median is at least a second: connections in a burst are not a schedule).
-std::optional<double> regular_interval(const std::vector<std::int64_t>& sorted) {
-  if (sorted.size() < static_cast<std::size_t>(regular_min_sessions)) return std::nullopt;
-  std::vector<double> gaps;
-  for (std::size_t i = 1; i < sorted.size(); ++i) {
-    gaps.push_back(static_cast<double>(sorted[i] - sorted[i - 1]) / 1e6);
-  }
-  std::vector<double> ordered = gaps;
-  std::nth_element(ordered.begin(), ordered.begin() + ordered.size() / 2, ordered.end());
-  const double median = ordered[ordered.size() / 2];
-  if (median < 1.0) return std::nullopt;
-  const auto close = std::count_if(gaps.begin(), gaps.end(), [median](double g) {
-    return std::abs(g - median) <= 0.2 * median;
-  });
-  if (close * 5 < static_cast<long>(gaps.size()) * 4) return std::nullopt;
-  return median;
-}
-
-int largest_burst(const std::vector<std::int64_t>& sorted, std::int64_t window_us) {
-  int best = 0;
-  std::size_t first = 0;
-  for (std::size_t last = 0; last < sorted.size(); ++last) {
-    while (sorted[last] - sorted[first] >= window_us) ++first;
-    best = std::max(best, static_cast<int>(last - first + 1));
-  }
-  return best;
-}
+constexpr std::int64_t burst_window_us = 1'000'000;
+constexpr int pause_after_intervals = 3;
 
 std::string rounded(double seconds) {
   if (seconds >= 7200) return fmt::format("~{:.0f} h", seconds / 3600);
@@ -44,6 +18,49 @@ std::string rounded(double seconds) {
 }
 
 }  // namespace
+
+void TimingSums::add(std::int64_t connect_us, int count) {
+  if (count <= 0) return;
+  if (sessions > 0) {
+    const double gap = static_cast<double>(std::max<std::int64_t>(0, connect_us - last_connect_us)) / 1e6;
+    const bool pause = intervals >= pause_after_intervals &&
+                       gap > pause_factor * interval_sum_s / static_cast<double>(intervals);
+    if (pause) {
+      pauses += 1;
+    } else {
+      intervals += 1;
+      interval_sum_s += gap;
+      interval_sum_sq += gap * gap;
+    }
+  }
+  // The bucket's further sessions: intervals of 0 s.
+  if (count > 1) intervals += count - 1;
+  if (sessions > 0 && connect_us - burst_start_us < burst_window_us && connect_us >= burst_start_us) {
+    burst_now += count;
+  } else {
+    burst_start_us = connect_us;
+    burst_now = count;
+  }
+  burst_max = std::max(burst_max, burst_now);
+  sessions += count;
+  last_connect_us = std::max(last_connect_us, connect_us);
+}
+
+ClientTiming TimingSums::timing() const {
+  ClientTiming t;
+  t.sessions = sessions;
+  t.burst = burst_max;
+  if (intervals == 0) return t;
+  const double n = static_cast<double>(intervals);
+  const double mean = interval_sum_s / n;
+  t.mean_interval_s = mean;
+  const double variance = std::max(0.0, interval_sum_sq / n - mean * mean);
+  if (sessions >= regular_min_sessions && mean >= 1.0 &&
+      std::sqrt(variance) <= regular_max_variation * mean) {
+    t.regular_every_s = mean;
+  }
+  return t;
+}
 
 std::string ClientTiming::describe() const {
   std::string out;
@@ -57,10 +74,9 @@ std::string ClientTiming::describe() const {
 
 ClientTiming client_timing(std::vector<std::int64_t> connect_us) {
   std::sort(connect_us.begin(), connect_us.end());
-  ClientTiming t;
-  t.regular_every_s = regular_interval(connect_us);
-  t.burst = largest_burst(connect_us, static_cast<std::int64_t>(t.burst_window_s * 1e6));
-  return t;
+  TimingSums sums;
+  for (std::int64_t c : connect_us) sums.add(c);
+  return sums.timing();
 }
 
 }  // namespace smtpscope::analysis

@@ -19,7 +19,7 @@ std::pair<double, double> wilson_interval(int successes, int n, double z) {
 }
 
 std::vector<Association> correlate(const std::vector<Observation>& sessions) {
-  const int total = static_cast<int>(sessions.size());
+  int total = 0;
   std::map<std::string, int> pattern_total;
   // (kind, group) -> sessions; (kind, group, pattern) -> sessions with it
   std::map<std::pair<std::string, std::string>, int> group_size;
@@ -30,10 +30,11 @@ std::vector<Association> correlate(const std::vector<Observation>& sessions) {
       groups.emplace_back("helo-quirk", q);
     }
     const std::set<std::string> patterns(o.patterns.begin(), o.patterns.end());
-    for (const auto& p : patterns) pattern_total[p] += 1;
+    total += o.count;
+    for (const auto& p : patterns) pattern_total[p] += o.count;
     for (const auto& g : groups) {
-      group_size[g] += 1;
-      for (const auto& p : patterns) group_pattern[{g.first, g.second, p}] += 1;
+      group_size[g] += o.count;
+      for (const auto& p : patterns) group_pattern[{g.first, g.second, p}] += o.count;
     }
   }
   std::vector<Association> out;

@@ -12,10 +12,11 @@
 
 namespace smtpscope::analysis {
 
-struct Observation {  // one session
+struct Observation {  // `count` sessions alike (1: one session)
   std::string fingerprint;
   std::vector<std::string> quirks;
   std::vector<std::string> patterns;
+  int count = 1;
 };
 
 struct Association {

@@ -40,6 +40,19 @@ Status command_states(Pattern& p, const YAML::Node& value) {
   return Status::ok();
 }
 
+// "interval_s: [50, 70]": the client's mean interval in seconds, inclusive.
+Status interval_range(Pattern& p, const YAML::Node& value) {
+  if (!value.IsSequence() || value.size() != 2) {
+    return Status::error("interval_s: expected [low, high] in seconds, e.g. [50, 70]");
+  }
+  const double low = value[0].as<double>(), high = value[1].as<double>();
+  if (!(low >= 0 && low <= high)) {
+    return Status::error("interval_s: expected 0 <= low <= high, e.g. [50, 70]");
+  }
+  p.interval_s = std::pair{low, high};
+  return Status::ok();
+}
+
 Status set_condition(Pattern& p, const std::string& key, const YAML::Node& value) {
   auto boolean = [&](std::optional<bool>& field) -> Status {
     if (!value.IsScalar() || (value.Scalar() != "true" && value.Scalar() != "false")) {
@@ -88,6 +101,10 @@ Status set_condition(Pattern& p, const std::string& key, const YAML::Node& value
     if (key == "rset_at_least") return p.rset_at_least = value.as<int>(), Status::ok();
     if (key == "delivered_at_least") return p.delivered_at_least = value.as<int>(), Status::ok();
     if (key == "min_gap_s") return p.min_gap_s = value.as<double>(), Status::ok();
+    if (key == "regular_interval") return boolean(p.regular_interval);
+    if (key == "interval_s") return interval_range(p, value);
+    if (key == "burst_at_least") return p.burst_at_least = value.as<int>(), Status::ok();
+    if (key == "sessions_at_least") return p.sessions_at_least = value.as<int>(), Status::ok();
     if (key == "lost_after") return list(p.lost_after);
     if (key == "screen_verdict") return list(p.screen_verdict);
   } catch (const YAML::Exception&) {
@@ -222,7 +239,23 @@ Result<PatternSet> load_patterns(const std::string& path) {
   return parse_patterns(text.str(), path);
 }
 
-bool matches(const Pattern& p, const SessionFacts& f) {
+namespace {
+
+bool timing_holds(const Pattern& p, const ClientTiming& t) {
+  if (p.regular_interval && *p.regular_interval != t.regular_every_s.has_value()) return false;
+  if (p.interval_s && (!t.mean_interval_s || *t.mean_interval_s < p.interval_s->first ||
+                       *t.mean_interval_s > p.interval_s->second)) {
+    return false;
+  }
+  if (p.burst_at_least && t.burst < *p.burst_at_least) return false;
+  if (p.sessions_at_least && t.sessions < *p.sessions_at_least) return false;
+  return true;
+}
+
+}  // namespace
+
+bool matches(const Pattern& p, const SessionFacts& f, const ClientTiming& timing) {
+  if (!timing_holds(p, timing)) return false;
   if (!re2::RE2::PartialMatch(f.stages, *p.stages)) return false;
   if (p.retried_same_envelope && !p.retried_same_envelope->accepts(f.retried_same_envelope)) {
     return false;
@@ -254,10 +287,11 @@ bool matches(const Pattern& p, const SessionFacts& f) {
   return true;
 }
 
-std::vector<const Pattern*> match_all(const PatternSet& set, const SessionFacts& facts) {
+std::vector<const Pattern*> match_all(const PatternSet& set, const SessionFacts& facts,
+                                      const ClientTiming& timing) {
   std::vector<const Pattern*> out;
   for (const auto& p : set.patterns) {
-    if (matches(p, facts)) out.push_back(&p);
+    if (matches(p, facts, timing)) out.push_back(&p);
   }
   std::vector<std::string> superseded;
   for (const Pattern* p : out) superseded.insert(superseded.end(), p->supersedes.begin(), p->supersedes.end());

@@ -1,7 +1,11 @@
 // Patterns: named, explained shapes of a session, declared in YAML
 // (conf/patterns.yaml, built in; users add their own without recompiling).
 // A pattern matches when its stage regex is found in the session's stage
-// string and all its conditions hold on the SessionFacts. Stage regexes are
+// string and all its conditions hold on the SessionFacts and on the
+// client's timing up to and including that session (ClientTiming: regular
+// interval, mean interval, largest burst, sessions so far; a caller that
+// does not know it passes an empty one, which no regular_interval: true,
+// interval_s, burst_at_least or sessions_at_least >= 1 passes). Stage regexes are
 // RE2 (bytes, Perl-like syntax without backreferences or lookaround):
 // matching takes time linear in the stage string and bounded memory and
 // stack however long the session (std::regex recursed per character and
@@ -15,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "client_timing.h"
 #include "result.h"
 #include "session_facts.h"
 
@@ -57,6 +62,10 @@ struct Pattern {
   std::vector<std::string> supersedes;
   std::optional<double> min_gap_s;
   std::vector<std::string> lost_after, screen_verdict;
+  // On the client's timing (ClientTiming).
+  std::optional<bool> regular_interval;
+  std::optional<std::pair<double, double>> interval_s;  // mean interval within [low, high]
+  std::optional<int> burst_at_least, sessions_at_least;
 };
 
 struct PatternSet {
@@ -68,9 +77,10 @@ Result<PatternSet> load_patterns(const std::string& path);
 // The patterns shipped in conf/patterns.yaml, built into the binary.
 const std::string& builtin_patterns_yaml();
 
-bool matches(const Pattern& pattern, const SessionFacts& facts);
+bool matches(const Pattern& pattern, const SessionFacts& facts, const ClientTiming& timing = {});
 // Every matching pattern, in file order (the first names the session),
 // without those a matching one supersedes.
-std::vector<const Pattern*> match_all(const PatternSet& set, const SessionFacts& facts);
+std::vector<const Pattern*> match_all(const PatternSet& set, const SessionFacts& facts,
+                                      const ClientTiming& timing = {});
 
 }  // namespace smtpscope::analysis

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Report speed on a generated database of SESSIONS sessions (default
-# 1,000,000; 100 per client; bench/gen_sessions.py): `smtpscope report` for
-# one client, and `smtpscope clients` over the most recent 100,000 and over
-# all, with wall time and peak RSS; database bytes per session; and
-# `smtpscope db prune` of the older half. Usage: bash bench/report_bench.sh [SESSIONS]
+# 1,000,000; 100 per client; bench/gen_sessions.py): `smtpscope analyse`
+# (the stored analysis, sessions/s), then `clients`, `correlate`, the
+# overview and `report` for one client over all sessions, with wall time and
+# peak RSS; database bytes per session; and `smtpscope db prune` of the
+# older half. Usage: bash bench/report_bench.sh [SESSIONS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sessions="${1:-1000000}"
@@ -24,14 +25,17 @@ run() {
   printf '| %s | %s | %s |\n' "$label" "$seconds" "$((kib / 1024))"
 }
 printf '| command | seconds | peak RSS MiB |\n|---|---|---|\n'
+run "analyse (all $sessions sessions)" "$build/cli/smtpscope" --db "$db" analyse
+run "clients (all sessions)" "$build/cli/smtpscope" --db "$db" clients
+run "clients --since 1h (none that recent)" "$build/cli/smtpscope" --db "$db" clients --since 1h
+run "correlate (all sessions)" "$build/cli/smtpscope" --db "$db" correlate
 run "report --client 10.0.0.7 (100 sessions)" "$build/cli/smtpscope" --db "$db" report --client 10.0.0.7
-run "report --client 10.0.0.7 --format html" "$build/cli/smtpscope" --db "$db" report --client 10.0.0.7 --format html
-run "clients (most recent 100,000 sessions)" "$build/cli/smtpscope" --db "$db" clients
-# The whole-population analysis holds ~3.3 KiB per session in memory.
-if [ "$sessions" -le 2000000 ]; then
-  run "clients --limit $sessions (all)" "$build/cli/smtpscope" --db "$db" clients --limit "$sessions"
-fi
+run "report --client 10.0.0.7 --format json" "$build/cli/smtpscope" --db "$db" report --client 10.0.0.7 --format json
+run "report --format html (overview, top 100)" "$build/cli/smtpscope" --db "$db" report --format html
 run "sqlite3: SELECT * FROM client_summary" sqlite3 "$db" "SELECT * FROM client_summary"
+run "sqlite3: SELECT * FROM abort_patterns" sqlite3 "$db" "SELECT * FROM abort_patterns"
+bytes=$(stat -c %s "$db")
+echo "after analysis: $(( bytes / 1048576 )) MiB, $(( bytes / sessions )) bytes per session"
 # gen_sessions.py starts one session a second from 1,790,000,000 s.
 half_age=$(( $(date +%s) - 1790000000 - sessions / 2 ))
 run "db prune --older-than ${half_age}s (the older half)" "$build/cli/smtpscope" --db "$db" db prune --older-than "${half_age}s"

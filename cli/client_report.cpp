@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <map>
 #include <set>
 #include <nlohmann/json.hpp>
@@ -39,15 +38,16 @@ json anomaly_json(const analysis::Anomaly& a) {
 
 // The fields the clients list and the report share for one client.
 json client_fields(const ClientSummary& c) {
+  json fingerprints = json::array();
+  for (const auto& f : c.fingerprints) fingerprints.push_back(f.id);
   return {{"client", c.client_addr},
-          {"sessions", c.sessions.size()},
+          {"sessions", c.session_count},
           {"transactions", c.transactions},
           {"aborted", c.aborted},
           {"delivered", c.delivered},
           {"abort_rate", abort_rate(c)},
           {"helo_quirks", c.quirks},
-          {"fingerprints", c.fingerprints},
-          {"fingerprint_changes", c.fingerprint_changes},
+          {"fingerprints", fingerprints},
           {"timing", timing_json(c.timing)},
           {"anomaly", anomaly_json(c.anomaly)}};
 }
@@ -76,11 +76,25 @@ void add_missing_sessions(std::vector<SessionRecord>& population, std::vector<Se
 
 std::vector<AnalysedSession> analyse(const std::vector<SessionRecord>& sessions,
                                      const analysis::PatternSet& patterns) {
+  // Each client's timing up to and including each session, in time order.
+  std::vector<std::size_t> order(sessions.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return sessions[a].connect_us < sessions[b].connect_us;
+  });
+  std::map<std::string, analysis::TimingSums> sums;
+  std::vector<analysis::ClientTiming> timing(sessions.size());
+  for (std::size_t i : order) {
+    analysis::TimingSums& client = sums[sessions[i].client_addr];
+    client.add(sessions[i].connect_us);
+    timing[i] = client.timing();
+  }
   std::vector<AnalysedSession> out;
   out.reserve(sessions.size());
-  for (const auto& s : sessions) {
+  for (std::size_t i = 0; i < sessions.size(); ++i) {
+    const auto& s = sessions[i];
     AnalysedSession a{&s, analysis::facts_of(s), {}, {}};
-    a.patterns = analysis::match_all(patterns, a.facts);
+    a.patterns = analysis::match_all(patterns, a.facts, timing[i]);
     a.fingerprint = analysis::fingerprint_of(s, a.facts);
     out.push_back(std::move(a));
   }
@@ -92,6 +106,7 @@ std::vector<ClientSummary> by_client(std::vector<AnalysedSession> sessions) {
   for (auto& a : sessions) {
     ClientSummary& c = clients[a.session->client_addr];
     c.client_addr = a.session->client_addr;
+    c.session_count += 1;
     c.transactions += a.facts.transactions;
     c.aborted += a.facts.aborted;
     c.delivered += a.facts.delivered;
@@ -110,12 +125,12 @@ std::vector<ClientSummary> by_client(std::vector<AnalysedSession> sessions) {
         found->second += 1;
       }
     }
-    if (!c.sessions.empty() && c.sessions.back().fingerprint.id != a.fingerprint.id) {
-      c.fingerprint_changes += 1;
-    }
-    if (std::find(c.fingerprints.begin(), c.fingerprints.end(), a.fingerprint.id) ==
-        c.fingerprints.end()) {
-      c.fingerprints.push_back(a.fingerprint.id);
+    auto use = std::find_if(c.fingerprints.begin(), c.fingerprints.end(),
+                            [&](const FingerprintUse& f) { return f.id == a.fingerprint.id; });
+    if (use == c.fingerprints.end()) {
+      c.fingerprints.push_back({a.fingerprint.id, 1, a.fingerprint.readable()});
+    } else {
+      use->sessions += 1;
     }
     c.sessions.push_back(std::move(a));
   }
@@ -125,12 +140,14 @@ std::vector<ClientSummary> by_client(std::vector<AnalysedSession> sessions) {
   for (auto& [addr, c] : clients) {
     std::stable_sort(c.pattern_counts.begin(), c.pattern_counts.end(),
                      [](const auto& a, const auto& b) { return a.second > b.second; });
+    std::stable_sort(c.fingerprints.begin(), c.fingerprints.end(),
+                     [](const auto& a, const auto& b) { return a.sessions > b.sessions; });
     std::vector<std::int64_t> connects;
     for (const auto& a : c.sessions) connects.push_back(a.session->connect_us);
     c.timing = analysis::client_timing(std::move(connects));
     analysis::ClientSessions input{addr, {}};
     for (const auto& a : c.sessions) {
-      analysis::ScoredSession s{a.fingerprint.id, {}, {}};
+      analysis::ScoredSession s{a.fingerprint.id, {}, {}, 1, a.session->connect_us};
       for (auto q : a.facts.quirks) s.quirks.emplace_back(analysis::to_string(q));
       for (const auto* p : a.patterns) {
         s.patterns.push_back(p->name);
@@ -141,17 +158,23 @@ std::vector<ClientSummary> by_client(std::vector<AnalysedSession> sessions) {
     scored.push_back(std::move(input));
     out.push_back(std::move(c));
   }
-  auto anomalies = analysis::score_clients(scored, weights);
-  for (auto& c : out) c.anomaly = std::move(anomalies[c.client_addr]);
+  rank_clients(out, scored, weights);
+  return out;
+}
+
+void rank_clients(std::vector<ClientSummary>& clients,
+                  const std::vector<analysis::ClientSessions>& scored,
+                  const std::map<std::string, double>& pattern_weights) {
+  auto anomalies = analysis::score_clients(scored, pattern_weights);
+  for (auto& c : clients) c.anomaly = std::move(anomalies[c.client_addr]);
   // The most anomalous first; then the busiest, those whose transactions
   // fail most, and by address.
-  std::stable_sort(out.begin(), out.end(), [](const ClientSummary& a, const ClientSummary& b) {
+  std::stable_sort(clients.begin(), clients.end(), [](const ClientSummary& a, const ClientSummary& b) {
     if (a.anomaly.score != b.anomaly.score) return a.anomaly.score > b.anomaly.score;
-    if (a.sessions.size() != b.sessions.size()) return a.sessions.size() > b.sessions.size();
+    if (a.session_count != b.session_count) return a.session_count > b.session_count;
     if (abort_rate(a) != abort_rate(b)) return abort_rate(a) > abort_rate(b);
     return a.client_addr < b.client_addr;
   });
-  return out;
 }
 
 std::string render_clients_text(const std::vector<ClientSummary>& clients) {
@@ -159,14 +182,14 @@ std::string render_clients_text(const std::vector<ClientSummary>& clients) {
                                 "SCORE", "SESSIONS", "TXNS", "ABORTED", "FINGERPRINT",
                                 "HELO QUIRKS", "TOP PATTERN");
   for (const auto& c : clients) {
-    const std::string fingerprint =
-        c.sessions.back().fingerprint.id + (c.fingerprints.size() > 1 ? "*" : "");
+    const std::string fingerprint = c.fingerprints.empty() ? "-"
+        : c.fingerprints.front().id + (c.fingerprints.size() > 1 ? "*" : "");
     out += fmt::format("{:<40} {:>6.2f} {:>8} {:>6} {:>7.0f}%  {:<12} {:<28} {}\n",
-                       printable(c.client_addr, 40), c.anomaly.score, c.sessions.size(),
+                       printable(c.client_addr, 40), c.anomaly.score, c.session_count,
                        c.transactions,
                        abort_rate(c) * 100, fingerprint, quirk_list(c.quirks), top_pattern(c));
   }
-  out += "(* the client's fingerprint changed between sessions)\n";
+  out += "(fingerprint: the one of most of its sessions; * it has more than one)\n";
   return out;
 }
 
@@ -174,7 +197,9 @@ std::string render_clients_json(const std::vector<ClientSummary>& clients) {
   json list = json::array();
   for (const auto& c : clients) {
     json patterns = json::array();
-    for (const auto& [p, n] : c.pattern_counts) patterns.push_back({{"name", p->name}, {"sessions", n}});
+    for (const auto& [p, n] : c.pattern_counts) {
+      patterns.push_back({{"name", p->name}, {"sessions", n}, {"weight", p->weight}});
+    }
     json entry = client_fields(c);
     entry["patterns"] = patterns;
     list.push_back(std::move(entry));
@@ -185,7 +210,7 @@ std::string render_clients_json(const std::vector<ClientSummary>& clients) {
 std::string render_report_text(const ClientSummary& c) {
   std::string out = fmt::format(
       "Client {}: {} session{}, {} transaction{} ({} delivered, {} aborted, {:.0f}% aborted)\n",
-      printable(c.client_addr), c.sessions.size(), c.sessions.size() == 1 ? "" : "s",
+      printable(c.client_addr), c.session_count, c.session_count == 1 ? "" : "s",
       c.transactions, c.transactions == 1 ? "" : "s", c.delivered, c.aborted,
       abort_rate(c) * 100);
   out += fmt::format("Anomaly score: {:.2f}\n", c.anomaly.score);
@@ -196,30 +221,30 @@ std::string render_report_text(const ClientSummary& c) {
   if (const std::string timing = c.timing.describe(); !timing.empty()) {
     out += fmt::format("Timing: {}\n", timing);
   }
-  for (const std::string& id : c.fingerprints) {
-    const auto& first = *std::find_if(c.sessions.begin(), c.sessions.end(),
-                                      [&](const AnalysedSession& a) { return a.fingerprint.id == id; });
-    const long count = std::count_if(c.sessions.begin(), c.sessions.end(),
-                                     [&](const AnalysedSession& a) { return a.fingerprint.id == id; });
-    out += fmt::format("Fingerprint {} ({} session{}): {}\n", id, count, count == 1 ? "" : "s",
-                       printable(first.fingerprint.readable()));
+  for (const auto& f : c.fingerprints) {
+    out += fmt::format("Fingerprint {} ({} session{}): {}\n", f.id, f.sessions,
+                       f.sessions == 1 ? "" : "s", printable(f.features));
   }
-  if (c.fingerprint_changes > 0) {
-    out += fmt::format("Its fingerprint changed {} time{} between sessions: the client software "
-                       "or what sits in front of it changed.\n",
-                       c.fingerprint_changes, c.fingerprint_changes == 1 ? "" : "s");
+  if (c.fingerprints.size() > 1) {
+    out += fmt::format("It used {} fingerprints: the client software or what sits in front of it "
+                       "changed, or several programs share its address.\n",
+                       c.fingerprints.size());
   }
   if (c.pattern_counts.empty()) {
     out += "Patterns: none matched; its sessions look ordinary.\n";
   } else {
     out += "Patterns:\n";
     for (const auto& [p, n] : c.pattern_counts) {
-      out += fmt::format("  {:<34} {} of {} sessions   {}\n", p->name, n, c.sessions.size(),
+      out += fmt::format("  {:<34} {} of {} sessions   {}\n", p->name, n, c.session_count,
                          p->title);
     }
     const analysis::Pattern& top = *c.pattern_counts.front().first;
     out += fmt::format("\nMost likely: {}\n  {}\n  What to do: {}\n", top.title, top.explanation,
                        top.advice);
+  }
+  if (c.sessions.size() < static_cast<std::size_t>(c.session_count)) {
+    out += fmt::format("\nIts {} most recent sessions of {} (--limit shows more):", c.sessions.size(),
+                       c.session_count);
   }
   out += "\nSessions (stage string: C connect, H HELO, M MAIL, R/J RCPT accepted/rejected, "
          "D DATA, E queued, A aborted; Q QUIT, L lost, T timeout, Z closed):\n";
@@ -283,55 +308,6 @@ std::string render_report_json(const ClientSummary& c) {
 
 namespace smtpscope::cli {
 
-Status save_analysis(sqlite::Database& db, const std::vector<ClientSummary>& clients) {
-  auto upsert = db.prepare(
-      "INSERT INTO session_analysis (session_id, stages, pattern, patterns, fingerprint,"
-      " helo_quirks, analysed_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (session_id)"
-      " DO UPDATE SET stages = excluded.stages, pattern = excluded.pattern,"
-      " patterns = excluded.patterns, fingerprint = excluded.fingerprint,"
-      " helo_quirks = excluded.helo_quirks, analysed_us = excluded.analysed_us");
-  if (!upsert) return upsert.status();
-  if (Status begun = db.exec("BEGIN IMMEDIATE"); !begun) return begun;
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
-  for (const auto& c : clients) {
-    for (const auto& a : c.sessions) {
-      std::vector<std::string> names, quirks;
-      for (const auto* p : a.patterns) names.push_back(p->name);
-      for (auto q : a.facts.quirks) quirks.emplace_back(analysis::to_string(q));
-      Status saved = upsert.value().bind(1, a.session->id)
-                         .bind(2, a.facts.stages)
-                         .bind(3, names.empty() ? std::optional<std::string>()
-                                                : std::optional<std::string>(names.front()))
-                         .bind(4, fmt::format("{}", fmt::join(names, " ")))
-                         .bind(5, a.fingerprint.id)
-                         .bind(6, fmt::format("{}", fmt::join(quirks, " ")))
-                         .bind(7, now)
-                         .run();
-      if (!saved) {
-        (void)db.exec("ROLLBACK");
-        return saved;
-      }
-    }
-  }
-  return db.exec("COMMIT");
-}
-
-std::vector<analysis::Association> correlate(const std::vector<ClientSummary>& clients) {
-  std::vector<analysis::Observation> observations;
-  for (const auto& c : clients) {
-    for (const auto& a : c.sessions) {
-      analysis::Observation o;
-      o.fingerprint = a.fingerprint.id;
-      for (auto q : a.facts.quirks) o.quirks.emplace_back(analysis::to_string(q));
-      for (const auto* p : a.patterns) o.patterns.push_back(p->name);
-      observations.push_back(std::move(o));
-    }
-  }
-  return analysis::correlate(observations);
-}
-
 std::string render_correlation_text(const std::vector<analysis::Association>& associations,
                                     const std::vector<ClientSummary>& clients) {
   std::string out = fmt::format("{:<12} {:<20} {:<34} {:>12} {:>7} {:>6} {:>15}  {}\n", "KIND",
@@ -353,10 +329,10 @@ std::string render_correlation_text(const std::vector<analysis::Association>& as
   out += "\nFingerprints:\n";
   for (const std::string& id : legend) {
     for (const auto& c : clients) {
-      auto found = std::find_if(c.sessions.begin(), c.sessions.end(),
-                                [&](const AnalysedSession& a) { return a.fingerprint.id == id; });
-      if (found != c.sessions.end()) {
-        out += fmt::format("  {}  {}\n", id, printable(found->fingerprint.readable()));
+      auto found = std::find_if(c.fingerprints.begin(), c.fingerprints.end(),
+                                [&](const FingerprintUse& f) { return f.id == id; });
+      if (found != c.fingerprints.end()) {
+        out += fmt::format("  {}  {}\n", id, printable(found->features));
         break;
       }
     }

@@ -4,6 +4,8 @@
 // through printable() in text; JSON carries them as data.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -14,7 +16,6 @@
 #include "patterns.h"
 #include "session_facts.h"
 #include "session_reader.h"
-#include "sqlite.h"
 
 namespace smtpscope::cli {
 
@@ -25,16 +26,22 @@ struct AnalysedSession {
   analysis::Fingerprint fingerprint;
 };
 
+struct FingerprintUse {
+  std::string id;
+  std::int64_t sessions = 0;
+  std::string features;  // readable
+};
+
 struct ClientSummary {
   std::string client_addr;
-  std::vector<AnalysedSession> sessions;
-  int transactions = 0;
-  int aborted = 0;
-  int delivered = 0;
+  std::int64_t session_count = 0;
+  std::vector<AnalysedSession> sessions;  // the sessions themselves, when read (report, discover)
+  std::int64_t transactions = 0;
+  std::int64_t aborted = 0;
+  std::int64_t delivered = 0;
   std::vector<std::string> quirks;
   std::vector<std::pair<const analysis::Pattern*, int>> pattern_counts;  // most sessions first
-  std::vector<std::string> fingerprints;  // distinct ids, in order of first appearance
-  int fingerprint_changes = 0;            // sessions whose fingerprint differs from the one before
+  std::vector<FingerprintUse> fingerprints;  // most sessions first
   analysis::Anomaly anomaly;
   analysis::ClientTiming timing;  // regular interval, largest burst
 };
@@ -45,22 +52,23 @@ void add_missing_sessions(std::vector<SessionRecord>& population, std::vector<Se
 
 std::vector<AnalysedSession> analyse(const std::vector<SessionRecord>& sessions,
                                      const analysis::PatternSet& patterns);
-// Grouped per client, scored against all of them, most anomalous first;
-// equal scores: more sessions first, then the higher abort rate, then the
-// address (a stable order).
+// Grouped per client (their sessions kept), scored against all of them and
+// ranked as rank_clients does.
 std::vector<ClientSummary> by_client(std::vector<AnalysedSession> sessions);
+
+// Scores each client (scored[i] holds the sessions of clients[i]) against
+// all of them and sorts them, most anomalous first; equal scores: more
+// sessions first, then the higher abort rate, then the address (a stable
+// order).
+void rank_clients(std::vector<ClientSummary>& clients,
+                  const std::vector<analysis::ClientSessions>& scored,
+                  const std::map<std::string, double>& pattern_weights);
 
 std::string render_clients_text(const std::vector<ClientSummary>& clients);
 std::string render_clients_json(const std::vector<ClientSummary>& clients);
 std::string render_report_text(const ClientSummary& client);
 std::string render_report_json(const ClientSummary& client);
 
-// Stores each session's stage string, patterns, fingerprint and quirks in
-// session_analysis (the SQL views read it). Errors are returned, not fatal.
-Status save_analysis(sqlite::Database& db, const std::vector<ClientSummary>& clients);
-
-// The correlation table over every analysed session.
-std::vector<analysis::Association> correlate(const std::vector<ClientSummary>& clients);
 std::string render_correlation_text(const std::vector<analysis::Association>& associations,
                                     const std::vector<ClientSummary>& clients);
 std::string render_correlation_json(const std::vector<analysis::Association>& associations);

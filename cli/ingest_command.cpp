@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "analysis_worker.h"
+#include "client_population.h"
 #include "config.h"
 #include "ingester.h"
 #include "syslog_line.h"
@@ -38,12 +40,25 @@ std::string rate(std::uint64_t lines, double seconds) {
                              : fmt::format("{:.0f}", per_second);
 }
 
-// ingest.max_line_bytes from the configuration file, or its default.
-Result<std::size_t> max_line_bytes(const std::string& config_path) {
-  if (!std::filesystem::exists(config_path)) return default_config().ingest.max_line_bytes;
-  auto config = load_config(config_path);
-  if (!config) return config.status();
-  return config.value().ingest.max_line_bytes;
+// The configuration file, or the defaults without one.
+Result<Config> ingest_config(const std::string& config_path) {
+  if (!std::filesystem::exists(config_path)) return default_config();
+  return load_config(config_path);
+}
+
+// The sessions the log ended, analysed once all is read (a progress bar on
+// a terminal); a failure is reported but loses nothing: the next command
+// or ingest analyses them.
+void analyse_ended_sessions(const IngestCommand& command, const analysis::AnalysisRules& rules,
+                            bool show_progress) {
+  auto db = sqlite::Database::open(command.database, false, command.busy_timeout_ms);
+  auto done = db ? analysis::analyse_pending(*db.value(), rules, false,
+                                             show_progress ? progress_bar("analysing") : nullptr)
+                 : Result<std::int64_t>(db.status());
+  if (!done) {
+    std::fprintf(stderr, "smtpscope: warning: sessions read but not analysed yet (the next "
+                         "command analyses them): %s\n", done.message().c_str());
+  }
 }
 
 // What the summary line's malformed count holds besides broken lines.
@@ -82,11 +97,17 @@ bool unreadable_times(const std::string& file, const ingest::IngestCounts& c) {
 }  // namespace
 
 int run_ingest(const IngestCommand& command) {
-  const auto line_limit = max_line_bytes(command.config_path);
-  if (!line_limit) {
-    std::fprintf(stderr, "smtpscope: %s\n", line_limit.message().c_str());
+  const auto config = ingest_config(command.config_path);
+  auto rules = config ? analysis::load_rules(config.value().analysis.patterns_file)
+                      : Result<analysis::AnalysisRules>(config.status());
+  if (!rules) {
+    std::fprintf(stderr, "smtpscope: %s\n", rules.message().c_str());
     return 2;
   }
+  const std::size_t line_limit = config.value().ingest.max_line_bytes;
+  const int analysis_interval_ms = config.value().analysis.interval_ms;
+  std::unique_ptr<analysis::AnalysisWorker> worker;  // --follow: analyses as sessions end
+  bool read_any = false;
   install_stop_handlers();
   const bool show_progress = !command.quiet && ::isatty(STDERR_FILENO);
   int failures = 0;
@@ -105,7 +126,7 @@ int run_ingest(const IngestCommand& command) {
     options.year = command.year;
     options.follow = command.follow;
     options.stream_name = command.stream_name;
-    options.max_line_bytes = line_limit.value();
+    options.max_line_bytes = line_limit;
     if (show_progress) {
       options.progress = [&file, started](std::int64_t bytes, std::uint64_t lines) {
         const double seconds =
@@ -120,6 +141,17 @@ int run_ingest(const IngestCommand& command) {
     if (!ingester) {
       std::fprintf(stderr, "smtpscope: %s\n", ingester.message().c_str());
       return 1;
+    }
+    read_any = true;
+    if (command.follow && analysis_interval_ms > 0 && !worker) {
+      auto started_worker = analysis::AnalysisWorker::start(
+          command.database, command.busy_timeout_ms, rules.value(),
+          std::chrono::milliseconds(analysis_interval_ms));
+      if (!started_worker) {
+        std::fprintf(stderr, "smtpscope: %s\n", started_worker.message().c_str());
+        return 1;
+      }
+      worker = std::move(started_worker).value();
     }
     auto counts = command.journal ? ingester.value()->ingest_journal(journal, stop_requested)
                                   : ingester.value()->ingest(source, stop_requested);
@@ -151,7 +183,7 @@ int run_ingest(const IngestCommand& command) {
                   seconds, rate(c.lines, seconds).c_str(),
                   stop_requested ? " (interrupted; run again to resume)" : "");
     }
-    print_malformed_details(file, c, line_limit.value());
+    print_malformed_details(file, c, line_limit);
     if (unreadable_times(file, c)) failures += 1;
     if (c.incomplete_last_line) {
       std::printf("%s: the last line has no end yet; it is left for the next run\n",
@@ -166,6 +198,11 @@ int run_ingest(const IngestCommand& command) {
       failures += 1;
     }
     if (stop_requested) break;
+  }
+  if (worker) {
+    worker->stop();
+  } else if (analysis_interval_ms > 0 && read_any) {
+    analyse_ended_sessions(command, rules.value(), show_progress);
   }
   return failures > 0 ? 1 : 0;
 }

@@ -7,8 +7,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <iostream>
 
+#include "client_population.h"
 #include "client_report.h"
 #include "command_line.h"
 #include "database_access.h"
@@ -16,6 +18,7 @@
 #include "config.h"
 #include "duration.h"
 #include "ingest_command.h"
+#include "local_client.h"
 #include "logging.h"
 #include "metrics_command.h"
 #include "probe.h"
@@ -58,16 +61,11 @@ struct AnalysisOptions {
   std::string since;
   std::string format = "text";
   std::string patterns_file;
-  std::size_t limit = 100000;
+  std::size_t limit = 1000;  // report: the client's most recent sessions shown
   std::size_t top = 100;  // report: clients on the overview page
   std::string out_dir;    // report: write index.html and the clients' pages here
+  bool include_local = false;  // rank local reinjection (local_client.h) too
 };
-
-Result<analysis::PatternSet> patterns_for(const std::string& file) {
-  return file.empty() ? analysis::parse_patterns(analysis::builtin_patterns_yaml(),
-                                                 "built-in patterns")
-                      : analysis::load_patterns(file);
-}
 
 // The sessions a command asks for: a client, a --since window, a limit.
 Result<SessionFilter> session_filter(const std::string& client, const std::string& since,
@@ -83,68 +81,100 @@ Result<SessionFilter> session_filter(const std::string& client, const std::strin
   return filter;
 }
 
-// Everything a clients table or report is made of; the summaries point
-// into the patterns and sessions held here.
+// Everything a clients table, correlate or report is made of: every
+// client of the window from the stored analysis, scored against them all.
 struct Analysis {
-  analysis::PatternSet patterns;
-  std::vector<SessionRecord> sessions;
-  std::vector<cli::ClientSummary> clients;
+  analysis::AnalysisRules rules;
+  std::unique_ptr<sqlite::Database> db;
+  std::vector<SessionRecord> sessions;  // read only when analysed in memory
+  cli::Population population;
+  cli::PopulationFilter filter;
 };
 
-// Loads patterns and sessions and analyses them; on failure prints the error
-// and sets the exit code.
+Result<cli::PopulationFilter> population_filter(const AnalysisOptions& options) {
+  cli::PopulationFilter filter;
+  filter.include_local = options.include_local;
+  filter.asked_client = options.client;
+  if (!options.host.empty()) filter.host = options.host;
+  if (!options.since.empty()) {
+    auto window = parse_duration_us(options.since);
+    if (!window) return window.status().context("--since");
+    filter.since_us = now_us() - window.value();
+  }
+  return filter;
+}
+
+// Says how many local clients were left out, on `out` (a text output's
+// footer) or stderr.
+void note_local_left_out(const Analysis& analysed, std::ostream& out) {
+  const std::size_t n = analysed.population.local_left_out;
+  if (n == 0) return;
+  out << (&out == &std::cerr ? "smtpscope: note: " : "") << n << " local client"
+      << (n == 1 ? "" : "s")
+      << " (content-filter reinjection from 127.0.0.1 or ::1) left out; --include-local shows "
+      << (n == 1 ? "it" : "them") << '\n';
+}
+
+// Every session of the window read and analysed in memory.
+Result<cli::Population> in_memory(sqlite::Database& db, Analysis& analysed) {
+  SessionFilter filter;
+  filter.since_us = analysed.filter.since_us;
+  filter.host = analysed.filter.host;
+  filter.limit = std::numeric_limits<std::size_t>::max();
+  auto read = read_sessions(db, filter);
+  if (!read) return read.status();
+  analysed.sessions = std::move(read).value();
+  return cli::population_in_memory(cli::analyse(analysed.sessions, analysed.rules.patterns),
+                                   analysed.filter);
+}
+
+// Loads the patterns, brings the stored analysis up to date and reads the
+// population; on failure prints the error and sets the exit code.
 std::unique_ptr<Analysis> analyse_clients(const std::string& database,
                                           const AnalysisOptions& options, int& exit_code) {
-  auto patterns = patterns_for(options.patterns_file);
-  if (!patterns) {
-    std::cerr << "smtpscope: " << patterns.message() << '\n';
+  auto rules = analysis::load_rules(options.patterns_file);
+  auto filter = population_filter(options);
+  if (!rules || !filter) {
+    std::cerr << "smtpscope: " << (rules ? filter.message() : rules.message()) << '\n';
     exit_code = exit_usage;
-    return nullptr;
-  }
-  // A client is judged against the whole population, as `clients` judges
-  // it: the same sessions, plus its own should they be older than those.
-  auto filter = session_filter("", options.since, options.limit);
-  auto own = session_filter(options.client, options.since, options.limit);
-  if (filter && !options.host.empty()) filter.value().host = options.host;
-  if (own && !options.host.empty()) own.value().host = options.host;
-  if (!filter || !own) {
-    std::cerr << "smtpscope: " << (filter ? own.message() : filter.message()) << '\n';
-    exit_code = exit_usage;
-    return nullptr;
-  }
-  auto db = cli::open_database_at(database, cli::Access::read_and_record);
-  auto read = db ? read_sessions(*db.value(), filter.value())
-                 : Result<std::vector<SessionRecord>>(db.status());
-  if (read && !options.client.empty()) {
-    auto mine = read_sessions(*db.value(), own.value());
-    if (!mine) {
-      read = mine.status();
-    } else {
-      cli::add_missing_sessions(read.value(), std::move(mine).value());
-    }
-  }
-  if (!read) {
-    std::cerr << "smtpscope: " << read.message() << '\n';
-    exit_code = exit_failure;
     return nullptr;
   }
   auto result = std::make_unique<Analysis>();
-  result->patterns = std::move(patterns).value();
-  result->sessions = std::move(read).value();
-  if (result->sessions.size() >= options.limit) {
-    std::cerr << "smtpscope: note: analysed the most recent " << options.limit
-              << " sessions only (use --limit or --since)\n";
+  result->rules = std::move(rules).value();
+  result->filter = std::move(filter).value();
+  auto db = cli::open_database_at(database, cli::Access::read_and_record);
+  auto stored = db ? cli::refresh_analysis(*db.value(), result->rules, std::cerr)
+                   : Result<bool>(db.status());
+  Result<cli::Population> population = stored.status();
+  if (stored && stored.value()) {
+    population = cli::read_population(*db.value(), result->rules.patterns, result->filter);
+  } else if (stored) {
+    population = in_memory(*db.value(), *result);
   }
-  result->clients = cli::by_client(cli::analyse(result->sessions, result->patterns));
-  // The SQL views and the policy server read what was concluded; a
-  // read-only database only loses that.
-  if (db.value()->read_only()) {
-    std::cerr << "smtpscope: note: " << database << " is read-only for this user: "
-              << "session_analysis (the analysis the SQL views read) not refreshed\n";
-  } else if (Status saved = cli::save_analysis(*db.value(), result->clients); !saved) {
-    std::cerr << "smtpscope: warning: session_analysis not updated: " << saved.message() << '\n';
+  if (!population) {
+    std::cerr << "smtpscope: " << population.message() << '\n';
+    exit_code = exit_failure;
+    return nullptr;
   }
+  result->db = std::move(db).value();
+  result->population = std::move(population).value();
   return result;
+}
+
+// The client's own most recent sessions (analysed again in memory for the
+// report's timelines; the score stays the population's).
+Status attach_sessions(Analysis& analysed, cli::ClientSummary& client, std::size_t limit,
+                       std::vector<SessionRecord>& storage) {
+  SessionFilter filter;
+  filter.client_addr = client.client_addr;
+  filter.since_us = analysed.filter.since_us;
+  filter.host = analysed.filter.host;
+  filter.limit = limit;
+  auto read = read_sessions(*analysed.db, filter);
+  if (!read) return read.status();
+  storage = std::move(read).value();
+  client.sessions = cli::analyse(storage, analysed.rules.patterns);
+  return Status::ok();
 }
 
 // The options clients, report and correlate share.
@@ -156,11 +186,12 @@ CLI::App* add_analysis_command(CLI::App& app, const std::string& name, const std
                       "only sessions on this mail server (its log's host field)");
   command->add_option("--format", options.format, fmt::format("{}", fmt::join(formats, ", ")))
       ->check(CLI::IsMember(formats));
-  command->add_option("--limit", options.limit, "the most recent N sessions at most")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 100000000));
   command->add_option("--patterns", options.patterns_file,
                       "patterns file (default: the built-in conf/patterns.yaml)");
+  command->add_flag("--include-local", options.include_local,
+                    "rank local reinjection too (a content filter handing mail back from "
+                    "127.0.0.1 or ::1, seen by XFORWARD or a syslog tag naming a port); left "
+                    "out by default");
   return command;
 }
 
@@ -168,8 +199,10 @@ int run_clients(const std::string& database, const AnalysisOptions& options) {
   int exit_code = 0;
   auto analysed = analyse_clients(database, options, exit_code);
   if (!analysed) return exit_code;
-  std::cout << (options.format == "json" ? cli::render_clients_json(analysed->clients)
-                                         : cli::render_clients_text(analysed->clients));
+  const auto& clients = analysed->population.clients;
+  std::cout << (options.format == "json" ? cli::render_clients_json(clients)
+                                         : cli::render_clients_text(clients));
+  note_local_left_out(*analysed, options.format == "json" ? std::cerr : std::cout);
   return 0;
 }
 
@@ -187,12 +220,18 @@ bool write_page(const std::filesystem::path& dir, const std::string& name, const
 
 // The overview page: on stdout, or with --out as DIR/index.html beside a
 // report page for each client it lists.
-int run_overview(const Analysis& analysed, const AnalysisOptions& options) {
+int run_overview(Analysis& analysed, const AnalysisOptions& options) {
   cli::OverviewOptions overview;
   overview.top_clients = options.top;
   overview.link_clients = !options.out_dir.empty();
-  const std::string page =
-      cli::render_overview_html(analysed.clients, cli::correlate(analysed.clients), overview);
+  auto& clients = analysed.population.clients;
+  auto over_time = cli::read_pattern_minutes(*analysed.db, analysed.filter);
+  if (!over_time) {
+    std::cerr << "smtpscope: " << over_time.message() << '\n';
+    return exit_failure;
+  }
+  const std::string page = cli::render_overview_html(
+      clients, analysis::correlate(analysed.population.observations), over_time.value(), overview);
   if (options.out_dir.empty()) {
     std::cout << page;
     return 0;
@@ -204,13 +243,18 @@ int run_overview(const Analysis& analysed, const AnalysisOptions& options) {
     std::cerr << "smtpscope: cannot create " << options.out_dir << ": " << error.message() << '\n';
     return exit_failure;
   }
-  const std::size_t shown = std::min(options.top, analysed.clients.size());
+  const std::size_t shown = std::min(options.top, clients.size());
   for (std::size_t i = 0; i < shown; ++i) {
-    const auto& client = analysed.clients[i];
-    if (!write_page(dir, cli::client_page_name(client.client_addr),
-                    cli::render_report_html(client))) {
+    auto& client = clients[i];
+    std::vector<SessionRecord> sessions;
+    if (Status read = attach_sessions(analysed, client, options.limit, sessions); !read) {
+      std::cerr << "smtpscope: " << read.message() << '\n';
       return exit_failure;
     }
+    const bool written = write_page(dir, cli::client_page_name(client.client_addr),
+                                    cli::render_report_html(client));
+    client.sessions.clear();
+    if (!written) return exit_failure;
   }
   if (!write_page(dir, "index.html", page)) return exit_failure;
   std::cerr << "smtpscope: wrote " << (dir / "index.html").string() << " and " << shown
@@ -230,14 +274,23 @@ int run_report(const std::string& database, const AnalysisOptions& options) {
   int exit_code = 0;
   auto analysed = analyse_clients(database, options, exit_code);
   if (!analysed) return exit_code;
-  if (options.client.empty()) return run_overview(*analysed, options);
-  auto found = std::find_if(analysed->clients.begin(), analysed->clients.end(),
+  if (options.client.empty()) {
+    note_local_left_out(*analysed, std::cerr);
+    return run_overview(*analysed, options);
+  }
+  auto& clients = analysed->population.clients;
+  auto found = std::find_if(clients.begin(), clients.end(),
                             [&](const cli::ClientSummary& c) { return c.client_addr == options.client; });
-  if (found == analysed->clients.end()) {
+  if (found == clients.end()) {
     std::cerr << "smtpscope: no sessions of client " << options.client << '\n';
     return exit_failure;
   }
-  const auto& client = *found;
+  auto& client = *found;
+  std::vector<SessionRecord> sessions;
+  if (Status read = attach_sessions(*analysed, client, options.limit, sessions); !read) {
+    std::cerr << "smtpscope: " << read.message() << '\n';
+    return exit_failure;
+  }
   if (options.format == "text") {
     const std::string text = cli::render_report_text(client);
     std::cout << (cli::colour_wanted() ? cli::colourize(text) : text);
@@ -252,10 +305,54 @@ int run_correlate(const std::string& database, const AnalysisOptions& options) {
   int exit_code = 0;
   auto analysed = analyse_clients(database, options, exit_code);
   if (!analysed) return exit_code;
-  const auto associations = cli::correlate(analysed->clients);
+  const auto associations = analysis::correlate(analysed->population.observations);
   std::cout << (options.format == "json"
                     ? cli::render_correlation_json(associations)
-                    : cli::render_correlation_text(associations, analysed->clients));
+                    : cli::render_correlation_text(associations, analysed->population.clients));
+  note_local_left_out(*analysed, options.format == "json" ? std::cerr : std::cout);
+  return 0;
+}
+
+struct AnalyseOptions {
+  std::string since;
+  std::string patterns_file;
+};
+
+int run_analyse(const std::string& database, const AnalyseOptions& options) {
+  auto rules = analysis::load_rules(options.patterns_file);
+  std::optional<std::int64_t> since_us;
+  if (!options.since.empty()) {
+    auto window = parse_duration_us(options.since);
+    if (!window) {
+      std::cerr << "smtpscope: --since: " << window.message() << '\n';
+      return exit_usage;
+    }
+    since_us = now_us() - window.value();
+  }
+  if (!rules) {
+    std::cerr << "smtpscope: " << rules.message() << '\n';
+    return exit_usage;
+  }
+  auto db = cli::open_database_at(database, cli::Access::read_and_record);
+  if (!db) {
+    std::cerr << "smtpscope: " << db.message() << '\n';
+    return exit_failure;
+  }
+  if (db.value()->read_only()) {
+    std::cerr << "smtpscope: analyse: " << database << " is read-only for this user\n";
+    return exit_failure;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  auto done = analysis::analyse_stored(*db.value(), rules.value(), since_us,
+                                       cli::progress_bar("analysing"));
+  if (!done) {
+    std::cerr << "smtpscope: " << done.message() << " (run again to resume)\n";
+    return exit_failure;
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::cout << fmt::format("analysed {} sessions in {:.1f} s ({:.0f} sessions/s)\n", done.value(),
+                           seconds, seconds > 0 ? static_cast<double>(done.value()) / seconds : 0.0);
   return 0;
 }
 
@@ -356,6 +453,10 @@ int main(int argc, char** argv) {
   report_cmd->add_option("--client", report_options.client,
                          "client IP address (required but for the HTML overview)")
       ->check(cli::client_address_validator());
+  report_cmd->add_option("--limit", report_options.limit,
+                         "the client's most recent N sessions shown (its score counts all)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000000));
   report_cmd->add_option("--top", report_options.top, "overview: the N most anomalous clients")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
@@ -368,6 +469,18 @@ int main(int argc, char** argv) {
       "for each fingerprint and HELO quirk, how often each pattern occurs against the rest of "
       "the population: lift and a 95% Wilson interval",
       correlate_options, {"text", "json"});
+
+  AnalyseOptions analyse_options;
+  auto* analyse_cmd = app.add_subcommand(
+      "analyse", "analyse the stored sessions again (after a new patterns file or smtpscope "
+                 "version; the commands say when the stored analysis is stale): each session's "
+                 "stage string, facts, HELO quirks, fingerprint and patterns, into "
+                 "session_analysis and the per-client counts every view reads; resumable, with "
+                 "a progress bar on a terminal");
+  analyse_cmd->add_option("--since", analyse_options.since,
+                          "only sessions newer than this (24h, 7d)");
+  analyse_cmd->add_option("--patterns", analyse_options.patterns_file,
+                          "patterns file (default: the built-in conf/patterns.yaml)");
 
   cli::DiscoverOptions discover;
   auto* discover_cmd = app.add_subcommand(
@@ -483,9 +596,6 @@ int main(int argc, char** argv) {
                  "--out FILE written atomically) or served over HTTP (--listen). Client addresses "
                  "appear as label values only for those top-N clients");
   metrics_cmd->add_option("--since", metrics.since, "only sessions newer than this (24h, 7d)");
-  metrics_cmd->add_option("--limit", metrics.limit, "the most recent N sessions at most")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 100000000));
   metrics_cmd->add_option("--top", metrics.top,
                           "clients with a score series, most anomalous first (bounds the "
                           "client label: at most 1000)")
@@ -527,6 +637,7 @@ int main(int argc, char** argv) {
   if (clients_cmd->parsed()) return run_clients(db, clients_options);
   if (report_cmd->parsed()) return run_report(db, report_options);
   if (correlate_cmd->parsed()) return run_correlate(db, correlate_options);
+  if (analyse_cmd->parsed()) return run_analyse(db, analyse_options);
   if (servers_cmd->parsed()) return cli::run_servers(db, servers_format);
   if (discover_cmd->parsed()) {
     discover.database = db;

@@ -38,21 +38,8 @@ std::vector<analysis::HeloQuirk> all_quirks() {
   return quirks;
 }
 
-struct Population {
-  analysis::PatternSet patterns;
-  std::vector<SessionRecord> sessions;
-  std::vector<ClientSummary> clients;
-};
-
-Result<analysis::PatternSet> patterns_for(const std::string& file) {
-  return file.empty() ? analysis::parse_patterns(analysis::builtin_patterns_yaml(),
-                                                 "built-in patterns")
-                      : analysis::load_patterns(file);
-}
-
-Result<SessionFilter> filter_for(const MetricsOptions& options) {
-  SessionFilter filter;
-  filter.limit = options.limit;
+Result<PopulationFilter> filter_for(const MetricsOptions& options) {
+  PopulationFilter filter;
   if (!options.since.empty()) {
     auto window = parse_duration_us(options.since);
     if (!window) return window.status().context("--since");
@@ -61,26 +48,18 @@ Result<SessionFilter> filter_for(const MetricsOptions& options) {
   return filter;
 }
 
-Result<std::unique_ptr<Population>> analyse_population(const MetricsOptions& options,
-                                                       const SessionFilter& filter) {
-  auto patterns = patterns_for(options.patterns_file);
-  if (!patterns) return patterns.status();
-  auto db = open_database_at(options.database, Access::read);
+Result<std::string> metrics_text(const MetricsOptions& options, const PopulationFilter& filter) {
+  auto rules = analysis::load_rules(options.patterns_file);
+  if (!rules) return rules.status();
+  auto db = open_database_at(options.database, Access::read_and_record);
   if (!db) return db.status();
-  auto read = read_sessions(*db.value(), filter);
-  if (!read) return read.status().context("reading sessions");
-  auto population = std::make_unique<Population>();
-  population->patterns = std::move(patterns).value();
-  population->sessions = std::move(read).value();
-  population->clients = by_client(analyse(population->sessions, population->patterns));
-  return population;
-}
-
-Result<std::string> metrics_text(const MetricsOptions& options, const SessionFilter& filter) {
-  auto population = analyse_population(options, filter);
-  if (!population) return population.status();
-  const Population& p = *population.value();
-  return render_population_metrics(p.clients, p.patterns, options.top, now_seconds());
+  auto stored = refresh_analysis(*db.value(), rules.value(), std::cerr);
+  if (!stored) return stored.status();
+  if (!stored.value()) return Status::error("the stored analysis is not current and the database is read-only");
+  auto population = read_population(*db.value(), rules.value().patterns, filter);
+  if (!population) return population.status().context("reading the stored analysis");
+  return render_population_metrics(population.value(), rules.value().patterns, options.top,
+                                   now_seconds());
 }
 
 Status write_atomically(const std::string& path, const std::string& text) {
@@ -103,7 +82,7 @@ Status write_atomically(const std::string& path, const std::string& text) {
 }
 
 // Serves until SIGTERM or SIGINT; each scrape analyses the database again.
-int serve(const MetricsOptions& options, const SessionFilter& filter) {
+int serve(const MetricsOptions& options, const PopulationFilter& filter) {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
@@ -133,40 +112,32 @@ int serve(const MetricsOptions& options, const SessionFilter& filter) {
 
 }  // namespace
 
-std::string render_population_metrics(const std::vector<ClientSummary>& clients,
+std::string render_population_metrics(const Population& population,
                                       const analysis::PatternSet& patterns, std::size_t top,
                                       double now_s) {
-  std::map<std::string, std::size_t> by_pattern;
-  std::map<std::string, std::size_t> by_quirk;
-  std::size_t sessions = 0;
-  for (const auto& client : clients) {
-    for (const auto& session : client.sessions) {
-      sessions += 1;
-      std::set<std::string_view> patterns_seen;
-      for (const auto* pattern : session.patterns) patterns_seen.insert(pattern->name);
-      for (auto name : patterns_seen) by_pattern[std::string(name)] += 1;
-      std::set<analysis::HeloQuirk> quirks_seen(session.facts.quirks.begin(),
-                                                session.facts.quirks.end());
-      for (auto quirk : quirks_seen) by_quirk[std::string(analysis::to_string(quirk))] += 1;
-    }
-  }
+  const auto& clients = population.clients;
+  auto sessions_with = [](const std::map<std::string, std::int64_t>& counts,
+                          const std::string& name) {
+    auto found = counts.find(name);
+    return found == counts.end() ? std::int64_t{0} : found->second;
+  };
   MetricsRegistry registry;
   registry.gauge("smtpscope_analysed_sessions", "Sessions analysed (the window asked for).")
-      .set(static_cast<std::int64_t>(sessions));
+      .set(population.sessions);
   registry.gauge("smtpscope_analysed_clients", "Distinct client addresses in those sessions.")
       .set(static_cast<std::int64_t>(clients.size()));
   for (const auto& pattern : patterns.patterns) {
     registry
         .gauge("smtpscope_pattern_sessions", "Analysed sessions named by each pattern.",
                {{"pattern", pattern.name}})
-        .set(static_cast<std::int64_t>(by_pattern[pattern.name]));
+        .set(sessions_with(population.sessions_with_pattern, pattern.name));
   }
   for (auto quirk : all_quirks()) {
     const std::string name(analysis::to_string(quirk));
     registry
         .gauge("smtpscope_helo_quirk_sessions", "Analysed sessions with each HELO quirk.",
                {{"quirk", name}})
-        .set(static_cast<std::int64_t>(by_quirk[name]));
+        .set(sessions_with(population.sessions_with_quirk, name));
   }
   const std::size_t shown = std::min({top, clients.size(), max_top_clients});
   for (std::size_t i = 0; i < shown; ++i) {
@@ -178,7 +149,7 @@ std::string render_population_metrics(const std::vector<ClientSummary>& clients,
     registry
         .gauge("smtpscope_client_sessions", "Analysed sessions of the most anomalous clients.",
                {{"client", client.client_addr}})
-        .set(static_cast<std::int64_t>(client.sessions.size()));
+        .set(client.session_count);
   }
   registry.gauge_from("smtpscope_metrics_generated_timestamp_seconds",
                       "When these metrics were computed (Unix time).", {},

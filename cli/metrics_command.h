@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "client_report.h"
+#include "client_population.h"
 #include "patterns.h"
 
 namespace smtpscope::cli {
@@ -20,7 +20,6 @@ namespace smtpscope::cli {
 struct MetricsOptions {
   std::string database;
   std::string since;           // only sessions newer than this (duration text)
-  std::size_t limit = 100000;  // most recent sessions analysed at most
   std::size_t top = 20;        // clients with a score series
   std::string patterns_file;   // empty: the built-in patterns
   std::string out;             // write here instead of stdout
@@ -31,7 +30,7 @@ inline constexpr std::size_t max_top_clients = 1000;
 
 // The exposition text for analysed clients (most anomalous first) and the
 // pattern set they were analysed with; `now_s` stamps it.
-std::string render_population_metrics(const std::vector<ClientSummary>& clients,
+std::string render_population_metrics(const Population& population,
                                       const analysis::PatternSet& patterns, std::size_t top,
                                       double now_s);
 

@@ -56,26 +56,15 @@ std::vector<PatternUse> patterns_present(const std::vector<ClientSummary>& clien
   return uses;
 }
 
-std::string summary(const std::vector<ClientSummary>& clients) {
-  std::size_t sessions = 0;
-  std::int64_t first = std::numeric_limits<std::int64_t>::max();
-  std::int64_t last = std::numeric_limits<std::int64_t>::min();
-  for (const auto& c : clients) {
-    sessions += c.sessions.size();
-    for (const auto& a : c.sessions) {
-      first = std::min(first, a.session->connect_us);
-      last = std::max(last, a.session->connect_us);
-    }
-  }
-  if (sessions == 0) return "<p>No sessions recorded.</p>\n";
+std::string summary(const std::vector<ClientSummary>& clients, const PatternTimeline& t) {
+  if (t.sessions == 0) return "<p>No sessions recorded.</p>\n";
   return fmt::format("<p class=\"muted\">{} client{}, {} session{}, from {} to {}.</p>\n",
-                     clients.size(), clients.size() == 1 ? "" : "s", sessions,
-                     sessions == 1 ? "" : "s", html_escape(utc_text(first)),
-                     html_escape(utc_text(last)));
+                     clients.size(), clients.size() == 1 ? "" : "s", t.sessions,
+                     t.sessions == 1 ? "" : "s", html_escape(utc_text(t.first_us)),
+                     html_escape(utc_text(t.last_us)));
 }
 
-std::string timeline_section(const std::vector<ClientSummary>& clients) {
-  const PatternTimeline t = pattern_timeline(clients);
+std::string timeline_section(const PatternTimeline& t) {
   std::string out = "<h2>Patterns over time</h2>\n";
   if (t.sessions_with_pattern == 0) return out + "<p>No session matched a pattern.</p>\n";
   out += fmt::format("<p class=\"muted\">{} of {} sessions named by a pattern, by the time they "
@@ -104,11 +93,9 @@ std::string client_row(std::size_t rank, const ClientSummary& c, bool link) {
     patterns += fmt::format("{}<code>{}</code>&nbsp;{}", patterns.empty() ? "" : " ", h(p->name), n);
   }
   std::string fingerprints;  // the id, its features on hover
-  for (const auto& id : c.fingerprints) {
-    const auto& first = *std::find_if(c.sessions.begin(), c.sessions.end(),
-                                      [&](const AnalysedSession& a) { return a.fingerprint.id == id; });
+  for (const auto& f : c.fingerprints) {
     fingerprints += fmt::format("{}<code title=\"{}\">{}</code>", fingerprints.empty() ? "" : " ",
-                                h(first.fingerprint.readable(), 600), h(id, 40));
+                                h(f.features, 600), h(f.id, 40));
   }
   const std::string name = link ? fmt::format("<a href=\"{}\"><code class=\"addr\">{}</code></a>",
                                               html_escape(client_page_name(c.client_addr)),
@@ -117,10 +104,10 @@ std::string client_row(std::size_t rank, const ClientSummary& c, bool link) {
   return fmt::format("<tr><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{:.2f}</td>"
                      "<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.0f}%</td>"
                      "<td>{}</td><td>{}</td><td>{}{}</td></tr>\n",
-                     rank, name, c.anomaly.score, c.sessions.size(), c.transactions,
+                     rank, name, c.anomaly.score, c.session_count, c.transactions,
                      abort_rate(c) * 100, patterns.empty() ? "-" : patterns,
                      c.quirks.empty() ? "-" : h(fmt::format("{}", fmt::join(c.quirks, ", "))),
-                     fingerprints, c.fingerprint_changes > 0 ? " (changed)" : "");
+                     fingerprints, c.fingerprints.size() > 1 ? " (several)" : "");
 }
 
 std::string clients_section(const std::vector<ClientSummary>& clients,
@@ -147,10 +134,8 @@ std::string fingerprint_legend(const std::vector<ClientSummary>& clients,
   std::set<std::string> wanted(ids.begin(), ids.end());
   std::map<std::string, std::string> readable;
   for (const auto& c : clients) {
-    for (const auto& a : c.sessions) {
-      if (wanted.contains(a.fingerprint.id) && !readable.contains(a.fingerprint.id)) {
-        readable[a.fingerprint.id] = a.fingerprint.readable();
-      }
+    for (const auto& f : c.fingerprints) {
+      if (wanted.contains(f.id) && !readable.contains(f.id)) readable[f.id] = f.features;
     }
   }
   for (const auto& id : ids) {
@@ -213,11 +198,13 @@ std::string client_page_name(const std::string& client_addr) {
 
 std::string render_overview_html(const std::vector<ClientSummary>& clients,
                                  const std::vector<analysis::Association>& associations,
+                                 const std::vector<TimedCount>& sessions_over_time,
                                  const OverviewOptions& options) {
   std::string out = html_page_head("smtpscope overview", style) + "<h1>smtpscope overview</h1>\n";
   const std::vector<PatternUse> uses = patterns_present(clients);
-  out += summary(clients);
-  out += timeline_section(clients);
+  const PatternTimeline timeline = pattern_timeline(sessions_over_time);
+  out += summary(clients, timeline);
+  out += timeline_section(timeline);
   out += clients_section(clients, options);
   out += advice_section(uses);
   out += correlation_section(clients, associations, options);

@@ -16,6 +16,7 @@
 
 #include "client_report.h"
 #include "correlation.h"
+#include "pattern_timeline.h"
 
 namespace smtpscope::cli {
 
@@ -27,6 +28,7 @@ struct OverviewOptions {
 
 std::string render_overview_html(const std::vector<ClientSummary>& clients,
                                  const std::vector<analysis::Association>& associations,
+                                 const std::vector<TimedCount>& sessions_over_time,
                                  const OverviewOptions& options);
 
 // A file name for a client's report page, safe whatever the address holds:

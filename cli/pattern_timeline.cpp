@@ -51,24 +51,26 @@ std::string unit_name(std::int64_t bucket_us) {
 
 }  // namespace
 
-PatternTimeline pattern_timeline(const std::vector<ClientSummary>& clients,
+PatternTimeline pattern_timeline(const std::vector<TimedCount>& sessions,
                                  std::size_t max_series, std::size_t max_buckets) {
   PatternTimeline out;
-  std::map<std::string, int> totals;
+  std::map<std::string, std::int64_t> totals;
   std::int64_t first = std::numeric_limits<std::int64_t>::max();
   std::int64_t last = std::numeric_limits<std::int64_t>::min();
-  for (const auto& c : clients) {
-    for (const auto& a : c.sessions) {
-      ++out.sessions;
-      first = std::min(first, a.session->connect_us);
-      last = std::max(last, a.session->connect_us);
-      if (a.patterns.empty()) continue;
-      ++out.sessions_with_pattern;
-      totals[a.patterns.front()->name] += 1;
-    }
+  for (const auto& t : sessions) {
+    out.sessions += t.count;
+    first = std::min(first, t.at_us);
+    last = std::max(last, t.at_us);
+    if (t.pattern.empty()) continue;
+    out.sessions_with_pattern += t.count;
+    totals[t.pattern] += t.count;
+  }
+  if (out.sessions > 0) {
+    out.first_us = first;
+    out.last_us = last;
   }
   if (out.sessions_with_pattern == 0) return out;
-  std::vector<std::pair<std::string, int>> ranked(totals.begin(), totals.end());
+  std::vector<std::pair<std::string, std::int64_t>> ranked(totals.begin(), totals.end());
   std::stable_sort(ranked.begin(), ranked.end(),
                    [](const auto& a, const auto& b) { return a.second > b.second; });
   std::map<std::string, std::size_t> series_of;
@@ -94,17 +96,14 @@ PatternTimeline pattern_timeline(const std::vector<ClientSummary>& clients,
   const std::int64_t buckets =
       std::clamp<std::int64_t>(microseconds_between(out.start_us, last) / out.bucket_us + 1, 1,
                                static_cast<std::int64_t>(max_buckets));
-  out.counts.assign(static_cast<std::size_t>(buckets), std::vector<int>(out.series.size(), 0));
-  for (const auto& c : clients) {
-    for (const auto& a : c.sessions) {
-      if (a.patterns.empty()) continue;
-      const auto found = series_of.find(a.patterns.front()->name);
-      const std::size_t series = found == series_of.end() ? out.series.size() - 1 : found->second;
-      const std::int64_t bucket = std::clamp<std::int64_t>(
-          microseconds_between(out.start_us, a.session->connect_us) / out.bucket_us, 0,
-          buckets - 1);
-      out.counts[static_cast<std::size_t>(bucket)][series] += 1;
-    }
+  out.counts.assign(static_cast<std::size_t>(buckets), std::vector<std::int64_t>(out.series.size(), 0));
+  for (const auto& t : sessions) {
+    if (t.pattern.empty()) continue;
+    const auto found = series_of.find(t.pattern);
+    const std::size_t series = found == series_of.end() ? out.series.size() - 1 : found->second;
+    const std::int64_t bucket = std::clamp<std::int64_t>(
+        microseconds_between(out.start_us, t.at_us) / out.bucket_us, 0, buckets - 1);
+    out.counts[static_cast<std::size_t>(bucket)][series] += t.count;
   }
   return out;
 }
@@ -115,10 +114,10 @@ std::string pattern_timeline_svg(const PatternTimeline& t) {
   const int legend_rows = static_cast<int>((t.series.size() + 2) / 3);
   const int axis_y = top + plot;
   const int height = axis_y + 40 + legend_rows * legend_row;
-  int highest = 1;
+  std::int64_t highest = 1;
   for (const auto& bucket : t.counts) {
-    int sum = 0;
-    for (int n : bucket) sum += n;
+    std::int64_t sum = 0;
+    for (std::int64_t n : bucket) sum += n;
     highest = std::max(highest, sum);
   }
   const long long step = grid_step(highest);
@@ -148,9 +147,9 @@ std::string pattern_timeline_svg(const PatternTimeline& t) {
     double y = axis_y;
     const std::int64_t from = t.start_us + static_cast<std::int64_t>(b) * t.bucket_us;
     for (std::size_t s = 0; s < t.series.size(); ++s) {
-      const int n = t.counts[b][s];
+      const std::int64_t n = t.counts[b][s];
       if (n == 0) continue;
-      const double h = plot * n / peak;
+      const double h = plot * static_cast<double>(n) / peak;
       y -= h;
       svg += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" "
                          "fill=\"{}\"><title>{}: {} session{} ({})</title></rect>",

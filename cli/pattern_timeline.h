@@ -13,20 +13,27 @@
 #include <string>
 #include <vector>
 
-#include "client_report.h"
 
 namespace smtpscope::cli {
+
+struct TimedCount {  // `count` sessions that began at about at_us, named by `pattern` ("" none)
+  std::int64_t at_us = 0;
+  std::string pattern;
+  std::int64_t count = 0;
+};
 
 struct PatternTimeline {
   std::int64_t start_us = 0;   // the first bucket's start (a whole minute, hour or day, UTC)
   std::int64_t bucket_us = 0;  // a minute, an hour, or a whole number of days
   std::vector<std::string> series;       // pattern names, most sessions first; "other" last
-  std::vector<std::vector<int>> counts;  // [bucket][series]
-  int sessions_with_pattern = 0;
-  int sessions = 0;
+  std::vector<std::vector<std::int64_t>> counts;  // [bucket][series]
+  std::int64_t sessions_with_pattern = 0;
+  std::int64_t sessions = 0;
+  std::int64_t first_us = 0;  // the first and last session's time
+  std::int64_t last_us = 0;
 };
 
-PatternTimeline pattern_timeline(const std::vector<ClientSummary>& clients,
+PatternTimeline pattern_timeline(const std::vector<TimedCount>& sessions,
                                  std::size_t max_series = 8, std::size_t max_buckets = 400);
 
 // Empty when no session has a pattern.

@@ -98,7 +98,7 @@ std::string render_report_html(const ClientSummary& c) {
   std::string out = html_page_head("smtpscope report: " + c.client_addr, style);
   out += fmt::format("<h1>Client <code>{}</code></h1><p class=\"muted\">{} sessions, {} "
                      "transactions: {} delivered, {} aborted ({:.0f}% aborted)</p>\n",
-                     h(c.client_addr), c.sessions.size(), c.transactions, c.delivered, c.aborted,
+                     h(c.client_addr), c.session_count, c.transactions, c.delivered, c.aborted,
                      rate * 100);
   if (!c.pattern_counts.empty()) {
     const analysis::Pattern& top = *c.pattern_counts.front().first;
@@ -118,16 +118,14 @@ std::string render_report_html(const ClientSummary& c) {
   out += "<h2>Patterns</h2><table><tr><th>pattern</th><th>sessions</th><th>meaning</th></tr>";
   for (const auto& [p, n] : c.pattern_counts) {
     out += fmt::format("<tr><td><code>{}</code></td><td>{} of {}</td><td>{}</td></tr>",
-                       html_escape(p->name), n, c.sessions.size(), html_escape(p->title));
+                       html_escape(p->name), n, c.session_count, html_escape(p->title));
   }
   out += "</table>\n<h2>HELO quirks and fingerprints</h2><p>Quirks: ";
   out += c.quirks.empty() ? "none" : h(fmt::format("{}", fmt::join(c.quirks, ", ")));
   out += "</p><table><tr><th>fingerprint</th><th>features</th></tr>";
-  for (const std::string& id : c.fingerprints) {
-    const auto& s = *std::find_if(c.sessions.begin(), c.sessions.end(),
-                                  [&](const AnalysedSession& a) { return a.fingerprint.id == id; });
-    out += fmt::format("<tr><td><code>{}</code></td><td>{}</td></tr>", h(id),
-                       h(s.fingerprint.readable()));
+  for (const auto& f : c.fingerprints) {
+    out += fmt::format("<tr><td><code>{}</code></td><td>{} session{}: {}</td></tr>", h(f.id),
+                       f.sessions, f.sessions == 1 ? "" : "s", h(f.features));
   }
   out += "</table>\n<h2>Sessions</h2><p class=\"muted\">Times are from the connect. "
          "<em>&lt;+11.0s</em> (a ring in the chart): the log's whole-second stamp, the event "

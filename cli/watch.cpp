@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "fingerprint.h"
+#include "analysis_worker.h"
 #include "ingester.h"
 #include "patterns.h"
 #include "session_facts.h"
@@ -84,13 +85,12 @@ void show(const SessionRecord& s, const analysis::PatternSet& patterns, const Wa
 }  // namespace
 
 int run_watch(const WatchOptions& o) {
-  auto patterns = o.patterns_file.empty()
-                      ? analysis::parse_patterns(analysis::builtin_patterns_yaml(), "built-in")
-                      : analysis::load_patterns(o.patterns_file);
-  if (!patterns) {
-    std::cerr << "smtpscope: " << patterns.message() << '\n';
+  auto rules = analysis::load_rules(o.patterns_file);
+  if (!rules) {
+    std::cerr << "smtpscope: " << rules.message() << '\n';
     return 2;
   }
+  const analysis::PatternSet& patterns = rules.value().patterns;
   auto db = open_database(o.database, 5000);  // creates it if the daemons have not yet
   if (!db) {
     std::cerr << "smtpscope: " << db.message() << '\n';
@@ -99,7 +99,17 @@ int run_watch(const WatchOptions& o) {
   std::signal(SIGINT, stop_watching);
   std::signal(SIGTERM, stop_watching);
   std::thread follower;
+  // Following a log, watch records the sessions' ends: it stores their
+  // analysis as ingest --follow does.
+  std::unique_ptr<analysis::AnalysisWorker> analyser;
   if (!o.log_file.empty()) {
+    auto started = analysis::AnalysisWorker::start(o.database, 5000, rules.value(),
+                                                   std::chrono::seconds(1));
+    if (!started) {
+      std::cerr << "smtpscope: " << started.message() << '\n';
+      return 1;
+    }
+    analyser = std::move(started).value();
     follower = std::thread([&o] {
       ingest::IngestOptions options;
       options.follow = true;
@@ -126,7 +136,7 @@ int run_watch(const WatchOptions& o) {
         // Shown once it has ended and the sensors had a moment to report.
         if (shown.sessions.contains(s.id) || s.close_us.value_or(polled) > polled - 250'000) continue;
         shown.sessions.insert(s.id);
-        show(s, patterns.value(), o, shown);
+        show(s, patterns, o, shown);
       }
       watermark = polled;
       if (shown.sessions.size() > 100000) shown.sessions.clear();
@@ -134,6 +144,7 @@ int run_watch(const WatchOptions& o) {
     std::this_thread::sleep_for(std::chrono::duration<double>(o.interval_s));
   }
   if (follower.joinable()) follower.join();
+  if (analyser) analyser->stop();
   return 0;
 }
 

@@ -250,6 +250,16 @@ std::vector<ConfigKey> build_keys() {
                                16 * 1024 * 1024, "65536",
                                "longest log line read; the rest of a longer line is skipped and "
                                "the line counted malformed"),
+      string_key("analysis.patterns_file",
+                 [](Config& c) -> auto& { return c.analysis.patterns_file; }, "\"\"",
+                 "patterns the daemons, ingest and watch analyse each ended session with "
+                 "(empty: the built-in ones); the commands take --patterns",
+                 true),
+      integer_key<int>("analysis.interval_ms",
+                       [](Config& c) -> auto& { return c.analysis.interval_ms; }, 0, 3600000,
+                       "2000",
+                       "how often the daemons and ingest analyse the sessions that ended, off "
+                       "Postfix's path (0: never; the commands then analyse when asked)"),
       listen_key("metrics.milter_listen",
                  [](Config& c) -> auto& { return c.metrics.milter_listen; },
                  "Prometheus endpoint of the milter, HOST:PORT or PORT (127.0.0.1 when no host; "

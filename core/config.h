@@ -64,6 +64,10 @@ struct Config {
   struct Ingest {
     std::size_t max_line_bytes = 0;
   } ingest;
+  struct Analysis {
+    std::string patterns_file;  // empty: the built-in patterns
+    int interval_ms = 0;        // 0: the daemons and ingest leave analysis to the commands
+  } analysis;
   struct Metrics {
     std::string milter_listen;  // empty: no metrics endpoint
     std::string policy_listen;

@@ -59,6 +59,7 @@ struct SessionFilter {
   std::optional<std::int64_t> since_us;
   std::optional<std::int64_t> closed_since_us;  // sessions that ended at or after this
   std::optional<std::string> host;              // sessions on this mail server only
+  std::optional<std::vector<std::int64_t>> ids;  // these sessions only
   std::size_t limit = 50;  // the most recent `limit` sessions
 };
 

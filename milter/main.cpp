@@ -16,6 +16,7 @@
 #include "logging.h"
 #include "metrics_http.h"
 #include "metrics_registry.h"
+#include "analysis_worker.h"
 #include "store.h"
 
 namespace {
@@ -110,6 +111,12 @@ int run(const std::shared_ptr<const Config>& config, bool foreground) {
   tune_allocator();
   StoreOptions options = store_options(*config, "milter");
   if (metrics_server) options.metrics = &metrics;
+  // Ended sessions are analysed in the background, off the Postfix path.
+  auto analyser = analysis::AnalysisWorker::from_config(*config);
+  if (!analyser) {
+    spdlog::critical("{}", analyser.message());
+    return exit_failure;
+  }
   auto store = Store::open(std::move(options), clock);
   if (!store) {
     spdlog::critical("{}", store.message());
@@ -128,6 +135,7 @@ int run(const std::shared_ptr<const Config>& config, bool foreground) {
   const int result = smfi_main();
   if (metrics_server) metrics_server->stop();  // its callbacks read the store
   store.value()->stop();
+  if (analyser.value()) analyser.value()->stop();  // after the store: its last events too
   const StoreStats stats = store.value()->stats();
   spdlog::info("milter event=stopped enqueued={} written={} dropped={} lost={} failed_batches={}",
                stats.enqueued, stats.written, stats.dropped, stats.lost, stats.failed_batches);

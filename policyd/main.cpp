@@ -17,6 +17,7 @@
 #include "metrics_registry.h"
 #include "policy_service.h"
 #include "server.h"
+#include "analysis_worker.h"
 #include "store.h"
 
 namespace {
@@ -130,6 +131,14 @@ int run(const Config& config, bool foreground) {
                        "from Postfix).",
                        {{"source", "policy"}});
   }
+  // Ended sessions are analysed in the background, off the Postfix path;
+  // not by spawn(8)'s short-lived instances (one per connection).
+  auto analyser = spawn_mode(config) ? Result<std::unique_ptr<analysis::AnalysisWorker>>(nullptr)
+                                     : analysis::AnalysisWorker::from_config(config);
+  if (!analyser) {
+    spdlog::critical("{}", analyser.message());
+    return exit_failure;
+  }
   auto store = Store::open(std::move(store_opts), clock);
   if (!store) {
     spdlog::critical("{}", store.message());
@@ -164,6 +173,7 @@ int run(const Config& config, bool foreground) {
   });
   if (metrics_server) metrics_server->stop();  // its callbacks read the store
   store.value()->stop();
+  if (analyser.value()) analyser.value()->stop();  // after the store: its last events too
   const ServerStats s = server.value()->stats();
   const StoreStats st = store.value()->stats();
   spdlog::info("policy event=stopped requests={} protocol_errors={} timeouts={} unread={} "

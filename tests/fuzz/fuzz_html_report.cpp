@@ -90,7 +90,18 @@ std::string render_overview(std::string_view text, const std::vector<std::string
   cli::OverviewOptions options;
   options.top_clients = 2;
   options.link_clients = true;
-  return cli::render_overview_html(clients, cli::correlate(clients), options);
+  std::vector<analysis::Observation> observations;
+  std::vector<cli::TimedCount> over_time;
+  for (const auto& c : clients) {
+    for (const auto& a : c.sessions) {
+      analysis::Observation o{a.fingerprint.id, {}, {}};
+      for (auto q : a.facts.quirks) o.quirks.emplace_back(analysis::to_string(q));
+      for (const auto* p : a.patterns) o.patterns.push_back(p->name);
+      observations.push_back(std::move(o));
+      over_time.push_back({a.session->connect_us, a.patterns.empty() ? "" : a.patterns.front()->name, 1});
+    }
+  }
+  return cli::render_overview_html(clients, analysis::correlate(observations), over_time, options);
 }
 
 // Tag names report_html.cpp, overview_html.cpp and pattern_timeline.cpp write.

@@ -242,8 +242,9 @@ class Commands(unittest.TestCase):
             self.assertIn(f"database {old} is read-only for this user and has schema version 5",
                           result.stderr)
         self.assertEqual(harness.query(old, "SELECT max(version) FROM schema_version"), [(5,)])
-        # A current read-only database is read; the analysis notes it could
-        # not store its conclusions; maintenance refuses clearly.
+        # A current read-only database is read; its stored analysis is
+        # behind, so the sessions are analysed in memory, with a note;
+        # maintenance refuses clearly.
         current = self.work.join("current.db")
         database_at_schema(current, latest_schema())
         os.chmod(current, 0o444)
@@ -254,7 +255,8 @@ class Commands(unittest.TestCase):
         result = self.run_as_nobody("--db", current, "clients", "--format", "json")
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(json.loads(result.stdout)["clients"][0]["client"], "192.0.2.1")
-        self.assertIn(f"note: {current} is read-only for this user: session_analysis", result.stderr)
+        self.assertIn(f"note: {current} is read-only for this user and its newest sessions are not "
+                      "analysed yet: analysing its sessions in memory", result.stderr)
         self.assertNotIn("attempt to write", result.stderr)
         result = self.run_as_nobody("--db", current, "db", "prune", "--older-than", "1d")
         self.assertEqual(result.returncode, 1)

@@ -67,6 +67,21 @@ class MilterScenarios(unittest.TestCase):
     def test_milter_stopped_cleanly(self):
         self.assertEqual(self.milter_exit, 0)
 
+    def test_the_milter_stored_the_analysis_of_each_session_it_saw_end(self):
+        """Schema 8: each session is analysed once when it ends, by the
+        daemon that recorded its end (here the milter's analysis thread, and
+        its last pass at stop); no smtpscope command has run."""
+        rows = harness.query(self.db, "SELECT s.client_addr, a.stages, a.pattern FROM sessions s"
+                             " LEFT JOIN session_analysis a ON a.session_id = s.id")
+        self.assertTrue(rows)
+        for client, stages, _ in rows:
+            self.assertIsNotNone(stages, client)
+        named = {client: pattern for client, _, pattern in rows}
+        self.assertEqual(named[PROXY], "intercepting-proxy")
+        self.assertEqual(named[PROBE], "verification-probe")
+        (counted,) = harness.query(self.db, "SELECT sum(sessions) FROM client_day_shapes")
+        self.assertEqual(counted, (len(rows),))
+
     def test_1_intercepting_proxy(self):
         self.assertEqual(self.replies[PROXY], [250, 250, 250, 250, 250, 250, 250, 221])
         self.assertEqual(harness.session_stages(self.db, PROXY), [[

@@ -24,6 +24,7 @@ LOG = "mchirico-blockbadip-mail.log"
 BRUTE_FORCER = "84.38.130.207"  # postfix/smtps/smtpd: ehlo=1 auth=0/1, lost after AUTH
 TEMP_REJECTED = "201.116.15.183"  # 450 4.7.1 Helo command rejected: Host not found
 SCANNER = "66.240.192.138"  # lost connection after CONNECT / EHLO
+SCANNED_THEN_GUESSED = "5.39.223.84"  # 3 scanner sessions, then 3 auth-guessing
 NON_SMTP = "182.101.61.159"  # unknown=0/1 commands=0/1
 ORDINARY = ["209.85.128.177", "198.49.66.250", "100.34.255.15"]  # deliver, no quirk
 
@@ -63,10 +64,13 @@ class RealServerLogAlone(unittest.TestCase):
     def test_the_brute_forcer_is_named_auth_guessing_and_ranks_near_the_top(self):
         self.assertEqual(self.top_pattern(BRUTE_FORCER), "auth-guessing")
         self.assertGreater(self.by_address[BRUTE_FORCER]["patterns"][0]["sessions"], 3400)
-        # Above every client that only guessed passwords (they guessed less),
-        # below at most clients that scanned and then began guessing.
+        # First: above every client that only guessed passwords (they guessed
+        # less) and above the 6-session client that scanned, then began
+        # guessing (it ranked first, 6.16 against 6.08: volume weighed too
+        # little; issue 14 item 7).
         ranked = [c["client"] for c in self.clients]
-        self.assertLess(ranked.index(BRUTE_FORCER), 3)
+        self.assertEqual(ranked[0], BRUTE_FORCER)
+        self.assertGreater(ranked.index(SCANNED_THEN_GUESSED), ranked.index(BRUTE_FORCER))
         score = self.by_address[BRUTE_FORCER]["anomaly"]["score"]
         guessers = [c for c in self.clients
                     if [p["name"] for p in c["patterns"]] == ["auth-guessing"]]
@@ -80,11 +84,13 @@ class RealServerLogAlone(unittest.TestCase):
         self.assertEqual(self.top_pattern(NON_SMTP), "non-smtp-speaker")
 
     def test_client_timing_is_shown(self):
-        # The temp-rejected MTA comes back on its queue schedule.
+        # The temp-rejected MTA comes back on its queue schedule: mostly
+        # every ~600 s, twice after ~300 s, once after 5 s; the mean interval
+        # (kept as running sums, issue 14 item 5) is ~560 s.
         timing = self.by_address[TEMP_REJECTED]["timing"]
-        self.assertEqual(timing["text"], "every ~10 min")
+        self.assertEqual(timing["text"], "every ~9 min")
         report = smtpscope(self.db, "report", "--client", TEMP_REJECTED).stdout
-        self.assertIn("Timing: every ~10 min\n", report)
+        self.assertIn("Timing: every ~9 min\n", report)
 
     def test_ordinary_senders_get_no_pattern_and_rank_below_every_named_client(self):
         named = [c["anomaly"]["score"] for c in self.clients if c["patterns"]]
@@ -128,6 +134,58 @@ class RealServerLogAlone(unittest.TestCase):
         rows = harness.query(self.db, "SELECT count(*) FROM session_analysis WHERE patterns != ''")
         self.assertGreaterEqual(rows[0][0], 4000)  # before: 19
         self.assertGreaterEqual(len([c for c in self.clients if c["patterns"]]), 70)  # before: 14
+
+
+
+class LocalReinjection(unittest.TestCase):
+    """Issue 14 item 1: the modoboa log (tests/fixtures/logs/modoboa), where
+    amavis hands each message back to Postfix from localhost[127.0.0.1]
+    (xforward=1 in the disconnect counters): the content filter is not a
+    client to rank; clients, correlate and the overview leave it out and say
+    so, --include-local shows it."""
+
+    LOCAL = "127.0.0.1"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = harness.Workdir()
+        cls.db = cls.work.join("smtpscope.db")
+        log = cls.work.join("mail.log")
+        shutil.copyfile(os.path.join(os.path.dirname(__file__), "..", "fixtures", "logs",
+                                     "modoboa", "mail.log"), log)
+        smtpscope(cls.db, "ingest", "-q", "--year", "2017", log)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.work.remove()
+
+    NOTE = "1 local client (content-filter reinjection from 127.0.0.1 or ::1) left out"
+
+    def test_clients_leave_the_reinjection_out_and_say_so(self):
+        listed = smtpscope(self.db, "clients", "--format", "json")
+        clients = [c["client"] for c in json.loads(listed.stdout)["clients"]]
+        self.assertNotIn(self.LOCAL, clients)
+        self.assertGreater(len(clients), 10)
+        self.assertIn(self.NOTE, listed.stderr)
+        text = smtpscope(self.db, "clients").stdout
+        self.assertFalse([line for line in text.splitlines() if line.startswith(self.LOCAL)])
+        self.assertIn(self.NOTE + "; --include-local shows it\n", text)
+
+    def test_include_local_shows_it(self):
+        listed = smtpscope(self.db, "clients", "--format", "json", "--include-local")
+        by_address = {c["client"]: c for c in json.loads(listed.stdout)["clients"]}
+        self.assertEqual(by_address[self.LOCAL]["sessions"], 22)
+        self.assertNotIn("left out", listed.stderr)
+        # Asked for by name, the report shows it without the flag.
+        report = json.loads(smtpscope(self.db, "report", "--client", self.LOCAL, "--format",
+                                      "json").stdout)
+        self.assertEqual(report["sessions"], 22)
+
+    def test_correlate_and_the_overview_leave_it_out(self):
+        self.assertIn(self.NOTE, smtpscope(self.db, "correlate").stdout)
+        overview = smtpscope(self.db, "report", "--format", "html")
+        self.assertIn(self.NOTE, overview.stderr)
+        self.assertNotIn(">127.0.0.1<", overview.stdout)
 
 
 if __name__ == "__main__":

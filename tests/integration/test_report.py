@@ -123,7 +123,7 @@ class Report(unittest.TestCase):
     def test_clients_table_lists_the_most_anomalous_first(self):
         table = smtpscope(self.db, "clients").stdout.splitlines()
         self.assertTrue(table[0].startswith("CLIENT"))
-        self.assertTrue(table[-1].startswith("(*"))  # the legend of changed fingerprints
+        self.assertTrue(table[-1].startswith("(fingerprint: "))  # the legend
         scores = [float(line.split()[1]) for line in table[1:-1]]
         self.assertEqual(scores, sorted(scores, reverse=True))
         self.assertEqual(self.clients[REUSE]["anomaly"]["score"], 0)  # harmless: weight 0

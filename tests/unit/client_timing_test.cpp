@@ -41,5 +41,38 @@ TEST(ClientTiming, FewSessionsSayNothing) {
   EXPECT_EQ(client_timing({}).describe(), "");
 }
 
+// Kept incrementally (a store keeps these sums per client).
+TEST(ClientTiming, RunningSumsGiveTheTimingAtEachSession) {
+  TimingSums sums;
+  for (int i = 0; i < 4; ++i) sums.add((1000 + i * 60) * second);
+  EXPECT_FALSE(sums.timing().regular_every_s.has_value());  // 4 sessions: not yet
+  EXPECT_EQ(sums.timing().sessions, 4);
+  EXPECT_NEAR(*sums.timing().mean_interval_s, 60, 1e-9);
+  sums.add(1240 * second);
+  ASSERT_TRUE(sums.timing().regular_every_s.has_value());
+  EXPECT_NEAR(*sums.timing().regular_every_s, 60, 1e-9);
+  EXPECT_EQ(sums.intervals, 4);
+  EXPECT_EQ(sums.last_connect_us, 1240 * second);
+}
+
+TEST(ClientTiming, AMonitorBackAfterAnOutageIsStillRegular) {
+  TimingSums sums;
+  for (int i = 0; i < 50; ++i) sums.add((1000 + i * 60) * second);
+  for (int i = 0; i < 50; ++i) sums.add((50'000 + i * 60) * second);  // 13 h later
+  EXPECT_EQ(sums.pauses, 1);
+  EXPECT_EQ(sums.timing().describe(), "every ~60 s");
+}
+
+TEST(ClientTiming, ABucketOfSessionsCountsAsThatManyAtItsStart) {
+  TimingSums bucket, one_by_one;
+  bucket.add(100 * second, 12);
+  for (int i = 0; i < 12; ++i) one_by_one.add(100 * second);
+  EXPECT_EQ(bucket.sessions, 12);
+  EXPECT_EQ(bucket.burst_max, 12);
+  EXPECT_EQ(bucket.intervals, one_by_one.intervals);
+  EXPECT_EQ(bucket.timing().describe(), one_by_one.timing().describe());
+  EXPECT_EQ(bucket.timing().describe(), "12 connections in 1 s");
+}
+
 }  // namespace
 }  // namespace smtpscope::analysis

@@ -174,21 +174,20 @@ TEST(PopulationMetrics, PatternsQuirksAndTopClients) {
   patterns.patterns.resize(2);
   patterns.patterns[0].name = "lost-connection";
   patterns.patterns[1].name = "timeout";
-  SessionRecord record;
-  std::vector<cli::ClientSummary> clients(3);
+  cli::Population population;
+  auto& clients = population.clients;
+  clients.resize(3);
   clients[0].client_addr = "192.0.2.1";
   clients[0].anomaly.score = 2.5;
+  clients[0].session_count = 3;
   clients[1].client_addr = "bad\"addr\n";
   clients[1].anomaly.score = 1;
+  clients[1].session_count = 1;
   clients[2].client_addr = "192.0.2.3";
-  for (int i = 0; i < 3; ++i) {
-    cli::AnalysedSession s{&record, {}, {}, {}};
-    if (i < 2) s.patterns = {&patterns.patterns[0]};
-    if (i == 0) s.facts.quirks = {analysis::HeloQuirk::bare_ip, analysis::HeloQuirk::bare_ip};
-    clients[0].sessions.push_back(s);
-  }
-  clients[1].sessions.push_back(cli::AnalysedSession{&record, {}, {&patterns.patterns[1]}, {}});
-  const std::string text = cli::render_population_metrics(clients, patterns, 2, 1700000000.5);
+  population.sessions = 4;
+  population.sessions_with_pattern = {{"lost-connection", 2}, {"timeout", 1}};
+  population.sessions_with_quirk = {{"bare-ip", 1}};
+  const std::string text = cli::render_population_metrics(population, patterns, 2, 1700000000.5);
   EXPECT_TRUE(contains(text, "smtpscope_analysed_sessions 4")) << text;
   EXPECT_TRUE(contains(text, "smtpscope_analysed_clients 3"));
   EXPECT_TRUE(contains(text, "smtpscope_pattern_sessions{pattern=\"lost-connection\"} 2"));

@@ -138,7 +138,15 @@ TEST(LongSession, ClientsReportAndCorrelateSummariseIt) {
   EXPECT_EQ(relay->pattern_counts.front().first->name, "connection-reuse");
   EXPECT_EQ(relay->anomaly.score, 0);  // connection-reuse weighs 0
   EXPECT_NE(cli::render_report_text(*relay).find("192.0.2.25"), std::string::npos);
-  const auto associations = cli::correlate(clients);
+  std::vector<analysis::Observation> observations;
+  for (const auto& c : clients) {
+    for (const auto& a : c.sessions) {
+      analysis::Observation o{a.fingerprint.id, {}, {}};
+      for (const auto* p : a.patterns) o.patterns.push_back(p->name);
+      observations.push_back(std::move(o));
+    }
+  }
+  const auto associations = analysis::correlate(observations);
   ASSERT_FALSE(associations.empty());
   EXPECT_EQ(associations.front().pattern, "connection-reuse");
   EXPECT_EQ(associations.front().group_sessions, 1);

@@ -52,9 +52,9 @@ TEST(Patterns, TheShippedFileLoadsWithEveryPatternTheIssueNames) {
   for (const auto& p : set.patterns) names.push_back(p.name);
   EXPECT_EQ(names, (std::vector<std::string>{
                        "intercepting-proxy", "verification-probe", "connection-reuse",
-                       "auth-guessing", "mail-refused", "temp-rejected", "content-rejected",
+                       "parallel-auth-guessing", "auth-guessing", "mail-refused", "temp-rejected", "content-rejected",
                        "abandon-after-rejected-recipient", "abort-after-accepted-recipient",
-                       "monitoring-check", "gives-up-after-refused-helo", "scanner",
+                       "monitoring-check", "greets-and-quits", "gives-up-after-refused-helo", "scanner",
                        "non-smtp-speaker", "pregreet-bot", "lost-connection", "timeout",
                        "pipelining-violation", "postscreen-verdict", "non-smtp-command"}));
 }
@@ -142,9 +142,9 @@ TEST(Patterns, RealTrafficFromTheLogAlone) {
   EXPECT_EQ(first_match(logged("C H M R D A Q", {{"ehlo", "1"}, {"mail", "1"}, {"rcpt", "1"},
                                                  {"data", "0/1"}, {"quit", "1"}})),
             "content-rejected");
-  // ehlo=2 starttls=1 quit=1 commands=4: a monitor
+  // ehlo=2 starttls=1 quit=1 commands=4: a monitor once it is regular
   EXPECT_EQ(first_match(logged("C H H Q", {{"ehlo", "2"}, {"starttls", "1"}, {"quit", "1"}})),
-            "monitoring-check");
+            "greets-and-quits");
   // commands=0/0 after CONNECT; ehlo=1 starttls=1 then lost after STARTTLS
   EXPECT_EQ(first_match(logged("C L", {{"commands", "0/0"}})), "scanner");
   SessionFacts census = logged("C H T", {{"ehlo", "1"}, {"starttls", "1"}, {"commands", "2"}});
@@ -302,6 +302,77 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<BadPatterns>& param) {
       return "case" + std::to_string(param.index);
     });
+
+// The client's timing up to the session, built as a store would keep it.
+ClientTiming every(double seconds, int sessions) {
+  TimingSums sums;
+  for (int i = 0; i < sessions; ++i) {
+    sums.add(static_cast<std::int64_t>(1'700'000'000 + i * seconds) * 1'000'000);
+  }
+  return sums.timing();
+}
+
+ClientTiming burst_of(int connections) {
+  TimingSums sums;
+  for (int i = 0; i < connections; ++i) sums.add(1'700'000'000'000'000 + i * 20'000);
+  return sums.timing();
+}
+
+// Issue 14 item 5: patterns on the client's facts over time.
+TEST(Patterns, TimingConditionsNameAMonitorAndParallelGuessing) {
+  const PatternSet set = builtin();
+  const SessionFacts check = logged("C H H Q", {{"ehlo", "2"}, {"starttls", "1"}, {"quit", "1"}});
+  EXPECT_EQ(names(match_all(set, check, every(60, 30))),
+            std::vector<std::string>{"monitoring-check"});
+  // Its first sessions (no interval yet) and an irregular client.
+  EXPECT_EQ(names(match_all(set, check, every(60, 3))),
+            std::vector<std::string>{"greets-and-quits"});
+  TimingSums irregular;
+  for (std::int64_t s : {0, 5, 300, 310, 4000, 4100, 9000}) irregular.add(s * 1'000'000);
+  EXPECT_EQ(names(match_all(set, check, irregular.timing())),
+            std::vector<std::string>{"greets-and-quits"});
+
+  SessionFacts guess = logged("C H L", {{"ehlo", "1"}, {"auth", "0/1"}, {"commands", "1/2"}});
+  guess.lost_after = "AUTH";
+  EXPECT_EQ(names(match_all(set, guess, burst_of(20))),
+            std::vector<std::string>{"parallel-auth-guessing"});
+  EXPECT_EQ(names(match_all(set, guess, burst_of(9))), std::vector<std::string>{"auth-guessing"});
+  EXPECT_EQ(names(match_all(set, guess)), std::vector<std::string>{"auth-guessing"});
+}
+
+TEST(Patterns, TimingConditionsParseAndHold) {
+  auto set = parse_patterns(R"(patterns:
+  - name: minutely
+    title: t
+    stages: '.'
+    explanation: e
+    advice: a
+    when: {interval_s: [50, 70], sessions_at_least: 5, regular_interval: true}
+  - name: burst
+    title: t
+    stages: '.'
+    explanation: e
+    advice: a
+    when: {burst_at_least: 10}
+)", "test");
+  ASSERT_TRUE(set) << set.message();
+  const SessionFacts f = facts("C H Q");
+  EXPECT_EQ(names(match_all(set.value(), f, every(60, 6))), std::vector<std::string>{"minutely"});
+  EXPECT_TRUE(match_all(set.value(), f, every(60, 4)).empty());    // 4 sessions so far
+  EXPECT_TRUE(match_all(set.value(), f, every(120, 10)).empty());  // every 2 min
+  EXPECT_TRUE(match_all(set.value(), f).empty());                  // timing unknown
+  EXPECT_EQ(names(match_all(set.value(), f, burst_of(10))), std::vector<std::string>{"burst"});
+
+  for (const char* bad : {"[70, 50]", "[50]", "fast", "[-1, 5]"}) {
+    auto wrong = parse_patterns(std::string("patterns:\n  - {name: n, title: t, stages: '.', "
+                                            "explanation: e, advice: a, when: {interval_s: ") +
+                                    bad + "}}\n",
+                                "test.yaml");
+    ASSERT_FALSE(wrong) << bad;
+    EXPECT_NE(wrong.message().find("test.yaml:2: interval_s"), std::string::npos)
+        << wrong.message();
+  }
+}
 
 }  // namespace
 }  // namespace smtpscope::analysis

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "stored_analysis.h"
 #include "test_support.h"
 
 namespace smtpscope::cli {
@@ -24,10 +25,14 @@ class PruneTest : public ::testing::Test {
         exec("INSERT INTO events (session_id, source, stage, time_us) VALUES (" + id +
              ", 'milter', '" + stage + "', " + t + ")");
       }
-      exec("INSERT INTO session_analysis VALUES (" + id + ", 'C Q', NULL, '', 'f', '', 0)");
       exec("INSERT INTO remote_events (time_us, server_addr, kind) VALUES (" + t + ", 'x', 'lost')");
       exec("INSERT INTO drops (time_us, source, dropped) VALUES (" + t + ", 'milter', 1)");
     }
+    auto rules = analysis::load_rules("");
+    ASSERT_TRUE(rules);
+    auto analysed = analysis::analyse_pending(*db_, rules.value(), true);
+    ASSERT_TRUE(analysed) << analysed.message();
+    ASSERT_EQ(analysed.value(), 7);
   }
 
   void exec(const std::string& sql) { ASSERT_TRUE(db_->exec(sql)) << sql; }
@@ -57,6 +62,8 @@ TEST_F(PruneTest, RemovesWhatIsOlderAndEverythingThatBelongsToIt) {
   EXPECT_EQ(count("SELECT count(*) FROM events WHERE session_id IN (6, 7)"), 4);
   EXPECT_EQ(count("SELECT count(*) FROM events"), 4);
   EXPECT_EQ(count("SELECT count(*) FROM session_analysis"), 2);
+  // The per-client counts follow the analysis rows they count.
+  EXPECT_EQ(count("SELECT sum(sessions) FROM client_day_shapes"), 2);
   EXPECT_EQ(count("SELECT count(*) FROM remote_events"), 2);
   EXPECT_EQ(count("SELECT count(*) FROM drops"), 2);
 }

@@ -1,0 +1,85 @@
+#include "analysis_worker.h"
+
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "text_escape.h"
+
+namespace smtpscope::analysis {
+
+Result<std::unique_ptr<AnalysisWorker>> AnalysisWorker::start(const std::string& path,
+                                                              int busy_timeout_ms,
+                                                              AnalysisRules rules,
+                                                              std::chrono::milliseconds interval) {
+  auto db = sqlite::Database::open(path, false, busy_timeout_ms);
+  if (!db) return db.status().context("analysis worker");
+  const std::string lock_path = path + "-analysis.lock";
+  const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  if (lock_fd < 0) {
+    return Status::error(fmt::format("analysis worker: cannot open {}: {}", lock_path,
+                                     std::strerror(errno)));
+  }
+  return std::unique_ptr<AnalysisWorker>(
+      new AnalysisWorker(std::move(db).value(), std::move(rules), interval, lock_fd));
+}
+
+Result<std::unique_ptr<AnalysisWorker>> AnalysisWorker::from_config(const Config& config) {
+  if (config.analysis.interval_ms <= 0) return std::unique_ptr<AnalysisWorker>();
+  auto rules = load_rules(config.analysis.patterns_file);
+  if (!rules) return rules.status().context("analysis.patterns_file");
+  return start(config.database.path, config.database.busy_timeout_ms, std::move(rules).value(),
+               std::chrono::milliseconds(config.analysis.interval_ms));
+}
+
+AnalysisWorker::AnalysisWorker(std::unique_ptr<sqlite::Database> db, AnalysisRules rules,
+                               std::chrono::milliseconds interval, int lock_fd)
+    : db_(std::move(db)), lock_fd_(lock_fd), rules_(std::move(rules)), interval_(interval) {
+  thread_ = std::thread([this] { run(); });
+}
+
+AnalysisWorker::~AnalysisWorker() {
+  stop();
+  ::close(lock_fd_);
+}
+
+void AnalysisWorker::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void AnalysisWorker::run() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    wake_.wait_for(lock, interval_, [this] { return stopping_; });
+    lock.unlock();
+    pass();
+    lock.lock();
+  }
+}
+
+void AnalysisWorker::pass() {
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) return;  // another worker's turn
+  auto done = analyse_pending(*db_, rules_, false);
+  ::flock(lock_fd_, LOCK_UN);
+  if (done) {
+    analysed_ += done.value();
+    return;
+  }
+  if (auto suppressed = failures_.admit()) {
+    spdlog::warn("analysis event=failed reason={} suppressed={} retry_ms={}",
+                 log_quoted(done.message()), *suppressed, interval_.count());
+  }
+}
+
+}  // namespace smtpscope::analysis

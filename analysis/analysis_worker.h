@@ -1,0 +1,65 @@
+// Analyses ended sessions in the background, off Postfix's path: a thread
+// with its own database connection runs analyse_pending every interval and
+// once more when stopped, so the milter's and policy server's answers never
+// wait for it (they only hand events to the store's queue). A failure (a
+// locked database, a full disk) is logged, rate-limited, and retried at the
+// next interval; it never stops the process that owns the worker. Several
+// workers on one database (the milter's and the policy server's) take turns:
+// a pass runs only while it holds an advisory lock on DATABASE-analysis.lock,
+// and a worker that finds it held skips that pass.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "config.h"
+#include "rate_limiter.h"
+#include "result.h"
+#include "sqlite.h"
+#include "stored_analysis.h"
+
+namespace smtpscope::analysis {
+
+class AnalysisWorker {
+ public:
+  // Opens its own connection to the (already migrated) database at path.
+  static Result<std::unique_ptr<AnalysisWorker>> start(const std::string& path,
+                                                       int busy_timeout_ms, AnalysisRules rules,
+                                                       std::chrono::milliseconds interval);
+  ~AnalysisWorker();
+  AnalysisWorker(const AnalysisWorker&) = delete;
+  AnalysisWorker& operator=(const AnalysisWorker&) = delete;
+
+  // The worker the configuration asks for (analysis.interval_ms,
+  // analysis.patterns_file), or nullptr when it is 0.
+  static Result<std::unique_ptr<AnalysisWorker>> from_config(const Config& config);
+
+  // Runs a last pass and joins the thread; later calls do nothing.
+  void stop();
+  std::int64_t analysed() const { return analysed_.load(); }
+
+ private:
+  AnalysisWorker(std::unique_ptr<sqlite::Database> db, AnalysisRules rules,
+                 std::chrono::milliseconds interval, int lock_fd);
+  void run();
+  void pass();
+
+  std::unique_ptr<sqlite::Database> db_;
+  int lock_fd_;
+  AnalysisRules rules_;
+  std::chrono::milliseconds interval_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::atomic<std::int64_t> analysed_{0};
+  RateLimiter failures_{std::chrono::seconds(60)};
+  std::thread thread_;
+};
+
+}  // namespace smtpscope::analysis

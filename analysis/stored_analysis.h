@@ -1,0 +1,59 @@
+// The analysis stored once per session (schema 8): when a session ends,
+// whichever process recorded its end (the daemons' analysis thread,
+// `smtpscope ingest`, `watch`, or a command that finds work left) analyses
+// it (stage string, facts, HELO quirks, fingerprint, patterns) into
+// session_analysis; the schema's triggers keep client_day_shapes, the
+// per-client counts the views read. Evidence that arrives later (the log
+// after the milter's close) re-analyses only the sessions it touched: every
+// event up to analysis_state's event_watermark has been looked at.
+// What the analysis was made with (program version, patterns' digest) is
+// stored, so a changed patterns file is noticed and `smtpscope analyse`
+// re-analyses what is stored, resumably.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "patterns.h"
+#include "result.h"
+#include "sqlite.h"
+
+namespace smtpscope::analysis {
+
+// Bumped when a change to the analysis code changes what it concludes.
+inline constexpr int analysis_version = 1;
+
+struct AnalysisRules {
+  PatternSet patterns;
+  std::string digest;  // of the patterns' text: which rules made an analysis
+};
+
+// The patterns in `file`, or the built-in ones when it is empty.
+Result<AnalysisRules> load_rules(const std::string& file);
+
+// Called with (sessions done, sessions in all) while a long analysis works.
+using AnalyseProgress = std::function<void(std::int64_t, std::int64_t)>;
+
+// Analyses the sessions that have events the analysis has not seen (those
+// that have ended, or all of them with open_too: a command that shows
+// sessions still open) and moves the watermark past those events; 1,000
+// sessions per write transaction. Returns how many sessions were analysed.
+Result<std::int64_t> analyse_pending(sqlite::Database& db, const AnalysisRules& rules,
+                                     bool open_too, const AnalyseProgress& progress = {});
+
+// Why the stored analysis does not match `rules` and this program (other
+// patterns, another analysis version), or nothing when it does.
+Result<std::optional<std::string>> stale_reason(sqlite::Database& db, const AnalysisRules& rules);
+
+// Re-analyses every stored session that began at or after since_us (all
+// when unset) with `rules`, oldest first, resuming where an interrupted run
+// stopped when the rules are the same; then records the rules as those of
+// the stored analysis (and, over all sessions, moves the watermark past the
+// events it saw). Returns how many sessions were analysed.
+Result<std::int64_t> analyse_stored(sqlite::Database& db, const AnalysisRules& rules,
+                                    std::optional<std::int64_t> since_us,
+                                    const AnalyseProgress& progress);
+
+}  // namespace smtpscope::analysis
