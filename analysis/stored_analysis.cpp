@@ -372,12 +372,13 @@ Result<std::int64_t> analyse_stored(sqlite::Database& db, const AnalysisRules& r
   }
   if (Status s = record_rules(db, rules); !s) return s;
   if (!since_us) {
-    for (const auto& [key, seen_id] : {std::pair<std::string, std::int64_t>{"event_watermark", seen.value()},
-                                       {"session_watermark", seen_session.value()}}) {
-      auto from = watermark_of(db, key);
+    for (const auto& [watermark, seen_id] :
+         {std::pair<std::string, std::int64_t>{"event_watermark", seen.value()},
+          {"session_watermark", seen_session.value()}}) {
+      auto from = watermark_of(db, watermark);
       if (!from) return from.status();
       if (seen_id <= from.value()) continue;
-      if (Status s = set_state(db, key, std::to_string(seen_id)); !s) return s;
+      if (Status s = set_state(db, watermark, std::to_string(seen_id)); !s) return s;
     }
   }
   if (Status s = clear_state(db, "analyse_cursor"); !s) return s;

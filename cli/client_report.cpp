@@ -16,7 +16,7 @@ namespace {
 using nlohmann::json;
 
 double abort_rate(const ClientSummary& c) {
-  return c.transactions > 0 ? static_cast<double>(c.aborted) / c.transactions : 0.0;
+  return c.transactions > 0 ? static_cast<double>(c.aborted) / static_cast<double>(c.transactions) : 0.0;
 }
 
 std::string quirk_list(const std::vector<std::string>& quirks) {

@@ -27,7 +27,7 @@ svg{display:block;margin:.4em 0;max-width:100%;height:auto} a{color:#1f5fbf} cod
 )";
 
 double abort_rate(const ClientSummary& c) {
-  return c.transactions > 0 ? static_cast<double>(c.aborted) / c.transactions : 0.0;
+  return c.transactions > 0 ? static_cast<double>(c.aborted) / static_cast<double>(c.transactions) : 0.0;
 }
 
 struct PatternUse {

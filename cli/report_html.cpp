@@ -94,7 +94,7 @@ std::string events_table(const AnalysedSession& a) {
 }  // namespace
 
 std::string render_report_html(const ClientSummary& c) {
-  const double rate = c.transactions ? static_cast<double>(c.aborted) / c.transactions : 0;
+  const double rate = c.transactions ? static_cast<double>(c.aborted) / static_cast<double>(c.transactions) : 0;
   std::string out = html_page_head("smtpscope report: " + c.client_addr, style);
   out += fmt::format("<h1>Client <code>{}</code></h1><p class=\"muted\">{} sessions, {} "
                      "transactions: {} delivered, {} aborted ({:.0f}% aborted)</p>\n",

@@ -202,7 +202,8 @@ TEST_F(StoredAnalysisTest, ThePopulationFromCountsScoresAsTheSessionsDo) {
     const std::string client = "198.51.100." + std::to_string(c + 1);
     for (int s = 0; s < 3 + c % 4; ++s) {
       const bool proxy = c % 5 == 0 || (c == 7 && s == 0);
-      session(++id, client, t0 + (id * 40 + c) * second,
+      ++id;
+      session(id, client, t0 + (id * 40 + c) * second,
               proxy ? std::vector<bool>{false, true} : std::vector<bool>{true});
     }
   }
