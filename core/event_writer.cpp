@@ -44,8 +44,8 @@ Result<std::unique_ptr<EventWriter>> EventWriter::create(sqlite::Database& db) {
       "UPDATE transactions SET outcome = 'aborted', ended_us = ?2"
       " WHERE id = ?1 AND outcome = 'open'",
       "UPDATE sessions SET close_us = ?2 WHERE id = ?1",
-      "INSERT INTO events (session_id, transaction_id, source, stage, time_us, argument,"
-      " attributes) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+      "INSERT INTO event_rows (session_id, transaction_id, source, stage, time_us, argument,"
+      " attributes, base_id) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
       "UPDATE sessions SET protocol = ?2 WHERE id = ?1",
       "UPDATE transactions SET queue_id = coalesce(queue_id, ?2),"
       " message_bytes = coalesce(?3, message_bytes) WHERE id = ?1",
@@ -76,16 +76,26 @@ Status EventWriter::apply(const Event& event) {
 }
 
 Status EventWriter::insert_event(const Event& event, std::int64_t session_id,
-                                 std::int64_t transaction_id) {
-  return statements_->insert_event.bind(1, session_id)
-      .bind(2, transaction_id ? std::optional<std::int64_t>(transaction_id) : std::nullopt)
-      .bind(3, to_string(event.source))
-      .bind(4, to_string(event.stage))
-      .bind(5, event.time_us)
-      .bind(6, event.argument)
-      .bind(7, attributes_to_json(event.attributes))
-      .run()
-      .context("insert event");
+                                 std::int64_t transaction_id,
+                                 std::shared_ptr<const AttributeBase>& base) {
+  std::optional<std::string> patch =
+      base ? attributes_patch(event.attributes, base->attributes) : std::nullopt;
+  Status inserted =
+      statements_->insert_event.bind(1, session_id)
+          .bind(2, transaction_id ? std::optional<std::int64_t>(transaction_id) : std::nullopt)
+          .bind(3, to_string(event.source))
+          .bind(4, to_string(event.stage))
+          .bind(5, event.time_us)
+          .bind(6, event.argument)
+          .bind(7, patch ? *patch : attributes_to_json(event.attributes))
+          .bind(8, patch ? std::optional<std::int64_t>(base->event_id) : std::nullopt)
+          .run();
+  if (!inserted) return inserted.context("insert event");
+  if (!patch) {
+    base = std::make_shared<const AttributeBase>(
+        AttributeBase{db_.last_insert_rowid(), distinct_attributes(event.attributes)});
+  }
+  return Status::ok();
 }
 
 // ---- milter: the stream is the connection ----
@@ -96,7 +106,7 @@ Status EventWriter::open_milter_session(const Event& event, bool partial) {
     auto adopted = joiner_->adopt_for_milter(endpoints, event.stream, event.time_us);
     if (!adopted) return adopted.status();
     if (adopted.value()) {
-      memory_.milter[event.stream] = StreamState{*adopted.value(), 0, 0, false};
+      memory_.milter[event.stream] = StreamState{*adopted.value(), 0, 0, false, nullptr};
       return Status::ok();
     }
   }
@@ -113,7 +123,7 @@ Status EventWriter::open_milter_session(const Event& event, bool partial) {
                         .bind(9, std::int64_t{partial ? 1 : 0})
                         .run();
   if (!inserted) return inserted.context("insert session");
-  memory_.milter[event.stream] = StreamState{db_.last_insert_rowid(), 0, 0, false};
+  memory_.milter[event.stream] = StreamState{db_.last_insert_rowid(), 0, 0, false, nullptr};
   return Status::ok();
 }
 
@@ -198,8 +208,8 @@ Status EventWriter::apply_milter(const Event& event) {
   // The event row belongs to the transaction it was part of, including the
   // eom or abort that just ended it.
   const bool in_transaction = event.transaction != 0 && event.transaction == stream.transaction_seq;
-  Status inserted =
-      insert_event(event, stream.session_id, in_transaction ? stream.transaction_id : 0);
+  Status inserted = insert_event(event, stream.session_id,
+                                 in_transaction ? stream.transaction_id : 0, stream.base);
   if (event.stage == Stage::close) memory_.milter.erase(event.stream);
   return inserted;
 }

@@ -3,7 +3,9 @@
 // transaction, and close ends it. Policy and log events join the session of
 // their client address and port, or address, smtpd pid and time when the log
 // has no ports (SessionJoiner); policy events attach to the transaction
-// their `instance` names. Every Event becomes one events row.
+// their `instance` names. Every Event becomes one events row, whose
+// attributes are stored whole or, when most of them repeat, as a patch
+// against the stream's last whole row in the same session (attribute_patch.h).
 // Runs inside the caller's SQL transaction; on rollback the caller restores
 // the in-memory state with restore(). Used by the Store's writer thread only.
 #pragma once
@@ -13,6 +15,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "attribute_patch.h"
 #include "event.h"
 #include "result.h"
 #include "session_join.h"
@@ -28,6 +31,7 @@ class EventWriter {
     std::int64_t transaction_id = 0;  // latest transaction row, 0 before the first
     std::uint32_t transaction_seq = 0;
     bool transaction_open = false;
+    std::shared_ptr<const AttributeBase> base;  // the last row stored whole, none yet
   };
   // The session a policy connection or an smtpd process (log) serves now.
   struct JoinedState {
@@ -37,6 +41,7 @@ class EventWriter {
     std::string protocol;
     std::uint32_t transaction_seq = 0;  // the transaction last seen, and its row
     std::int64_t transaction_id = 0;
+    std::shared_ptr<const AttributeBase> base;  // the last row stored whole, none yet
   };
   struct Memory {
     std::unordered_map<std::string, StreamState> milter;
@@ -69,7 +74,9 @@ class EventWriter {
   Status record_protocol(const Event& event, JoinedState& state);
   Result<std::int64_t> policy_transaction(const Event& event, JoinedState& state);
 
-  Status insert_event(const Event& event, std::int64_t session_id, std::int64_t transaction_id);
+  // `base` is the stream's base in this session; a row stored whole replaces it.
+  Status insert_event(const Event& event, std::int64_t session_id, std::int64_t transaction_id,
+                      std::shared_ptr<const AttributeBase>& base);
 
   sqlite::Database& db_;
   std::unique_ptr<SessionJoiner> joiner_;
