@@ -43,15 +43,15 @@ std::vector<Attribute> distinct_attributes(const std::vector<Attribute>& attribu
   return distinct;
 }
 
-std::optional<std::string> attributes_patch(const std::vector<Attribute>& attributes,
-                                            const std::vector<Attribute>& base) {
-  std::string out = "{";
-  std::size_t whole_bytes = 2;  // the whole object, escapes aside
-  std::size_t found = 0;        // base names the event has
+AttributePatch attributes_patch(const std::vector<Attribute>& attributes,
+                                const std::vector<Attribute>& base) {
+  AttributePatch patch{"{", 2};
+  std::string& out = patch.text;
+  std::size_t found = 0;  // base names the event has
   for (std::size_t i = 0; i < attributes.size(); ++i) {
     const Attribute& a = attributes[i];
     if (repeated(attributes, i)) continue;
-    whole_bytes += a.name.size() + a.value.size() + 6;
+    patch.whole_bytes += a.name.size() + a.value.size() + 6;
     const Attribute* same = find(base, a.name, i);
     if (same) ++found;
     if (same && same->value == a.value && a.name != "clock") continue;
@@ -66,8 +66,7 @@ std::optional<std::string> attributes_patch(const std::vector<Attribute>& attrib
     }
   }
   out += '}';
-  if (out.size() * 2 > whole_bytes) return std::nullopt;
-  return out;
+  return patch;
 }
 
 }  // namespace smtpscope

@@ -45,11 +45,12 @@ Result<std::unique_ptr<EventWriter>> EventWriter::create(sqlite::Database& db) {
       " WHERE id = ?1 AND outcome = 'open'",
       "UPDATE sessions SET close_us = ?2 WHERE id = ?1",
       "INSERT INTO event_rows (session_id, transaction_id, source, stage, time_us, argument,"
-      " attributes, base_id) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+      " attributes, set_id) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
       "UPDATE sessions SET protocol = ?2 WHERE id = ?1",
       "UPDATE transactions SET queue_id = coalesce(queue_id, ?2),"
       " message_bytes = coalesce(?3, message_bytes) WHERE id = ?1",
       "UPDATE sessions SET close_us = coalesce(close_us, ?2) WHERE id = ?1",
+      "INSERT INTO attribute_sets (attributes) VALUES (?1)",
   });
   if (!prepared) return prepared.status();
   auto& p = prepared.value();
@@ -57,7 +58,7 @@ Result<std::unique_ptr<EventWriter>> EventWriter::create(sqlite::Database& db) {
       std::move(p[0]), std::move(p[1]), std::move(p[2]),
       std::move(p[3]), std::move(p[4]), std::move(p[5]),
       std::move(p[6]), std::move(p[7]), std::move(p[8]),
-      std::move(p[9]), std::move(p[10])});
+      std::move(p[9]), std::move(p[10]), std::move(p[11])});
   return std::unique_ptr<EventWriter>(
       new EventWriter(db, std::move(joiner).value(), std::move(statements)));
 }
@@ -75,27 +76,45 @@ Status EventWriter::apply(const Event& event) {
                                      to_string(event.stage)));
 }
 
-Status EventWriter::insert_event(const Event& event, std::int64_t session_id,
-                                 std::int64_t transaction_id,
-                                 std::shared_ptr<const AttributeBase>& base) {
-  std::optional<std::string> patch =
-      base ? attributes_patch(event.attributes, base->attributes) : std::nullopt;
+Status EventWriter::new_attribute_set(const Event& event,
+                                      std::shared_ptr<const AttributeBase>& set) {
   Status inserted =
-      statements_->insert_event.bind(1, session_id)
-          .bind(2, transaction_id ? std::optional<std::int64_t>(transaction_id) : std::nullopt)
-          .bind(3, to_string(event.source))
-          .bind(4, to_string(event.stage))
-          .bind(5, event.time_us)
-          .bind(6, event.argument)
-          .bind(7, patch ? *patch : attributes_to_json(event.attributes))
-          .bind(8, patch ? std::optional<std::int64_t>(base->event_id) : std::nullopt)
-          .run();
-  if (!inserted) return inserted.context("insert event");
-  if (!patch) {
-    base = std::make_shared<const AttributeBase>(
-        AttributeBase{db_.last_insert_rowid(), distinct_attributes(event.attributes)});
-  }
+      statements_->insert_set.bind(1, attributes_to_json(event.attributes)).run();
+  if (!inserted) return inserted.context("insert attribute set");
+  set = std::make_shared<const AttributeBase>(
+      AttributeBase{db_.last_insert_rowid(), distinct_attributes(event.attributes)});
   return Status::ok();
+}
+
+// A few attributes (most milter stages have none) are written whole: a
+// patch and its set could not be smaller.
+Status EventWriter::insert_event(const Event& event, std::int64_t session_id,
+                                 std::int64_t transaction_id) {
+  constexpr std::size_t whole_below_bytes = 32;
+  auto& set = memory_.sets[static_cast<std::size_t>(event.source) * stage_count +
+                           static_cast<std::size_t>(event.stage)];
+  static const std::vector<Attribute> no_attributes;
+  AttributePatch patch = attributes_patch(event.attributes, set ? set->attributes : no_attributes);
+  std::optional<std::int64_t> set_id;
+  if (patch.whole_bytes < whole_below_bytes) {
+    patch.text = attributes_to_json(event.attributes);
+  } else {
+    if (!set || patch.text.size() * 2 > patch.whole_bytes) {
+      if (Status made = new_attribute_set(event, set); !made) return made;
+      patch = attributes_patch(event.attributes, set->attributes);
+    }
+    set_id = set->set_id;
+  }
+  return statements_->insert_event.bind(1, session_id)
+      .bind(2, transaction_id ? std::optional<std::int64_t>(transaction_id) : std::nullopt)
+      .bind(3, to_string(event.source))
+      .bind(4, to_string(event.stage))
+      .bind(5, event.time_us)
+      .bind(6, event.argument)
+      .bind(7, patch.text)
+      .bind(8, set_id)
+      .run()
+      .context("insert event");
 }
 
 // ---- milter: the stream is the connection ----
@@ -106,7 +125,7 @@ Status EventWriter::open_milter_session(const Event& event, bool partial) {
     auto adopted = joiner_->adopt_for_milter(endpoints, event.stream, event.time_us);
     if (!adopted) return adopted.status();
     if (adopted.value()) {
-      memory_.milter[event.stream] = StreamState{*adopted.value(), 0, 0, false, nullptr};
+      memory_.milter[event.stream] = StreamState{*adopted.value(), 0, 0, false};
       return Status::ok();
     }
   }
@@ -123,7 +142,7 @@ Status EventWriter::open_milter_session(const Event& event, bool partial) {
                         .bind(9, std::int64_t{partial ? 1 : 0})
                         .run();
   if (!inserted) return inserted.context("insert session");
-  memory_.milter[event.stream] = StreamState{db_.last_insert_rowid(), 0, 0, false, nullptr};
+  memory_.milter[event.stream] = StreamState{db_.last_insert_rowid(), 0, 0, false};
   return Status::ok();
 }
 
@@ -208,8 +227,8 @@ Status EventWriter::apply_milter(const Event& event) {
   // The event row belongs to the transaction it was part of, including the
   // eom or abort that just ended it.
   const bool in_transaction = event.transaction != 0 && event.transaction == stream.transaction_seq;
-  Status inserted = insert_event(event, stream.session_id,
-                                 in_transaction ? stream.transaction_id : 0, stream.base);
+  Status inserted =
+      insert_event(event, stream.session_id, in_transaction ? stream.transaction_id : 0);
   if (event.stage == Stage::close) memory_.milter.erase(event.stream);
   return inserted;
 }

@@ -3,13 +3,15 @@
 // transaction, and close ends it. Policy and log events join the session of
 // their client address and port, or address, smtpd pid and time when the log
 // has no ports (SessionJoiner); policy events attach to the transaction
-// their `instance` names. Every Event becomes one events row, whose
-// attributes are stored whole or, when most of them repeat, as a patch
-// against the stream's last whole row in the same session (attribute_patch.h).
+// their `instance` names. Every Event becomes one event_rows row, whose
+// attributes are a patch against the attribute set of its source and stage
+// (attribute_patch.h); an event that differs from the set in more than half
+// its bytes starts a new set.
 // Runs inside the caller's SQL transaction; on rollback the caller restores
 // the in-memory state with restore(). Used by the Store's writer thread only.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,7 +33,6 @@ class EventWriter {
     std::int64_t transaction_id = 0;  // latest transaction row, 0 before the first
     std::uint32_t transaction_seq = 0;
     bool transaction_open = false;
-    std::shared_ptr<const AttributeBase> base;  // the last row stored whole, none yet
   };
   // The session a policy connection or an smtpd process (log) serves now.
   struct JoinedState {
@@ -41,11 +42,13 @@ class EventWriter {
     std::string protocol;
     std::uint32_t transaction_seq = 0;  // the transaction last seen, and its row
     std::int64_t transaction_id = 0;
-    std::shared_ptr<const AttributeBase> base;  // the last row stored whole, none yet
   };
   struct Memory {
     std::unordered_map<std::string, StreamState> milter;
     std::unordered_map<std::string, JoinedState> joined;
+    // The attribute set rows of each source and stage are patches against
+    // (attribute_patch.h); none before the first such event.
+    std::array<std::shared_ptr<const AttributeBase>, 3 * stage_count> sets;
   };
 
   static Result<std::unique_ptr<EventWriter>> create(sqlite::Database& db);
@@ -74,9 +77,8 @@ class EventWriter {
   Status record_protocol(const Event& event, JoinedState& state);
   Result<std::int64_t> policy_transaction(const Event& event, JoinedState& state);
 
-  // `base` is the stream's base in this session; a row stored whole replaces it.
-  Status insert_event(const Event& event, std::int64_t session_id, std::int64_t transaction_id,
-                      std::shared_ptr<const AttributeBase>& base);
+  Status insert_event(const Event& event, std::int64_t session_id, std::int64_t transaction_id);
+  Status new_attribute_set(const Event& event, std::shared_ptr<const AttributeBase>& set);
 
   sqlite::Database& db_;
   std::unique_ptr<SessionJoiner> joiner_;

@@ -12,13 +12,12 @@ constexpr const char* transactions_query =
     "SELECT seq, mail_from, rcpt_accepted, rcpt_rejected, data_us IS NOT NULL, queue_id,"
     " body_bytes, outcome FROM transactions WHERE session_id = ?1 ORDER BY seq";
 
-// A row with base_id holds a patch against its base row (schema 9); `clock`
-// is always in the row itself, so the order needs no patching. Read from
-// event_rows, not the events view: the view's join is not needed for the order.
+// A row with set_id holds a patch against that attribute set (schema 9);
+// `clock` is always in the row itself, so the order needs no patching.
 constexpr const char* events_query =
-    "SELECT e.source, e.stage, e.time_us, t.seq, e.argument, CASE WHEN e.base_id IS NULL"
-    " THEN e.attributes ELSE json_patch(b.attributes, e.attributes) END FROM event_rows e"
-    " LEFT JOIN event_rows b ON b.id = e.base_id"
+    "SELECT e.source, e.stage, e.time_us, t.seq, e.argument, CASE WHEN e.set_id IS NULL"
+    " THEN e.attributes ELSE json_patch(a.attributes, e.attributes) END FROM event_rows e"
+    " LEFT JOIN attribute_sets a ON a.id = e.set_id"
     " LEFT JOIN transactions t ON t.id = e.transaction_id"
     " WHERE e.session_id = ?1 ORDER BY e.time_us + CASE WHEN e.source = 'log' AND"
     " json_extract(e.attributes, '$.clock') = 'second' THEN 999999 ELSE 0 END, e.id";
