@@ -43,6 +43,24 @@ std::vector<Attribute> distinct_attributes(const std::vector<Attribute>& attribu
   return distinct;
 }
 
+std::vector<Attribute> common_attributes(const std::vector<Attribute>& attributes,
+                                         const std::vector<Attribute>& other) {
+  std::vector<Attribute> common;
+  for (std::size_t i = 0; i < attributes.size(); ++i) {
+    const Attribute* same = find(other, attributes[i].name, i);
+    if (same && same->value == attributes[i].value && !repeated(attributes, i)) {
+      common.push_back(attributes[i]);
+    }
+  }
+  return common;
+}
+
+std::size_t json_bytes(const std::vector<Attribute>& attributes) {
+  std::size_t bytes = 2;
+  for (const Attribute& a : attributes) bytes += a.name.size() + a.value.size() + 6;
+  return bytes;
+}
+
 AttributePatch attributes_patch(const std::vector<Attribute>& attributes,
                                 const std::vector<Attribute>& base) {
   AttributePatch patch{"{", 2};

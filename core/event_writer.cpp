@@ -45,7 +45,7 @@ Result<std::unique_ptr<EventWriter>> EventWriter::create(sqlite::Database& db) {
       " WHERE id = ?1 AND outcome = 'open'",
       "UPDATE sessions SET close_us = ?2 WHERE id = ?1",
       "INSERT INTO event_rows (session_id, transaction_id, source, stage, time_us, argument,"
-      " attributes, set_id) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+      " attributes, set_id, base_id) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
       "UPDATE sessions SET protocol = ?2 WHERE id = ?1",
       "UPDATE transactions SET queue_id = coalesce(queue_id, ?2),"
       " message_bytes = coalesce(?3, message_bytes) WHERE id = ?1",
@@ -76,45 +76,71 @@ Status EventWriter::apply(const Event& event) {
                                      to_string(event.stage)));
 }
 
-Status EventWriter::new_attribute_set(const Event& event,
+Status EventWriter::new_attribute_set(std::vector<Attribute> attributes,
                                       std::shared_ptr<const AttributeBase>& set) {
-  Status inserted =
-      statements_->insert_set.bind(1, attributes_to_json(event.attributes)).run();
+  Status inserted = statements_->insert_set.bind(1, attributes_to_json(attributes)).run();
   if (!inserted) return inserted.context("insert attribute set");
   set = std::make_shared<const AttributeBase>(
-      AttributeBase{db_.last_insert_rowid(), distinct_attributes(event.attributes)});
+      AttributeBase{db_.last_insert_rowid(), std::move(attributes)});
   return Status::ok();
 }
 
 // A few attributes (most milter stages have none) are written whole: a
-// patch and its set could not be smaller.
+// patch and its set could not be smaller. `base`: the stream's base row.
 Status EventWriter::insert_event(const Event& event, std::int64_t session_id,
-                                 std::int64_t transaction_id) {
+                                 std::int64_t transaction_id,
+                                 std::shared_ptr<const AttributeBase>& base) {
   constexpr std::size_t whole_below_bytes = 32;
-  auto& set = memory_.sets[static_cast<std::size_t>(event.source) * stage_count +
-                           static_cast<std::size_t>(event.stage)];
+  const std::size_t slot = static_cast<std::size_t>(event.source) * stage_count +
+                           static_cast<std::size_t>(event.stage);
+  auto& set = memory_.sets[slot];
   static const std::vector<Attribute> no_attributes;
   AttributePatch patch = attributes_patch(event.attributes, set ? set->attributes : no_attributes);
   std::optional<std::int64_t> set_id;
-  if (patch.whole_bytes < whole_below_bytes) {
-    patch.text = attributes_to_json(event.attributes);
-  } else {
-    if (!set || patch.text.size() * 2 > patch.whole_bytes) {
-      if (Status made = new_attribute_set(event, set); !made) return made;
-      patch = attributes_patch(event.attributes, set->attributes);
+  std::optional<std::int64_t> base_id;
+  const bool small = patch.whole_bytes < whole_below_bytes;
+  if (!small && set && patch.text.size() * 2 <= patch.whole_bytes) set_id = set->set_id;
+  if (!small && base) {
+    AttributePatch on_base = attributes_patch(event.attributes, base->attributes);
+    if (on_base.text.size() * 2 <= on_base.whole_bytes &&
+        (!set_id || on_base.text.size() < patch.text.size())) {
+      patch = std::move(on_base);
+      set_id.reset();
+      base_id = base->set_id;
     }
-    set_id = set->set_id;
   }
-  return statements_->insert_event.bind(1, session_id)
-      .bind(2, transaction_id ? std::optional<std::int64_t>(transaction_id) : std::nullopt)
-      .bind(3, to_string(event.source))
-      .bind(4, to_string(event.stage))
-      .bind(5, event.time_us)
-      .bind(6, event.argument)
-      .bind(7, patch.text)
-      .bind(8, set_id)
-      .run()
-      .context("insert event");
+  if (!small && !set_id && !base_id) {
+    auto& missed = memory_.missed[slot];
+    std::vector<Attribute> common =
+        common_attributes(event.attributes, missed ? *missed : no_attributes);
+    if (json_bytes(common) * 2 >= patch.whole_bytes) {
+      if (Status made = new_attribute_set(std::move(common), set); !made) return made;
+      patch = attributes_patch(event.attributes, set->attributes);
+      set_id = set->set_id;
+      missed.reset();
+    } else {
+      missed = std::make_shared<const std::vector<Attribute>>(distinct_attributes(event.attributes));
+    }
+  }
+  const bool whole = !set_id && !base_id;
+  if (whole) patch.text = attributes_to_json(event.attributes);
+  Status inserted =
+      statements_->insert_event.bind(1, session_id)
+          .bind(2, transaction_id ? std::optional<std::int64_t>(transaction_id) : std::nullopt)
+          .bind(3, to_string(event.source))
+          .bind(4, to_string(event.stage))
+          .bind(5, event.time_us)
+          .bind(6, event.argument)
+          .bind(7, patch.text)
+          .bind(8, set_id)
+          .bind(9, base_id)
+          .run();
+  if (!inserted) return inserted.context("insert event");
+  if (whole && !small) {
+    base = std::make_shared<const AttributeBase>(
+        AttributeBase{db_.last_insert_rowid(), distinct_attributes(event.attributes)});
+  }
+  return Status::ok();
 }
 
 // ---- milter: the stream is the connection ----
@@ -125,7 +151,7 @@ Status EventWriter::open_milter_session(const Event& event, bool partial) {
     auto adopted = joiner_->adopt_for_milter(endpoints, event.stream, event.time_us);
     if (!adopted) return adopted.status();
     if (adopted.value()) {
-      memory_.milter[event.stream] = StreamState{*adopted.value(), 0, 0, false};
+      memory_.milter[event.stream] = StreamState{*adopted.value(), 0, 0, false, nullptr};
       return Status::ok();
     }
   }
@@ -142,7 +168,7 @@ Status EventWriter::open_milter_session(const Event& event, bool partial) {
                         .bind(9, std::int64_t{partial ? 1 : 0})
                         .run();
   if (!inserted) return inserted.context("insert session");
-  memory_.milter[event.stream] = StreamState{db_.last_insert_rowid(), 0, 0, false};
+  memory_.milter[event.stream] = StreamState{db_.last_insert_rowid(), 0, 0, false, nullptr};
   return Status::ok();
 }
 
@@ -227,8 +253,8 @@ Status EventWriter::apply_milter(const Event& event) {
   // The event row belongs to the transaction it was part of, including the
   // eom or abort that just ended it.
   const bool in_transaction = event.transaction != 0 && event.transaction == stream.transaction_seq;
-  Status inserted =
-      insert_event(event, stream.session_id, in_transaction ? stream.transaction_id : 0);
+  Status inserted = insert_event(event, stream.session_id,
+                                 in_transaction ? stream.transaction_id : 0, stream.base);
   if (event.stage == Stage::close) memory_.milter.erase(event.stream);
   return inserted;
 }

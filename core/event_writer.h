@@ -5,8 +5,12 @@
 // has no ports (SessionJoiner); policy events attach to the transaction
 // their `instance` names. Every Event becomes one event_rows row, whose
 // attributes are a patch against the attribute set of its source and stage
-// (attribute_patch.h); an event that differs from the set in more than half
-// its bytes starts a new set.
+// (attribute_patch.h), or against the stream's last whole row in the same
+// session, whichever is smaller. An event that differs from both in more
+// than half its bytes is stored whole (and is the stream's next base row),
+// unless what it has in common with the last such event of its kind is most
+// of it: that becomes the new set (values that repeat from session to
+// session).
 // Runs inside the caller's SQL transaction; on rollback the caller restores
 // the in-memory state with restore(). Used by the Store's writer thread only.
 #pragma once
@@ -33,6 +37,7 @@ class EventWriter {
     std::int64_t transaction_id = 0;  // latest transaction row, 0 before the first
     std::uint32_t transaction_seq = 0;
     bool transaction_open = false;
+    std::shared_ptr<const AttributeBase> base;  // the stream's last whole row in this session
   };
   // The session a policy connection or an smtpd process (log) serves now.
   struct JoinedState {
@@ -42,13 +47,15 @@ class EventWriter {
     std::string protocol;
     std::uint32_t transaction_seq = 0;  // the transaction last seen, and its row
     std::int64_t transaction_id = 0;
+    std::shared_ptr<const AttributeBase> base;  // the stream's last whole row in this session
   };
   struct Memory {
     std::unordered_map<std::string, StreamState> milter;
     std::unordered_map<std::string, JoinedState> joined;
-    // The attribute set rows of each source and stage are patches against
-    // (attribute_patch.h); none before the first such event.
+    // Per source and stage: the attribute set rows are patches against
+    // (attribute_patch.h), and the last event that differed from it too much.
     std::array<std::shared_ptr<const AttributeBase>, 3 * stage_count> sets;
+    std::array<std::shared_ptr<const std::vector<Attribute>>, 3 * stage_count> missed;
   };
 
   static Result<std::unique_ptr<EventWriter>> create(sqlite::Database& db);
@@ -77,8 +84,10 @@ class EventWriter {
   Status record_protocol(const Event& event, JoinedState& state);
   Result<std::int64_t> policy_transaction(const Event& event, JoinedState& state);
 
-  Status insert_event(const Event& event, std::int64_t session_id, std::int64_t transaction_id);
-  Status new_attribute_set(const Event& event, std::shared_ptr<const AttributeBase>& set);
+  Status insert_event(const Event& event, std::int64_t session_id, std::int64_t transaction_id,
+                      std::shared_ptr<const AttributeBase>& base);
+  Status new_attribute_set(std::vector<Attribute> attributes,
+                           std::shared_ptr<const AttributeBase>& set);
 
   sqlite::Database& db_;
   std::unique_ptr<SessionJoiner> joiner_;

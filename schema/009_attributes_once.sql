@@ -4,16 +4,19 @@
 -- program, pid and host, every milter connect the server's name, address
 -- and version. The rows are now kept in event_rows, where a row whose
 -- set_id is set holds only a JSON merge patch (RFC 7396) against that
--- attribute set, shared by the events of one sensor and stage: the
--- attributes whose value differs, and null for the set's names the event
--- lacks (`clock` is always in the row itself). Rows with set_id NULL, and
--- every row written before this version, hold their attributes whole.
+-- attribute set, shared by the events of one sensor and stage, and a row
+-- whose base_id is set one against that row, an earlier one of the same
+-- session and sensor stored whole: the attributes whose value differs, and
+-- null for the names the event lacks (`clock` is always in the row
+-- itself). Rows with neither, and every row written before this version,
+-- hold their attributes whole.
 --
 -- `events` becomes a view with the same columns and rows as before, each
 -- with its attributes whole, so queries written against it (and the views
 -- of schema 4, which name it) read the same. Inserting into it and
 -- deleting from it still work, row by row (triggers); the programs write
--- and prune event_rows directly. Attribute sets are shared by sessions and
+-- and prune event_rows directly. Delete a session's rows together (a
+-- patch may need a whole row of its session). Attribute sets are shared by sessions and
 -- stay when sessions are pruned (one per shape of event, not per session).
 --
 -- As in schema 6, the rename leaves the views that name `events` alone
@@ -27,6 +30,7 @@ CREATE TABLE attribute_sets (
 
 ALTER TABLE events RENAME TO event_rows;
 ALTER TABLE event_rows ADD COLUMN set_id INTEGER REFERENCES attribute_sets (id);
+ALTER TABLE event_rows ADD COLUMN base_id INTEGER;  -- a whole row of the same session
 
 -- A session's events are found by session_id; their order is an expression
 -- (log lines stamped in whole seconds go last in their second) that no
@@ -36,9 +40,11 @@ CREATE INDEX events_by_session ON event_rows (session_id);
 
 CREATE VIEW events AS
 SELECT r.id, r.session_id, r.transaction_id, r.source, r.stage, r.time_us, r.argument,
-       CASE WHEN r.set_id IS NULL THEN r.attributes
-            ELSE json_patch(a.attributes, r.attributes) END AS attributes
-FROM event_rows r LEFT JOIN attribute_sets a ON a.id = r.set_id;
+       CASE WHEN r.set_id IS NOT NULL THEN json_patch(a.attributes, r.attributes)
+            WHEN r.base_id IS NOT NULL THEN json_patch(b.attributes, r.attributes)
+            ELSE r.attributes END AS attributes
+FROM event_rows r LEFT JOIN attribute_sets a ON a.id = r.set_id
+LEFT JOIN event_rows b ON b.id = r.base_id;
 
 CREATE TRIGGER events_insert INSTEAD OF INSERT ON events
 BEGIN

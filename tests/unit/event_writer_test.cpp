@@ -269,7 +269,9 @@ TEST_F(EventWriterTest, RepeatedAttributesAreStoredOnceAndReadBackWhole) {
     EXPECT_EQ(parsed(whole[i]), parsed(expected[i])) << "event " << i;
   }
   // The session reader (smtpscope sessions, reports) reads them whole too.
-  auto sessions = read_sessions(*db_, SessionFilter{.limit = 1000});
+  SessionFilter all;
+  all.limit = 1000;
+  auto sessions = read_sessions(*db_, all);
   ASSERT_TRUE(sessions) << sessions.message();
   std::vector<nlohmann::json> read;
   for (const auto& session : sessions.value()) {
