@@ -72,7 +72,7 @@ AttributePatch attributes_patch(const std::vector<Attribute>& attributes,
     patch.whole_bytes += a.name.size() + a.value.size() + 6;
     const Attribute* same = find(base, a.name, i);
     if (same) ++found;
-    if (same && same->value == a.value && a.name != "clock") continue;
+    if (same && same->value == a.value) continue;
     append_member(out, a.name);
     append_json_string(out, a.value);
   }

@@ -8,12 +8,9 @@
 // against a row of its session stored whole: the attributes whose value
 // differs, and null for the names it lacks.
 //
-// Promises: json_patch(set, patch) is the object attributes_to_json writes,
+// Promises: json_patch(base, patch) is the object attributes_to_json writes,
 // with the same names and values (the order of names may differ; a repeated
-// name keeps its first value). `clock` is always written into the patch,
-// even when the set has the same value: the session reader and
-// session_timeline order log lines by the row's own `clock`. Pure
-// functions, no state.
+// name keeps its first value). Pure functions, no state.
 #pragma once
 
 #include <cstdint>

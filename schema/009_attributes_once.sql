@@ -7,9 +7,8 @@
 -- attribute set, shared by the events of one sensor and stage, and a row
 -- whose base_id is set one against that row, an earlier one of the same
 -- session and sensor stored whole: the attributes whose value differs, and
--- null for the names the event lacks (`clock` is always in the row
--- itself). Rows with neither, and every row written before this version,
--- hold their attributes whole.
+-- null for the names the event lacks. Rows with neither, and every row
+-- written before this version, hold their attributes whole.
 --
 -- `events` becomes a view with the same columns and rows as before, each
 -- with its attributes whole, so queries written against it (and the views

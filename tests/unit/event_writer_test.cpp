@@ -305,7 +305,7 @@ TEST_F(EventWriterTest, SessionTimelineShowsEveryEventsAttributesWhole) {
 }
 
 // A patch: what differs, null for what the set has and the event lacks; a
-// repeated name keeps its first value; `clock` always stays in the row.
+// repeated name keeps its first value.
 TEST(AttributePatch, JsonPatchOfTheSetGivesTheWholeAttributes) {
   auto db = testing::migrated_memory_database();
   ASSERT_NE(db, nullptr);
@@ -315,13 +315,40 @@ TEST(AttributePatch, JsonPatchOfTheSetGivesTheWholeAttributes) {
                                              {"a", "second a"}, {"empty", ""}};
   const AttributePatch patch = attributes_patch(attributes, distinct_attributes(set));
   EXPECT_EQ(parsed(patch.text),
-            parsed(R"({"a":"changed","clock":"second","new":"line\nbreak \u0001\ufffd",)"
-                   R"("empty":"","gone":null})"));
+            parsed(R"({"a":"changed","new":"line\nbreak \u0001\ufffd","empty":"","gone":null})"));
   auto q = db->prepare("SELECT json_patch(?1, ?2)");
   ASSERT_TRUE(q);
   q.value().bind(1, attributes_to_json(set)).bind(2, patch.text);
   ASSERT_TRUE(q.value().step().value());
   EXPECT_EQ(parsed(q.value().column_text(0)), parsed(attributes_to_json(attributes)));
+}
+
+// A log line stamped in whole seconds goes after the other sensors' events
+// of its second, also when its row is a patch that leaves `clock` to its base.
+TEST_F(EventWriterTest, ALogLineInWholeSecondsIsOrderedByItsPatchedClock) {
+  const std::vector<Attribute> client = {{"client_name", "localhost"},
+                                         {"client_addr", "192.0.2.7"},
+                                         {"program", "postfix/smtpd"},
+                                         {"pid", "26279"},
+                                         {"host", "mx"},
+                                         {"clock", "second"}};
+  apply(Stage::connect, 0, "[192.0.2.7]", {{"client_addr", "192.0.2.7"}});
+  apply(Stage::connect, 0, "", client, "log:mx:26279", Source::log);
+  std::vector<Attribute> counters = client;
+  counters.push_back({"commands", "1"});
+  apply(Stage::close, 0, "", counters, "log:mx:26279", Source::log);
+  apply(Stage::close, 0);
+  ASSERT_EQ(rows("SELECT count(*) FROM event_rows WHERE source = 'log' AND stage = 'close'"
+                 " AND base_id IS NOT NULL AND attributes NOT LIKE '%clock%'"),
+            std::vector<std::string>{"1"});
+  SessionFilter all;
+  auto sessions = read_sessions(*db_, all);
+  ASSERT_TRUE(sessions) << sessions.message();
+  ASSERT_EQ(sessions.value().size(), 1u);
+  std::vector<std::string> order;
+  for (const auto& e : sessions.value()[0].events) order.push_back(e.source + " " + e.stage);
+  EXPECT_EQ(order, (std::vector<std::string>{"milter connect", "milter close", "log connect",
+                                             "log close"}));
 }
 
 // A batch that is rolled back forgets the attribute set it created: the
