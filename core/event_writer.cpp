@@ -85,45 +85,49 @@ Status EventWriter::new_attribute_set(std::vector<Attribute> attributes,
   return Status::ok();
 }
 
-// A few attributes (most milter stages have none) are written whole: a
-// patch and its set could not be smaller. `base`: the stream's base row.
-Status EventWriter::insert_event(const Event& event, std::int64_t session_id,
-                                 std::int64_t transaction_id,
-                                 std::shared_ptr<const AttributeBase>& base) {
+// The smaller patch, against the set of the event's kind or the stream's
+// base row, if one is at most half the whole; else a new set when the event
+// shares most of itself with the last event of its kind that matched
+// neither, or else whole. A few attributes (most milter stages have none)
+// are written whole: a patch and its set could not be smaller.
+Result<EventWriter::StoredAttributes> EventWriter::stored_attributes(
+    const Event& event, const std::shared_ptr<const AttributeBase>& base) {
   constexpr std::size_t whole_below_bytes = 32;
+  static const std::vector<Attribute> no_attributes;
   const std::size_t slot = static_cast<std::size_t>(event.source) * stage_count +
                            static_cast<std::size_t>(event.stage);
   auto& set = memory_.sets[slot];
-  static const std::vector<Attribute> no_attributes;
   AttributePatch patch = attributes_patch(event.attributes, set ? set->attributes : no_attributes);
-  std::optional<std::int64_t> set_id;
-  std::optional<std::int64_t> base_id;
-  const bool small = patch.whole_bytes < whole_below_bytes;
-  if (!small && set && patch.text.size() * 2 <= patch.whole_bytes) set_id = set->set_id;
-  if (!small && base) {
-    AttributePatch on_base = attributes_patch(event.attributes, base->attributes);
-    if (on_base.text.size() * 2 <= on_base.whole_bytes &&
-        (!set_id || on_base.text.size() < patch.text.size())) {
-      patch = std::move(on_base);
-      set_id.reset();
-      base_id = base->set_id;
-    }
+  if (patch.whole_bytes < whole_below_bytes) {
+    return StoredAttributes{attributes_to_json(event.attributes), {}, {}, false};
   }
-  if (!small && !set_id && !base_id) {
-    auto& missed = memory_.missed[slot];
-    std::vector<Attribute> common =
-        common_attributes(event.attributes, missed ? *missed : no_attributes);
-    if (json_bytes(common) * 2 >= patch.whole_bytes) {
-      if (Status made = new_attribute_set(std::move(common), set); !made) return made;
-      patch = attributes_patch(event.attributes, set->attributes);
-      set_id = set->set_id;
-      missed.reset();
-    } else {
-      missed = std::make_shared<const std::vector<Attribute>>(distinct_attributes(event.attributes));
-    }
+  std::optional<AttributePatch> on_base;
+  if (base) on_base = attributes_patch(event.attributes, base->attributes);
+  const bool set_fits = set && patch.text.size() * 2 <= patch.whole_bytes;
+  const bool base_fits = on_base && on_base->text.size() * 2 <= on_base->whole_bytes;
+  if (base_fits && (!set_fits || on_base->text.size() < patch.text.size())) {
+    return StoredAttributes{std::move(on_base->text), {}, base->set_id, false};
   }
-  const bool whole = !set_id && !base_id;
-  if (whole) patch.text = attributes_to_json(event.attributes);
+  if (set_fits) return StoredAttributes{std::move(patch.text), set->set_id, {}, false};
+  auto& missed = memory_.missed[slot];
+  std::vector<Attribute> common =
+      common_attributes(event.attributes, missed ? *missed : no_attributes);
+  if (json_bytes(common) * 2 < patch.whole_bytes) {
+    missed = std::make_shared<const std::vector<Attribute>>(distinct_attributes(event.attributes));
+    return StoredAttributes{attributes_to_json(event.attributes), {}, {}, true};
+  }
+  if (Status made = new_attribute_set(std::move(common), set); !made) return made;
+  missed.reset();
+  return StoredAttributes{attributes_patch(event.attributes, set->attributes).text, set->set_id,
+                          {}, false};
+}
+
+// `base`: the stream's base row in this session.
+Status EventWriter::insert_event(const Event& event, std::int64_t session_id,
+                                 std::int64_t transaction_id,
+                                 std::shared_ptr<const AttributeBase>& base) {
+  auto stored = stored_attributes(event, base);
+  if (!stored) return stored.status();
   Status inserted =
       statements_->insert_event.bind(1, session_id)
           .bind(2, transaction_id ? std::optional<std::int64_t>(transaction_id) : std::nullopt)
@@ -131,12 +135,12 @@ Status EventWriter::insert_event(const Event& event, std::int64_t session_id,
           .bind(4, to_string(event.stage))
           .bind(5, event.time_us)
           .bind(6, event.argument)
-          .bind(7, patch.text)
-          .bind(8, set_id)
-          .bind(9, base_id)
+          .bind(7, stored.value().text)
+          .bind(8, stored.value().set_id)
+          .bind(9, stored.value().base_id)
           .run();
   if (!inserted) return inserted.context("insert event");
-  if (whole && !small) {
+  if (stored.value().next_base) {
     base = std::make_shared<const AttributeBase>(
         AttributeBase{db_.last_insert_rowid(), distinct_attributes(event.attributes)});
   }

@@ -84,6 +84,15 @@ class EventWriter {
   Status record_protocol(const Event& event, JoinedState& state);
   Result<std::int64_t> policy_transaction(const Event& event, JoinedState& state);
 
+  // How an event's attributes are stored: whole, or a patch against a set or a base row.
+  struct StoredAttributes {
+    std::string text;
+    std::optional<std::int64_t> set_id;
+    std::optional<std::int64_t> base_id;
+    bool next_base = false;  // stored whole: the stream's next base row
+  };
+  Result<StoredAttributes> stored_attributes(const Event& event,
+                                             const std::shared_ptr<const AttributeBase>& base);
   Status insert_event(const Event& event, std::int64_t session_id, std::int64_t transaction_id,
                       std::shared_ptr<const AttributeBase>& base);
   Status new_attribute_set(std::vector<Attribute> attributes,
