@@ -24,7 +24,7 @@ namespace smtpscope {
 // A stored attribute set, or a row stored whole, that rows may be patches
 // against.
 struct AttributeBase {
-  std::int64_t set_id = 0;  // attribute_sets or event_rows id
+  std::int64_t id = 0;  // an attribute_sets or event_rows id
   std::vector<Attribute> attributes;  // distinct names, as stored
 };
 

@@ -106,9 +106,9 @@ Result<EventWriter::StoredAttributes> EventWriter::stored_attributes(
   const bool set_fits = set && patch.text.size() * 2 <= patch.whole_bytes;
   const bool base_fits = on_base && on_base->text.size() * 2 <= on_base->whole_bytes;
   if (base_fits && (!set_fits || on_base->text.size() < patch.text.size())) {
-    return StoredAttributes{std::move(on_base->text), {}, base->set_id, false};
+    return StoredAttributes{std::move(on_base->text), {}, base->id, false};
   }
-  if (set_fits) return StoredAttributes{std::move(patch.text), set->set_id, {}, false};
+  if (set_fits) return StoredAttributes{std::move(patch.text), set->id, {}, false};
   auto& missed = memory_.missed[slot];
   std::vector<Attribute> common =
       common_attributes(event.attributes, missed ? *missed : no_attributes);
@@ -118,7 +118,7 @@ Result<EventWriter::StoredAttributes> EventWriter::stored_attributes(
   }
   if (Status made = new_attribute_set(std::move(common), set); !made) return made;
   missed.reset();
-  return StoredAttributes{attributes_patch(event.attributes, set->attributes).text, set->set_id,
+  return StoredAttributes{attributes_patch(event.attributes, set->attributes).text, set->id,
                           {}, false};
 }
 
