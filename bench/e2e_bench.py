@@ -18,6 +18,10 @@ each REPS times, the configurations interleaved. Prints, per configuration,
 the median messages/second and its ratio to (a), our daemons' CPU seconds
 per 1,000 messages, their peak RSS, and the events they dropped; with
 --soak N, one more run of (d) with N messages sampling the daemons' RSS.
+After each run of (c) and (d), Postfix's log is read into the database
+(smtpscope ingest) and, alone, into a new one: the database bytes per
+session (after VACUUM) are printed for the log alone, milter + log (c) and
+all three sensors (d).
 
 Usage: bench/e2e_bench.py [--messages 5000] [--sessions 10] [--reps 3]
                           [--size BYTES] [--configs abqzrcdt] [--soak 0] [--json FILE]
@@ -26,6 +30,7 @@ import argparse
 import json
 import os
 import re
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -47,6 +52,7 @@ CONFIGS = {
     "d": "smtpscope-milter + smtpscope-policyd",
     "t": "smtpscope-milter + trivial policy server",
 }
+SENSOR_SETS = {"log": "log alone", "c": "milter + log", "d": "milter + policy + log"}
 NULL_MILTER_MODES = {"b": "naive", "q": "quiet", "z": "deaf"}
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -113,11 +119,22 @@ class Setup:
                         f"127.0.0.1:{self.postfix.port}"], check=True, timeout=3600)
         return time.monotonic() - started
 
+    def bytes_per_session(self):
+        """Reads Postfix's log into our database and, alone, into a new one;
+        the bytes per session of each after VACUUM. Daemons stopped first."""
+        log_only = self.work.join("log-only.db")
+        sizes = {}
+        for name, db in (("log", log_only), (self.config, self.db)):
+            harness.smtpscope(db, "ingest", "-q", self.postfix.maillog, check=True)
+            sizes[name] = vacuumed_bytes_per_session(db, self.work.join(f"vacuumed-{name}.db"))
+        return sizes
+
     def pids(self):
         return [d.process.pid for d in self.daemons]
 
     def stop(self):
-        """Stops everything; returns the events our daemons dropped."""
+        """Stops everything; returns the events our daemons dropped. Of (c)
+        and (d), keeps the bytes per session in self.bytes."""
         self.postfix.stop()
         dropped = 0
         for daemon in self.daemons:
@@ -127,8 +144,17 @@ class Setup:
         if self.reference:
             self.reference.terminate()
             self.reference.wait()
+        self.bytes = self.bytes_per_session() if self.config in ("c", "d") else {}
         self.work.remove()
         return dropped
+
+
+def vacuumed_bytes_per_session(db, copy):
+    """File size of a VACUUMed copy of db, per session."""
+    with sqlite3.connect(db) as source:
+        source.execute("VACUUM INTO ?", (copy,))
+        (sessions,) = source.execute("SELECT count(*) FROM sessions").fetchone()
+    return os.path.getsize(copy) / max(sessions, 1)
 
 
 def measure(config, messages, sessions, size=0):
@@ -143,7 +169,8 @@ def measure(config, messages, sessions, size=0):
     finally:
         dropped = setup.stop()
     return {"messages_per_s": messages / seconds, "cpu_s_per_1000": cpu / messages * 1000,
-            "peak_rss_kib": peak_rss, "dropped": dropped, "db_bytes": db_bytes}
+            "peak_rss_kib": peak_rss, "dropped": dropped, "db_bytes": db_bytes,
+            "bytes_per_session": setup.bytes}
 
 
 def soak(messages, sessions):
@@ -204,6 +231,16 @@ def main():
                            "runs": runs[config]}
         print(f"({config}) {label:44} {rate:7.0f} {rate / baseline:6.2f} "
               f"{cpu if config in 'cd' else float('nan'):10.2f} {rss / 1024:13.1f} {dropped:7}")
+    sizes = {}
+    for config in chosen:
+        for r in runs[config]:
+            for name, value in r["bytes_per_session"].items():
+                sizes.setdefault(name, []).append(value)
+    if sizes:
+        print("\ndatabase bytes per session after VACUUM (median): " + ", ".join(
+            f"{SENSOR_SETS[name]} {statistics.median(values):.0f}"
+            for name, values in sorted(sizes.items())))
+        summary["bytes_per_session"] = {name: statistics.median(v) for name, v in sizes.items()}
     if args.soak:
         summary["soak"] = soak(args.soak, args.sessions)
         samples = summary["soak"]["rss_samples_kib"]

@@ -5,6 +5,7 @@
 #   pflogsumm                       Debian's Postfix log summarizer, for reference
 #   parse_bench                     smtpscope's parser alone (and with events built)
 #   smtpscope ingest                the whole ingest into a fresh SQLite database
+#                                   (and its bytes per session after VACUUM)
 #   ingest_write_floor              the least the ingest could write (one session row
 #                                   and one folded event row per session, one row per
 #                                   smtp client line), without parsing or joining
@@ -68,6 +69,12 @@ printf 'parser alone / grep -c: %.2f (target >= 0.33)\n' "$(echo "${rate[parser 
 printf 'parser + events / grep -c: %.2f\n' "$(echo "${rate[parser + events]} / ${rate[grep -c]}" | bc -l)"
 "$build/cli/smtpscope" --db "$work/bench.db" ingest --quiet "$log" >/dev/null
 printf 'database: %s MiB for %s lines\n' "$(( $(stat -c %s "$work/bench.db") / 1048576 ))" "$total"
+# Bytes per session (log alone): the database after VACUUM over its sessions.
+sqlite3 "$work/bench.db" "VACUUM INTO '$work/vacuumed.db'"
+printf 'bytes per session after VACUUM: %s (%s sessions)\n' \
+  "$(( $(stat -c %s "$work/vacuumed.db") / $(sqlite3 "$work/bench.db" 'SELECT count(*) FROM sessions') ))" \
+  "$(sqlite3 "$work/bench.db" 'SELECT count(*) FROM sessions')"
+rm -f "$work/vacuumed.db"
 
 # The same lines in each accepted form (converted before timing).
 echo

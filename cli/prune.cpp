@@ -23,7 +23,7 @@ constexpr std::string_view select_chunk =
     "INSERT INTO temp.prune_ids SELECT id FROM sessions WHERE connect_us < ?1 "
     "ORDER BY connect_us LIMIT ?2";
 constexpr std::string_view delete_session_rows[] = {
-    "DELETE FROM events WHERE session_id IN (SELECT id FROM temp.prune_ids)",
+    "DELETE FROM event_rows WHERE session_id IN (SELECT id FROM temp.prune_ids)",
     "DELETE FROM transactions WHERE session_id IN (SELECT id FROM temp.prune_ids)",
     "DELETE FROM session_analysis WHERE session_id IN (SELECT id FROM temp.prune_ids)",
     "DELETE FROM sessions WHERE id IN (SELECT id FROM temp.prune_ids)",

@@ -5,7 +5,7 @@
 namespace smtpscope {
 namespace {
 
-constexpr std::array<std::string_view, 22> stage_names = {
+constexpr std::array<std::string_view, stage_count> stage_names = {
     "connect", "helo",    "mail",     "rcpt",    "data",    "header",      "eom",
     "abort",   "unknown", "close",    "vrfy",    "etrn",    "lost",        "timeout",
     "error_limit", "pipelining", "reject", "queued", "non_smtp", "illegal", "tls", "screen"};
@@ -18,7 +18,7 @@ std::size_t heap_bytes(const std::string& text) {
 
 }  // namespace
 
-static_assert(stage_names.size() == static_cast<std::size_t>(Stage::screen) + 1);
+static_assert(stage_names.size() == stage_count);
 
 std::string_view to_string(Source source) {
   switch (source) {

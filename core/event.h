@@ -42,6 +42,8 @@ enum class Stage : std::uint8_t {
   screen,       // postscreen verdicts (PREGREET, COMMAND PIPELINING, ...)
 };
 
+constexpr std::size_t stage_count = static_cast<std::size_t>(Stage::screen) + 1;
+
 std::string_view to_string(Source source);
 std::string_view to_string(Stage stage);
 std::optional<Stage> parse_stage(std::string_view name);

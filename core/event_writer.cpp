@@ -44,12 +44,13 @@ Result<std::unique_ptr<EventWriter>> EventWriter::create(sqlite::Database& db) {
       "UPDATE transactions SET outcome = 'aborted', ended_us = ?2"
       " WHERE id = ?1 AND outcome = 'open'",
       "UPDATE sessions SET close_us = ?2 WHERE id = ?1",
-      "INSERT INTO events (session_id, transaction_id, source, stage, time_us, argument,"
-      " attributes) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+      "INSERT INTO event_rows (session_id, transaction_id, source, stage, time_us, argument,"
+      " attributes, set_id, base_id) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
       "UPDATE sessions SET protocol = ?2 WHERE id = ?1",
       "UPDATE transactions SET queue_id = coalesce(queue_id, ?2),"
       " message_bytes = coalesce(?3, message_bytes) WHERE id = ?1",
       "UPDATE sessions SET close_us = coalesce(close_us, ?2) WHERE id = ?1",
+      "INSERT INTO attribute_sets (attributes) VALUES (?1)",
   });
   if (!prepared) return prepared.status();
   auto& p = prepared.value();
@@ -57,7 +58,7 @@ Result<std::unique_ptr<EventWriter>> EventWriter::create(sqlite::Database& db) {
       std::move(p[0]), std::move(p[1]), std::move(p[2]),
       std::move(p[3]), std::move(p[4]), std::move(p[5]),
       std::move(p[6]), std::move(p[7]), std::move(p[8]),
-      std::move(p[9]), std::move(p[10])});
+      std::move(p[9]), std::move(p[10]), std::move(p[11])});
   return std::unique_ptr<EventWriter>(
       new EventWriter(db, std::move(joiner).value(), std::move(statements)));
 }
@@ -75,17 +76,75 @@ Status EventWriter::apply(const Event& event) {
                                      to_string(event.stage)));
 }
 
+Status EventWriter::new_attribute_set(std::vector<Attribute> attributes,
+                                      std::shared_ptr<const AttributeBase>& set) {
+  Status inserted = statements_->insert_set.bind(1, attributes_to_json(attributes)).run();
+  if (!inserted) return inserted.context("insert attribute set");
+  set = std::make_shared<const AttributeBase>(
+      AttributeBase{db_.last_insert_rowid(), std::move(attributes)});
+  return Status::ok();
+}
+
+// The smaller patch, against the set of the event's kind or the stream's
+// base row, if one is at most half the whole; else a new set when the event
+// shares most of itself with the last event of its kind that matched
+// neither, or else whole. A few attributes (most milter stages have none)
+// are written whole: a patch and its set could not be smaller.
+Result<EventWriter::StoredAttributes> EventWriter::stored_attributes(
+    const Event& event, const std::shared_ptr<const AttributeBase>& base) {
+  constexpr std::size_t whole_below_bytes = 32;
+  static const std::vector<Attribute> no_attributes;
+  const std::size_t slot = static_cast<std::size_t>(event.source) * stage_count +
+                           static_cast<std::size_t>(event.stage);
+  auto& set = memory_.sets[slot];
+  AttributePatch patch = attributes_patch(event.attributes, set ? set->attributes : no_attributes);
+  if (patch.whole_bytes < whole_below_bytes) {
+    return StoredAttributes{attributes_to_json(event.attributes), {}, {}, false};
+  }
+  std::optional<AttributePatch> on_base;
+  if (base) on_base = attributes_patch(event.attributes, base->attributes);
+  const bool set_fits = set && patch.text.size() * 2 <= patch.whole_bytes;
+  const bool base_fits = on_base && on_base->text.size() * 2 <= on_base->whole_bytes;
+  if (base_fits && (!set_fits || on_base->text.size() < patch.text.size())) {
+    return StoredAttributes{std::move(on_base->text), {}, base->id, false};
+  }
+  if (set_fits) return StoredAttributes{std::move(patch.text), set->id, {}, false};
+  auto& missed = memory_.missed[slot];
+  std::vector<Attribute> common =
+      common_attributes(event.attributes, missed ? *missed : no_attributes);
+  if (json_bytes(common) * 2 < patch.whole_bytes) {
+    missed = std::make_shared<const std::vector<Attribute>>(distinct_attributes(event.attributes));
+    return StoredAttributes{attributes_to_json(event.attributes), {}, {}, true};
+  }
+  if (Status made = new_attribute_set(std::move(common), set); !made) return made;
+  missed.reset();
+  return StoredAttributes{attributes_patch(event.attributes, set->attributes).text, set->id,
+                          {}, false};
+}
+
+// `base`: the stream's base row in this session.
 Status EventWriter::insert_event(const Event& event, std::int64_t session_id,
-                                 std::int64_t transaction_id) {
-  return statements_->insert_event.bind(1, session_id)
-      .bind(2, transaction_id ? std::optional<std::int64_t>(transaction_id) : std::nullopt)
-      .bind(3, to_string(event.source))
-      .bind(4, to_string(event.stage))
-      .bind(5, event.time_us)
-      .bind(6, event.argument)
-      .bind(7, attributes_to_json(event.attributes))
-      .run()
-      .context("insert event");
+                                 std::int64_t transaction_id,
+                                 std::shared_ptr<const AttributeBase>& base) {
+  auto stored = stored_attributes(event, base);
+  if (!stored) return stored.status();
+  Status inserted =
+      statements_->insert_event.bind(1, session_id)
+          .bind(2, transaction_id ? std::optional<std::int64_t>(transaction_id) : std::nullopt)
+          .bind(3, to_string(event.source))
+          .bind(4, to_string(event.stage))
+          .bind(5, event.time_us)
+          .bind(6, event.argument)
+          .bind(7, stored.value().text)
+          .bind(8, stored.value().set_id)
+          .bind(9, stored.value().base_id)
+          .run();
+  if (!inserted) return inserted.context("insert event");
+  if (stored.value().next_base) {
+    base = std::make_shared<const AttributeBase>(
+        AttributeBase{db_.last_insert_rowid(), distinct_attributes(event.attributes)});
+  }
+  return Status::ok();
 }
 
 // ---- milter: the stream is the connection ----
@@ -96,7 +155,7 @@ Status EventWriter::open_milter_session(const Event& event, bool partial) {
     auto adopted = joiner_->adopt_for_milter(endpoints, event.stream, event.time_us);
     if (!adopted) return adopted.status();
     if (adopted.value()) {
-      memory_.milter[event.stream] = StreamState{*adopted.value(), 0, 0, false};
+      memory_.milter[event.stream] = StreamState{*adopted.value(), 0, 0, false, nullptr};
       return Status::ok();
     }
   }
@@ -113,7 +172,7 @@ Status EventWriter::open_milter_session(const Event& event, bool partial) {
                         .bind(9, std::int64_t{partial ? 1 : 0})
                         .run();
   if (!inserted) return inserted.context("insert session");
-  memory_.milter[event.stream] = StreamState{db_.last_insert_rowid(), 0, 0, false};
+  memory_.milter[event.stream] = StreamState{db_.last_insert_rowid(), 0, 0, false, nullptr};
   return Status::ok();
 }
 
@@ -198,8 +257,8 @@ Status EventWriter::apply_milter(const Event& event) {
   // The event row belongs to the transaction it was part of, including the
   // eom or abort that just ended it.
   const bool in_transaction = event.transaction != 0 && event.transaction == stream.transaction_seq;
-  Status inserted =
-      insert_event(event, stream.session_id, in_transaction ? stream.transaction_id : 0);
+  Status inserted = insert_event(event, stream.session_id,
+                                 in_transaction ? stream.transaction_id : 0, stream.base);
   if (event.stage == Stage::close) memory_.milter.erase(event.stream);
   return inserted;
 }

@@ -37,6 +37,7 @@ struct EventWriter::Statements {
   sqlite::Statement record_protocol;
   sqlite::Statement record_policy_message;
   sqlite::Statement close_from_log;
+  sqlite::Statement insert_set;
 };
 
 }  // namespace smtpscope

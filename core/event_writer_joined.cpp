@@ -37,7 +37,7 @@ Result<EventWriter::JoinedState*> EventWriter::joined_session(const Event& event
                 : joiner_->find_or_open_by_address(endpoints, source, event.stream,
                                                    event.time_us, observed_connect);
   if (!id) return id.status();
-  state = JoinedState{endpoints.client_addr, endpoints.client_port, id.value(), "", 0, 0};
+  state = JoinedState{endpoints.client_addr, endpoints.client_port, id.value(), "", 0, 0, nullptr};
   return &state;
 }
 
@@ -93,7 +93,8 @@ Status EventWriter::apply_joined(const Event& event) {
   if (Status recorded = record_protocol(event, state); !recorded) return recorded;
   auto transaction_id = policy_transaction(event, state);
   if (!transaction_id) return transaction_id.status();
-  if (Status inserted = insert_event(event, state.session_id, transaction_id.value()); !inserted) {
+  if (Status inserted = insert_event(event, state.session_id, transaction_id.value(), state.base);
+      !inserted) {
     return inserted;
   }
   if (event.source == Source::log && event.stage == Stage::close) {

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "migrations.h"
 #include "test_support.h"
 
 namespace smtpscope {
@@ -275,6 +276,47 @@ TEST(Store, EnqueueAfterStopIsADrop) {
   store.value()->stop();
   EXPECT_FALSE(store.value()->enqueue(connect_event(1)));
   EXPECT_EQ(store.value()->stats().dropped, 1u);
+}
+
+// A database of schema 7 (before attributes were stored once) upgrades: its
+// rows read the same through the events view and session_timeline, and
+// the store writes new sessions beside them.
+TEST(Store, ASchema7DatabaseUpgradesAndReadsTheSame) {
+  TempDir dir;
+  const std::string path = dir.file("old.db");
+  {
+    auto db = sqlite::Database::open(path, true, 1000);
+    ASSERT_TRUE(db);
+    std::vector<Migration> up_to_7;
+    for (const Migration& m : embedded_migrations()) {
+      if (m.version <= 7) up_to_7.push_back(m);
+    }
+    ASSERT_TRUE(migrate(*db.value(), up_to_7));
+    ASSERT_TRUE(db.value()->exec(
+        "INSERT INTO sessions (id, stream, client_addr, connect_us) VALUES (1, 'milter:1:1',"
+        " '192.0.2.9', 5000000);"
+        "INSERT INTO events (session_id, source, stage, time_us, argument, attributes) VALUES"
+        " (1, 'milter', 'connect', 5000000, '[192.0.2.9]', '{\"client_addr\":\"192.0.2.9\"}'),"
+        " (1, 'log', 'close', 5000000, '', '{\"clock\":\"second\",\"pid\":\"7\"}'),"
+        " (1, 'milter', 'close', 5000001, '', '{}')"));
+  }
+  FakeClock clock;
+  auto store = Store::open(options_for(path), clock);
+  ASSERT_TRUE(store) << store.message();
+  for (int n = 1; n <= 3; ++n) store.value()->enqueue(connect_event(n));
+  store.value()->stop();
+  EXPECT_EQ(query_number(path, "SELECT max(version) FROM schema_version"),
+            latest_schema_version());
+  EXPECT_EQ(query_number(path, "SELECT count(*) FROM events WHERE attributes ="
+                               " '{\"client_addr\":\"192.0.2.9\"}' AND session_id = 1"), 1);
+  // Ordered as before: the log line stamped in whole seconds after the milter's close.
+  EXPECT_EQ(query_number(path, "SELECT count(*) FROM (SELECT stage, source, row_number() OVER ()"
+                               " AS n FROM session_timeline WHERE session_id = 1) WHERE"
+                               " (n = 1 AND stage = 'connect') OR (n = 2 AND source = 'milter'"
+                               " AND stage = 'close') OR (n = 3 AND source = 'log')"), 3);
+  EXPECT_EQ(query_number(path, "SELECT count(*) FROM events"), 6);
+  EXPECT_EQ(query_number(path, "SELECT count(*) FROM events WHERE"
+                               " json_extract(attributes, '$.client_addr') LIKE '192.0.2.%'"), 4);
 }
 
 TEST(Store, AnUnopenablePathIsAClearError) {
