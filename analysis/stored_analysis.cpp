@@ -114,7 +114,7 @@ Result<Writer> prepare_writer(sqlite::Database& db) {
       "INSERT INTO fingerprints (id, features) VALUES (?1, ?2)"
       " ON CONFLICT (id) DO UPDATE SET features = excluded.features"
       " WHERE features != excluded.features",
-      "SELECT coalesce(max(id), 0) FROM events WHERE session_id = ?1",
+      "SELECT coalesce(max(id), 0) FROM event_rows WHERE session_id = ?1",
       // The client's timing before this session: its last sessions' starts.
       "SELECT connect_us FROM session_analysis WHERE client_addr = ?1 AND connect_us < ?2"
       " ORDER BY connect_us DESC LIMIT 200"});
@@ -210,7 +210,7 @@ Result<std::vector<std::int64_t>> column_of_ints(sqlite::Statement& q) {
 }
 
 Result<std::int64_t> newest_event(sqlite::Database& db) {
-  auto q = db.prepare("SELECT coalesce(max(id), 0) FROM events");
+  auto q = db.prepare("SELECT coalesce(max(id), 0) FROM event_rows");
   if (!q) return q.status();
   auto top = column_of_ints(q.value());
   if (!top) return top.status();
@@ -283,7 +283,7 @@ Result<std::int64_t> analyse_pending(sqlite::Database& db, const AnalysisRules& 
   const bool nothing_new = to.value() <= from.value() && sessions_to.value() <= sessions_from.value();
   if (nothing_new && !open_too) return std::int64_t{0};
   auto touched = db.prepare(
-      "SELECT session_id FROM events WHERE id > ?1 AND id <= ?2"
+      "SELECT session_id FROM event_rows WHERE id > ?1 AND id <= ?2"
       " UNION SELECT id FROM sessions WHERE id > ?3 AND id <= ?4"
       " UNION SELECT session_id FROM analysis_open WHERE ?5 ORDER BY 1");
   if (!touched) return touched.status();

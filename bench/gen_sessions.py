@@ -71,7 +71,7 @@ def flush(db, sessions, transactions, events):
     db.executemany("INSERT INTO transactions (id, session_id, seq, mail_from, started_us, ended_us,"
                    " rcpt_accepted, rcpt_rejected, data_us, queue_id, body_bytes, outcome,"
                    " message_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", transactions)
-    db.executemany("INSERT INTO events (id, session_id, transaction_id, source, stage, time_us,"
+    db.executemany("INSERT INTO event_rows (id, session_id, transaction_id, source, stage, time_us,"
                    " argument, attributes) VALUES (?,?,?,?,?,?,?,?)", events)
     db.commit()
     sessions.clear()

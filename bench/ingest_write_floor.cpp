@@ -22,7 +22,7 @@ Status write_rows(sqlite::Database& db, long sessions, long remote_lines) {
       "INSERT INTO sessions (stream, client_addr, client_port, client_name, connect_us, close_us,"
       " sources, join_method) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'log', 'opened by log')");
   auto event = db.prepare(
-      "INSERT INTO events (session_id, source, stage, time_us, attributes)"
+      "INSERT INTO event_rows (session_id, source, stage, time_us, attributes)"
       " VALUES (?1, 'log', 'log', ?2, ?3)");
   auto remote = db.prepare(
       "INSERT INTO remote_events (time_us, server_name, server_addr, server_port, kind, status,"

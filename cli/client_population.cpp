@@ -140,7 +140,7 @@ Status add_timing(sqlite::Database& db, const PopulationFilter& filter,
 // Events and sessions no analysis has looked at yet.
 Result<std::int64_t> pending_events(sqlite::Database& db) {
   auto q = db.prepare(
-      "SELECT max(0, (SELECT coalesce(max(id), 0) FROM events) - coalesce((SELECT CAST(value AS"
+      "SELECT max(0, (SELECT coalesce(max(id), 0) FROM event_rows) - coalesce((SELECT CAST(value AS"
       " INTEGER) FROM analysis_state WHERE key = 'event_watermark'), 0)) + max(0, (SELECT"
       " coalesce(max(id), 0) FROM sessions) - coalesce((SELECT CAST(value AS INTEGER) FROM"
       " analysis_state WHERE key = 'session_watermark'), 0))");
