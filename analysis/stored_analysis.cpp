@@ -71,7 +71,6 @@ struct Writer {
   sqlite::Statement remove;
   sqlite::Statement insert;
   sqlite::Statement fingerprint;
-  sqlite::Statement last_event;
   sqlite::Statement earlier_connects;
   // Within one write transaction: each client's timing so far (sessions
   // come mostly in time order) and the fingerprints already written.
@@ -109,19 +108,16 @@ Result<Writer> prepare_writer(sqlite::Database& db) {
       "DELETE FROM session_analysis WHERE session_id = ?1",
       "INSERT INTO session_analysis (session_id, client_addr, host, connect_us, stages, pattern,"
       " patterns, fingerprint, helo_quirks, transactions, aborted, delivered, local,"
-      " last_event_id, analysed_us)"
-      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+      " analysed_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
       "INSERT INTO fingerprints (id, features) VALUES (?1, ?2)"
       " ON CONFLICT (id) DO UPDATE SET features = excluded.features"
       " WHERE features != excluded.features",
-      "SELECT coalesce(max(id), 0) FROM event_rows WHERE session_id = ?1",
       // The client's timing before this session: its last sessions' starts.
       "SELECT connect_us FROM session_analysis WHERE client_addr = ?1 AND connect_us < ?2"
       " ORDER BY connect_us DESC LIMIT 200"});
   if (!all) return all.status();
   auto& s = all.value();
-  return Writer{std::move(s[0]), std::move(s[1]), std::move(s[2]), std::move(s[3]),
-                std::move(s[4]), {}, {}};
+  return Writer{std::move(s[0]), std::move(s[1]), std::move(s[2]), std::move(s[3]), {}, {}};
 }
 
 Status write_analysis(Writer& w, const SessionRecord& session, const AnalysisRules& rules,
@@ -134,10 +130,6 @@ Status write_analysis(Writer& w, const SessionRecord& session, const AnalysisRul
   std::vector<std::string> names, quirks;
   for (const auto* p : matched) names.push_back(p->name);
   for (auto q : facts.quirks) quirks.emplace_back(to_string(q));
-  auto last = w.last_event.bind(1, session.id).step();
-  if (!last) return last.status();
-  const std::int64_t last_event_id = w.last_event.column_int(0);
-  w.last_event.reset();
   if (Status s = w.remove.bind(1, session.id).run(); !s) return s;
   Status inserted =
       w.insert.bind(1, session.id)
@@ -153,8 +145,7 @@ Status write_analysis(Writer& w, const SessionRecord& session, const AnalysisRul
           .bind(11, std::int64_t{facts.aborted})
           .bind(12, std::int64_t{facts.delivered})
           .bind(13, std::int64_t{is_local_reinjection(session)})
-          .bind(14, last_event_id)
-          .bind(15, analysed_us)
+          .bind(14, analysed_us)
           .run();
   if (!inserted) return inserted;
   std::string features = fingerprint.readable();
@@ -274,7 +265,7 @@ Result<AnalysisRules> load_rules(const std::string& file) {
 
 Result<std::int64_t> analyse_pending(sqlite::Database& db, const AnalysisRules& rules,
                                      bool open_too, const AnalyseProgress& progress) {
-  constexpr std::size_t batch = 1000;
+  constexpr std::size_t batch = 5000;
   auto from = watermark_of(db, "event_watermark");
   auto sessions_from = from ? watermark_of(db, "session_watermark") : from;
   auto to = sessions_from ? newest_event(db) : sessions_from;
@@ -351,7 +342,7 @@ Result<std::int64_t> analyse_stored(sqlite::Database& db, const AnalysisRules& r
   const std::int64_t total = before.value();
   std::int64_t done = total - left.value();
   auto next = db.prepare(
-      "SELECT id FROM sessions WHERE id > ?1 AND connect_us >= ?2 ORDER BY id LIMIT 1000");
+      "SELECT id FROM sessions WHERE id > ?1 AND connect_us >= ?2 ORDER BY id LIMIT 5000");
   if (!next) return next.status();
   std::int64_t analysed = 0;
   for (;;) {

@@ -38,7 +38,7 @@ using AnalyseProgress = std::function<void(std::int64_t, std::int64_t)>;
 
 // Analyses the sessions that have events the analysis has not seen (those
 // that have ended, or all of them with open_too: a command that shows
-// sessions still open) and moves the watermark past those events; 1,000
+// sessions still open) and moves the watermark past those events; 5,000
 // sessions per write transaction. Returns how many sessions were analysed.
 Result<std::int64_t> analyse_pending(sqlite::Database& db, const AnalysisRules& rules,
                                      bool open_too, const AnalyseProgress& progress = {});

@@ -24,12 +24,10 @@ CREATE TABLE session_analysis (
   aborted       INTEGER NOT NULL,
   delivered     INTEGER NOT NULL,
   local         INTEGER NOT NULL,     -- 1: a content filter's reinjection from loopback
-  last_event_id INTEGER NOT NULL,     -- the newest event the analysis saw
   analysed_us   INTEGER NOT NULL
 );
 CREATE INDEX session_analysis_by_client ON session_analysis (client_addr, connect_us);
 CREATE INDEX session_analysis_by_time ON session_analysis (connect_us);
-CREATE INDEX session_analysis_by_pattern ON session_analysis (pattern);
 CREATE INDEX session_analysis_local ON session_analysis (client_addr) WHERE local = 1;
 
 -- What a fingerprint id stands for (the features of the last session seen with it).
