@@ -72,6 +72,7 @@ struct Writer {
   sqlite::Statement insert;
   sqlite::Statement fingerprint;
   sqlite::Statement earlier_connects;
+  sqlite::Statement client_timing;
   // Within one write transaction: each client's timing so far (sessions
   // come mostly in time order) and the fingerprints already written.
   std::unordered_map<std::string, TimingSums> timing;
@@ -114,10 +115,27 @@ Result<Writer> prepare_writer(sqlite::Database& db) {
       " WHERE features != excluded.features",
       // The client's timing before this session: its last sessions' starts.
       "SELECT connect_us FROM session_analysis WHERE client_addr = ?1 AND connect_us < ?2"
-      " ORDER BY connect_us DESC LIMIT 200"});
+      " ORDER BY connect_us DESC LIMIT 200",
+      "INSERT INTO client_timing (client_addr, last_connect_us, sessions, mean_interval_s,"
+      " regular_every_s, burst) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (client_addr) DO"
+      " UPDATE SET last_connect_us = excluded.last_connect_us, sessions = excluded.sessions,"
+      " mean_interval_s = excluded.mean_interval_s, regular_every_s = excluded.regular_every_s,"
+      " burst = excluded.burst WHERE excluded.last_connect_us >= client_timing.last_connect_us"});
   if (!all) return all.status();
   auto& s = all.value();
-  return Writer{std::move(s[0]), std::move(s[1]), std::move(s[2]), std::move(s[3]), {}, {}};
+  return Writer{std::move(s[0]), std::move(s[1]), std::move(s[2]), std::move(s[3]),
+                std::move(s[4]), {}, {}};
+}
+
+// The client's timing as of this session, kept if it is its newest.
+Status store_timing(Writer& w, const SessionRecord& session, const ClientTiming& t) {
+  return w.client_timing.bind(1, session.client_addr)
+      .bind(2, session.connect_us)
+      .bind(3, t.sessions)
+      .bind(4, t.mean_interval_s)
+      .bind(5, t.regular_every_s)
+      .bind(6, std::int64_t{t.burst})
+      .run();
 }
 
 Status write_analysis(Writer& w, const SessionRecord& session, const AnalysisRules& rules,
@@ -148,6 +166,7 @@ Status write_analysis(Writer& w, const SessionRecord& session, const AnalysisRul
           .bind(14, analysed_us)
           .run();
   if (!inserted) return inserted;
+  if (Status s = store_timing(w, session, timing.value()); !s) return s;
   std::string features = fingerprint.readable();
   auto& written = w.fingerprints[fingerprint.id];
   if (written == features) return Status::ok();

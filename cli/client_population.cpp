@@ -102,39 +102,29 @@ void add_shape(ClientSummary& c, const Shape& s, std::int64_t transactions, std:
   }
 }
 
-// Each client's regular interval and bursts, from its sessions' connect
-// times in one ordered pass over session_analysis_by_client.
-Status add_timing(sqlite::Database& db, const PopulationFilter& filter,
-                  std::vector<ClientSummary>& clients) {
+// Each client's regular interval and bursts as of its newest session.
+Status add_timing(sqlite::Database& db, std::vector<ClientSummary>& clients) {
   std::unordered_map<std::string, ClientSummary*> by_addr;
   for (auto& c : clients) by_addr[c.client_addr] = &c;
-  auto q = db.prepare(std::string("SELECT client_addr, connect_us FROM session_analysis") +
-                      " WHERE connect_us >= ?1" + (filter.host ? " AND host = ?2" : "") +
-                      " ORDER BY client_addr, connect_us");
+  auto q = db.prepare(
+      "SELECT client_addr, sessions, mean_interval_s, regular_every_s, burst FROM client_timing");
   if (!q) return q.status();
-  q.value().bind(1, filter.since_us.value_or(INT64_MIN));
-  if (filter.host) q.value().bind(2, *filter.host);
-  std::string current;
-  std::vector<std::int64_t> connects;
-  auto flush = [&] {
-    if (auto found = by_addr.find(current); found != by_addr.end()) {
-      found->second->timing = analysis::client_timing(std::move(connects));
-    }
-    connects.clear();
+  auto& r = q.value();
+  auto optional_real = [&r](int column) {
+    return r.column_is_null(column) ? std::optional<double>() : r.column_double(column);
   };
   for (;;) {
-    auto row = q.value().step();
+    auto row = r.step();
     if (!row) return row.status();
-    if (!row.value()) break;
-    std::string addr = q.value().column_text(0);
-    if (addr != current) {
-      flush();
-      current = std::move(addr);
-    }
-    connects.push_back(q.value().column_int(1));
+    if (!row.value()) return Status::ok();
+    auto found = by_addr.find(r.column_text(0));
+    if (found == by_addr.end()) continue;
+    analysis::ClientTiming& t = found->second->timing;
+    t.sessions = r.column_int(1);
+    t.mean_interval_s = optional_real(2);
+    t.regular_every_s = optional_real(3);
+    t.burst = static_cast<int>(r.column_int(4));
   }
-  flush();
-  return Status::ok();
 }
 
 // Events and sessions no analysis has looked at yet.
@@ -299,25 +289,48 @@ Result<Population> read_population(sqlite::Database& db, const analysis::Pattern
     }
   }
   out.local_left_out = skipped.size();
-  if (Status timed = add_timing(db, filter, out.clients); !timed) return timed;
+  if (Status timed = add_timing(db, out.clients); !timed) return timed;
   rank_clients(out.clients, scored, weights);
   return out;
 }
 
 Result<std::vector<TimedCount>> read_pattern_minutes(sqlite::Database& db,
                                                      const PopulationFilter& filter) {
-  auto q = db.prepare(std::string("SELECT connect_us / 60000000, coalesce(pattern, ''), count(*),"
-                                  " min(connect_us) FROM session_analysis WHERE connect_us >= ?1") +
-                      (filter.host ? " AND host = ?2" : "") + " GROUP BY 1, 2 ORDER BY 1");
+  const std::string host = filter.host ? " AND host = ?2" : "";
+  auto span = db.prepare("SELECT min(connect_us), max(connect_us) FROM session_analysis"
+                         " WHERE connect_us >= ?1" + host);
+  if (!span) return span.status();
+  span.value().bind(1, filter.since_us.value_or(INT64_MIN));
+  if (filter.host) span.value().bind(2, *filter.host);
+  auto bounds = span.value().step();
+  if (!bounds) return bounds.status();
+  if (span.value().column_is_null(0)) return std::vector<TimedCount>{};
+  const std::int64_t first = span.value().column_int(0), last = span.value().column_int(1);
+  // Over three days the chart counts per day: the per-day counts hold them
+  // (and session_analysis the first, partial day of a window).
+  const bool by_day = last - first > 3 * day_us;
+  const std::string sql =
+      by_day ? "SELECT day * 86400000000, patterns, sessions FROM (" + shapes_query(filter) + ")"
+             : "SELECT min(connect_us), coalesce(pattern, ''), count(*) FROM session_analysis"
+               " WHERE connect_us >= ?2" + std::string(filter.host ? " AND host = ?3" : "") +
+                   " GROUP BY connect_us / 60000000, 2";
+  auto q = db.prepare(sql);
   if (!q) return q.status();
-  q.value().bind(1, filter.since_us.value_or(INT64_MIN));
-  if (filter.host) q.value().bind(2, *filter.host);
-  std::vector<TimedCount> out;
+  if (by_day) {
+    bind_window(q.value(), filter);
+  } else {
+    q.value().bind(2, filter.since_us.value_or(INT64_MIN));
+    if (filter.host) q.value().bind(3, *filter.host);
+  }
+  // The true first and last session (count 0) give the chart its span.
+  std::vector<TimedCount> out{{first, "", 0}, {last, "", 0}};
   for (;;) {
     auto row = q.value().step();
     if (!row) return row.status();
     if (!row.value()) return out;
-    out.push_back({q.value().column_int(3), q.value().column_text(1), q.value().column_int(2)});
+    const std::string named = q.value().column_text(1);
+    out.push_back({std::max(first, q.value().column_int(0)), named.substr(0, named.find(' ')),
+                   q.value().column_int(2)});
   }
 }
 

@@ -58,6 +58,10 @@ Result<std::int64_t> prune_chunk(sqlite::Database& db, std::int64_t cutoff_us,
       if (Status deleted = db.exec(delete_session_rows[i]); !deleted) return deleted;
       if (targets[i]) *targets[i] += db.changes();
     }
+    // A client whose newest session is older has none left.
+    auto timing = run_counted(db, "DELETE FROM client_timing WHERE last_connect_us < ?1",
+                              cutoff_us);
+    if (!timing) return timing;
     return chosen;
   }();
   if (!chunk) {

@@ -139,6 +139,15 @@ Statement& Statement::bind(int index, std::optional<std::int64_t> number) {
   return number ? bind(index, *number) : bind_null(index);
 }
 
+Statement& Statement::bind(int index, std::optional<double> number) {
+  if (!number) return bind_null(index);
+  const int rc = sqlite3_bind_double(stmt_, index, *number);
+  if (rc != SQLITE_OK && bind_error_ == SQLITE_OK) bind_error_ = rc;
+  return *this;
+}
+
+double Statement::column_double(int column) const { return sqlite3_column_double(stmt_, column); }
+
 Statement& Statement::bind_null(int index) {
   const int rc = sqlite3_bind_null(stmt_, index);
   if (rc != SQLITE_OK && bind_error_ == SQLITE_OK) bind_error_ = rc;

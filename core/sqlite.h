@@ -80,6 +80,7 @@ class Statement {
   Statement& bind(int index, std::int64_t number);
   Statement& bind(int index, const std::optional<std::string>& text);
   Statement& bind(int index, std::optional<std::int64_t> number);
+  Statement& bind(int index, std::optional<double> number);
   Statement& bind_null(int index);
 
   // Runs to completion (for INSERT/UPDATE), then resets the statement.
@@ -90,6 +91,7 @@ class Statement {
 
   std::int64_t column_int(int column) const;
   std::string column_text(int column) const;
+  double column_double(int column) const;
   bool column_is_null(int column) const;
 
  private:

@@ -30,6 +30,17 @@ CREATE INDEX session_analysis_by_client ON session_analysis (client_addr, connec
 CREATE INDEX session_analysis_by_time ON session_analysis (connect_us);
 CREATE INDEX session_analysis_local ON session_analysis (client_addr) WHERE local = 1;
 
+-- Each client's timing as of its newest analysed session (from the 200
+-- sessions before it at most): regular interval and largest burst.
+CREATE TABLE client_timing (
+  client_addr     TEXT PRIMARY KEY,
+  last_connect_us INTEGER NOT NULL,
+  sessions        INTEGER NOT NULL,
+  mean_interval_s REAL,
+  regular_every_s REAL,
+  burst           INTEGER NOT NULL
+) WITHOUT ROWID;
+
 -- What a fingerprint id stands for (the features of the last session seen with it).
 CREATE TABLE fingerprints (
   id       TEXT PRIMARY KEY,
