@@ -219,21 +219,17 @@ Result<std::vector<std::int64_t>> column_of_ints(sqlite::Statement& q) {
   return out;
 }
 
-Result<std::int64_t> newest_event(sqlite::Database& db) {
-  auto q = db.prepare("SELECT coalesce(max(id), 0) FROM event_rows");
+// The highest id in `table` (event_rows or sessions; never text from outside).
+Result<std::int64_t> newest_id(sqlite::Database& db, std::string_view table) {
+  auto q = db.prepare(fmt::format("SELECT coalesce(max(id), 0) FROM {}", table));
   if (!q) return q.status();
   auto top = column_of_ints(q.value());
   if (!top) return top.status();
   return top.value().front();
 }
 
-Result<std::int64_t> newest_session(sqlite::Database& db) {
-  auto q = db.prepare("SELECT coalesce(max(id), 0) FROM sessions");
-  if (!q) return q.status();
-  auto top = column_of_ints(q.value());
-  if (!top) return top.status();
-  return top.value().front();
-}
+Result<std::int64_t> newest_event(sqlite::Database& db) { return newest_id(db, "event_rows"); }
+Result<std::int64_t> newest_session(sqlite::Database& db) { return newest_id(db, "sessions"); }
 
 Result<std::int64_t> watermark_of(sqlite::Database& db, const std::string& key) {
   auto value = state(db, key);

@@ -1,15 +1,10 @@
 #include "peer_name_check.h"
 
+#include "consume_prefix.h"
 #include "text_escape.h"
 
 namespace smtpscope::ingest {
 namespace {
-
-bool consume(std::string_view& text, std::string_view prefix) {
-  if (!text.starts_with(prefix)) return false;
-  text.remove_prefix(prefix.size());
-  return true;
-}
 
 // "NAME does not resolve to address ADDR[: REASON]" (NAME is a validated
 // hostname: no spaces; ADDR neither).

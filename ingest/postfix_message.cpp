@@ -4,6 +4,8 @@
 #include <charconv>
 #include <optional>
 
+#include "consume_prefix.h"
+
 namespace smtpscope::ingest {
 namespace {
 
@@ -11,12 +13,6 @@ using Kind = MessageKind;
 
 ParsedMessage skipped() { return ParsedMessage{Kind::skipped, {}}; }
 ParsedMessage malformed() { return ParsedMessage{Kind::malformed, {}}; }
-
-bool consume(std::string_view& text, std::string_view prefix) {
-  if (!text.starts_with(prefix)) return false;
-  text.remove_prefix(prefix.size());
-  return true;
-}
 
 std::string_view take_word(std::string_view& text) {
   const std::size_t space = text.find(' ');

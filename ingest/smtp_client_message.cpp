@@ -2,14 +2,10 @@
 
 #include <utility>
 
+#include "consume_prefix.h"
+
 namespace smtpscope::ingest {
 namespace {
-
-bool consume(std::string_view& text, std::string_view prefix) {
-  if (!text.starts_with(prefix)) return false;
-  text.remove_prefix(prefix.size());
-  return true;
-}
 
 // "while sending RCPT TO" -> "RCPT TO"; "while receiving the initial server
 // greeting" -> "initial server greeting"; "while performing the EHLO handshake".
