@@ -79,10 +79,16 @@ Sensed sensed(const SessionRecord& s) {
 
 std::string yes_no(bool value) { return value ? "yes" : "no"; }
 
+// Whether the log's disconnect line counted commands (counters derived
+// from other lines, auth=0/N from SASL failures, say nothing of the rest).
+bool disconnect_counters(const SessionFacts& f) {
+  return !f.log_counters.empty() && !f.counters_derived;
+}
+
 // What the log's counters say of a command: "yes", "failed" (tried, none
 // succeeded), "no"; "?" without counters.
 std::string from_counters(const SessionFacts& f, const std::string& name) {
-  if (f.log_counters.empty()) return "?";
+  if (!disconnect_counters(f) && !f.log_counters.contains(name)) return "?";
   const int tried = attempted(f.log_counters, name).value_or(0);
   if (tried == 0) return "no";
   return succeeded(f.log_counters, name).value_or(0) > 0 ? "yes" : "failed";
@@ -93,7 +99,7 @@ std::string greeting(const SessionRecord& s, const SessionFacts& f) {
   if (s.protocol == "SMTP") return "HELO";
   if (from_counters(f, "ehlo") != "no" && from_counters(f, "ehlo") != "?") return "EHLO";
   if (from_counters(f, "helo") != "no" && from_counters(f, "helo") != "?") return "HELO";
-  return f.log_counters.empty() ? "?" : "none";
+  return disconnect_counters(f) ? "none" : "?";
 }
 
 // TLS and AUTH: the milter's or policy server's word when they saw it,
@@ -105,7 +111,7 @@ std::string merged(bool sensed, const std::string& logged) {
 }
 
 std::string body(const SessionFacts& f) {
-  if (f.log_counters.empty()) return "?";
+  if (!disconnect_counters(f)) return "?";
   if (attempted(f.log_counters, "bdat").value_or(0) > 0) return "BDAT";
   if (attempted(f.log_counters, "data").value_or(0) > 0) return "DATA";
   return "-";

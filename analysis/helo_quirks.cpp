@@ -73,6 +73,8 @@ std::string_view to_string(HeloQuirk quirk) {
     case HeloQuirk::name_mismatch: return "name-mismatch";
     case HeloQuirk::helo_not_ehlo: return "helo-not-ehlo";
     case HeloQuirk::changed_in_session: return "changed-in-session";
+    case HeloQuirk::ptr_mismatch: return "ptr-mismatch";
+    case HeloQuirk::unresolved_name: return "unresolved-name";
   }
   return "unknown";
 }
@@ -126,6 +128,12 @@ std::vector<HeloQuirk> classify_helo(std::string_view helo, const HeloContext& c
     quirks.push_back(HeloQuirk::name_mismatch);
   }
   return quirks;
+}
+
+std::optional<HeloQuirk> classify_name_check(std::string_view ptr_check) {
+  if (ptr_check == "mismatch") return HeloQuirk::ptr_mismatch;
+  if (ptr_check == "unresolved") return HeloQuirk::unresolved_name;
+  return std::nullopt;
 }
 
 }  // namespace smtpscope::analysis

@@ -2,9 +2,13 @@
 // (empty, bare IP, address literal and whether it matches the client, not a
 // FQDN, localhost, our own name or address, invalid characters, over-long,
 // dynamic-looking, mismatch with Postfix's verified client name), using only
-// what Postfix already knows (no DNS queries). Pure functions.
+// what Postfix already knows (no DNS queries); and the client's name as
+// smtpd's PTR check left it (its PTR name does not resolve back to the
+// address: ptr-mismatch, or does not resolve at all: unresolved-name; the
+// client is then "unknown" to Postfix). Pure functions.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +29,8 @@ enum class HeloQuirk {
   name_mismatch,         // a FQDN other than Postfix's verified client name
   helo_not_ehlo,         // greeted with HELO (old or minimal client)
   changed_in_session,    // a second, different HELO in the same session
+  ptr_mismatch,          // the PTR name resolves, but not to the client's address
+  unresolved_name,       // the PTR name does not resolve (or the lookup failed)
 };
 
 std::string_view to_string(HeloQuirk quirk);
@@ -39,5 +45,9 @@ struct HeloContext {
 
 // The quirks of one HELO argument (possibly several).
 std::vector<HeloQuirk> classify_helo(std::string_view helo, const HeloContext& context);
+
+// The quirk of smtpd's PTR check as the log records it (ptr_check=
+// "mismatch" or "unresolved"); nothing for any other value.
+std::optional<HeloQuirk> classify_name_check(std::string_view ptr_check);
 
 }  // namespace smtpscope::analysis

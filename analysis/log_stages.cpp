@@ -34,6 +34,25 @@ class Counts {
   const std::map<std::string, std::string>& counters_;
 };
 
+std::optional<std::string> queued_sender(const LogView& log, std::size_t i) {
+  return i < log.queued_from.size() ? log.queued_from[i] : std::nullopt;
+}
+
+bool queued_refused(const LogView& log, std::size_t i) {
+  return i < log.queued_refused.size() && log.queued_refused[i];
+}
+
+// The queued messages in the order transactions are planned: those whose
+// content cleanup refused first (they go to transactions whose DATA
+// failed), the others after, each group in time order.
+std::vector<std::size_t> queued_order(const LogView& log) {
+  std::vector<std::size_t> order(log.queued_us.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_partition(order.begin(), order.end(),
+                        [&log](std::size_t i) { return queued_refused(log, i); });
+  return order;
+}
+
 enum class Kind { no_recipient, not_delivered, delivered };
 
 struct Planned {
@@ -88,13 +107,18 @@ void place_recipients(const Counts& c, const LogView& log, std::vector<Planned>&
                       std::vector<std::string>& notes) {
   const int n = static_cast<int>(planned.size());
   int accepted_left = c.ok("rcpt");
+  const std::vector<std::size_t> order = queued_order(log);
   std::size_t queued = 0;
   Planned* last_accepting = nullptr;
   for (Planned& p : planned) {
     if (p.kind == Kind::no_recipient) continue;
     p.facts.rcpt_accepted = 1;
     --accepted_left;
-    if (queued < log.queued_us.size()) p.accepted_us = log.queued_us[queued++];
+    if (queued < order.size()) {
+      p.accepted_us = log.queued_us[order[queued]];
+      p.facts.mail_from = queued_sender(log, order[queued]);
+      ++queued;
+    }
     last_accepting = &p;
   }
   if (last_accepting != nullptr && accepted_left > 0) {
@@ -199,8 +223,9 @@ void date(std::vector<StageToken>& tokens, std::int64_t connect_us, std::int64_t
 
 // Postfix before 3.0 logs no disconnect counters, but each "QID: client="
 // line is a transaction that had a recipient accepted and a queue file:
-// M R D E, dated by that line, unless the session was lost or timed out
-// inside it (after RCPT, DATA or BDAT), which leaves the last one aborted.
+// M R D E, dated by that line, unless cleanup refused its content (M R D A)
+// or the session was lost or timed out inside it (after RCPT, DATA or
+// BDAT), which leaves the last one aborted. qmgr's line names the sender.
 LogStages from_queue_ids(const LogView& log, std::int64_t connect_us, std::int64_t close_us) {
   LogStages out;
   const int n = std::min(static_cast<int>(log.queued_us.size()), max_count);
@@ -213,12 +238,15 @@ LogStages from_queue_ids(const LogView& log, std::int64_t connect_us, std::int64
   const std::string& end = log.end_state;
   const bool cut_in_data = end == "DATA" || end == "BDAT";
   const bool cut_inside = cut_in_data || end == "RCPT";
+  int senders_known = 0;
   for (int i = 0; i < n; ++i) {
     const bool last_cut = cut_inside && i == n - 1;
     LogTransaction t;
     t.rcpt_accepted = 1;
     t.reached_data = !last_cut || cut_in_data;
-    t.delivered = !last_cut;
+    t.delivered = !last_cut && !queued_refused(log, i);
+    t.mail_from = queued_sender(log, i);
+    senders_known += t.mail_from.has_value();
     out.tokens.push_back({'M', log.queued_us[i]});
     out.tokens.push_back({'R', log.queued_us[i]});
     if (t.reached_data) out.tokens.push_back({'D', undated});
@@ -229,9 +257,14 @@ LogStages from_queue_ids(const LogView& log, std::int64_t connect_us, std::int64
   out.notes.push_back(fmt::format(
       "the log has no command counters for this session (Postfix before 3.0): {} "
       "transaction{} counted from its queue ids (\"QID: client=\" lines), each taken as "
-      "delivered unless the session ended inside it; their senders, other recipients, "
-      "rejected commands, RSET, QUIT and transactions that queued nothing are unknown",
-      n, n == 1 ? "" : "s"));
+      "delivered unless cleanup refused its content or the session ended inside it; {} "
+      "other recipients, rejected commands, RSET, QUIT and transactions that queued nothing "
+      "are unknown",
+      n, n == 1 ? "" : "s",
+      senders_known == n   ? "their senders are qmgr's (or cleanup's);"
+      : senders_known == 0 ? "their senders,"
+                           : fmt::format("{} of their senders (qmgr logged {}),", n - senders_known,
+                                         senders_known)));
   return out;
 }
 

@@ -12,7 +12,11 @@
 // sender of a transaction no reject line names) is not guessed silently:
 // `notes` says what was assumed and the unknown sender stays unknown.
 // Without counters (Postfix before 3.0) each "QID: client=" line is a
-// transaction (M R D E), and `notes` says the counts come from queue ids.
+// transaction (M R D E, or M R D A when cleanup refused its content), and
+// `notes` says the counts come from queue ids. A queued message's sender,
+// where qmgr's "QID: from=<S>" or cleanup's content reject named it, is the
+// sender of the transaction it is placed in (a content-refused one in a
+// transaction whose DATA failed, the others in delivered ones).
 // Pure; linear in the counters and lines (counts are capped).
 #pragma once
 
@@ -43,6 +47,10 @@ struct LogView {
   std::map<std::string, std::string> counters;  // the disconnect line
   std::vector<LogReject> rejects;
   std::vector<std::int64_t> queued_us;  // each "QID: client=" line
+  // Per queued_us entry (missing entries: unknown, not refused): its
+  // sender ("" = the null sender), and whether cleanup refused its content.
+  std::vector<std::optional<std::string>> queued_from;
+  std::vector<bool> queued_refused;
   std::string end_state;                // X of "lost connection/timeout after X"
   bool non_smtp = false;                // a non-SMTP command ended it
   bool disconnected = false;            // a "disconnect from" line, counters or not

@@ -78,19 +78,58 @@ void note_helo(const Attributes& a, LogView& log) {
   }
 }
 
-void read_log(const EventRecord& e, const Attributes& a, SessionFacts& f, LogView& log) {
+// Queue ids of the session's queued messages, and cleanup's content
+// rejects by queue id, joined once every event is read (cleanup's line
+// follows smtpd's "QID: client=").
+struct QueueIds {
+  std::vector<std::string> queued;                                          // per log.queued_us
+  std::vector<std::pair<std::string, std::optional<std::string>>> refused;  // queue id, sender
+};
+
+// cleanup's reject of a header or body line, or a milter's of the message
+// (at END-OF-MESSAGE): the message was refused for its content.
+bool content_reject(const LogReject& r) {
+  const bool content =
+      r.command == "header" || r.command == "body" || r.command == "END-OF-MESSAGE";
+  return content && r.action.find("reject") != std::string::npos;
+}
+
+void read_reject(const EventRecord& e, const Attributes& a, SessionFacts& f, LogView& log,
+                 QueueIds& ids) {
+  LogReject r{e.time_us, text(a, "command"), text(a, "code"), text(a, "action"), sender_of(a),
+              text(a, "to")};
+  if (r.action == "auth-failed") ++f.auth_failures;
+  // cleanup logs a DSN (5.7.1) where smtpd logs a reply code.
+  const std::string code = r.code.empty() && content_reject(r) ? text(a, "dsn") : r.code;
+  if (r.action.find("reject") != std::string::npos || r.action == "defer") {
+    f.temp_rejects += code.starts_with('4');
+    f.perm_rejects += code.starts_with('5');
+  }
+  if (content_reject(r)) {
+    ++f.content_rejects;
+    if (!text(a, "queue_id").empty()) ids.refused.emplace_back(text(a, "queue_id"), r.from);
+  }
+  log.rejects.push_back(std::move(r));
+}
+
+void read_log(const EventRecord& e, const Attributes& a, SessionFacts& f, LogView& log,
+              QueueIds& ids) {
   f.have_log = true;
   if (e.stage == "reject" || e.stage == "screen") note_helo(a, log);
   if (e.stage == "reject") {
-    LogReject r{e.time_us, text(a, "command"), text(a, "code"), text(a, "action"), sender_of(a),
-                text(a, "to")};
-    if (r.action.find("reject") != std::string::npos || r.action == "defer") {
-      f.temp_rejects += r.code.starts_with('4');
-      f.perm_rejects += r.code.starts_with('5');
-    }
-    log.rejects.push_back(std::move(r));
+    read_reject(e, a, f, log, ids);
   } else if (e.stage == "queued") {
     log.queued_us.push_back(e.time_us);
+    log.queued_from.push_back(sender_of(a));  // qmgr's from=<S>, when it was joined
+    log.queued_refused.push_back(false);
+    ids.queued.push_back(text(a, "queue_id"));
+  } else if (e.stage == "tls" && text(a, "outcome") == "failed") {
+    if (!f.tls_failed) f.tls_failure = e.argument;
+    f.tls_failed = true;
+  }
+  if (e.stage == "lost" && text(a, "tls") == "failed") {
+    if (!f.tls_failed) f.tls_failure = "lost connection after STARTTLS";
+    f.tls_failed = true;
   }
   if (e.stage == "close") {
     log.disconnected = true;
@@ -213,6 +252,46 @@ std::vector<LogTransaction> policy_transactions(const std::vector<Token>& tokens
   return out;
 }
 
+// A content reject marks its queued message refused and names its sender
+// when qmgr did not (a refused message never reaches qmgr).
+void join_refused(const QueueIds& ids, LogView& log) {
+  if (ids.refused.empty()) return;
+  std::unordered_map<std::string, std::size_t> queued;
+  for (std::size_t i = 0; i < ids.queued.size(); ++i) queued.emplace(ids.queued[i], i);
+  for (const auto& [queue_id, from] : ids.refused) {
+    const auto found = queued.find(queue_id);
+    if (found == queued.end()) continue;
+    log.queued_refused[found->second] = true;
+    if (!log.queued_from[found->second]) log.queued_from[found->second] = from;
+  }
+}
+
+// Without a disconnect line's counters, the SASL failure lines still say
+// AUTH was tried and failed: auth=0/N (and mail=N when queue ids counted
+// N transactions, so "never mails" is not assumed of a client that did),
+// for the patterns' `commands` conditions.
+void derive_counters(SessionFacts& f) {
+  if (!f.log_counters.empty() || f.auth_failures == 0) return;
+  f.counters_derived = true;
+  f.log_counters["auth"] = fmt::format("0/{}", f.auth_failures);
+  if (f.transactions > 0) f.log_counters["mail"] = std::to_string(f.transactions);
+  const std::string mail =
+      f.transactions > 0 ? fmt::format(", mail={} from its queue ids", f.transactions) : "";
+  f.notes.push_back(fmt::format(
+      "no disconnect counters: auth=0/{} counted from the log's SASL failure lines{}",
+      f.auth_failures, mail));
+}
+
+// The log's facts that no stage letter shows.
+void fact_notes(SessionFacts& f) {
+  if (f.tls_failed) f.notes.push_back("TLS handshake failed: " + f.tls_failure);
+  if (f.content_rejects > 0) {
+    f.notes.push_back(fmt::format("{} message{} refused for {} content (cleanup or a milter)",
+                                  f.content_rejects, f.content_rejects == 1 ? "" : "s",
+                                  f.content_rejects == 1 ? "its" : "their"));
+  }
+}
+
 }  // namespace
 
 int rsets_inside_transactions(const std::string& stages, int log_rsets, bool quit) {
@@ -330,12 +409,17 @@ std::string greeting_protocol(const SessionRecord& s, const SessionFacts& f) {
 
 void quirks_facts(const SessionRecord& s, SessionFacts& f) {
   HeloContext context{s.client_addr, s.client_name, "", s.server_addr, greeting_protocol(s, f)};
-  for (const EventRecord& e : s.events) {
-    if (e.source == "milter" && e.stage == "connect") context.server_name = text(attributes_of(e), "j");
-  }
   auto add = [&f](HeloQuirk q) {
     if (std::find(f.quirks.begin(), f.quirks.end(), q) == f.quirks.end()) f.quirks.push_back(q);
   };
+  for (const EventRecord& e : s.events) {
+    if (e.stage != "connect") continue;
+    if (e.source == "milter") context.server_name = text(attributes_of(e), "j");
+    // smtpd's PTR check, on the log's connect: the name Postfix could not verify.
+    if (e.source == "log") {
+      if (auto q = classify_name_check(text(attributes_of(e), "ptr_check"))) add(*q);
+    }
+  }
   for (const std::string& helo : f.helos) {
     for (HeloQuirk q : classify_helo(helo, context)) add(q);
   }
@@ -357,12 +441,13 @@ SessionFacts facts_of(const SessionRecord& s) {
   const std::string primary = have_milter ? "milter" : have_policy ? "policy" : "log";
   std::vector<Token> tokens;
   LogView log;
+  QueueIds ids;
   std::vector<std::pair<std::size_t, std::string>> policy_rcpts;  // token index, recipient
   std::vector<std::string> policy_senders;
   std::int64_t last_time = s.connect_us;
   for (const EventRecord& e : s.events) {
     const Attributes a = attributes_of(e);
-    if (e.source == "log") read_log(e, a, f, log);
+    if (e.source == "log") read_log(e, a, f, log, ids);
     if (e.source == "milter" && e.stage == "helo") f.helos.push_back(e.argument);
     last_time = std::max(last_time, e.time_us);
     if (e.source != primary) continue;
@@ -372,6 +457,7 @@ SessionFacts facts_of(const SessionRecord& s) {
     if (primary == "policy" && e.stage == "mail") policy_senders.push_back(text(a, "sender"));
     tokens.push_back(Token{letter, e.time_us});
   }
+  join_refused(ids, log);
   if (primary == "policy") reject_policy_rcpts(tokens, policy_rcpts, log);
   if (tokens.empty() || tokens.front().letter != 'C') {
     tokens.insert(tokens.begin(), Token{'C', s.connect_us});
@@ -407,6 +493,8 @@ SessionFacts facts_of(const SessionRecord& s) {
   } else {
     transactions_facts(s, f);
   }
+  derive_counters(f);
+  fact_notes(f);
   reconcile(f);
   quirks_facts(s, f);
   return f;

@@ -18,7 +18,13 @@
 // A session only the log saw gets the same letters, rebuilt from the
 // disconnect counters and reject lines (log_stages.h), its transactions
 // counted from them; what the log cannot tell stays unknown (an optional
-// without a value) and `notes` says so.
+// without a value) and `notes` says so. The log's other facts: failed SASL
+// AUTH lines (auth_failures; a session without a disconnect line gets
+// auth=0/N in log_counters from them, so AUTH guessing is named where the
+// log has no counters, and counters_derived says so), failed TLS
+// handshakes, cleanup's content rejects (counted, and the sender they
+// name), qmgr's sender of a queued message (the transaction's sender), and
+// smtpd's PTR check (the quirks ptr-mismatch and unresolved-name).
 #pragma once
 
 #include <map>
@@ -37,6 +43,7 @@ struct SessionFacts {
   std::vector<std::string> helos;
   std::vector<HeloQuirk> quirks;
   std::map<std::string, std::string> log_counters;  // from the log's disconnect line
+  bool counters_derived = false;  // no disconnect counters: log_counters counted from other lines
   bool have_log = false;
   std::optional<int> rset;  // RSET commands, when the log says
   std::optional<int> noop;
@@ -52,6 +59,10 @@ struct SessionFacts {
   int aborted = 0;
   int temp_rejects = 0;  // 4xx replies in reject lines
   int perm_rejects = 0;  // 5xx
+  int auth_failures = 0;    // "SASL METHOD authentication failed" lines
+  int content_rejects = 0;  // cleanup's (or a milter's) reject of a message's content
+  bool tls_failed = false;  // a TLS handshake that did not complete
+  std::string tls_failure;  // the first one's reason, as logged
   // Unknown (no value) when the senders are not all known, as from the log.
   std::optional<bool> null_sender;            // a transaction with MAIL FROM:<>
   std::optional<bool> retried_same_envelope;  // aborted after an accepted RCPT, same sender again

@@ -89,6 +89,25 @@ std::string counters(const EventRecord& event) {
   return out;
 }
 
+// A reject line: smtpd's reply to a command; a failed SASL AUTH (the
+// method, the user name the client gave, the SASL library's reason); or
+// cleanup's content reject (the header or body line it refused, its reply).
+std::string describe_reject(const EventRecord& event) {
+  const std::string action = printable(event_attribute(event, "action"));
+  const std::string command = event_attribute(event, "command");
+  const std::string arg = printable(event.argument);
+  if (action == "auth-failed") {
+    const std::string user = event_attribute(event, "sasl_username");
+    return fmt::format("AUTH {} failed{}: {}", printable(event_attribute(event, "sasl_method"), 40),
+                       user.empty() ? "" : " (user " + printable(user, 200) + ")", arg);
+  }
+  if (command == "header" || command == "body") {
+    return fmt::format("{} {} {}   S: {}", action, command, arg,
+                       printable(event_attribute(event, "reply")));
+  }
+  return fmt::format("{} {}: S: {}", action, printable(command), arg);
+}
+
 // What Postfix logged: the facts no other sensor sees.
 std::string describe_log(const EventRecord& event) {
   const std::string& stage = event.stage;
@@ -96,18 +115,21 @@ std::string describe_log(const EventRecord& event) {
   const std::string after = printable(event_attribute(event, "after"));
   if (stage == "connect") return "connect from " + printable(event_attribute(event, "client_name"));
   if (stage == "close") return "disconnect" + counters(event);
-  if (stage == "lost") return "lost connection after " + after;
+  if (stage == "lost") {
+    const bool tls = event_attribute(event, "tls") == "failed";
+    return "lost connection after " + after + (tls ? " (TLS handshake failed)" : "");
+  }
   if (stage == "timeout") return "timeout after " + after;
   if (stage == "error_limit") return "too many errors after " + after;
   if (stage == "pipelining") return "improper command pipelining after " + after + ": " + arg;
-  if (stage == "reject") {
-    return fmt::format("{} {}: S: {}", printable(event_attribute(event, "action")),
-                       printable(event_attribute(event, "command")), arg);
-  }
+  if (stage == "reject") return describe_reject(event);
   if (stage == "queued") return "queue file " + printable(event_attribute(event, "queue_id"));
   if (stage == "non_smtp") return "non-SMTP command: " + arg;
   if (stage == "illegal") {
     return "illegal address syntax in " + printable(event_attribute(event, "command")) + ": " + arg;
+  }
+  if (stage == "tls" && event_attribute(event, "outcome") == "failed") {
+    return "TLS handshake failed: " + arg;
   }
   if (stage == "tls") {
     return fmt::format("{} TLS {} {}", printable(event_attribute(event, "trust")),
@@ -229,6 +251,26 @@ int rsets_outside(const SessionRecord& s) {
   return std::max(0, rsets - analysis::rsets_inside_transactions(stages, rsets, quit));
 }
 
+// Under a session without recorded transactions: none, when the milter saw
+// the session; else how many the analysis counts from the policy server's
+// requests or the log (its counters, or its queue ids where it has none).
+std::string no_recorded_transactions(const SessionRecord& s) {
+  const bool milter = std::any_of(s.events.begin(), s.events.end(),
+                                  [](const EventRecord& e) { return e.source == "milter"; });
+  if (milter) return "no mail transaction";
+  const analysis::SessionFacts f = analysis::facts_of(s);
+  if (f.transactions == 0) return "no mail transaction";
+  const bool policy = std::any_of(s.events.begin(), s.events.end(),
+                                  [](const EventRecord& e) { return e.source == "policy"; });
+  const bool counters = !f.log_counters.empty() && !f.counters_derived;
+  const char* source = policy     ? "the policy server's requests"
+                       : counters ? "the log's counters"
+                                  : "the log's queue ids";
+  return fmt::format("{} mail transaction{} ({} delivered, {} not), counted from {}",
+                     f.transactions, f.transactions == 1 ? "" : "s", f.delivered, f.aborted,
+                     source);
+}
+
 void render_session(std::string& out, const SessionRecord& s,
                     const std::vector<std::string>& notes) {
   int unplaced_rsets = rsets_outside(s);
@@ -270,7 +312,7 @@ void render_session(std::string& out, const SessionRecord& s,
                        describe(s, index));
   }
   for (const auto& t : s.transactions) out += "  " + describe(t) + "\n";
-  if (s.transactions.empty()) out += "  no mail transaction\n";
+  if (s.transactions.empty()) out += "  " + no_recorded_transactions(s) + "\n";
   for (const auto& note : notes) out += "  note: " + printable(note) + "\n";
 }
 

@@ -1,6 +1,10 @@
 // Renders sessions as readable timelines for a terminal, in the spirit of an
 // SMTP transcript: one line per recorded stage with its time relative to the
-// connect and its source, then a line per mail transaction. Every client
+// connect and its source, then a line per mail transaction (for a session
+// no milter saw, how many the analysis counts, and from what: the policy
+// server's requests, the log's counters or its queue ids). The log's
+// failed TLS handshakes, failed AUTHs and content rejects (the refused
+// header or body line and the reply) are lines of their own. Every client
 // string passes through printable().
 #pragma once
 

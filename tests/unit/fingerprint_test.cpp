@@ -119,5 +119,21 @@ TEST(Fingerprint, TheSameTraitFromEitherSensorIsTheSameFeature) {
   EXPECT_EQ(feature(logged(R"({"ehlo":"2","starttls":"1","quit":"1"})"), "tls"), "yes");
 }
 
+// SASL failure lines alone (no disconnect counters): auth=0/N is derived
+// from them, but it says nothing of the other commands: "?", not "no".
+TEST(Fingerprint, CountersDerivedFromSaslFailuresSayOnlyAuth) {
+  SessionRecord s;
+  s.client_addr = "198.51.100.4";
+  s.events.push_back(EventRecord{"log", "reject", 0, std::nullopt, "(reason unavailable)",
+                                 R"({"action":"auth-failed","command":"AUTH","sasl_method":"LOGIN"})"});
+  const SessionFacts f = facts_of(s);
+  ASSERT_TRUE(f.counters_derived);
+  const Fingerprint fp = fingerprint_of(s, f);
+  EXPECT_EQ(feature(fp, "auth"), "yes");
+  EXPECT_EQ(feature(fp, "greeting"), "?");
+  EXPECT_EQ(feature(fp, "tls"), "no");
+  EXPECT_EQ(feature(fp, "body"), "?");
+}
+
 }  // namespace
 }  // namespace smtpscope::analysis

@@ -60,5 +60,14 @@ TEST(HeloQuirks, NamesForReports) {
   EXPECT_EQ(to_string(Q::changed_in_session), "changed-in-session");
 }
 
+TEST(HeloQuirks, ThePtrCheck) {
+  EXPECT_EQ(classify_name_check("mismatch"), Q::ptr_mismatch);
+  EXPECT_EQ(classify_name_check("unresolved"), Q::unresolved_name);
+  EXPECT_EQ(classify_name_check(""), std::nullopt);
+  EXPECT_EQ(classify_name_check("Mismatch"), std::nullopt);
+  EXPECT_EQ(to_string(Q::ptr_mismatch), "ptr-mismatch");
+  EXPECT_EQ(to_string(Q::unresolved_name), "unresolved-name");
+}
+
 }  // namespace
 }  // namespace smtpscope::analysis

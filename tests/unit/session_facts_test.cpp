@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "patterns.h"
+
 namespace smtpscope::analysis {
 namespace {
 
@@ -476,6 +478,168 @@ TEST(SessionFactsFromTheLog, AnyCountersGiveABoundedConsistentShape) {
     }
     EXPECT_FALSE(open) << letters;
   }
+}
+
+// The log's facts beyond the commands (issue 14 items 2-3): failed SASL
+// AUTH, qmgr's sender, cleanup's content rejects, failed TLS, the PTR check.
+
+std::vector<std::string> pattern_names(const SessionFacts& f) {
+  static const PatternSet set = parse_patterns(builtin_patterns_yaml(), "builtin").value();
+  std::vector<std::string> out;
+  for (const Pattern* p : match_all(set, f)) out.push_back(p->name);
+  return out;
+}
+
+constexpr const char* sasl_failure =
+    R"({"action":"auth-failed","command":"AUTH","sasl_method":"LOGIN","outcome":"failed",)"
+    R"("sasl_username":"admin"})";
+
+// monozoide's sample: only "SASL LOGIN authentication failed" lines, no
+// connect, no disconnect. The failures are counted as auth=0/N, so the
+// session is named auth guessing as one with counters would be.
+TEST(SessionFactsFromTheLog, SaslFailuresWithoutCountersAreAuthGuessing) {
+  SessionRecord s = SessionBuilder().log_at("reject", 0, sasl_failure)
+                        .log_at("reject", 3, sasl_failure).build();
+  s.partial = true;
+  SessionFacts f = facts_of(s);
+  EXPECT_EQ(f.auth_failures, 2);
+  EXPECT_TRUE(f.counters_derived);
+  EXPECT_EQ(f.log_counters, (std::map<std::string, std::string>{{"auth", "0/2"}}));
+  EXPECT_EQ(f.stages, "C +3s Z");
+  EXPECT_EQ(f.temp_rejects + f.perm_rejects, 0);  // not a reply to a command
+  EXPECT_TRUE(has_note(f, "no disconnect counters: auth=0/2 counted from the log's SASL failure"));
+  EXPECT_EQ(pattern_names(f), std::vector<std::string>{"auth-guessing"});
+  // A client that then mailed (a queue id) is not "never mails".
+  f = facts_of(SessionBuilder().log_session("{}", 5).log_at("reject", 1, sasl_failure)
+                   .log_at("queued", 2, "{}").build());
+  EXPECT_EQ(f.log_counters, (std::map<std::string, std::string>{{"auth", "0/1"}, {"mail", "1"}}));
+  EXPECT_EQ(pattern_names(f), std::vector<std::string>{});
+  // With the disconnect counters, they are the word: nothing derived.
+  f = facts_of(SessionBuilder().log_session(R"({"ehlo":"1","auth":"0/1","commands":"1/2"})", 1)
+                   .log_at("reject", 1, sasl_failure).build());
+  EXPECT_FALSE(f.counters_derived);
+  EXPECT_EQ(f.auth_failures, 1);
+  EXPECT_EQ(f.log_counters.at("auth"), "0/1");
+}
+
+// qmgr's "QID: from=<S>, size=N" is joined to the queued event: the
+// delivered transaction's sender is known, null or not.
+TEST(SessionFactsFromTheLog, QmgrsSenderSettlesTheNullSender) {
+  const std::string mta = R"({"ehlo":"2","starttls":"1","mail":"1","rcpt":"1","data":"1","quit":"1"})";
+  SessionFacts f = facts_of(SessionBuilder().log_session(mta, 3)
+                                .log_at("queued", 2, R"({"queue_id":"7092C3EB74","from":"a@x.example"})")
+                                .build());
+  EXPECT_EQ(f.null_sender, false);
+  EXPECT_EQ(f.senders, std::vector<std::string>{"a@x.example"});
+  EXPECT_FALSE(has_note(f, "the smtpd log does not name the sender"));
+  f = facts_of(SessionBuilder().log_session(mta, 3)
+                   .log_at("queued", 2, R"({"queue_id":"7092C3EB74","from":""})").build());
+  EXPECT_EQ(f.null_sender, true);
+  // Not joined (qmgr logged after the batch was written): unknown, as before.
+  f = facts_of(SessionBuilder().log_session(mta, 3).log_at("queued", 2, R"({"queue_id":"Q1"})")
+                   .build());
+  EXPECT_EQ(f.null_sender, std::nullopt);
+  // Postfix 2.x: the transactions counted from queue ids get qmgr's senders.
+  f = facts_of(SessionBuilder().log_session("{}", 5)
+                   .log_at("queued", 1, R"({"queue_id":"Q1","from":"b@y.example"})")
+                   .log_at("queued", 4, R"({"queue_id":"Q2","from":"c@y.example"})").build());
+  EXPECT_EQ(f.null_sender, false);
+  EXPECT_EQ(f.senders, (std::vector<std::string>{"b@y.example", "c@y.example"}));
+  EXPECT_TRUE(has_note(f, "the log has no command counters for this session (Postfix before "
+                          "3.0): 2 transactions counted from its queue ids"));
+  EXPECT_NE(f.notes.front().find("their senders are qmgr's"), std::string::npos);
+  f = facts_of(SessionBuilder().log_session("{}", 5)
+                   .log_at("queued", 1, R"({"queue_id":"Q1","from":"b@y.example"})")
+                   .log_at("queued", 4, R"({"queue_id":"Q2"})").build());
+  EXPECT_EQ(f.null_sender, std::nullopt);
+  EXPECT_NE(f.notes.front().find("1 of their senders (qmgr logged 1)"), std::string::npos);
+}
+
+// cleanup's "QID: reject: header Received: ... from C[A]; from=<S> ...:
+// 5.7.1 TEXT", joined by queue id: a content reject, counted as such (and
+// as a permanent reject), naming the sender of the refused message.
+TEST(SessionFactsFromTheLog, ContentRejectsAreCountedAndNameTheSender) {
+  constexpr const char* refused =
+      R"({"action":"reject","command":"header","queue_id":"7A6503EC2B","dsn":"5.7.1",)"
+      R"("reply":"5.7.1 Looks like spam to me.","from":"deepakc@eteaminc.com","helo":"mail1.example"})";
+  SessionFacts f = facts_of(
+      SessionBuilder()
+          .log_session(R"({"ehlo":"1","mail":"1","rcpt":"1","data":"0/1","quit":"1","commands":"4/5"})", 44)
+          .log_at("queued", 44, R"({"queue_id":"7A6503EC2B"})")
+          .log_at("reject", 44, refused)
+          .build());
+  EXPECT_EQ(f.content_rejects, 1);
+  EXPECT_EQ(f.perm_rejects, 1);
+  EXPECT_EQ(f.stages, "C H +44s M R D A Q");
+  EXPECT_EQ((std::pair{f.delivered, f.aborted}), (std::pair{0, 1}));
+  EXPECT_EQ(f.senders, std::vector<std::string>{"deepakc@eteaminc.com"});
+  EXPECT_EQ(f.null_sender, false);
+  EXPECT_TRUE(has_note(f, "1 message refused for its content (cleanup or a milter)"));
+  EXPECT_EQ(pattern_names(f), std::vector<std::string>{"content-rejected"});
+  // Two messages, the second refused: the refused one is the failed
+  // transaction (with its sender), the other delivered with qmgr's.
+  f = facts_of(
+      SessionBuilder()
+          .log_session(R"({"ehlo":"1","mail":"2","rcpt":"2","data":"1/2","quit":"1"})", 9)
+          .log_at("queued", 2, R"({"queue_id":"Q1","from":"ok@x.example"})")
+          .log_at("queued", 8, R"({"queue_id":"7A6503EC2B"})")
+          .log_at("reject", 8, refused)
+          .build());
+  EXPECT_EQ(f.senders, (std::vector<std::string>{"deepakc@eteaminc.com", "ok@x.example"}));
+  EXPECT_EQ((std::pair{f.delivered, f.aborted}), (std::pair{1, 1}));
+  // Postfix 2.x: the refused queue id is not a delivered transaction.
+  f = facts_of(SessionBuilder().log_session("{}", 5)
+                   .log_at("queued", 1, R"({"queue_id":"7A6503EC2B"})")
+                   .log_at("reject", 1, refused).build());
+  EXPECT_EQ(f.stages, "C M R D A +4s Z");
+  EXPECT_EQ((std::pair{f.delivered, f.aborted}), (std::pair{0, 1}));
+  EXPECT_EQ(f.senders, std::vector<std::string>{"deepakc@eteaminc.com"});
+  // A discard is not a reject: the client was told the message was taken.
+  f = facts_of(SessionBuilder().log_session("{}", 5)
+                   .log_at("queued", 1, R"({"queue_id":"Q9"})")
+                   .log_at("reject", 1, R"({"action":"discard","command":"header","queue_id":"Q9",)"
+                                        R"("dsn":"2.0.0"})")
+                   .build());
+  EXPECT_EQ(f.content_rejects, 0);
+  EXPECT_EQ(f.delivered, 1);
+}
+
+// "SSL_accept error from C[A]: REASON" and "lost connection after STARTTLS".
+TEST(SessionFactsFromTheLog, FailedTlsHandshakesAreAFact) {
+  SessionRecord s = SessionBuilder().log_session(R"({"commands":"0/0"})", 0)
+                        .log_at("lost", 0, R"({"after":"CONNECT"})").build();
+  s.events.insert(s.events.begin() + 1, EventRecord{"log", "tls", s.connect_us, std::nullopt,
+                                                    "Connection reset by peer",
+                                                    R"({"outcome":"failed"})"});
+  SessionFacts f = facts_of(s);
+  EXPECT_TRUE(f.tls_failed);
+  EXPECT_EQ(f.tls_failure, "Connection reset by peer");
+  EXPECT_TRUE(has_note(f, "TLS handshake failed: Connection reset by peer"));
+  EXPECT_EQ(f.stages, "C L");
+  EXPECT_EQ(pattern_names(f), std::vector<std::string>{"scanner"});
+  // After STARTTLS: "220 Ready", then no TLS session.
+  f = facts_of(SessionBuilder().log_session(R"({"ehlo":"1","starttls":"1","commands":"2"})", 1)
+                   .log_at("lost", 1, R"({"after":"STARTTLS","tls":"failed"})").build());
+  EXPECT_TRUE(f.tls_failed);
+  EXPECT_TRUE(has_note(f, "TLS handshake failed: lost connection after STARTTLS"));
+  // A completed handshake is not a failure.
+  f = facts_of(SessionBuilder().log_session(R"({"ehlo":"2","starttls":"1","quit":"1"})", 1)
+                   .log_at("tls", 0, R"({"trust":"Anonymous","tls_version":"TLSv1.3"})").build());
+  EXPECT_FALSE(f.tls_failed);
+}
+
+// smtpd's PTR check on the connect: the client's name quirks.
+TEST(SessionFactsFromTheLog, ThePtrCheckIsANameQuirk) {
+  auto with_check = [](const std::string& check) {
+    SessionRecord s = SessionBuilder().log_session(R"({"ehlo":"1","quit":"1"})", 1).build();
+    s.events.front().attributes_json =
+        R"({"client_name":"unknown","client_addr":"192.0.2.7","client_ptr":"server1.hostname.com",)"
+        R"("ptr_check":")" + check + R"("})";
+    return facts_of(s).quirks;
+  };
+  EXPECT_EQ(with_check("mismatch"), std::vector<HeloQuirk>{HeloQuirk::ptr_mismatch});
+  EXPECT_EQ(with_check("unresolved"), std::vector<HeloQuirk>{HeloQuirk::unresolved_name});
+  EXPECT_EQ(with_check("other"), std::vector<HeloQuirk>{});
 }
 
 }  // namespace

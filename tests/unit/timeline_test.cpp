@@ -205,6 +205,81 @@ TEST(Timeline, EventsCenturiesApartKeepTheirDistance) {
   EXPECT_NE(extreme.find("\"offset_us\": 9223372036854775807"), std::string::npos) << extreme;
 }
 
+// Sessions only the log saw, with the facts it logs beyond the commands.
+SessionRecord log_session(std::vector<EventRecord> events) {
+  SessionRecord s;
+  s.id = 9;
+  s.client_addr = "192.0.2.7";
+  s.client_name = "unknown";
+  s.connect_us = 1'795'600'000'000'000;
+  s.close_us = s.connect_us + 2'000'000;
+  for (auto& e : events) e.time_us += s.connect_us;
+  s.events = std::move(events);
+  return s;
+}
+
+EventRecord logged(std::string stage, std::int64_t at_us, std::string argument,
+                   std::string attributes) {
+  return EventRecord{"log", std::move(stage), at_us, std::nullopt, std::move(argument),
+                     std::move(attributes)};
+}
+
+TEST(Timeline, AFailedTlsHandshakeSaysSo) {
+  const std::string text = render_timelines_text({log_session(
+      {logged("connect", 0, "", R"({"client_name":"unknown"})"),
+       logged("tls", 10, "Connection reset by peer", R"({"outcome":"failed"})"),
+       logged("lost", 20, "", R"({"after":"STARTTLS","tls":"failed"})"),
+       logged("close", 30, "", R"({"ehlo":"1","starttls":"1","commands":"2"})")})});
+  EXPECT_NE(text.find("log     TLS handshake failed: Connection reset by peer\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("log     lost connection after STARTTLS (TLS handshake failed)\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST(Timeline, AContentRejectShowsTheRefusedLineAndTheReply) {
+  const std::string text = render_timelines_text({log_session(
+      {logged("connect", 0, "", R"({"client_name":"unknown"})"),
+       logged("queued", 10, "", R"({"queue_id":"7A6503EC2B"})"),
+       logged("reject", 20, "Subject: win \x1b[2J big",
+              R"({"action":"reject","command":"header","queue_id":"7A6503EC2B","dsn":"5.7.1",)"
+              R"("reply":"5.7.1 Looks like spam to me.","from":"a@x.example"})"),
+       logged("close", 30, "", R"({"ehlo":"1","mail":"1","rcpt":"1","data":"0/1","quit":"1"})")})});
+  EXPECT_NE(text.find("log     reject header Subject: win \\x1b[2J big   S: 5.7.1 Looks like spam "
+                      "to me.\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("  1 mail transaction (0 delivered, 1 not), counted from the log's counters\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST(Timeline, AFailedAuthNamesTheMethodAndTheUser) {
+  const std::string text = render_timelines_text({log_session(
+      {logged("reject", 0, "(reason unavailable)",
+              R"({"action":"auth-failed","command":"AUTH","sasl_method":"LOGIN","outcome":"failed",)"
+              R"("sasl_username":"admin@domain.tld"})")})});
+  EXPECT_NE(text.find("log     AUTH LOGIN failed (user admin@domain.tld): (reason unavailable)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("  no mail transaction\n"), std::string::npos) << text;
+}
+
+// Postfix 2.x: no counters, transactions counted from queue ids; the
+// timeline no longer says "no mail transaction" under "C M R D E ... Z".
+TEST(Timeline, APostfix2SessionCountsItsTransactionsFromQueueIds) {
+  const std::string text = render_timelines_text({log_session(
+      {logged("connect", 0, "", R"({"client_name":"unknown"})"),
+       logged("queued", 10, "", R"({"queue_id":"Q1","from":"a@x.example"})"),
+       logged("queued", 20, "", R"({"queue_id":"Q2","from":""})"),
+       logged("close", 30, "", "{}")})});
+  EXPECT_EQ(text.find("no mail transaction"), std::string::npos) << text;
+  EXPECT_NE(text.find("  2 mail transactions (2 delivered, 0 not), counted from the log's queue "
+                      "ids\n"),
+            std::string::npos)
+      << text;
+}
+
 }  // namespace
 }  // namespace smtpscope::cli
 
