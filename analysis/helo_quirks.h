@@ -30,7 +30,7 @@ enum class HeloQuirk {
   helo_not_ehlo,         // greeted with HELO (old or minimal client)
   changed_in_session,    // a second, different HELO in the same session
   ptr_mismatch,          // the PTR name resolves, but not to the client's address
-  unresolved_name,       // the PTR name does not resolve (or the lookup failed)
+  unresolved_name,       // the PTR name does not resolve (or the lookup failed); the last
 };
 
 std::string_view to_string(HeloQuirk quirk);

@@ -23,7 +23,7 @@
 namespace smtpscope::analysis {
 
 // Bumped when a change to the analysis code changes what it concludes.
-inline constexpr int analysis_version = 1;
+inline constexpr int analysis_version = 2;  // 2: the log's SASL, qmgr, TLS and PTR facts
 
 struct AnalysisRules {
   PatternSet patterns;

@@ -32,7 +32,7 @@ double now_seconds() {
 // Every HELO quirk, so each has a series even at zero.
 std::vector<analysis::HeloQuirk> all_quirks() {
   std::vector<analysis::HeloQuirk> quirks;
-  for (int q = 0; q <= static_cast<int>(analysis::HeloQuirk::changed_in_session); ++q) {
+  for (int q = 0; q <= static_cast<int>(analysis::HeloQuirk::unresolved_name); ++q) {
     quirks.push_back(static_cast<analysis::HeloQuirk>(q));
   }
   return quirks;

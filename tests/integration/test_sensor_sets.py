@@ -156,7 +156,7 @@ class SensorSets(unittest.TestCase):
         proxy = {name: self.reports[name]["127.0.0.71"]["session_details"][0] for name in SETS}
         self.assertEqual(proxy["all"]["senders"], ["clerk@corp.example"] * 2)
         self.assertEqual(proxy["policy"]["senders"], ["clerk@corp.example"] * 2)
-        self.assertEqual(proxy["log"]["senders"], [])
+        self.assertEqual(proxy["log"]["senders"], ["clerk@corp.example"])  # qmgr: the delivered one's
         self.assertIsNone(proxy["log"]["null_sender"])
         # The rejected recipient's line names its sender.
         rejected = self.reports["log"]["127.0.0.76"]["session_details"][0]
@@ -203,7 +203,7 @@ class LogAloneWithoutCounters(unittest.TestCase):
                                       "json").stdout)
         session = next(s for s in report["session_details"] if s["transactions"])
         self.assertEqual(session["stages"], "C M R D E Z")
-        self.assertIsNone(session["null_sender"])
+        self.assertIs(session["null_sender"], False)  # qmgr's from=<...>
         self.assertTrue(session["notes"][0].startswith(
             "the log has no command counters for this session (Postfix before 3.0): 1 "
             "transaction counted from its queue ids"), session["notes"])
