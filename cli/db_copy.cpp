@@ -242,16 +242,17 @@ Result<CopyCounts> copy_database(sqlite::Database& from, pg::Connection& to,
 }
 
 int run_db_copy(const DbCopyOptions& options) {
+  // The SQLite file first: a wrong --db leaves the server untouched.
+  auto from = open_database_at(options.database, Access::read);
+  if (!from) {
+    std::cerr << "smtpscope: db copy: " << from.message() << '\n';
+    return exit_failure;
+  }
   int exit_code = exit_failure;
   auto to = connect(options, exit_code);
   if (!to) {
     std::cerr << "smtpscope: db copy: " << to.message() << '\n';
     return exit_code;
-  }
-  auto from = open_database_at(options.database, Access::read);
-  if (!from) {
-    std::cerr << "smtpscope: db copy: " << from.message() << '\n';
-    return exit_failure;
   }
   const bool show_progress = !options.quiet && ::isatty(STDERR_FILENO);
   const auto started = std::chrono::steady_clock::now();

@@ -97,20 +97,25 @@ class PostgresSchemaTest(unittest.TestCase):
         cls.db = PostgresDatabase(cls.pg)
         cls.tmp = tempfile.mkdtemp(prefix="smtpscope-pgschema-")
         cls.sqlite = os.path.join(cls.tmp, "smtpscope.db")
+        # For the error cases: a database at its version, no rows.
+        cls.empty = os.path.join(cls.tmp, "empty.db")
+        nothing = os.path.join(cls.tmp, "empty.log")
+        open(nothing, "w").close()
+        harness.smtpscope(cls.empty, "ingest", "-q", nothing, check=True)
 
     @classmethod
     def tearDownClass(cls):
         cls.pg.close()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
-    def copy(self, *extra, env_password=True, password=None):
+    def copy(self, *extra, env_password=True, password=None, sqlite=None):
         env = dict(os.environ)
         env.pop("PGPASSWORD", None)
         env.pop("SMTPSCOPE_DB_PASSWORD", None)
         if env_password:
             env["SMTPSCOPE_DB_PASSWORD"] = password or self.pg.password
-        return subprocess.run([harness.binary("smtpscope"), "--db", self.sqlite, "db", "copy",
-                               "--to", self.pg.url, *extra],
+        return subprocess.run([harness.binary("smtpscope"), "--db", sqlite or self.sqlite, "db",
+                               "copy", "--to", self.pg.url, *extra],
                               capture_output=True, text=True, timeout=600, env=env)
 
     def test_1_history_copied_reads_the_same_through_every_view(self):
@@ -171,7 +176,7 @@ class PostgresSchemaTest(unittest.TestCase):
 
     def test_2_wrong_password_names_the_url_not_the_password(self):
         wrong = "not-the-password-" + self.pg.password[:6]
-        done = self.copy(password=wrong)
+        done = self.copy(password=wrong, sqlite=self.empty)
         self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
         self.assertIn(self.pg.url, done.stderr)
         self.assertIn("password authentication failed", done.stderr)
@@ -180,7 +185,7 @@ class PostgresSchemaTest(unittest.TestCase):
 
     def test_3_a_password_in_the_url_is_a_usage_error(self):
         url = self.pg.url.replace("@", ":secret123@", 1)
-        done = subprocess.run([harness.binary("smtpscope"), "--db", self.sqlite, "db", "copy",
+        done = subprocess.run([harness.binary("smtpscope"), "--db", self.empty, "db", "copy",
                                "--to", url], capture_output=True, text=True, timeout=60)
         self.assertEqual(done.returncode, 2, done.stderr)
         self.assertNotIn("secret123", done.stdout + done.stderr)
