@@ -274,9 +274,9 @@ int run_db_copy(const DbCopyOptions& options) {
                            seconds, seconds > 0 ? static_cast<double>(copied.value().total) / seconds : 0.0);
   if (copied.value().replaced_values > 0) {
     std::cout << fmt::format(
-        "{} values held bytes PostgreSQL text cannot hold (not UTF-8, or NUL); "
-        "they were stored with U+FFFD in their place\n",
-        copied.value().replaced_values);
+        "{} {} held bytes PostgreSQL text cannot hold (not UTF-8, or NUL), stored with "
+        "U+FFFD in their place\n",
+        copied.value().replaced_values, copied.value().replaced_values == 1 ? "value" : "values");
   }
   return 0;
 }

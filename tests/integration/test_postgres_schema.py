@@ -191,6 +191,28 @@ class PostgresSchemaTest(unittest.TestCase):
         self.assertNotIn("secret123", done.stdout + done.stderr)
 
 
+def sqlite_schema(path):
+    """{table or view: [columns in order]} and the index names of SQLite's schema."""
+    names = harness.query(path, "SELECT name, type FROM sqlite_master WHERE type IN "
+                                "('table', 'view', 'index') AND name NOT LIKE 'sqlite_%'")
+    relations = {name: [row[1] for row in harness.query(
+                     path, "SELECT cid, name FROM pragma_table_info(?) ORDER BY cid", name)]
+                 for name, kind in names if kind != "index"}
+    return relations, {name for name, kind in names if kind == "index"}
+
+
+def pg_schema(db):
+    relations = {}
+    for line in db.value("SELECT table_name || ' ' || string_agg(column_name, ' ' ORDER BY "
+                         "ordinal_position) FROM information_schema.columns WHERE "
+                         "table_schema = 'public' GROUP BY table_name").splitlines():
+        name, *columns = line.replace('"', "").split()
+        relations[name] = columns
+    indexes = set(db.value("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
+                  .split())
+    return relations, indexes
+
+
 @unittest.skipIf(pg_server.available(), pg_server.available())
 class PostgresMigrationTest(unittest.TestCase):
     """The schema alone: applied on connect, once, and a newer database refused."""
@@ -218,6 +240,12 @@ class PostgresMigrationTest(unittest.TestCase):
             self.assertEqual(second.returncode, 0, second.stderr)
             self.assertEqual(db.value("SELECT string_agg(version::text, ' ' ORDER BY version) "
                                       "FROM schema_version"), "9")
+            # The same tables and views with the same columns in the same order,
+            # and SQLite's named indexes (PostgreSQL adds its own for keys).
+            sqlite_relations, sqlite_indexes = sqlite_schema(empty)
+            pg_relations, pg_indexes = pg_schema(db)
+            self.assertEqual(pg_relations, sqlite_relations)
+            self.assertLessEqual(sqlite_indexes, pg_indexes)
             # The events view's RFC 7396: null removes a name, nested objects merge.
             self.assertEqual(json.loads(db.value(
                 "SELECT smtpscope_json_patch('{\"a\":\"1\",\"b\":\"2\",\"n\":{\"x\":1,\"y\":2}}', "
@@ -232,3 +260,42 @@ class PostgresMigrationTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@unittest.skipIf(pg_server.available(), pg_server.available())
+class PostgresCopyEdgeTest(unittest.TestCase):
+    def test_concurrent_copies_apply_the_schema_once_and_text_is_made_valid(self):
+        with pg_server.PgServer() as pg, tempfile.TemporaryDirectory() as tmp:
+            db = PostgresDatabase(pg)
+            nothing = os.path.join(tmp, "empty.log")
+            open(nothing, "w").close()
+            paths = []
+            for name in ("a.db", "b.db"):
+                path = os.path.join(tmp, name)
+                harness.smtpscope(path, "ingest", "-q", nothing, check=True)
+                paths.append(path)
+            # a.db holds a session whose HELO PostgreSQL text cannot hold as is.
+            harness.query(paths[0], "INSERT INTO sessions (id, stream, connect_us, helo) "
+                                    "VALUES (5, 'milter:1:1', 1, CAST(? AS TEXT))",
+                          b"bad\xffhelo\x00x")
+            env = dict(os.environ, SMTPSCOPE_DB_PASSWORD=pg.password)
+            env.pop("PGPASSWORD", None)
+            # Both start at once on a new database: the schema is applied once
+            # (the other waits for the lock and finds it there).
+            runs = [subprocess.Popen([harness.binary("smtpscope"), "--db", path, "db", "copy",
+                                      "-q", "--to", pg.url], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=env)
+                    for path in paths]
+            outputs = [run.communicate(timeout=120) for run in runs]
+            codes = [run.returncode for run in runs]
+            self.assertEqual(db.value("SELECT count(*) FROM schema_version"), "1", outputs)
+            # a.db's copy succeeds wherever it lands (b.db adds no rows); b.db's
+            # too when it goes first, and is refused when a.db's rows are there.
+            self.assertEqual(codes[0], 0, outputs)
+            if codes[1] != 0:
+                self.assertEqual(codes[1], 1, outputs)
+                self.assertIn("already holds rows", outputs[1][1])
+            self.assertIn("1 value held bytes PostgreSQL text cannot hold", outputs[0][0])
+            self.assertEqual(db.value("SELECT helo FROM sessions WHERE id = 5"),
+                             "bad\ufffdhelo\ufffdx")
+            self.assertEqual(db.value("SELECT count(*) FROM sessions"), "1")
