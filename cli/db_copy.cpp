@@ -155,35 +155,41 @@ CopyProgress terminal_progress() {
 const std::vector<CopiedTable>& copied_tables() {
   static const std::vector<CopiedTable> tables = {
       {"sessions",
-       {"id", "stream", "client_addr", "client_port", "client_name", "client_ptr",
-        "server_addr", "server_port", "connect_us", "close_us", "helo", "helo_count",
-        "transactions", "partial", "protocol", "sources", "join_method", "host"},
-       "id", true},
+       {"id", "stream", "client_addr", "client_port", "client_name", "client_ptr", "server_addr",
+        "server_port", "connect_us", "close_us", "helo", "helo_count", "transactions", "partial",
+        "protocol", "sources", "join_method", "host"},
+       "id",
+       true},
       {"transactions",
        {"id", "session_id", "seq", "mail_from", "started_us", "ended_us", "rcpt_accepted",
         "rcpt_rejected", "data_us", "queue_id", "body_bytes", "outcome", "message_bytes"},
-       "id", true},
+       "id",
+       true},
       {"attribute_sets", {"id", "attributes"}, "id", true},
       {"event_rows",
        {"id", "session_id", "transaction_id", "source", "stage", "time_us", "argument",
         "attributes", "set_id", "base_id"},
-       "id", true},
+       "id",
+       true},
       {"drops", {"id", "time_us", "source", "dropped"}, "id", true},
       {"ingest_files",
        {"id", "fingerprint", "path", "\"offset\"", "lines", "parsed", "skipped", "malformed",
         "updated_us", "cursor"},
-       "id", true},
+       "id",
+       true},
       {"remote_events",
        {"id", "time_us", "server_name", "server_addr", "server_port", "kind", "state", "status",
         "queue_id", "recipient", "dsn", "probe", "reason"},
-       "id", true},
+       "id",
+       true},
       {"fingerprints", {"id", "features"}, "id", false},
       // Its triggers fill client_day_shapes row by row.
       {"session_analysis",
        {"session_id", "client_addr", "host", "connect_us", "stages", "pattern", "patterns",
         "fingerprint", "helo_quirks", "transactions", "aborted", "delivered", "local",
         "last_event_id", "analysed_us"},
-       "session_id", false},
+       "session_id",
+       false},
       {"analysis_state", {"key", "value"}, "key", false},
       {"analysis_open", {"session_id"}, "session_id", false},
   };
@@ -208,12 +214,24 @@ bool append_copy_field(std::string& out, std::string_view value) {
       continue;
     }
     switch (byte) {
-      case '\0': out += kReplacement; replaced = true; break;
-      case '\\': out += "\\\\"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      default: out.push_back(static_cast<char>(byte));
+      case '\0':
+        out += kReplacement;
+        replaced = true;
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        out.push_back(static_cast<char>(byte));
     }
     ++i;
   }
@@ -227,9 +245,9 @@ Result<CopyCounts> copy_database(sqlite::Database& from, pg::Connection& to,
   auto to_version = pg::schema_version(to);
   if (!to_version) return to_version.status();
   if (from_version.value() != to_version.value()) {
-    return Status::error(fmt::format(
-        "{} is at schema version {} and {} at {}; both must be at the same version",
-        from.path(), from_version.value(), to.url(), to_version.value()));
+    return Status::error(
+        fmt::format("{} is at schema version {} and {} at {}; both must be at the same version",
+                    from.path(), from_version.value(), to.url(), to_version.value()));
   }
   if (auto begun = to.exec("BEGIN"); !begun) return begun.status();
   CopyCounts counts;
@@ -271,7 +289,8 @@ int run_db_copy(const DbCopyOptions& options) {
   }
   std::cout << fmt::format("copied {} rows from {} to {} in {:.1f} s ({:.0f} rows/s)\n",
                            copied.value().total, printable(options.database), to.value()->url(),
-                           seconds, seconds > 0 ? static_cast<double>(copied.value().total) / seconds : 0.0);
+                           seconds,
+                           seconds > 0 ? static_cast<double>(copied.value().total) / seconds : 0.0);
   if (copied.value().replaced_values > 0) {
     std::cout << fmt::format(
         "{} {} held bytes PostgreSQL text cannot hold (not UTF-8, or NUL), stored with "

@@ -78,8 +78,8 @@ Result<std::int64_t> read_version(Connection& db) {
   auto exists = db.exec("SELECT to_regclass('schema_version') IS NOT NULL");
   if (!exists) return exists.status();
   if (exists.value().text(0, 0) != "t") return std::int64_t{0};
-  auto rows = db.exec(
-      "SELECT coalesce(max(version), 0), coalesce(min(version), 0) FROM schema_version");
+  auto rows =
+      db.exec("SELECT coalesce(max(version), 0), coalesce(min(version), 0) FROM schema_version");
   if (!rows) return rows.status();
   const std::int64_t highest = std::stoll(std::string(rows.value().text(0, 0)));
   const std::int64_t lowest = std::stoll(std::string(rows.value().text(0, 1)));
@@ -98,8 +98,8 @@ Status apply(Connection& db, const Migration& migration) {
   const std::array<Param, 3> record = {Param::text(std::to_string(migration.version)),
                                        Param::text(migration.name),
                                        Param::text(std::to_string(now_us()))};
-  auto recorded = db.exec(
-      "INSERT INTO schema_version (version, name, applied_us) VALUES ($1, $2, $3)", record);
+  auto recorded =
+      db.exec("INSERT INTO schema_version (version, name, applied_us) VALUES ($1, $2, $3)", record);
   return recorded ? Status::ok() : recorded.status();
 }
 
@@ -112,9 +112,9 @@ Status migrate_locked(Connection& db, const std::vector<Migration>& migrations) 
       !locked) {
     return locked.status();
   }
-  if (auto created = db.exec(
-          "CREATE TABLE IF NOT EXISTS schema_version ("
-          " version bigint PRIMARY KEY, name text NOT NULL, applied_us bigint NOT NULL)");
+  if (auto created =
+          db.exec("CREATE TABLE IF NOT EXISTS schema_version ("
+                  " version bigint PRIMARY KEY, name text NOT NULL, applied_us bigint NOT NULL)");
       !created) {
     return created.status().context("create schema_version");
   }
@@ -122,10 +122,10 @@ Status migrate_locked(Connection& db, const std::vector<Migration>& migrations) 
   if (!current) return current.status();
   const int known = latest_version(migrations);
   if (current.value() > known) {
-    return Status::error(fmt::format(
-        "database {} has schema version {}, newer than this smtpscope knows ({}); "
-        "upgrade smtpscope or use another database",
-        db.url(), current.value(), known));
+    return Status::error(
+        fmt::format("database {} has schema version {}, newer than this smtpscope knows ({}); "
+                    "upgrade smtpscope or use another database",
+                    db.url(), current.value(), known));
   }
   for (const auto& migration : migrations) {
     if (migration.version <= current.value()) continue;

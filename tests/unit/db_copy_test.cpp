@@ -26,7 +26,9 @@ TEST(DbCopy, EscapesCopyTextSpecials) {
 
 TEST(DbCopy, ReplacesWhatPostgresTextCannotHold) {
   bool replaced = false;
-  EXPECT_EQ(field(std::string_view("a\0b", 3), &replaced), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(field(std::string_view("a\0b", 3), &replaced),
+            "a\xEF\xBF\xBD"
+            "b");
   EXPECT_TRUE(replaced);
   EXPECT_EQ(field("x\xFFy\xC3", &replaced), "x\xEF\xBF\xBDy\xEF\xBF\xBD");
   EXPECT_TRUE(replaced);
@@ -36,10 +38,10 @@ TEST(DbCopy, ReplacesWhatPostgresTextCannotHold) {
 TEST(DbCopy, CopiesEveryTableButTheCountsItsTriggersRebuild) {
   std::set<std::string> names;
   for (const auto& table : copied_tables()) names.insert(table.name);
-  EXPECT_EQ(names, (std::set<std::string>{"sessions", "transactions", "attribute_sets",
-                                          "event_rows", "drops", "ingest_files",
-                                          "remote_events", "fingerprints", "session_analysis",
-                                          "analysis_state", "analysis_open"}));
+  EXPECT_EQ(names,
+            (std::set<std::string>{"sessions", "transactions", "attribute_sets", "event_rows",
+                                   "drops", "ingest_files", "remote_events", "fingerprints",
+                                   "session_analysis", "analysis_state", "analysis_open"}));
 }
 
 }  // namespace
