@@ -23,6 +23,7 @@
 #include "metrics_command.h"
 #include "probe.h"
 #include "prune.h"
+#include "db_copy.h"
 #include "servers.h"
 #include "watch.h"
 #include "overview_html.h"
@@ -588,6 +589,16 @@ int main(int argc, char** argv) {
                       "rewrite the file afterwards (takes the database lock for its duration)");
   prune_cmd->add_option("--format", prune.format, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
+  cli::DbCopyOptions db_copy;
+  auto* copy_cmd = db_cmd->add_subcommand(
+      "copy", "copy every row of the SQLite database into an empty PostgreSQL database (its "
+              "schema created first), in one transaction, so this host's history joins a fleet "
+              "store; the password comes from --password-file, SMTPSCOPE_DB_PASSWORD or "
+              "PGPASSWORD, never the URL");
+  copy_cmd->add_option("--to", db_copy.to, "postgresql://user@host[:port]/database")->required();
+  copy_cmd->add_option("--password-file", db_copy.password_file,
+                       "file holding the PostgreSQL password (mode 0600 or 0640)");
+  copy_cmd->add_flag("-q,--quiet", db_copy.quiet, "no progress display");
 
   cli::MetricsOptions metrics;
   auto* metrics_cmd = app.add_subcommand(
@@ -654,6 +665,10 @@ int main(int argc, char** argv) {
   if (prune_cmd->parsed()) {
     prune.database = db;
     return cli::run_prune(prune);
+  }
+  if (copy_cmd->parsed()) {
+    db_copy.database = db;
+    return cli::run_db_copy(db_copy);
   }
   if (ingest_cmd->parsed()) {
     ingest.database = db;
