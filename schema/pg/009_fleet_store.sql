@@ -178,13 +178,20 @@ CREATE TABLE session_analysis (
   aborted       bigint NOT NULL,
   delivered     bigint NOT NULL,
   local         bigint NOT NULL,
-  last_event_id bigint NOT NULL,
   analysed_us   bigint NOT NULL
 );
 CREATE INDEX session_analysis_by_client ON session_analysis (client_addr, connect_us);
 CREATE INDEX session_analysis_by_time ON session_analysis (connect_us);
-CREATE INDEX session_analysis_by_pattern ON session_analysis (pattern);
 CREATE INDEX session_analysis_local ON session_analysis (client_addr) WHERE local = 1;
+
+CREATE TABLE client_timing (
+  client_addr     text PRIMARY KEY,
+  last_connect_us bigint NOT NULL,
+  sessions        bigint NOT NULL,
+  mean_interval_s double precision,
+  regular_every_s double precision,
+  burst           bigint NOT NULL
+);
 
 CREATE TABLE fingerprints (
   id       text PRIMARY KEY,
