@@ -47,19 +47,27 @@ struct Population {
   std::map<std::pair<std::string, std::string>, int> fingerprint_pattern;
 };
 
+void add_to(Population& p, const ScoredSession& s) {
+  p.sessions += s.count;
+  p.by_fingerprint[s.fingerprint] += s.count;
+  for (const auto& q : distinct(s.quirks)) p.with_quirk[q] += s.count;
+  for (const auto& name : distinct(s.patterns)) {
+    p.with_pattern[name] += s.count;
+    p.fingerprint_pattern[{s.fingerprint, name}] += s.count;
+  }
+}
+
 Population count(const std::vector<ClientSessions>& clients) {
   Population p;
   for (const auto& c : clients) {
-    for (const auto& s : c.sessions) {
-      p.sessions += s.count;
-      p.by_fingerprint[s.fingerprint] += s.count;
-      for (const auto& q : distinct(s.quirks)) p.with_quirk[q] += s.count;
-      for (const auto& name : distinct(s.patterns)) {
-        p.with_pattern[name] += s.count;
-        p.fingerprint_pattern[{s.fingerprint, name}] += s.count;
-      }
-    }
+    for (const auto& s : c.sessions) add_to(p, s);
   }
+  return p;
+}
+
+Population count(const std::vector<ScoredSession>& sessions) {
+  Population p;
+  for (const auto& s : sessions) add_to(p, s);
   return p;
 }
 
@@ -188,9 +196,11 @@ double volume_factor(std::int64_t sessions) {
   return 1 + (max_volume_factor - 1) * l / (l + 1);
 }
 
-std::map<std::string, Anomaly> score_clients(const std::vector<ClientSessions>& clients,
+namespace {
+
+std::map<std::string, Anomaly> score_against(const std::vector<ClientSessions>& clients,
+                                             const Population& population,
                                              const std::map<std::string, double>& weights) {
-  const Population population = count(clients);
   std::map<std::string, Anomaly> out;
   for (const auto& c : clients) {
     if (sessions_of(c) <= 0) continue;
@@ -208,6 +218,19 @@ std::map<std::string, Anomaly> score_clients(const std::vector<ClientSessions>& 
     out[c.client] = std::move(a);
   }
   return out;
+}
+
+}  // namespace
+
+std::map<std::string, Anomaly> score_clients(const std::vector<ClientSessions>& clients,
+                                             const std::map<std::string, double>& weights) {
+  return score_against(clients, count(clients), weights);
+}
+
+std::map<std::string, Anomaly> score_clients_against(
+    const std::vector<ClientSessions>& clients, const std::vector<ScoredSession>& population,
+    const std::map<std::string, double>& weights) {
+  return score_against(clients, count(population), weights);
 }
 
 }  // namespace smtpscope::analysis

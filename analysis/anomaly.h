@@ -60,4 +60,12 @@ double volume_factor(std::int64_t sessions);
 std::map<std::string, Anomaly> score_clients(const std::vector<ClientSessions>& clients,
                                              const std::map<std::string, double>& pattern_weights);
 
+// The same scores for some clients, judged against a population given as
+// the shapes of all its sessions (every client's, these included; grouped
+// any way: only the counts matter), so one client's score needs no other
+// client's rows.
+std::map<std::string, Anomaly> score_clients_against(
+    const std::vector<ClientSessions>& clients, const std::vector<ScoredSession>& population,
+    const std::map<std::string, double>& pattern_weights);
+
 }  // namespace smtpscope::analysis

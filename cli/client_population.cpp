@@ -33,8 +33,9 @@ std::int64_t first_whole_day(const PopulationFilter& filter) {
   return *filter.since_us / day_us + (*filter.since_us % day_us != 0 ? 1 : 0);
 }
 
-std::string shapes_query(const PopulationFilter& filter) {
-  const std::string host = filter.host ? " AND host = ?3" : "";
+// `also`: a further condition on both parts (it may use ?4, the asked client).
+std::string shapes_query(const PopulationFilter& filter, const std::string& also = "") {
+  const std::string host = (filter.host ? " AND host = ?3" : "") + also;
   std::string sql =
       "SELECT client_addr, day, fingerprint, patterns, helo_quirks, sessions, transactions,"
       " aborted, delivered FROM client_day_shapes WHERE day >= ?1" + host;
@@ -158,6 +159,33 @@ bool left_out(const std::set<std::string>& local, const std::string& client,
   return !filter.include_local && client != filter.asked_client && local.contains(client);
 }
 
+// The shapes of every session of the window (not left out), grouped by
+// shape: all a client's score needs of the others.
+Result<std::vector<analysis::ScoredSession>> population_shapes(
+    sqlite::Database& db, const PopulationFilter& filter,
+    const std::map<std::string, const analysis::Pattern*>& known) {
+  const std::string not_local =
+      filter.include_local ? ""
+                           : " AND client_addr NOT IN (SELECT client_addr FROM session_analysis"
+                             " WHERE local = 1 AND client_addr != ?4)";
+  auto q = db.prepare("SELECT fingerprint, patterns, helo_quirks, sum(sessions) FROM (" +
+                      shapes_query(filter, not_local) + ") GROUP BY 1, 2, 3");
+  if (!q) return q.status();
+  bind_window(q.value(), filter);
+  q.value().bind(4, filter.asked_client);
+  std::vector<analysis::ScoredSession> out;
+  for (;;) {
+    auto row = q.value().step();
+    if (!row) return row.status();
+    if (!row.value()) return out;
+    auto& r = q.value();
+    analysis::ScoredSession s{r.column_text(0), words(r.column_text(2)), words(r.column_text(1)),
+                              static_cast<int>(r.column_int(3)), 0};
+    std::erase_if(s.patterns, [&](const std::string& name) { return !known.contains(name); });
+    if (s.count > 0) out.push_back(std::move(s));
+  }
+}
+
 }  // namespace
 
 analysis::AnalyseProgress progress_bar(const std::string& what) {
@@ -238,9 +266,12 @@ Result<Population> read_population(sqlite::Database& db, const analysis::Pattern
   if (!features) return features.status();
   auto local = local_clients(db);
   if (!local) return local.status();
-  auto q = db.prepare(shapes_query(filter));
+  // report --client: that client's rows, scored against the others' shapes.
+  const bool one_client = filter.only_asked && !filter.asked_client.empty();
+  auto q = db.prepare(shapes_query(filter, one_client ? " AND client_addr = ?4" : ""));
   if (!q) return q.status();
   bind_window(q.value(), filter);
+  if (one_client) q.value().bind(4, filter.asked_client);
   Population out;
   std::unordered_map<std::string, std::size_t> index;
   std::set<std::string> skipped;
@@ -290,7 +321,14 @@ Result<Population> read_population(sqlite::Database& db, const analysis::Pattern
   }
   out.local_left_out = skipped.size();
   if (Status timed = add_timing(db, out.clients); !timed) return timed;
-  rank_clients(out.clients, scored, weights);
+  if (!one_client) {
+    rank_clients(out.clients, scored, weights);
+    return out;
+  }
+  auto population = population_shapes(db, filter, known);
+  if (!population) return population.status();
+  auto anomalies = analysis::score_clients_against(scored, population.value(), weights);
+  for (auto& c : out.clients) c.anomaly = std::move(anomalies[c.client_addr]);
   return out;
 }
 

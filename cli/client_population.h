@@ -29,6 +29,7 @@ struct PopulationFilter {
   std::optional<std::string> host;       // on this mail server only
   bool include_local = false;  // rank local reinjection clients (local_client.h) too
   std::string asked_client;    // ranked even if local (report --client)
+  bool only_asked = false;     // read the asked client alone, scored against all
 };
 
 struct Population {

@@ -96,6 +96,7 @@ Result<cli::PopulationFilter> population_filter(const AnalysisOptions& options) 
   cli::PopulationFilter filter;
   filter.include_local = options.include_local;
   filter.asked_client = options.client;
+  filter.only_asked = !options.client.empty();
   if (!options.host.empty()) filter.host = options.host;
   if (!options.since.empty()) {
     auto window = parse_duration_us(options.since);

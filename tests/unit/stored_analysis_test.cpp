@@ -230,6 +230,23 @@ TEST_F(StoredAnalysisTest, ThePopulationFromCountsScoresAsTheSessionsDo) {
     }
   }
   EXPECT_EQ(stored.value().sessions, static_cast<std::int64_t>(sessions.value().size()));
+  // report --client reads the client alone and the others' shapes: the
+  // same score and reasons.
+  for (const auto& listed : stored.value().clients) {
+    smtpscope::cli::PopulationFilter one;
+    one.asked_client = listed.client_addr;
+    one.only_asked = true;
+    auto alone = smtpscope::cli::read_population(*db_, rules_.patterns, one);
+    ASSERT_TRUE(alone) << alone.message();
+    ASSERT_EQ(alone.value().clients.size(), 1u);
+    const auto& a = alone.value().clients.front();
+    EXPECT_EQ(a.client_addr, listed.client_addr);
+    EXPECT_NEAR(a.anomaly.score, listed.anomaly.score, 1e-9) << a.client_addr;
+    ASSERT_EQ(a.anomaly.reasons.size(), listed.anomaly.reasons.size()) << a.client_addr;
+    for (std::size_t r = 0; r < a.anomaly.reasons.size(); ++r) {
+      EXPECT_EQ(a.anomaly.reasons[r].text, listed.anomaly.reasons[r].text);
+    }
+  }
 }
 
 }  // namespace
