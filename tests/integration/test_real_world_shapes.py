@@ -44,7 +44,7 @@ MONITOR_SESSIONS, MONITOR_INTERVAL_S = 10, 2
 # outnumber the first even if a busy machine spreads that over 2 seconds).
 PARALLEL_GUESSES, GUESSER_BURSTS, SLOW_GUESSES = 12, 3, 3
 
-# What each client's sessions are named, most sessions first.
+# Each client's top pattern: the one naming most of its sessions.
 EXPECTED = {
     MONITOR: "monitoring-check",
     GUESSER: "parallel-auth-guessing",
@@ -233,7 +233,8 @@ class RealWorldShapes(unittest.TestCase):
     def test_a_single_burst_is_all_parallel(self):
         # burst_at_least is the client's timing up to and including the
         # session: the burst's first 9 connections cannot know about the
-        # 10th, and are named auth-guessing (see the report of issue 14).
+        # 10th, and are named auth-guessing. Passes once a burst names all
+        # its sessions (issue 14, item 5).
         self.assertEqual(self.names(GUESSER)[:PARALLEL_GUESSES],
                          ["parallel-auth-guessing"] * PARALLEL_GUESSES)
 
