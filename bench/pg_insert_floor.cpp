@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "db_copy.h"
 #include "pg_connection.h"
 
 using namespace smtpscope;
@@ -38,28 +39,6 @@ Row make_row(long i) {
   return {std::to_string(session), std::string(stage),
           std::to_string(1'780'000'000'000'000 + i * 1000), std::move(argument),
           R"({"client_addr":"10.1.2.3","queue_id":"4F1C2A0D11","esmtp":"8BITMIME"})"};
-}
-
-// COPY's text format: backslash, tab, newline and carriage return escaped.
-void append_copy_field(std::string& out, std::string_view value) {
-  for (char c : value) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        out += c;
-    }
-  }
 }
 
 // "($7,$8,...,$12)" for the row whose first parameter is number first + 1.
@@ -96,10 +75,10 @@ Status copy_batch(pg::Connection& db, long first, long count) {
     if (row.argument.empty()) {
       data += "\\N";
     } else {
-      append_copy_field(data, row.argument);
+      smtpscope::cli::append_copy_field(data, row.argument);
     }
     data += '\t';
-    append_copy_field(data, row.attributes);
+    smtpscope::cli::append_copy_field(data, row.attributes);
     data += '\n';
   }
   auto copied = db.copy_in(
