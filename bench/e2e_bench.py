@@ -14,6 +14,7 @@ over SESSIONS concurrent sessions, measured in turn with
   d: smtpscope-milter + smtpscope-policyd at CONNECT, HELO, MAIL, RCPT, DATA
   t: d with bench/trivial_policy_server (answers DUNNO, records nothing)
      instead of smtpscope-policyd: what the policy checks cost Postfix
+  p: smtpscope-policyd alone (no milter): the policy + log sensor set
 each REPS times, the configurations interleaved. Prints, per configuration,
 the median messages/second and its ratio to (a), our daemons' CPU seconds
 per 1,000 messages, their peak RSS, and the events they dropped; with
@@ -24,7 +25,7 @@ session (after VACUUM) are printed for the log alone, milter + log (c) and
 all three sensors (d).
 
 Usage: bench/e2e_bench.py [--messages 5000] [--sessions 10] [--reps 3]
-                          [--size BYTES] [--configs abqzrcdt] [--soak 0] [--json FILE]
+                          [--size BYTES] [--configs abqzrcdtp] [--soak 0] [--json FILE]
 Needs root (Postfix) and a build (SMTPSCOPE_BUILD_DIR, default ./build)."""
 import argparse
 import json
@@ -51,6 +52,7 @@ CONFIGS = {
     "c": "smtpscope-milter",
     "d": "smtpscope-milter + smtpscope-policyd",
     "t": "smtpscope-milter + trivial policy server",
+    "p": "smtpscope-policyd (no milter)",
 }
 SENSOR_SETS = {"log": "log alone", "c": "milter + log", "d": "milter + policy + log"}
 NULL_MILTER_MODES = {"b": "naive", "q": "quiet", "z": "deaf"}
@@ -88,7 +90,7 @@ class Setup:
         if config in ("c", "d", "t"):
             milter_socket = self.work.join("m.sock")
             self.daemons.append(harness.milter_daemon(self.work, self.db, milter_socket).start())
-        if config == "d":
+        if config in ("d", "p"):
             policy_socket = self.work.join("policy.sock")
             self.daemons.append(harness.policy_daemon(self.work, self.db,
                                                       [f"unix:{policy_socket}"]).start())
