@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -59,6 +60,12 @@ void AnalysisWorker::stop() {
 }
 
 void AnalysisWorker::run() {
+  // The lowest CPU priority for this thread alone (Linux: nice is per
+  // thread): on a busy machine Postfix and the recording threads go first
+  // and the analysis catches up when the CPU is free.
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19) != 0) {
+    spdlog::debug("analysis event=nice-failed reason={}", log_quoted(std::strerror(errno)));
+  }
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     wake_.wait_for(lock, interval_, [this] { return stopping_; });

@@ -1,7 +1,9 @@
 // Analyses ended sessions in the background, off Postfix's path: a thread
 // with its own database connection runs analyse_pending every interval and
 // once more when stopped, so the milter's and policy server's answers never
-// wait for it (they only hand events to the store's queue). A failure (a
+// wait for it (they only hand events to the store's queue); the thread runs
+// at the lowest CPU priority (nice 19), so a busy machine serves Postfix
+// first. A failure (a
 // locked database, a full disk) is logged, rate-limited, and retried at the
 // next interval; it never stops the process that owns the worker. Several
 // workers on one database (the milter's and the policy server's) take turns:
