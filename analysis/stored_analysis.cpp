@@ -2,12 +2,12 @@
 
 #include <fmt/format.h>
 
-#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
 #include <vector>
 
+#include "clock.h"
 #include "client_timing.h"
 #include "fingerprint.h"
 #include "local_client.h"
@@ -16,12 +16,6 @@
 
 namespace smtpscope::analysis {
 namespace {
-
-std::int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // FNV-1a, 64 bits: stable across builds and machines (std::hash is not).
 std::string digest_of(const std::string& text) {
@@ -190,7 +184,7 @@ Result<std::int64_t> analyse_ids(sqlite::Database& db, const AnalysisRules& rule
   auto& still_open = marks.value()[0];
   auto& no_longer_pending = marks.value()[1];
   if (Status begun = db.exec("BEGIN IMMEDIATE"); !begun) return begun;
-  const std::int64_t analysed_us = now_us();
+  const std::int64_t analysed_us = SystemClock().now_us();
   std::int64_t analysed = 0;
   Status done = for_each_session(db, filter, [&](SessionRecord session) {
     if (!open_too && !session.close_us) return still_open.bind(1, session.id).run();
@@ -321,6 +315,15 @@ Result<std::int64_t> analyse_pending(sqlite::Database& db, const AnalysisRules& 
     if (last) break;
   }
   return analysed;
+}
+
+Result<bool> analysis_behind(sqlite::Database& db) {
+  auto events = newest_event(db);
+  auto seen_events = events ? watermark_of(db, "event_watermark") : events;
+  auto sessions = seen_events ? newest_session(db) : seen_events;
+  auto seen_sessions = sessions ? watermark_of(db, "session_watermark") : sessions;
+  if (!seen_sessions) return seen_sessions.status();
+  return events.value() > seen_events.value() || sessions.value() > seen_sessions.value();
 }
 
 Result<std::optional<std::string>> stale_reason(sqlite::Database& db, const AnalysisRules& rules) {

@@ -43,6 +43,10 @@ using AnalyseProgress = std::function<void(std::int64_t, std::int64_t)>;
 Result<std::int64_t> analyse_pending(sqlite::Database& db, const AnalysisRules& rules,
                                      bool open_too, const AnalyseProgress& progress = {});
 
+// True when an event or a session exists past the watermarks: something
+// no analysis has looked at yet.
+Result<bool> analysis_behind(sqlite::Database& db);
+
 // Why the stored analysis does not match `rules` and this program (other
 // patterns, another analysis version), or nothing when it does.
 Result<std::optional<std::string>> stale_reason(sqlite::Database& db, const AnalysisRules& rules);

@@ -128,19 +128,6 @@ Status add_timing(sqlite::Database& db, std::vector<ClientSummary>& clients) {
   }
 }
 
-// Events and sessions no analysis has looked at yet.
-Result<std::int64_t> pending_events(sqlite::Database& db) {
-  auto q = db.prepare(
-      "SELECT max(0, (SELECT coalesce(max(id), 0) FROM event_rows) - coalesce((SELECT CAST(value AS"
-      " INTEGER) FROM analysis_state WHERE key = 'event_watermark'), 0)) + max(0, (SELECT"
-      " coalesce(max(id), 0) FROM sessions) - coalesce((SELECT CAST(value AS INTEGER) FROM"
-      " analysis_state WHERE key = 'session_watermark'), 0))");
-  if (!q) return q.status();
-  auto row = q.value().step();
-  if (!row) return row.status();
-  return q.value().column_int(0);
-}
-
 // Clients whose sessions include a content filter's reinjection.
 Result<std::set<std::string>> local_clients(sqlite::Database& db) {
   auto q = db.prepare("SELECT DISTINCT client_addr FROM session_analysis WHERE local = 1");
@@ -207,9 +194,9 @@ Result<bool> refresh_analysis(sqlite::Database& db, const analysis::AnalysisRule
   auto stale = analysis::stale_reason(db, rules);
   if (!stale) return stale.status();
   if (db.read_only()) {
-    auto behind = pending_events(db);
+    auto behind = analysis::analysis_behind(db);
     if (!behind) return behind.status();
-    if (!stale.value() && behind.value() <= 0) return true;
+    if (!stale.value() && !behind.value()) return true;
     notes << "smtpscope: note: " << db.path() << " is read-only for this user and "
           << (stale.value() ? *stale.value() : "its newest sessions are not analysed yet")
           << ": analysing its sessions in memory, without storing the analysis (run smtpscope "

@@ -4,16 +4,11 @@
 
 #include <array>
 #include <cctype>
-#include <chrono>
+
+#include "clock.h"
 
 namespace smtpscope::pg {
 namespace {
-
-std::int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Where a dollar quote's tag at script[i] ends ($tag$ or $$): the index past
 // its closing '$', or 0 when script[i] starts none ($1 is a parameter).
@@ -97,7 +92,7 @@ Status apply(Connection& db, const Migration& migration) {
   }
   const std::array<Param, 3> record = {Param::text(std::to_string(migration.version)),
                                        Param::text(migration.name),
-                                       Param::text(std::to_string(now_us()))};
+                                       Param::text(std::to_string(SystemClock().now_us()))};
   auto recorded =
       db.exec("INSERT INTO schema_version (version, name, applied_us) VALUES ($1, $2, $3)", record);
   return recorded ? Status::ok() : recorded.status();
