@@ -26,6 +26,10 @@ struct Config {
   struct Database {
     std::string path;
     int busy_timeout_ms = 0;
+    std::string url;            // postgresql://... : the fleet store; empty: SQLite only
+    std::string password_file;  // the fleet store's password (owner-readable only)
+    std::size_t spool_max_events = 0;  // events not yet forwarded, at most
+    int forward_interval_ms = 0;
   } database;
   struct Store {
     std::size_t queue_capacity = 0;
@@ -76,6 +80,7 @@ struct Config {
     std::string user;
     std::string group;
     bool allow_root = false;
+    std::string host;  // the MTA host sessions are recorded under; empty: this machine's name
   } daemon;
   struct Logging {
     std::string level;
