@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "db_copy.h"
+#include "pg_copy_text.h"
 #include "pg_connection.h"
 
 using namespace smtpscope;
@@ -75,10 +75,10 @@ Status copy_batch(pg::Connection& db, long first, long count) {
     if (row.argument.empty()) {
       data += "\\N";
     } else {
-      smtpscope::cli::append_copy_field(data, row.argument);
+      smtpscope::pg::append_copy_field(data, row.argument);
     }
     data += '\t';
-    smtpscope::cli::append_copy_field(data, row.attributes);
+    smtpscope::pg::append_copy_field(data, row.attributes);
     data += '\n';
   }
   auto copied = db.copy_in(

@@ -9,6 +9,7 @@
 
 #include "database_access.h"
 #include "migrations.h"
+#include "pg_copy_text.h"
 #include "pg_schema.h"
 #include "pg_url.h"
 #include "text_escape.h"
@@ -21,7 +22,6 @@ constexpr int exit_usage = 2;
 // Rows per COPY statement: bounds the memory of one chunk (event rows are
 // a few hundred bytes) while keeping statements few.
 constexpr std::int64_t kRowsPerChunk = 20000;
-constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
 std::string join(const std::vector<std::string>& names) {
   std::string out;
@@ -91,7 +91,7 @@ Result<std::int64_t> copy_table(sqlite::Database& from, pg::Connection& to,
       if (column > 0) chunk.push_back('\t');
       if (query.value().column_is_null(column)) {
         chunk += "\\N";
-      } else if (append_copy_field(chunk, query.value().column_text(column))) {
+      } else if (pg::append_copy_field(chunk, query.value().column_text(column))) {
         ++counts.replaced_values;
       }
     }
@@ -199,48 +199,6 @@ const std::vector<CopiedTable>& copied_tables() {
       {"analysis_open", {"session_id"}, "session_id", false},
   };
   return tables;
-}
-
-bool append_copy_field(std::string& out, std::string_view value) {
-  bool replaced = false;
-  std::size_t i = 0;
-  while (i < value.size()) {
-    const auto byte = static_cast<unsigned char>(value[i]);
-    if (byte >= 0x80) {
-      const std::size_t length = utf8_sequence_length(value, i);
-      if (length == 0) {
-        out += kReplacement;
-        replaced = true;
-        ++i;
-      } else {
-        out.append(value.substr(i, length));
-        i += length;
-      }
-      continue;
-    }
-    switch (byte) {
-      case '\0':
-        out += kReplacement;
-        replaced = true;
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        out.push_back(static_cast<char>(byte));
-    }
-    ++i;
-  }
-  return replaced;
 }
 
 Result<CopyCounts> copy_database(sqlite::Database& from, pg::Connection& to,

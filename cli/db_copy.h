@@ -42,11 +42,6 @@ struct CopiedTable {
 // The tables of schema 9, in the order they are copied.
 const std::vector<CopiedTable>& copied_tables();
 
-// Appends value in COPY's text format: backslash, tab, newline and
-// carriage return escaped; invalid UTF-8 and NUL replaced by U+FFFD.
-// Returns true when something was replaced.
-bool append_copy_field(std::string& out, std::string_view value);
-
 struct CopyCounts {
   std::vector<std::pair<std::string, std::int64_t>> rows;  // per table, in copy order
   std::int64_t total = 0;

@@ -24,6 +24,7 @@
 #include "probe.h"
 #include "prune.h"
 #include "db_copy.h"
+#include "db_forward.h"
 #include "servers.h"
 #include "watch.h"
 #include "overview_html.h"
@@ -601,6 +602,23 @@ int main(int argc, char** argv) {
                        "file holding the PostgreSQL password (mode 0600 or 0640)");
   copy_cmd->add_flag("-q,--quiet", db_copy.quiet, "no progress display");
 
+  cli::DbForwardOptions db_forward;
+  auto* forward_cmd = db_cmd->add_subcommand(
+      "forward", "send what this SQLite database holds and the fleet store (PostgreSQL) does "
+                 "not yet, until caught up, as the daemons' forwarder does in the background: "
+                 "a host's history, a spool after an outage, logs of other hosts ingested here. "
+                 "Rows keep their own ids in this file and get their origin's in the fleet "
+                 "store; run again, only what is new goes");
+  forward_cmd->add_option("--to", db_forward.to,
+                          "postgresql://user@host[:port]/database (default: database.url)");
+  forward_cmd->add_option("--password-file", db_forward.password_file,
+                          "file holding the PostgreSQL password (mode 0600 or 0640; default: "
+                          "database.password_file, SMTPSCOPE_DB_PASSWORD, PGPASSWORD)");
+  forward_cmd->add_option("--host", db_forward.host,
+                          "MTA host name for sessions that name none (default: daemon.host, "
+                          "else this machine's name)");
+  forward_cmd->add_flag("-q,--quiet", db_forward.quiet, "no progress display");
+
   cli::MetricsOptions metrics;
   auto* metrics_cmd = app.add_subcommand(
       "metrics", "Prometheus text: sessions per pattern and per HELO quirk, and the anomaly "
@@ -670,6 +688,11 @@ int main(int argc, char** argv) {
   if (copy_cmd->parsed()) {
     db_copy.database = db;
     return cli::run_db_copy(db_copy);
+  }
+  if (forward_cmd->parsed()) {
+    db_forward.database = db;
+    db_forward.config_path = database.config_path;
+    return cli::run_db_forward(db_forward);
   }
   if (ingest_cmd->parsed()) {
     ingest.database = db;

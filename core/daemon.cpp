@@ -20,6 +20,7 @@ StoreOptions store_options(const Config& config, const std::string& drop_source)
   options.batch_interval = std::chrono::milliseconds(config.store.batch_interval_ms);
   options.retry_interval = std::chrono::milliseconds(config.store.retry_interval_ms);
   options.drop_source = drop_source;
+  if (!config.database.url.empty()) options.spool_max_events = config.database.spool_max_events;
   return options;
 }
 

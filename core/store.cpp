@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "event_writer.h"
+#include "forward_spool.h"
 #include "migrations.h"
 #include "rate_limiter.h"
 
@@ -24,6 +25,7 @@ struct Store::Writer {
   RateLimiter failure_log{std::chrono::seconds(10)};
   RateLimiter drop_log{std::chrono::seconds(10)};
   RateLimiter byte_drop_log{std::chrono::seconds(10)};
+  RateLimiter spool_drop_log{std::chrono::seconds(10)};
 };
 
 // The series of committed events, created on first use (writer thread).
@@ -105,14 +107,18 @@ void Store::export_metrics(MetricsRegistry& registry) {
   registry.counter_from("smtpscope_events_enqueued_total",
                         "Events accepted into the store's queue.", {}, stat(&StoreStats::enqueued));
   registry.counter_from("smtpscope_events_dropped_total",
-                        "Events dropped because the queue was full, by the bound reached.",
+                        "Events dropped because a bound was reached, by the bound.",
                         {{"cause", "queue_events"}}, [this] {
                           const StoreStats s = stats();
-                          return static_cast<double>(s.dropped - s.dropped_for_bytes);
+                          return static_cast<double>(s.dropped - s.dropped_for_bytes -
+                                                     s.dropped_for_spool);
                         });
   registry.counter_from("smtpscope_events_dropped_total",
-                        "Events dropped because the queue was full, by the bound reached.",
+                        "Events dropped because a bound was reached, by the bound.",
                         {{"cause", "queue_bytes"}}, stat(&StoreStats::dropped_for_bytes));
+  registry.counter_from("smtpscope_events_dropped_total",
+                        "Events dropped because a bound was reached, by the bound.",
+                        {{"cause", "spool"}}, stat(&StoreStats::dropped_for_spool));
   registry.counter_from("smtpscope_events_lost_total",
                         "Events accepted, then given up at stop (database not writable).", {},
                         stat(&StoreStats::lost));
@@ -222,7 +228,7 @@ Store::QueueDepth Store::queue_depth() const {
 StoreStats Store::stats() const {
   return StoreStats{
       enqueued_.load(), written_.load(),        dropped_.load(), dropped_for_bytes_.load(),
-      batches_.load(),  failed_batches_.load(), lost_.load()};
+      dropped_for_spool_.load(), batches_.load(),  failed_batches_.load(), lost_.load()};
 }
 
 std::vector<Event> Store::take_batch() {
@@ -247,6 +253,10 @@ void Store::run() {
     }();
     std::size_t bytes = 0;
     for (const Event& event : batch) bytes += memory_bytes(event);
+    if (!batch.empty() && spool_full(batch.size())) {
+      drop_for_spool(batch.size());
+      batch.clear();  // the write below records the drops
+    }
     write_with_retry(batch);
     batch = std::vector<Event>();  // freed before settle() may give memory back
     settle(bytes);
@@ -269,6 +279,25 @@ void Store::settle(std::size_t written_bytes) {
     }
   }
   if (give_back) ::malloc_trim(0);
+}
+
+// A failure to read the spool's size is not a reason to drop: the batch
+// is written, and the write reports what is wrong with the file.
+bool Store::spool_full(std::size_t batch_events) {
+  if (options_.spool_max_events == 0) return false;
+  auto held = unforwarded_events(*writer_->db);
+  return held && static_cast<std::size_t>(held.value()) + batch_events >
+                     options_.spool_max_events;
+}
+
+void Store::drop_for_spool(std::size_t batch_events) {
+  dropped_.fetch_add(batch_events, std::memory_order_relaxed);
+  dropped_for_spool_.fetch_add(batch_events, std::memory_order_relaxed);
+  if (auto suppressed = writer_->spool_drop_log.admit()) {
+    spdlog::warn(
+        "store event=dropped reason=spool-full spool_max_events={} events={} suppressed={}",
+        options_.spool_max_events, batch_events, *suppressed);
+  }
 }
 
 // Keeps a failed batch and tries again; while it waits, new events fill the

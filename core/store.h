@@ -17,6 +17,11 @@
 //  - A batch that fails to commit (locked, read-only, full disk) is rolled
 //    back and retried; nothing is half-written.
 //  - stop() drains the queue and commits before returning (clean stop).
+//  - With options.spool_max_events set (the file forwards to a fleet store,
+//    forward_spool.h), a batch that would take the events not yet forwarded
+//    past that bound is dropped, counted (dropped_for_spool) and logged
+//    (rate-limited), and its drops recorded: a fleet store down for long
+//    fills no disk.
 //  - With options.metrics set, the store exports its queue depth, drops by
 //    bound, batches, commit latency, database errors and the events it
 //    recorded (by source and stage) there; counting happens on the writer
@@ -53,6 +58,7 @@ struct StoreOptions {
   std::chrono::milliseconds batch_interval{200};
   std::chrono::milliseconds retry_interval{1000};
   std::string drop_source = "milter";  // names the sensor in drops rows
+  std::size_t spool_max_events = 0;     // 0: the file does not forward (no bound)
   // Not owned; outlives the Store, and nothing may render it (scrape) once
   // the Store is destroyed: its callbacks read the Store.
   MetricsRegistry* metrics = nullptr;
@@ -63,6 +69,7 @@ struct StoreStats {
   std::uint64_t written = 0;
   std::uint64_t dropped = 0;
   std::uint64_t dropped_for_bytes = 0;  // of `dropped`: queue_bytes was reached
+  std::uint64_t dropped_for_spool = 0;  // of `dropped`: spool_max_events was reached
   std::uint64_t batches = 0;
   std::uint64_t failed_batches = 0;
   std::uint64_t lost = 0;  // accepted, then given up at stop: the database stayed unwritable
@@ -104,6 +111,8 @@ class Store final : public EventSink {
   void run();
   enum class Bound { events, bytes };
   void drop(Bound reached, std::size_t event_bytes);
+  bool spool_full(std::size_t batch_events);
+  void drop_for_spool(std::size_t batch_events);
   std::vector<Event> take_batch();
   void settle(std::size_t written_bytes);
   void write_with_retry(std::vector<Event>& batch);
@@ -127,6 +136,7 @@ class Store final : public EventSink {
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> dropped_for_bytes_{0};
+  std::atomic<std::uint64_t> dropped_for_spool_{0};
   std::atomic<std::uint64_t> batches_{0};
   std::atomic<std::uint64_t> failed_batches_{0};
   std::atomic<std::uint64_t> lost_{0};

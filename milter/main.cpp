@@ -17,6 +17,7 @@
 #include "metrics_http.h"
 #include "metrics_registry.h"
 #include "analysis_worker.h"
+#include "forward_worker.h"
 #include "store.h"
 
 namespace {
@@ -100,6 +101,10 @@ int run(const std::shared_ptr<const Config>& config, bool foreground) {
     spdlog::critical("{}", db.message());
     return exit_failure;
   }
+  if (auto fleet = pg::forward_target(*config); !fleet) {
+    spdlog::critical("{}", fleet.message());
+    return exit_config;
+  }
   if (!foreground && ::daemon(0, 0) != 0) {
     spdlog::critical("cannot go to the background: {}", std::strerror(errno));
     return exit_failure;
@@ -122,6 +127,12 @@ int run(const std::shared_ptr<const Config>& config, bool foreground) {
     spdlog::critical("{}", store.message());
     return exit_failure;
   }
+  // With a fleet store, recorded rows are forwarded in the background.
+  auto forwarder = pg::ForwardWorker::from_config(*config);
+  if (!forwarder) {
+    spdlog::critical("{}", forwarder.message());
+    return exit_config;
+  }
   milter::Recorder recorder(config, clock, *store.value());
   if (metrics_server) {
     recorder.export_metrics(metrics);
@@ -136,6 +147,7 @@ int run(const std::shared_ptr<const Config>& config, bool foreground) {
   if (metrics_server) metrics_server->stop();  // its callbacks read the store
   store.value()->stop();
   if (analyser.value()) analyser.value()->stop();  // after the store: its last events too
+  if (forwarder.value()) forwarder.value()->stop();  // and their analysis
   const StoreStats stats = store.value()->stats();
   spdlog::info("milter event=stopped enqueued={} written={} dropped={} lost={} failed_batches={}",
                stats.enqueued, stats.written, stats.dropped, stats.lost, stats.failed_batches);

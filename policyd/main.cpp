@@ -18,6 +18,7 @@
 #include "policy_service.h"
 #include "server.h"
 #include "analysis_worker.h"
+#include "forward_worker.h"
 #include "store.h"
 
 namespace {
@@ -111,6 +112,10 @@ int run(const Config& config, bool foreground) {
     spdlog::critical("{}", db.message());
     return exit_failure;
   }
+  if (auto fleet = pg::forward_target(config); !fleet) {
+    spdlog::critical("{}", fleet.message());
+    return exit_config;
+  }
   SystemClock clock;
   DatabaseHistory history(config.database.path, std::chrono::seconds(config.policy.history_cache_s));
   tune_allocator();
@@ -144,6 +149,14 @@ int run(const Config& config, bool foreground) {
     spdlog::critical("{}", store.message());
     return exit_failure;
   }
+  // With a fleet store, recorded rows are forwarded in the background (not
+  // by spawn(8)'s instances either: the milter's or `smtpscope db forward`).
+  auto forwarder = spawn_mode(config) ? Result<std::unique_ptr<pg::ForwardWorker>>(nullptr)
+                                      : pg::ForwardWorker::from_config(config);
+  if (!forwarder) {
+    spdlog::critical("{}", forwarder.message());
+    return exit_config;
+  }
   PolicyService service(clock, *store.value(), config.policy.max_value_bytes, rules.value(),
                         &history);
   if (metrics_server) service.export_metrics(metrics);
@@ -174,6 +187,7 @@ int run(const Config& config, bool foreground) {
   if (metrics_server) metrics_server->stop();  // its callbacks read the store
   store.value()->stop();
   if (analyser.value()) analyser.value()->stop();  // after the store: its last events too
+  if (forwarder.value()) forwarder.value()->stop();  // and their analysis
   const ServerStats s = server.value()->stats();
   const StoreStats st = store.value()->stats();
   spdlog::info("policy event=stopped requests={} protocol_errors={} timeouts={} unread={} "

@@ -1,0 +1,21 @@
+// Values in the text format of PostgreSQL's COPY FROM STDIN: what the
+// fleet store's bulk writers (db copy, the forwarder) send. Promises: a
+// value appended here reads back in PostgreSQL as the same text, except
+// the bytes PostgreSQL text cannot hold (invalid UTF-8, NUL), which become
+// U+FFFD and are reported.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace smtpscope::pg {
+
+// Appends value in COPY's text format: backslash, tab, newline and
+// carriage return escaped; invalid UTF-8 and NUL replaced by U+FFFD.
+// Returns true when something was replaced.
+bool append_copy_field(std::string& out, std::string_view value);
+
+// COPY's NULL.
+inline void append_copy_null(std::string& out) { out += "\\N"; }
+
+}  // namespace smtpscope::pg
