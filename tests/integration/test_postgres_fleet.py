@@ -1,0 +1,272 @@
+"""Many mail servers, one store (issue 16): each host's milter and policy
+server record into their own SQLite file as on one host, and forward it to
+one private PostgreSQL 15 server (pg_server.py) in the background
+(database.url; core/pg_forwarder.h).
+
+- Two private Postfix instances stand for hosts mx1 and mx2 (daemon.host),
+  each with its milter and policy server, writing at once; one client
+  address sends through both. In PostgreSQL its sessions carry both host
+  names, and every session's timeline (its events: sensor, stage,
+  argument, attributes) is the one its host's SQLite file holds.
+- PostgreSQL stopped mid-run: mail keeps flowing, the failure is logged
+  with the URL and never the password, and after the restart every event
+  is there exactly once, with the ids of its local rows, nothing dropped.
+- A wrong password at start: the daemon says so (URL, no password), keeps
+  serving Postfix, and `db forward` fails with the same kind of message.
+- `db forward` of an ingested log: a second origin's ids never collide,
+  a second run sends nothing again.
+"""
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+import harness
+import pg_server
+import scenarios
+from test_postgres_schema import PostgresDatabase
+
+CLIENT = "127.0.0.91"
+ORIGIN_SHIFT = 40
+REAL_LOG = os.path.join(os.path.dirname(__file__), "..", "fixtures", "logs", "real",
+                        "mchirico-blockbadip-mail.log.gz")
+
+
+def forwarding(daemon, pg, host, password_file=None):
+    """Rewrites a harness daemon's configuration to forward to pg as `host`."""
+    with open(daemon.config_path) as f:
+        text = f.read()
+    fleet = (f"  url: \"{pg.url}\"\n  password_file: {password_file or pg.password_file}\n"
+             f"  forward_interval_ms: 200\n")
+    text = text.replace("database:\n", "database:\n" + fleet, 1)
+    text = text.replace("daemon:\n", f"daemon:\n  host: {host}\n", 1)
+    with open(daemon.config_path, "w") as f:
+        f.write(text)
+    return daemon
+
+
+class Host:
+    """One MTA: a private Postfix with a forwarding milter and policy server."""
+
+    def __init__(self, pg, name, password_file=None):
+        self.work = harness.Workdir()
+        self.name = name
+        self.db = self.work.join(f"{name}.db")
+        milter_socket, policy_socket = self.work.join("m.sock"), self.work.join("p.sock")
+        self.milter = forwarding(harness.milter_daemon(self.work, self.db, milter_socket), pg,
+                                 name, password_file)
+        self.policy = forwarding(harness.policy_daemon(self.work, self.db,
+                                                       [f"unix:{policy_socket}"]),
+                                 pg, name, password_file)
+        self.postfix = harness.PostfixInstance(self.work, milter_socket=f"unix:{milter_socket}",
+                                               policy_service=f"unix:{policy_socket}")
+
+    def start(self):
+        self.milter.start()
+        self.policy.start()
+        self.postfix.start()
+        return self
+
+    def stop(self):
+        try:
+            self.postfix.stop()
+        finally:
+            codes = (self.milter.stop(), self.policy.stop())
+        return codes
+
+    def remove(self):
+        self.work.remove()
+
+    def send(self, messages, source=CLIENT):
+        """Sends ordinary messages; the reply codes to each message's DATA."""
+        return [scenarios.ordinary_sender(self.postfix.port, source)[3]
+                for _ in range(messages)]
+
+
+def local_timelines(db):
+    """{local session id: [(source, stage, argument, attributes)...]} of a host's file."""
+    timelines = {}
+    for session, source, stage, argument, attributes in harness.query(
+            db, "SELECT session_id, source, stage, argument, attributes FROM events "
+                "ORDER BY id"):
+        timelines.setdefault(session, []).append(
+            (source, stage, argument, json.loads(attributes)))
+    return timelines
+
+
+def fleet_timelines(store, origin):
+    """The same, from PostgreSQL, for one origin's sessions (ids made local)."""
+    out = store.run_psql(
+        "SELECT json_build_array(session_id & 1099511627775, source, stage, argument,"
+        f" attributes) FROM events WHERE id >> {ORIGIN_SHIFT} = {origin} ORDER BY id",
+        separated=False)
+    timelines = {}
+    for line in out.splitlines():
+        session, source, stage, argument, attributes = json.loads(line)
+        timelines.setdefault(session, []).append(
+            (source, stage, argument, json.loads(attributes)))
+    return timelines
+
+
+def origin_of(store, host):
+    return int(store.value(f"SELECT id FROM origins WHERE name = '{host}'"))
+
+
+def wait_forwarded(store, db, timeout=30):
+    """Until the fleet store (of this file alone) holds every event row of it."""
+    def caught_up():
+        local = harness.query(db, "SELECT count(*) FROM event_rows")[0][0]
+        return local > 0 and store.value("SELECT count(*) FROM event_rows") == str(local)
+    harness.wait_for(caught_up, timeout, f"{db}'s events in PostgreSQL")
+
+
+@unittest.skipIf(pg_server.available(), pg_server.available())
+class TwoHostsOneStore(unittest.TestCase):
+    def test_two_hosts_write_at_once_and_keep_their_timelines(self):
+        with pg_server.PgServer() as pg:
+            store = PostgresDatabase(pg)
+            hosts = [Host(pg, "mx1"), Host(pg, "mx2")]
+            try:
+                for host in hosts:
+                    host.start()
+                hosts[0].send(2)
+                hosts[1].send(3)
+                for host in hosts:
+                    harness.wait_for_closed(host.db, [CLIENT])
+                codes = [host.stop() for host in hosts]  # a clean stop forwards the rest
+                self.assertEqual(codes, [(0, 0), (0, 0)])
+                for host in hosts:
+                    self.assertNotIn(pg.password, host.milter.stderr() + host.policy.stderr())
+                # One client, both hosts, each session under its host's name.
+                self.assertEqual(
+                    store.value(f"SELECT string_agg(host || '=' || n, ' ' ORDER BY host) FROM "
+                                f"(SELECT host, count(*) n FROM sessions WHERE client_addr = "
+                                f"'{CLIENT}' GROUP BY host) s"),
+                    "mx1=2 mx2=3")
+                for host in hosts:
+                    origin = origin_of(store, host.name)
+                    local = local_timelines(host.db)
+                    self.assertEqual(fleet_timelines(store, origin), local, host.name)
+                    sources = {event[0] for timeline in local.values() for event in timeline}
+                    self.assertEqual(sources, {"milter", "policy"})
+                # The analysis came along: the client's sessions counted per host.
+                self.assertEqual(
+                    store.value(f"SELECT string_agg(host || '=' || sessions, ' ' ORDER BY host) "
+                                f"FROM (SELECT host, sum(sessions) sessions FROM "
+                                f"client_day_shapes WHERE client_addr = '{CLIENT}' GROUP BY "
+                                f"host) s"),
+                    "mx1=2 mx2=3")
+            finally:
+                for host in hosts:
+                    host.stop()
+                    host.remove()
+
+
+@unittest.skipIf(pg_server.available(), pg_server.available())
+class StoreStoppedMidRun(unittest.TestCase):
+    def test_mail_flows_and_every_event_arrives_once(self):
+        with pg_server.PgServer() as pg:
+            store = PostgresDatabase(pg)
+            host = Host(pg, "mx1")
+            try:
+                host.start()
+                self.assertEqual(host.send(3), [250] * 3)
+                harness.wait_for_closed(host.db, count=3)
+                wait_forwarded(store, host.db)
+                pg.stop()
+                self.assertEqual(host.send(4), [250] * 4)  # mail flows meanwhile
+                harness.wait_for_closed(host.db, count=7)
+                harness.wait_for(lambda: "forward event=failed" in host.milter.stderr() +
+                                 host.policy.stderr(), 20, "the forwarder's failure logged")
+                logged = host.milter.stderr() + host.policy.stderr()
+                self.assertIn(f"url=\"{pg.url}\"", logged)
+                self.assertNotIn(pg.password, logged)
+                pg.start()
+                wait_forwarded(store, host.db)
+                self.assertEqual(host.stop(), (0, 0))
+                wait_forwarded(store, host.db)
+                origin = origin_of(store, "mx1")
+                local_ids = [row[0] for row in harness.query(
+                    host.db, "SELECT id FROM event_rows ORDER BY id")]
+                fleet_ids = [int(i) - (origin << ORIGIN_SHIFT) for i in store.value(
+                    "SELECT string_agg(id::text, ' ' ORDER BY id) FROM event_rows").split()]
+                self.assertEqual(fleet_ids, local_ids)  # each once, none missing
+                self.assertEqual(store.value("SELECT count(*) FROM sessions"), "7")
+                self.assertEqual(harness.query(host.db, "SELECT count(*) FROM drops")[0][0], 0)
+                self.assertIn("forward event=recovered", host.milter.stderr() +
+                              host.policy.stderr())
+            finally:
+                host.stop()
+                host.remove()
+
+
+@unittest.skipIf(pg_server.available(), pg_server.available())
+class WrongPassword(unittest.TestCase):
+    def test_a_wrong_password_is_named_without_the_password(self):
+        with pg_server.PgServer() as pg, tempfile.TemporaryDirectory() as tmp:
+            wrong = os.path.join(tmp, "wrong")
+            with open(wrong, "w") as f:
+                f.write("not-the-password-7f3a\n")
+            os.chmod(wrong, 0o600)
+            host = Host(pg, "mx1", password_file=wrong)
+            try:
+                host.start()
+                self.assertEqual(host.send(1), [250])  # Postfix is served all the same
+                harness.wait_for_closed(host.db, [CLIENT])
+                harness.wait_for(lambda: "forward event=failed" in host.milter.stderr(), 20,
+                                 "the milter's forwarder to report the failure")
+                logged = host.milter.stderr()
+                self.assertIn(f"url=\"{pg.url}\"", logged)
+                self.assertIn("password authentication failed", logged)
+                self.assertNotIn("not-the-password-7f3a", logged)
+                self.assertNotIn(pg.password, logged)
+                self.assertEqual(host.stop(), (0, 0))
+                done = subprocess.run(
+                    [harness.binary("smtpscope"), "--db", host.db, "db", "forward", "-q",
+                     "--to", pg.url, "--password-file", wrong],
+                    capture_output=True, text=True, timeout=60)
+                self.assertEqual(done.returncode, 1, done.stderr)
+                self.assertIn(pg.url, done.stderr)
+                self.assertNotIn("not-the-password-7f3a", done.stdout + done.stderr)
+            finally:
+                host.stop()
+                host.remove()
+
+
+@unittest.skipIf(pg_server.available(), pg_server.available())
+class ForwardAnIngestedLog(unittest.TestCase):
+    def test_origins_never_collide_and_nothing_goes_twice(self):
+        with pg_server.PgServer() as pg, tempfile.TemporaryDirectory() as tmp:
+            store = PostgresDatabase(pg)
+            env = dict(os.environ, SMTPSCOPE_DB_PASSWORD=pg.password)
+            env.pop("PGPASSWORD", None)
+            dbs = [os.path.join(tmp, name) for name in ("a.db", "b.db")]
+
+            def forward(db):
+                return subprocess.run([harness.binary("smtpscope"), "--db", db, "db", "forward",
+                                       "-q", "--to", pg.url, "--host", "loghost"],
+                                      capture_output=True, text=True, timeout=120, env=env)
+
+            for db in dbs:
+                harness.smtpscope(db, "ingest", "-q", REAL_LOG, check=True)
+                self.assertEqual(forward(db).returncode, 0)
+            again = forward(dbs[0])
+            self.assertEqual(again.returncode, 0, again.stderr)
+            self.assertIn("forwarded 0 events", again.stdout)
+            local = {table: harness.query(dbs[0], f"SELECT count(*) FROM {table}")[0][0]
+                     for table in ("sessions", "event_rows", "attribute_sets",
+                                   "session_analysis")}
+            for table, count in local.items():
+                self.assertEqual(store.value(f"SELECT count(*) FROM {table}"), str(2 * count),
+                                 table)
+            # Two origins, the same history twice: the views count it twice.
+            self.assertEqual(store.value("SELECT count(DISTINCT id >> 40) FROM sessions"), "2")
+            shapes = harness.query(dbs[0], "SELECT sum(sessions) FROM client_day_shapes")[0][0]
+            self.assertEqual(store.value("SELECT sum(sessions) FROM client_day_shapes"),
+                             str(2 * shapes))
+            self.assertEqual(fleet_timelines(store, 1), local_timelines(dbs[0]))
+
+
+if __name__ == "__main__":
+    unittest.main()
