@@ -10,7 +10,7 @@ seconds="${SMTPSCOPE_FUZZ_SECONDS:-15}"
 build_dir=build-fuzz
 targets=(fuzz_policy_request fuzz_log_line fuzz_helo fuzz_yaml_loaders fuzz_html_report)
 
-CC=clang CXX=clang++ cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+CC=clang CXX=clang++ cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSMTPSCOPE_BENCH=OFF \
   -DSMTPSCOPE_FUZZ=ON \
   -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
   >/dev/null
