@@ -28,6 +28,15 @@ import scenarios
 from test_postgres_schema import PostgresDatabase
 
 CLIENT = "127.0.0.91"
+# The lab's scenarios, played on mx2 each from its own address.
+SCENARIOS = {
+    "127.0.0.92": scenarios.verification_probe,
+    "127.0.0.93": scenarios.empty_helo,
+    "127.0.0.94": scenarios.lost_after_rcpt,
+    "127.0.0.95": scenarios.pipelined_probe,
+    "127.0.0.96": scenarios.rejected_recipient,
+    "127.0.0.97": lambda port, source: scenarios.intercepting_proxy(port, source, pause=1.0),
+}
 ORIGIN_SHIFT = 40
 REAL_LOG = os.path.join(os.path.dirname(__file__), "..", "fixtures", "logs", "real",
                         "mchirico-blockbadip-mail.log.gz")
@@ -109,6 +118,21 @@ def fleet_timelines(store, origin):
     return timelines
 
 
+def local_analysis(db):
+    """{local session id: (stages, pattern, patterns, fingerprint, helo_quirks)}."""
+    return {row[0]: tuple(row[1:]) for row in harness.query(
+        db, "SELECT session_id, stages, pattern, patterns, fingerprint, helo_quirks FROM "
+            "session_analysis")}
+
+
+def fleet_analysis(store, origin):
+    out = store.run_psql(
+        "SELECT json_build_array(session_id & 1099511627775, stages, pattern, patterns,"
+        f" fingerprint, helo_quirks) FROM session_analysis WHERE session_id >> {ORIGIN_SHIFT}"
+        f" = {origin}", separated=False)
+    return {row[0]: tuple(row[1:]) for row in map(json.loads, out.splitlines())}
+
+
 def origin_of(store, host):
     return int(store.value(f"SELECT id FROM origins WHERE name = '{host}'"))
 
@@ -132,8 +156,10 @@ class TwoHostsOneStore(unittest.TestCase):
                     host.start()
                 hosts[0].send(2)
                 hosts[1].send(3)
-                for host in hosts:
-                    harness.wait_for_closed(host.db, [CLIENT])
+                for client, play in SCENARIOS.items():
+                    play(hosts[1].postfix.port, client)
+                harness.wait_for_closed(hosts[0].db, [CLIENT])
+                harness.wait_for_closed(hosts[1].db, [CLIENT, *SCENARIOS])
                 codes = [host.stop() for host in hosts]  # a clean stop forwards the rest
                 self.assertEqual(codes, [(0, 0), (0, 0)])
                 for host in hosts:
@@ -150,6 +176,14 @@ class TwoHostsOneStore(unittest.TestCase):
                     self.assertEqual(fleet_timelines(store, origin), local, host.name)
                     sources = {event[0] for timeline in local.values() for event in timeline}
                     self.assertEqual(sources, {"milter", "policy"})
+                    # Each session's analysis as its host made it (stages, patterns...).
+                    analysed = local_analysis(host.db)
+                    self.assertEqual(len(analysed), len(local), host.name)
+                    self.assertEqual(fleet_analysis(store, origin), analysed, host.name)
+                named = store.value("SELECT string_agg(DISTINCT pattern, ' ' ORDER BY pattern) "
+                                    "FROM session_analysis")
+                for pattern in ("intercepting-proxy", "verification-probe"):
+                    self.assertIn(pattern, named)
                 # The analysis came along: the client's sessions counted per host.
                 self.assertEqual(
                     store.value(f"SELECT string_agg(host || '=' || sessions, ' ' ORDER BY host) "
