@@ -164,12 +164,26 @@ void ForwardWorker::report_failure(const Status& failed) {
   }
 }
 
+void ForwardWorker::export_metrics(MetricsRegistry& registry) {
+  registry.counter_from("smtpscope_forward_events_total",
+                        "Event rows this process forwarded to the fleet store.", {},
+                        [this] { return static_cast<double>(forwarded_.load()); });
+  registry.counter_from("smtpscope_forward_failures_total",
+                        "Forwarding passes that failed (fleet store unreachable or refusing).",
+                        {}, [this] { return static_cast<double>(failed_passes_.load()); });
+  registry.gauge_from("smtpscope_forward_connected",
+                      "1 while the last forwarding pass of this process reached the fleet store.",
+                      {}, [this] { return connected_.load() ? 1.0 : 0.0; });
+}
+
 void ForwardWorker::pass() {
   std::lock_guard turn(pass_mutex_);
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) return;  // another process forwards
   Status sent = send_until_caught_up(nullptr);
   ::flock(lock_fd_, LOCK_UN);
+  connected_ = static_cast<bool>(sent);
   if (!sent) {
+    ++failed_passes_;
     report_failure(sent);
     return;
   }

@@ -29,6 +29,7 @@
 #include <thread>
 
 #include "config.h"
+#include "metrics_registry.h"
 #include "pg_connection.h"
 #include "pg_forwarder.h"
 #include "pg_url.h"
@@ -73,6 +74,11 @@ class ForwardWorker {
   void stop();
   std::int64_t forwarded_events() const { return forwarded_.load(); }
 
+  // smtpscope_forward_events_total, smtpscope_forward_failures_total and
+  // smtpscope_forward_connected (1 while the last pass reached the fleet
+  // store); the registry must not render once the worker is gone.
+  void export_metrics(MetricsRegistry& registry);
+
   // One pass now, on the caller's thread (ingest's end, `db forward`):
   // batches until caught up, waiting for another process's pass to end.
   // The error of the first batch that failed. progress, when set, is told
@@ -99,6 +105,8 @@ class ForwardWorker {
   std::condition_variable wake_;
   bool stopping_ = false;
   std::atomic<std::int64_t> forwarded_{0};
+  std::atomic<std::int64_t> failed_passes_{0};
+  std::atomic<bool> connected_{false};
   RateLimiter failures_{std::chrono::seconds(60)};
   std::thread thread_;
 };

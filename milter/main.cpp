@@ -136,6 +136,7 @@ int run(const std::shared_ptr<const Config>& config, bool foreground) {
   milter::Recorder recorder(config, clock, *store.value());
   if (metrics_server) {
     recorder.export_metrics(metrics);
+    if (forwarder.value()) forwarder.value()->export_metrics(metrics);
     metrics_server->start();
     spdlog::info("milter event=metrics listen={} port={}", config->metrics.milter_listen,
                  metrics_server->port());

@@ -159,7 +159,10 @@ int run(const Config& config, bool foreground) {
   }
   PolicyService service(clock, *store.value(), config.policy.max_value_bytes, rules.value(),
                         &history);
-  if (metrics_server) service.export_metrics(metrics);
+  if (metrics_server) {
+    service.export_metrics(metrics);
+    if (forwarder.value()) forwarder.value()->export_metrics(metrics);
+  }
   auto server = Server::create(options.value(), service);
   if (!server) {
     spdlog::critical("{}", server.message());

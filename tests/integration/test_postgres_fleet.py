@@ -21,6 +21,7 @@ import os
 import subprocess
 import tempfile
 import unittest
+import urllib.request
 
 import harness
 import pg_server
@@ -62,9 +63,12 @@ class Host:
         self.work = harness.Workdir()
         self.name = name
         self.db = self.work.join(f"{name}.db")
+        self.metrics_port = harness.free_port()
         milter_socket, policy_socket = self.work.join("m.sock"), self.work.join("p.sock")
-        self.milter = forwarding(harness.milter_daemon(self.work, self.db, milter_socket), pg,
-                                 name, password_file)
+        metrics = f"metrics:\n  milter_listen: \"{self.metrics_port}\"\n"
+        self.milter = forwarding(harness.milter_daemon(self.work, self.db, milter_socket,
+                                                       extra_milter=metrics),
+                                 pg, name, password_file)
         self.policy = forwarding(harness.policy_daemon(self.work, self.db,
                                                        [f"unix:{policy_socket}"]),
                                  pg, name, password_file)
@@ -86,6 +90,15 @@ class Host:
 
     def remove(self):
         self.work.remove()
+
+    def metric(self, name):
+        """A metric of the milter's endpoint (its value as text)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                    timeout=5) as reply:
+            for line in reply.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return line.split()[1]
+        return None
 
     def send(self, messages, source=CLIENT):
         """Sends ordinary messages; the reply codes to each message's DATA."""
@@ -211,11 +224,13 @@ class StoreStoppedMidRun(unittest.TestCase):
                 pg.stop()
                 self.assertEqual(host.send(4), [250] * 4)  # mail flows meanwhile
                 harness.wait_for_closed(host.db, count=7)
-                harness.wait_for(lambda: "forward event=failed" in host.milter.stderr() +
-                                 host.policy.stderr(), 20, "the forwarder's failure logged")
+                harness.wait_for(lambda: "forward event=failed" in host.milter.stderr(), 20,
+                                 "the milter's forwarder to log its failure")
                 logged = host.milter.stderr() + host.policy.stderr()
                 self.assertIn(f"url=\"{pg.url}\"", logged)
                 self.assertNotIn(pg.password, logged)
+                self.assertEqual(host.metric("smtpscope_forward_connected"), "0")
+                self.assertNotEqual(host.metric("smtpscope_forward_failures_total"), "0")
                 pg.start()
                 wait_forwarded(store, host.db)
                 self.assertEqual(host.stop(), (0, 0))
