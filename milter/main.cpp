@@ -185,6 +185,10 @@ int main(int argc, char** argv) {
     return exit_config;
   }
   if (check_only) {
+    if (auto fleet = pg::forward_target(loaded.value()); !fleet) {
+      std::cerr << "smtpscope-milter: " << fleet.message() << '\n';
+      return exit_config;
+    }
     std::cout << config_path << ": ok\n";
     return 0;
   }

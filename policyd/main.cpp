@@ -239,8 +239,10 @@ int main(int argc, char** argv) {
   if (check_only) {
     auto options = server_options(config.policy);
     auto rules = rules_from(config.policy.rules_file);
-    if (!options || !rules) {
-      std::cerr << "smtpscope-policyd: " << (!options ? options.message() : rules.message())
+    auto fleet = pg::forward_target(config);
+    if (!options || !rules || !fleet) {
+      std::cerr << "smtpscope-policyd: "
+                << (!options ? options.message() : !rules ? rules.message() : fleet.message())
                 << '\n';
       return exit_config;
     }

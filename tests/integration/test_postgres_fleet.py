@@ -283,6 +283,20 @@ class WrongPassword(unittest.TestCase):
                 host.remove()
 
 
+class FleetConfiguration(unittest.TestCase):
+    def test_a_password_in_the_url_is_a_configuration_error_that_hides_it(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            config = os.path.join(tmp, "c.yaml")
+            with open(config, "w") as f:
+                f.write('database:\n  url: "postgresql://smtpscope:hunter2pw@db.example/s"\n')
+            for daemon in ("smtpscope-milter", "smtpscope-policyd"):
+                done = subprocess.run([harness.binary(daemon), "-c", config, "--check-config"],
+                                      capture_output=True, text=True, timeout=30)
+                self.assertEqual(done.returncode, 2, daemon)
+                self.assertIn("postgresql://smtpscope@db.example/s", done.stderr)
+                self.assertNotIn("hunter2pw", done.stdout + done.stderr)
+
+
 @unittest.skipIf(pg_server.available(), pg_server.available())
 class ForwardAnIngestedLog(unittest.TestCase):
     def test_origins_never_collide_and_nothing_goes_twice(self):
