@@ -16,12 +16,18 @@ namespace {
 // A table as forwarded: the local SELECT (?1 the id offset, ?2 the origin's
 // host, ?3 < the range <= ?4) and the columns it fills in PostgreSQL, in
 // the same order. `replace_key`: rows replace their earlier copy (matched
-// on that column); empty: rows are only ever appended.
+// on that column); empty: rows are only ever appended. `shared_update`:
+// the row may come from several origins at once (a client's timing, a
+// fingerprint), so it is upserted in key order with this ON CONFLICT
+// action: concurrent forwarders then wait for each other instead of
+// colliding (a delete and insert would fail on the other's new row) or
+// deadlocking.
 struct ForwardedTable {
   const char* name;
   const char* columns;
   const char* select;
   const char* replace_key;
+  const char* shared_update = "";
 };
 
 const ForwardedTable kAttributeSets{
@@ -88,13 +94,17 @@ const ForwardedTable kTiming{
     "SELECT client_addr, last_connect_us, sessions, mean_interval_s, regular_every_s, burst"
     " FROM client_timing WHERE client_addr IN (SELECT key FROM forward_queue"
     " WHERE kind = 'timing' AND seq > ?3 AND seq <= ?4)",
-    "client_addr"};
+    "client_addr",
+    // The newest timing wins, as in SQLite's own upsert.
+    "DO UPDATE SET last_connect_us = EXCLUDED.last_connect_us, sessions = EXCLUDED.sessions,"
+    " mean_interval_s = EXCLUDED.mean_interval_s, regular_every_s = EXCLUDED.regular_every_s,"
+    " burst = EXCLUDED.burst WHERE EXCLUDED.last_connect_us >= client_timing.last_connect_us"};
 
 const ForwardedTable kFingerprints{
     "fingerprints", "id, features",
     "SELECT id, features FROM fingerprints WHERE id IN (SELECT key FROM forward_queue"
     " WHERE kind = 'fingerprint' AND seq > ?3 AND seq <= ?4)",
-    "id"};
+    "id", "DO NOTHING"};
 
 const std::array<const ForwardedTable*, 5> kReplacedTables = {&kSessions, &kTransactions,
                                                               &kAnalysis, &kTiming, &kFingerprints};
@@ -276,6 +286,14 @@ Result<std::int64_t> replace_rows(sqlite::Database& local, Connection& fleet,
   const std::string staging = staging_name(table);
   auto staged = copy_rows(local, fleet, table, staging, offset, host, range, replaced);
   if (!staged || staged.value() == 0) return staged;
+  if (*table.shared_update != '\0') {
+    auto done = fleet.exec(fmt::format(
+        "INSERT INTO {0} ({1}) SELECT DISTINCT ON ({2}) {1} FROM {3} ORDER BY {2}"
+        " ON CONFLICT ({2}) {4}",
+        table.name, table.columns, table.replace_key, staging, table.shared_update));
+    if (!done) return done.status().context(fmt::format("upsert {}", table.name));
+    return staged;
+  }
   for (const std::string& sql :
        {fmt::format("DELETE FROM {0} USING {1} WHERE {0}.{2} = {1}.{2}", table.name, staging,
                     table.replace_key),

@@ -307,16 +307,53 @@ class ForwardAnIngestedLog(unittest.TestCase):
             dbs = [os.path.join(tmp, name) for name in ("a.db", "b.db")]
 
             def forward(db):
-                return subprocess.run([harness.binary("smtpscope"), "--db", db, "db", "forward",
-                                       "-q", "--to", pg.url, "--host", "loghost"],
-                                      capture_output=True, text=True, timeout=120, env=env)
+                return subprocess.Popen([harness.binary("smtpscope"), "--db", db, "db",
+                                         "forward", "-q", "--to", pg.url, "--host", "loghost"],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, env=env)
 
             for db in dbs:
                 harness.smtpscope(db, "ingest", "-q", REAL_LOG, check=True)
-                self.assertEqual(forward(db).returncode, 0)
+            # Another origin's forwarder holds the same clients' timing in an
+            # open transaction (a session of psql standing for it): this
+            # one waits for it and then keeps the newer timing, never fails
+            # on the other's rows.
+            other = subprocess.Popen(
+                [f"{pg_server.PG_BIN}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h",
+                 pg.socket_dir, "-p", str(pg.port), "-U", pg_server.ROLE, "-d",
+                 pg_server.DATABASE],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, env={"PATH": "/usr/bin:/bin", "PGPASSWORD": pg.password,
+                                "HOME": pg.dir})
+            # The schema first (an empty file forwarded), then psql's rows.
+            empty, nothing = os.path.join(tmp, "empty.db"), os.path.join(tmp, "empty.log")
+            open(nothing, "w").close()
+            harness.smtpscope(empty, "ingest", "-q", nothing, check=True)
+            self.assertEqual(forward(empty).wait(timeout=60), 0)
+            other.stdin.write("BEGIN; INSERT INTO client_timing (client_addr, last_connect_us, "
+                              "sessions, burst) SELECT DISTINCT client_addr, 0, 1, 1 FROM "
+                              "(VALUES " + ", ".join(f"('{a}')" for (a,) in harness.query(
+                                  dbs[0], "SELECT client_addr FROM client_timing")) +
+                              ") AS c(client_addr); SELECT pg_sleep(2); COMMIT;\n")
+            other.stdin.flush()
+            harness.wait_for(lambda: store.value(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(2)%' AND "
+                "state = 'active' AND pid <> pg_backend_pid()") == "1", 20,
+                "the other transaction to hold its rows")
+            runs = [forward(db) for db in dbs]
+            other.stdin.close()
+            self.assertEqual(other.wait(timeout=60), 0, other.stderr.read())
+            for run in runs:
+                out, err = run.communicate(timeout=120)
+                self.assertEqual(run.returncode, 0, err)
+            self.assertEqual(store.value("SELECT count(*) FROM client_timing WHERE "
+                                         "last_connect_us = 0"), "0")
+            self.assertEqual(store.value("SELECT count(*) FROM client_timing"),
+                             str(harness.query(dbs[0], "SELECT count(*) FROM client_timing")[0][0]))
             again = forward(dbs[0])
-            self.assertEqual(again.returncode, 0, again.stderr)
-            self.assertIn("forwarded 0 events", again.stdout)
+            out, err = again.communicate(timeout=120)
+            self.assertEqual(again.returncode, 0, err)
+            self.assertIn("forwarded 0 events", out)
             local = {table: harness.query(dbs[0], f"SELECT count(*) FROM {table}")[0][0]
                      for table in ("sessions", "event_rows", "attribute_sets",
                                    "session_analysis")}
@@ -325,10 +362,13 @@ class ForwardAnIngestedLog(unittest.TestCase):
                                  table)
             # Two origins, the same history twice: the views count it twice.
             self.assertEqual(store.value("SELECT count(DISTINCT id >> 40) FROM sessions"), "2")
+            self.assertEqual(store.value("SELECT count(*) FROM origins"), "3")
             shapes = harness.query(dbs[0], "SELECT sum(sessions) FROM client_day_shapes")[0][0]
             self.assertEqual(store.value("SELECT sum(sessions) FROM client_day_shapes"),
                              str(2 * shapes))
-            self.assertEqual(fleet_timelines(store, 1), local_timelines(dbs[0]))
+            origin = int(harness.query(dbs[0], "SELECT value FROM forward_state WHERE key = "
+                                               "'origin'")[0][0])
+            self.assertEqual(fleet_timelines(store, origin), local_timelines(dbs[0]))
 
 
 if __name__ == "__main__":
