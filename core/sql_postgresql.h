@@ -1,0 +1,21 @@
+// sql::Connection over a PostgreSQL database (the fleet store): the store's
+// SQL, written with SQLite's placeholders, sent with $N and typed
+// parameters (sql_placeholders.h); SELECTs streamed through a cursor, 1,000
+// rows per FETCH (sql_connection.h says when the transaction ends).
+// BEGIN... sent through exec() starts a transaction (BEGIN IMMEDIATE, an
+// SQLite form, is sent as BEGIN), COMMIT, END or ROLLBACK ends it.
+#pragma once
+
+#include <memory>
+
+#include "pg_connection.h"
+#include "sql_connection.h"
+
+namespace smtpscope::sql {
+
+// Rows per FETCH of a streamed SELECT.
+inline constexpr int kFetchRows = 1000;
+
+std::unique_ptr<Connection> over_postgresql(std::unique_ptr<pg::Connection> connection);
+
+}  // namespace smtpscope::sql
