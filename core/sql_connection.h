@@ -10,11 +10,12 @@
 // Promises: every failure is a Status naming the database (the file, or the
 // URL without its password) and the backend's message (SQLSTATE on
 // PostgreSQL). A SELECT stepped on PostgreSQL streams in batches through a
-// cursor (never the whole result in memory), inside the caller's
-// transaction or, outside one, a transaction of its own that ends when the
-// last open cursor is done. Not thread-safe: a Connection and its
-// Statements belong to one thread at a time; Statements must not outlive
-// their Connection.
+// cursor (never the whole result in memory; one stepped while another
+// streams is a per-row lookup and is read whole: sql_postgresql.h), inside
+// the caller's transaction or, outside one, a transaction of its own that
+// ends when the last open cursor is done. Not thread-safe: a Connection and
+// its Statements belong to one thread at a time; Statements must not
+// outlive their Connection.
 #pragma once
 
 #include <cstdint>

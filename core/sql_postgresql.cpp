@@ -112,6 +112,7 @@ class PgConnection final : public Connection {
   const std::string& name() const override { return connection_->url(); }
 
   pg::Connection& raw() { return *connection_; }
+  bool streaming() const { return cursors_ > 0; }
   void set_changes(std::int64_t n) { changes_ = n; }
 
   // A cursor lives in a transaction: the caller's, or one opened for the
@@ -160,7 +161,7 @@ Status PgStatement::start() {
     const bool bound = at < values_.size() && values_[at];
     params.push_back(bound ? pg::Param::text(*values_[at]) : pg::Param::null());
   }
-  if (!streamed_) {
+  if (!streamed_ || connection_.streaming()) {
     auto done = connection_.raw().exec(translated.sql, params);
     if (!done) return done.status();
     connection_.set_changes(done.value().affected());
