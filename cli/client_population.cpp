@@ -35,14 +35,16 @@ std::int64_t first_whole_day(const PopulationFilter& filter) {
 }
 
 // `also`: a further condition on both parts (it may use ?4, the asked client).
+// Columns: client_addr, day, fingerprint, patterns, helo_quirks, sessions,
+// transactions, aborted, delivered, host.
 std::string shapes_query(const PopulationFilter& filter, const std::string& also = "") {
   const std::string host = (filter.host ? " AND host = ?3" : "") + also;
   std::string sql =
       "SELECT client_addr, day, fingerprint, patterns, helo_quirks, sessions, transactions,"
-      " aborted, delivered FROM client_day_shapes WHERE day >= ?1" + host;
+      " aborted, delivered, host FROM client_day_shapes WHERE day >= ?1" + host;
   if (filter.since_us) {
     sql += " UNION ALL SELECT client_addr, connect_us / 86400000000, fingerprint, patterns,"
-           " helo_quirks, count(*), sum(transactions), sum(aborted), sum(delivered)"
+           " helo_quirks, count(*), sum(transactions), sum(aborted), sum(delivered), host"
            " FROM session_analysis WHERE connect_us >= ?2 AND connect_us < ?1 * 86400000000" +
            host + " GROUP BY client_addr, host, 2, fingerprint, patterns, helo_quirks";
   }
@@ -257,13 +259,15 @@ Result<Population> read_population(sql::Connection& db, const analysis::PatternS
   // report --client: that client's rows, scored against the others' shapes.
   const bool one_client = filter.only_asked && !filter.asked_client.empty();
   // In one order on both backends: a client's quirks, and its patterns and
-  // fingerprints of equal counts, are listed in the order read.
+  // fingerprints of equal counts, are listed in the order read. SQLite reads
+  // client_day_shapes_by_day in this order (its entries end with the key),
+  // so it sorts nothing for the whole population.
   const sql::Dialect d = db.dialect();
   auto q = db.prepare("SELECT * FROM (" +
                       shapes_query(filter, one_client ? " AND client_addr = ?4" : "") +
-                      ") AS shape_rows ORDER BY " + sql::bytewise(d, "client_addr") + ", day, " +
-                      sql::bytewise(d, "fingerprint") + ", " + sql::bytewise(d, "patterns") +
-                      ", " + sql::bytewise(d, "helo_quirks"));
+                      ") AS shape_rows ORDER BY day, " + sql::bytewise(d, "client_addr") + ", " +
+                      sql::bytewise(d, "host") + ", " + sql::bytewise(d, "fingerprint") + ", " +
+                      sql::bytewise(d, "patterns") + ", " + sql::bytewise(d, "helo_quirks"));
   if (!q) return q.status();
   bind_window(q.value(), filter);
   if (one_client) q.value().bind(4, filter.asked_client);

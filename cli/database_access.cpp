@@ -95,14 +95,21 @@ Result<std::unique_ptr<sql::Connection>> open_postgresql(const StoreLocation& lo
 }  // namespace
 
 Result<StoreLocation> store_location(const DatabaseChoice& choice) {
-  if (!choice.db_path.empty()) return StoreLocation{choice.db_path, choice.password_file};
-  auto config = std::filesystem::exists(choice.config_path) ? load_config(choice.config_path)
-                                                            : Result<Config>(default_config());
-  if (!config) return config.status();
-  const auto& database = config.value().database;
-  return StoreLocation{database.url.empty() ? database.path : database.url,
-                       choice.password_file.empty() ? database.password_file
-                                                    : choice.password_file};
+  StoreLocation location{choice.db_path, choice.password_file};
+  if (location.target.empty()) {
+    auto config = std::filesystem::exists(choice.config_path) ? load_config(choice.config_path)
+                                                              : Result<Config>(default_config());
+    if (!config) return config.status();
+    const auto& database = config.value().database;
+    location.target = database.url.empty() ? database.path : database.url;
+    if (location.password_file.empty()) location.password_file = database.password_file;
+  }
+  // A malformed URL (or one with a password) is a usage error, found before
+  // any command starts.
+  if (pg::is_pg_url(location.target)) {
+    if (auto url = pg::parse_url(location.target); !url) return url.status();
+  }
+  return location;
 }
 
 Status needs_local_file(const std::string& command, const std::string& target) {

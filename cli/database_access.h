@@ -40,7 +40,8 @@ struct StoreLocation {
 
 // --db, else the configuration's database.url when set, else its
 // database.path; the password file from --password-file, else the
-// configuration's. An error is in the configuration.
+// configuration's. An error is in the configuration or the URL (one with a
+// password is refused).
 Result<StoreLocation> store_location(const DatabaseChoice& choice);
 
 // A command that works on the local SQLite file only, given a PostgreSQL

@@ -122,6 +122,12 @@ class PostgresCommandsTest(unittest.TestCase):
             with self.subTest(args=args):
                 local, fleet = self.both(*args)
                 self.assertEqual(rounded(json.loads(fleet)), rounded(json.loads(local)))
+        # metrics: the same series (the timestamp line aside).
+        local, fleet = self.both("metrics")
+        stamp = "smtpscope_metrics_generated_timestamp_seconds "
+        self.assertEqual([l for l in fleet.splitlines() if not l.startswith(stamp)],
+                         [l for l in local.splitlines() if not l.startswith(stamp)])
+        self.assertIn("smtpscope_client_anomaly_score", fleet)
         # More sessions than one FETCH of the cursor holds (1,000), and the
         # JSON timelines carry the host of each.
         sessions = json.loads(self.both("sessions", "--limit", "1500", "--format", "json")[1])
@@ -174,6 +180,11 @@ class PostgresCommandsTest(unittest.TestCase):
         self.assertIn(self.pg.url, done.stderr)
         self.assertIn("password authentication failed", done.stderr)
         self.assertNotIn(self.pg.password[:6], done.stdout + done.stderr)
+        secret = self.pg.url.replace("@", ":secret123@", 1)
+        done = subprocess.run([harness.binary("smtpscope"), "--db", secret, "sessions"],
+                              capture_output=True, text=True, timeout=60, env=self.env())
+        self.assertEqual(done.returncode, 2, done.stderr)
+        self.assertNotIn("secret123", done.stdout + done.stderr)
         for args in (("analyse",), ("ingest", HOST_LOGS[0]), ("discover",)):
             with self.subTest(args=args):
                 done = self.on_pg(*args)
