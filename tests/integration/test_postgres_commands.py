@@ -118,9 +118,10 @@ class PostgresCommandsTest(unittest.TestCase):
                       ("clients", "--format", "json"), ("correlate", "--format", "json"),
                       ("servers", "--format", "json"),
                       ("report", "--client", client, "--format", "json")]
+        printed = {}
         for args in json_views:
             with self.subTest(args=args):
-                local, fleet = self.both(*args)
+                local, fleet = printed[args] = self.both(*args)
                 self.assertEqual(rounded(json.loads(fleet)), rounded(json.loads(local)))
         # metrics: the same series (the timestamp line aside).
         local, fleet = self.both("metrics")
@@ -130,7 +131,7 @@ class PostgresCommandsTest(unittest.TestCase):
         self.assertIn("smtpscope_client_anomaly_score", fleet)
         # More sessions than one FETCH of the cursor holds (1,000), and the
         # JSON timelines carry the host of each.
-        sessions = json.loads(self.both("sessions", "--limit", "1500", "--format", "json")[1])
+        sessions = json.loads(printed[json_views[0]][1])
         self.assertEqual(len(sessions["sessions"]), 1500)
         self.assertEqual({s["host"] for s in sessions["sessions"]}, {"t"})
 
