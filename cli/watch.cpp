@@ -146,6 +146,7 @@ int run_watch(const WatchOptions& asked) {
   }
   Shown shown;
   std::int64_t watermark = now_us() - settle_us;
+  bool failing = false;  // said once per outage
   while (!stopping) {
     SessionFilter filter;
     if (!o.client.empty()) filter.client_addr = o.client;
@@ -153,6 +154,18 @@ int run_watch(const WatchOptions& asked) {
     filter.limit = 10000;
     const std::int64_t polled = now_us();
     auto sessions = read_sessions(*db.value(), filter);
+    if (!sessions && !failing) {
+      std::cerr << "smtpscope: watch: " << sessions.message()
+                << (fleet ? "; connecting again" : "; trying again") << '\n';
+    }
+    if (sessions && failing) std::cerr << "smtpscope: watch: reading again\n";
+    failing = !sessions;
+    if (!sessions && fleet) {
+      // The server restarted or the network broke: a new connection (the
+      // sessions of the outage are shown once it is back: the watermark
+      // stays).
+      if (auto again = open_watched(o)) db.value() = std::move(again).value();
+    }
     if (sessions) {
       for (const auto& s : sessions.value()) {
         // Shown once it has ended and the sensors had a moment to report.

@@ -5,7 +5,8 @@
 // fingerprint or behaviour (the pattern naming its session) changed. Filters by client, pattern and quirk. On a terminal
 // plain text; with --json one JSON object per line. Stops on SIGINT/SIGTERM.
 // On a PostgreSQL store it polls the sessions every host forwarded (with
-// the host in each line); --log, which records, needs the local file.
+// the host in each line), connecting again when the server went away;
+// --log, which records, needs the local file.
 #pragma once
 
 #include <string>

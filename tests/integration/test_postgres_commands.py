@@ -228,6 +228,11 @@ class PostgresCommandsTest(unittest.TestCase):
                          ",".join(str(row[0]) for row in harness.query(
                              self.sqlite, "SELECT id FROM sessions ORDER BY id")))
 
+    def next_line(self, watch):
+        ready, _, _ = select.select([watch.stdout], [], [], 20)
+        self.assertTrue(ready, "watch printed nothing in 20 s")
+        return json.loads(watch.stdout.readline())
+
     def test_6_watch_prints_a_session_another_host_forwarded(self):
         watch = subprocess.Popen([harness.binary("smtpscope"), "--db", self.pg.url,
                                   "--password-file", self.pg.password_file, "watch", "--json"],
@@ -239,12 +244,20 @@ class PostgresCommandsTest(unittest.TestCase):
             self.pg_value("INSERT INTO sessions (stream, client_addr, connect_us, close_us, helo,"
                           f" host) VALUES ('forwarded', '192.0.2.77', {now_us - 2_000_000},"
                           f" {now_us}, 'bot.example', 'mx2')")
-            ready, _, _ = select.select([watch.stdout], [], [], 20)
-            self.assertTrue(ready, "watch printed nothing in 20 s")
-            line = json.loads(watch.stdout.readline())
+            line = self.next_line(watch)
             self.assertEqual(line["client"], "192.0.2.77")
             self.assertEqual(line["host"], "mx2")
             self.assertEqual(line["stages"], "C +2s Z")
+            # The server restarted: watch connects again and goes on.
+            self.pg.stop()
+            time.sleep(0.5)
+            self.pg.start()
+            now_us = int(time.time() * 1e6)
+            self.pg_value("INSERT INTO sessions (stream, client_addr, connect_us, close_us, helo,"
+                          f" host) VALUES ('forwarded', '192.0.2.78', {now_us - 1_000_000},"
+                          f" {now_us}, 'bot.example', 'mx3')")
+            line = self.next_line(watch)
+            self.assertEqual((line["client"], line["host"]), ("192.0.2.78", "mx3"))
         finally:
             watch.send_signal(signal.SIGTERM)
             try:
@@ -253,9 +266,12 @@ class PostgresCommandsTest(unittest.TestCase):
                 if watch.poll() is None:
                     watch.kill()
                     watch.wait()
+                watch_errors = watch.stderr.read()
                 watch.stdout.close()
                 watch.stderr.close()
         self.assertEqual(watch.returncode, 0)
+        self.assertIn("connecting again", watch_errors)
+        self.assertIn("reading again", watch_errors)
 
 
 if __name__ == "__main__":
