@@ -694,6 +694,8 @@ int main(int argc, char** argv) {
   }
   if (copy_cmd->parsed()) {
     db_copy.database = db;
+    // Its own --password-file, else the global one or the configuration's.
+    if (db_copy.password_file.empty()) db_copy.password_file = location.password_file;
     return cli::run_db_copy(db_copy);
   }
   if (ingest_cmd->parsed()) {

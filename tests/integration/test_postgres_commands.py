@@ -162,6 +162,13 @@ class PostgresCommandsTest(unittest.TestCase):
                               capture_output=True, text=True, timeout=120, env=self.env())
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertEqual(done.stdout, self.on_pg("clients").stdout)
+        # db copy takes the configured password file too: connected, it finds
+        # the rows copied before and refuses.
+        done = subprocess.run([harness.binary("smtpscope"), "-c", config, "db", "copy", "-q",
+                               "--to", self.pg.url], capture_output=True, text=True, timeout=120,
+                              env=self.env())
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn("already holds rows", done.stderr)
         # The password from the environment instead of a file.
         done = subprocess.run([harness.binary("smtpscope"), "--db", self.pg.url, "servers",
                                "--format", "json"], capture_output=True, text=True, timeout=120,
