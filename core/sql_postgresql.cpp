@@ -11,17 +11,30 @@
 namespace smtpscope::sql {
 namespace {
 
-// The first word of sql, upper-cased (leading spaces and parentheses skipped).
-std::string first_word(std::string_view sql) {
+// Where the first word of sql starts (leading spaces and parentheses skipped).
+std::size_t word_start(std::string_view sql) {
   std::size_t at = 0;
   while (at < sql.size() && (std::isspace(static_cast<unsigned char>(sql[at])) || sql[at] == '(')) {
     ++at;
   }
+  return at;
+}
+
+// The first word of sql, upper-cased.
+std::string first_word(std::string_view sql) {
   std::string word;
-  while (at < sql.size() && std::isalpha(static_cast<unsigned char>(sql[at]))) {
-    word += static_cast<char>(std::toupper(static_cast<unsigned char>(sql[at++])));
+  for (std::size_t at = word_start(sql);
+       at < sql.size() && std::isalpha(static_cast<unsigned char>(sql[at])); ++at) {
+    word += static_cast<char>(std::toupper(static_cast<unsigned char>(sql[at])));
   }
   return word;
+}
+
+// BEGIN IMMEDIATE, DEFERRED or EXCLUSIVE: SQLite's ways to say BEGIN.
+bool sqlite_begin(std::string_view sql) {
+  if (first_word(sql) != "BEGIN") return false;
+  const std::string mode = first_word(sql.substr(word_start(sql) + 5));
+  return mode == "IMMEDIATE" || mode == "DEFERRED" || mode == "EXCLUSIVE";
 }
 
 bool returns_rows(std::string_view sql) {
@@ -94,7 +107,7 @@ class PgConnection final : public Connection {
 
   Status exec(std::string_view sql) override {
     const std::string word = first_word(sql);
-    auto done = connection_->exec(word == "BEGIN" ? std::string_view("BEGIN") : sql);
+    auto done = connection_->exec(sqlite_begin(sql) ? std::string_view("BEGIN") : sql);
     if (!done) return done.status();
     changes_ = done.value().affected();
     if (word == "BEGIN" || word == "START") explicit_ = true;

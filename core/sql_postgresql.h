@@ -6,8 +6,9 @@
 // the nested reads are per-row lookups (a session's transactions and
 // events), and a cursor would take three round trips each (measured: 4.8 s
 // instead of ~1.5 s for 3,000 sessions' timelines).
-// BEGIN... sent through exec() starts a transaction (BEGIN IMMEDIATE, an
-// SQLite form, is sent as BEGIN), COMMIT, END or ROLLBACK ends it.
+// BEGIN... sent through exec() starts a transaction (SQLite's BEGIN
+// IMMEDIATE, DEFERRED or EXCLUSIVE is sent as BEGIN), COMMIT, END or
+// ROLLBACK ends it.
 #pragma once
 
 #include <memory>
