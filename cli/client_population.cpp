@@ -1,6 +1,7 @@
 #include "client_population.h"
 
 #include "local_client.h"
+#include "sql_dialect.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -34,27 +35,29 @@ std::int64_t first_whole_day(const PopulationFilter& filter) {
 }
 
 // `also`: a further condition on both parts (it may use ?4, the asked client).
+// Columns: client_addr, day, fingerprint, patterns, helo_quirks, sessions,
+// transactions, aborted, delivered, host.
 std::string shapes_query(const PopulationFilter& filter, const std::string& also = "") {
   const std::string host = (filter.host ? " AND host = ?3" : "") + also;
   std::string sql =
       "SELECT client_addr, day, fingerprint, patterns, helo_quirks, sessions, transactions,"
-      " aborted, delivered FROM client_day_shapes WHERE day >= ?1" + host;
+      " aborted, delivered, host FROM client_day_shapes WHERE day >= ?1" + host;
   if (filter.since_us) {
     sql += " UNION ALL SELECT client_addr, connect_us / 86400000000, fingerprint, patterns,"
-           " helo_quirks, count(*), sum(transactions), sum(aborted), sum(delivered)"
+           " helo_quirks, count(*), sum(transactions), sum(aborted), sum(delivered), host"
            " FROM session_analysis WHERE connect_us >= ?2 AND connect_us < ?1 * 86400000000" +
            host + " GROUP BY client_addr, host, 2, fingerprint, patterns, helo_quirks";
   }
   return sql;
 }
 
-void bind_window(sqlite::Statement& q, const PopulationFilter& filter) {
+void bind_window(sql::Statement& q, const PopulationFilter& filter) {
   q.bind(1, first_whole_day(filter));
   if (filter.since_us) q.bind(2, *filter.since_us);
   if (filter.host) q.bind(3, *filter.host);
 }
 
-Result<std::unordered_map<std::string, std::string>> read_fingerprints(sqlite::Database& db) {
+Result<std::unordered_map<std::string, std::string>> read_fingerprints(sql::Connection& db) {
   auto q = db.prepare("SELECT id, features FROM fingerprints");
   if (!q) return q.status();
   std::unordered_map<std::string, std::string> out;
@@ -104,7 +107,7 @@ void add_shape(ClientSummary& c, const Shape& s, std::int64_t transactions, std:
 }
 
 // Each client's regular interval and bursts as of its newest session.
-Status add_timing(sqlite::Database& db, std::vector<ClientSummary>& clients) {
+Status add_timing(sql::Connection& db, std::vector<ClientSummary>& clients) {
   std::unordered_map<std::string, ClientSummary*> by_addr;
   for (auto& c : clients) by_addr[c.client_addr] = &c;
   auto q = db.prepare(
@@ -129,7 +132,7 @@ Status add_timing(sqlite::Database& db, std::vector<ClientSummary>& clients) {
 }
 
 // Clients whose sessions include a content filter's reinjection.
-Result<std::set<std::string>> local_clients(sqlite::Database& db) {
+Result<std::set<std::string>> local_clients(sql::Connection& db) {
   auto q = db.prepare("SELECT DISTINCT client_addr FROM session_analysis WHERE local = 1");
   if (!q) return q.status();
   std::set<std::string> out;
@@ -149,14 +152,14 @@ bool left_out(const std::set<std::string>& local, const std::string& client,
 // The shapes of every session of the window (not left out), grouped by
 // shape: all a client's score needs of the others.
 Result<std::vector<analysis::ScoredSession>> population_shapes(
-    sqlite::Database& db, const PopulationFilter& filter,
+    sql::Connection& db, const PopulationFilter& filter,
     const std::map<std::string, const analysis::Pattern*>& known) {
   const std::string not_local =
       filter.include_local ? ""
                            : " AND client_addr NOT IN (SELECT client_addr FROM session_analysis"
                              " WHERE local = 1 AND client_addr != ?4)";
   auto q = db.prepare("SELECT fingerprint, patterns, helo_quirks, sum(sessions) FROM (" +
-                      shapes_query(filter, not_local) + ") GROUP BY 1, 2, 3");
+                      shapes_query(filter, not_local) + ") AS shapes GROUP BY 1, 2, 3");
   if (!q) return q.status();
   bind_window(q.value(), filter);
   q.value().bind(4, filter.asked_client);
@@ -241,7 +244,7 @@ Population population_in_memory(std::vector<AnalysedSession> sessions,
   return out;
 }
 
-Result<Population> read_population(sqlite::Database& db, const analysis::PatternSet& patterns,
+Result<Population> read_population(sql::Connection& db, const analysis::PatternSet& patterns,
                                    const PopulationFilter& filter) {
   std::map<std::string, const analysis::Pattern*> known;
   std::map<std::string, double> weights;
@@ -255,7 +258,16 @@ Result<Population> read_population(sqlite::Database& db, const analysis::Pattern
   if (!local) return local.status();
   // report --client: that client's rows, scored against the others' shapes.
   const bool one_client = filter.only_asked && !filter.asked_client.empty();
-  auto q = db.prepare(shapes_query(filter, one_client ? " AND client_addr = ?4" : ""));
+  // In one order on both backends: a client's quirks, and its patterns and
+  // fingerprints of equal counts, are listed in the order read. SQLite reads
+  // client_day_shapes_by_day in this order (its entries end with the key),
+  // so it sorts nothing for the whole population.
+  const sql::Dialect d = db.dialect();
+  auto q = db.prepare("SELECT * FROM (" +
+                      shapes_query(filter, one_client ? " AND client_addr = ?4" : "") +
+                      ") AS shape_rows ORDER BY day, " + sql::bytewise(d, "client_addr") + ", " +
+                      sql::bytewise(d, "host") + ", " + sql::bytewise(d, "fingerprint") + ", " +
+                      sql::bytewise(d, "patterns") + ", " + sql::bytewise(d, "helo_quirks"));
   if (!q) return q.status();
   bind_window(q.value(), filter);
   if (one_client) q.value().bind(4, filter.asked_client);
@@ -319,7 +331,7 @@ Result<Population> read_population(sqlite::Database& db, const analysis::Pattern
   return out;
 }
 
-Result<std::vector<TimedCount>> read_pattern_minutes(sqlite::Database& db,
+Result<std::vector<TimedCount>> read_pattern_minutes(sql::Connection& db,
                                                      const PopulationFilter& filter) {
   const std::string host = filter.host ? " AND host = ?2" : "";
   auto span = db.prepare("SELECT min(connect_us), max(connect_us) FROM session_analysis"
@@ -335,7 +347,7 @@ Result<std::vector<TimedCount>> read_pattern_minutes(sqlite::Database& db,
   // (and session_analysis the first, partial day of a window).
   const bool by_day = last - first > 3 * day_us;
   const std::string sql =
-      by_day ? "SELECT day * 86400000000, patterns, sessions FROM (" + shapes_query(filter) + ")"
+      by_day ? "SELECT day * 86400000000, patterns, sessions FROM (" + shapes_query(filter) + ") AS shapes"
              : "SELECT min(connect_us), coalesce(pattern, ''), count(*) FROM session_analysis"
                " WHERE connect_us >= ?2" + std::string(filter.host ? " AND host = ?3" : "") +
                    " GROUP BY connect_us / 60000000, 2";
@@ -357,6 +369,11 @@ Result<std::vector<TimedCount>> read_pattern_minutes(sqlite::Database& db,
     out.push_back({std::max(first, q.value().column_int(0)), named.substr(0, named.find(' ')),
                    q.value().column_int(2)});
   }
+}
+
+Result<Population> read_population(sqlite::Database& db, const analysis::PatternSet& patterns,
+                                   const PopulationFilter& filter) {
+  return read_population(*sql::over_sqlite(db), patterns, filter);
 }
 
 }  // namespace smtpscope::cli

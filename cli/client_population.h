@@ -20,6 +20,7 @@
 #include "patterns.h"
 #include "result.h"
 #include "stored_analysis.h"
+#include "sql_connection.h"
 #include "sqlite.h"
 
 namespace smtpscope::cli {
@@ -58,12 +59,16 @@ Population population_in_memory(std::vector<AnalysedSession> sessions,
 // Draws "analysed N of M sessions (P%), R/s" on stderr when it is a terminal.
 analysis::AnalyseProgress progress_bar(const std::string& what);
 
+// From an SQLite file or a PostgreSQL store alike (on PostgreSQL the
+// stored analysis is each host's, forwarded: never refreshed here).
+Result<Population> read_population(sql::Connection& db, const analysis::PatternSet& patterns,
+                                   const PopulationFilter& filter);
 Result<Population> read_population(sqlite::Database& db, const analysis::PatternSet& patterns,
                                    const PopulationFilter& filter);
 
 // Sessions per pattern over time, from session_analysis: one count per
 // minute and naming pattern ("" for none), oldest first.
-Result<std::vector<TimedCount>> read_pattern_minutes(sqlite::Database& db,
+Result<std::vector<TimedCount>> read_pattern_minutes(sql::Connection& db,
                                                      const PopulationFilter& filter);
 
 }  // namespace smtpscope::cli

@@ -6,6 +6,9 @@
 
 #include "config.h"
 #include "migrations.h"
+#include "pg_schema.h"
+#include "pg_url.h"
+#include "sql_postgresql.h"
 
 namespace smtpscope::cli {
 namespace {
@@ -59,7 +62,70 @@ Result<std::unique_ptr<sqlite::Database>> open_writable(const std::string& path,
   return std::move(db).value();
 }
 
+// Connects, then checks (and if older upgrades) the schema.
+Result<std::unique_ptr<sql::Connection>> open_postgresql(const StoreLocation& location) {
+  auto url = pg::parse_url(location.target);
+  if (!url) return url.status();
+  auto password =
+      pg::resolve_password(pg::PasswordSources::from_environment(location.password_file));
+  if (!password) return password.status();
+  auto connection = pg::Connection::open(url.value(), password.value());
+  if (!connection) return connection.status();
+  auto& db = *connection.value();
+  auto version = pg::schema_version(db);
+  if (!version) return version.status();
+  const int latest = pg::latest_version(pg::embedded_migrations());
+  if (version.value() == 0) {
+    return Status::error(fmt::format(
+        "{} holds no smtpscope schema (fill it with `smtpscope db copy --to {}`, or point the "
+        "daemons' database.url at it)",
+        db.url(), db.url()));
+  }
+  if (version.value() > latest) {
+    return Status::error(fmt::format("{} has schema version {}, newer than this smtpscope knows "
+                                     "({}); upgrade smtpscope",
+                                     db.url(), version.value(), latest));
+  }
+  if (version.value() < latest) {
+    if (Status migrated = pg::migrate(db, pg::embedded_migrations()); !migrated) return migrated;
+  }
+  return sql::over_postgresql(std::move(connection).value());
+}
+
 }  // namespace
+
+Result<StoreLocation> store_location(const DatabaseChoice& choice) {
+  StoreLocation location{choice.db_path, choice.password_file};
+  if (location.target.empty()) {
+    auto config = std::filesystem::exists(choice.config_path) ? load_config(choice.config_path)
+                                                              : Result<Config>(default_config());
+    if (!config) return config.status();
+    const auto& database = config.value().database;
+    location.target = database.url.empty() ? database.path : database.url;
+    if (location.password_file.empty()) location.password_file = database.password_file;
+  }
+  // A malformed URL (or one with a password) is a usage error, found before
+  // any command starts.
+  if (pg::is_pg_url(location.target)) {
+    if (auto url = pg::parse_url(location.target); !url) return url.status();
+  }
+  return location;
+}
+
+Status needs_local_file(const std::string& command, const std::string& target) {
+  if (!pg::is_pg_url(target)) return Status::ok();
+  return Status::error(fmt::format(
+      "{} works on this host's SQLite file (database.path), not on {}: each host records and "
+      "analyses into its own file, which is forwarded to PostgreSQL; name the file with --db",
+      command, pg::redact_url_text(target)));
+}
+
+Result<std::unique_ptr<sql::Connection>> open_store(const StoreLocation& location, Access access) {
+  if (pg::is_pg_url(location.target)) return open_postgresql(location);
+  auto db = open_database_at(location.target, access);
+  if (!db) return db.status();
+  return sql::over_sqlite(std::move(db).value());
+}
 
 Result<std::string> database_path(const DatabaseChoice& choice) {
   if (!choice.db_path.empty()) return choice.db_path;

@@ -87,7 +87,7 @@ Result<SessionFilter> session_filter(const std::string& client, const std::strin
 // client of the window from the stored analysis, scored against them all.
 struct Analysis {
   analysis::AnalysisRules rules;
-  std::unique_ptr<sqlite::Database> db;
+  std::unique_ptr<sql::Connection> db;
   std::vector<SessionRecord> sessions;  // read only when analysed in memory
   cli::Population population;
   cli::PopulationFilter filter;
@@ -119,7 +119,7 @@ void note_local_left_out(const Analysis& analysed, std::ostream& out) {
 }
 
 // Every session of the window read and analysed in memory.
-Result<cli::Population> in_memory(sqlite::Database& db, Analysis& analysed) {
+Result<cli::Population> in_memory(sql::Connection& db, Analysis& analysed) {
   SessionFilter filter;
   filter.since_us = analysed.filter.since_us;
   filter.host = analysed.filter.host;
@@ -131,9 +131,10 @@ Result<cli::Population> in_memory(sqlite::Database& db, Analysis& analysed) {
                                    analysed.filter);
 }
 
-// Loads the patterns, brings the stored analysis up to date and reads the
+// Loads the patterns, brings the stored analysis up to date (in an SQLite
+// file; a PostgreSQL store holds what each host analysed) and reads the
 // population; on failure prints the error and sets the exit code.
-std::unique_ptr<Analysis> analyse_clients(const std::string& database,
+std::unique_ptr<Analysis> analyse_clients(const cli::StoreLocation& database,
                                           const AnalysisOptions& options, int& exit_code) {
   auto rules = analysis::load_rules(options.patterns_file);
   auto filter = population_filter(options);
@@ -145,9 +146,12 @@ std::unique_ptr<Analysis> analyse_clients(const std::string& database,
   auto result = std::make_unique<Analysis>();
   result->rules = std::move(rules).value();
   result->filter = std::move(filter).value();
-  auto db = cli::open_database_at(database, cli::Access::read_and_record);
-  auto stored = db ? cli::refresh_analysis(*db.value(), result->rules, std::cerr)
-                   : Result<bool>(db.status());
+  auto db = cli::open_store(database, cli::Access::read_and_record);
+  Result<bool> stored = db.status();
+  if (db) {
+    sqlite::Database* file = db.value()->sqlite();
+    stored = file ? cli::refresh_analysis(*file, result->rules, std::cerr) : Result<bool>(true);
+  }
   Result<cli::Population> population = stored.status();
   if (stored && stored.value()) {
     population = cli::read_population(*db.value(), result->rules.patterns, result->filter);
@@ -198,7 +202,7 @@ CLI::App* add_analysis_command(CLI::App& app, const std::string& name, const std
   return command;
 }
 
-int run_clients(const std::string& database, const AnalysisOptions& options) {
+int run_clients(const cli::StoreLocation& database, const AnalysisOptions& options) {
   int exit_code = 0;
   auto analysed = analyse_clients(database, options, exit_code);
   if (!analysed) return exit_code;
@@ -265,7 +269,7 @@ int run_overview(Analysis& analysed, const AnalysisOptions& options) {
   return 0;
 }
 
-int run_report(const std::string& database, const AnalysisOptions& options) {
+int run_report(const cli::StoreLocation& database, const AnalysisOptions& options) {
   if (options.client.empty() && options.format != "html") {
     std::cerr << "smtpscope: report: --client is required unless --format html (the overview)\n";
     return exit_usage;
@@ -304,7 +308,7 @@ int run_report(const std::string& database, const AnalysisOptions& options) {
   return 0;
 }
 
-int run_correlate(const std::string& database, const AnalysisOptions& options) {
+int run_correlate(const cli::StoreLocation& database, const AnalysisOptions& options) {
   int exit_code = 0;
   auto analysed = analyse_clients(database, options, exit_code);
   if (!analysed) return exit_code;
@@ -360,14 +364,14 @@ int run_analyse(const std::string& database, const AnalyseOptions& options) {
 }
 
 // Streams: one session in memory at a time, however many are asked for.
-int run_sessions(const std::string& database, const SessionsOptions& options) {
+int run_sessions(const cli::StoreLocation& database, const SessionsOptions& options) {
   auto filter = session_filter(options.client, options.since, options.limit);
   if (filter && !options.host.empty()) filter.value().host = options.host;
   if (!filter) {
     std::cerr << "smtpscope: " << filter.message() << '\n';
     return exit_usage;
   }
-  auto db = cli::open_database_at(database, cli::Access::read);
+  auto db = cli::open_store(database, cli::Access::read);
   if (!db) {
     std::cerr << "smtpscope: " << db.message() << '\n';
     return exit_failure;
@@ -410,18 +414,27 @@ int main(int argc, char** argv) {
       "explains the patterns it shows.",
       "smtpscope"};
   app.set_version_flag("-V,--version", std::string("smtpscope ") + SMTPSCOPE_VERSION);
-  cli::DatabaseChoice database{"/etc/smtpscope/smtpscope.yaml", ""};
+  cli::DatabaseChoice database{"/etc/smtpscope/smtpscope.yaml", "", ""};
   // A file named with -c must exist; without -c a missing default file means
   // the built-in defaults.
   app.add_option("-c,--config", database.config_path, "configuration file naming the database")
       ->capture_default_str()
       ->check(CLI::ExistingFile);
-  app.add_option("--db", database.db_path, "SQLite database file (overrides the configuration)");
+  app.add_option("--db", database.db_path,
+                 "SQLite database file, or a PostgreSQL fleet store as "
+                 "postgresql://user@host[:port]/database (overrides the configuration's "
+                 "database.url and database.path); the views, servers, watch, metrics and db "
+                 "prune read either, ingest, analyse, discover and db copy the file");
+  app.add_option("--password-file", database.password_file,
+                 "file holding the PostgreSQL password for --db postgresql://... (mode 0600 or "
+                 "0640; else database.password_file, SMTPSCOPE_DB_PASSWORD or PGPASSWORD; never "
+                 "in the URL)");
   app.require_subcommand(1);
   app.footer(
       "Exit status: 0 success, 1 runtime failure (database missing, locked or unreadable), "
       "2 usage or configuration error.\nDiagnostics go to stderr, never into the output.\n"
-      "The database is plain SQLite: see schema/README.md for its tables.");
+      "The database is plain SQLite, or PostgreSQL for a fleet of mail servers: see "
+      "schema/README.md for its tables.");
 
   SessionsOptions sessions;
   auto* sessions_cmd = app.add_subcommand(
@@ -656,37 +669,51 @@ int main(int argc, char** argv) {
     return exit_usage;
   }
   // Every other command reads the database; a configuration that does not
-  // name one is a configuration error.
+  // name one is a configuration error. The views read the store (an SQLite
+  // file or PostgreSQL); the rest work on this host's file.
+  auto store = cli::store_location(database);
   auto path = cli::database_path(database);
-  if (!path) {
-    std::cerr << "smtpscope: " << path.message() << '\n';
+  if (!store || !path) {
+    std::cerr << "smtpscope: " << (store ? path.message() : store.message()) << '\n';
     return exit_usage;
   }
+  const cli::StoreLocation& location = store.value();
+  if (sessions_cmd->parsed()) return run_sessions(location, sessions);
+  if (clients_cmd->parsed()) return run_clients(location, clients_options);
+  if (report_cmd->parsed()) return run_report(location, report_options);
+  if (correlate_cmd->parsed()) return run_correlate(location, correlate_options);
+  if (servers_cmd->parsed()) return cli::run_servers(location, servers_format);
+  if (watch_cmd->parsed()) {
+    watch.database = location.target;
+    watch.password_file = location.password_file;
+    return cli::run_watch(watch);
+  }
+  if (metrics_cmd->parsed()) {
+    metrics.database = location;
+    return cli::run_metrics(metrics);
+  }
+  if (prune_cmd->parsed()) {
+    prune.database = location;
+    return cli::run_prune(prune);
+  }
   const std::string& db = path.value();
-  if (sessions_cmd->parsed()) return run_sessions(db, sessions);
-  if (clients_cmd->parsed()) return run_clients(db, clients_options);
-  if (report_cmd->parsed()) return run_report(db, report_options);
-  if (correlate_cmd->parsed()) return run_correlate(db, correlate_options);
+  const std::string command = analyse_cmd->parsed()    ? "analyse"
+                              : discover_cmd->parsed() ? "discover"
+                              : copy_cmd->parsed()     ? "db copy"
+                                                       : "ingest";
+  if (Status local = cli::needs_local_file(command, db); !local) {
+    std::cerr << "smtpscope: " << local.message() << '\n';
+    return exit_usage;
+  }
   if (analyse_cmd->parsed()) return run_analyse(db, analyse_options);
-  if (servers_cmd->parsed()) return cli::run_servers(db, servers_format);
   if (discover_cmd->parsed()) {
     discover.database = db;
     return cli::run_discover(discover);
   }
-  if (watch_cmd->parsed()) {
-    watch.database = db;
-    return cli::run_watch(watch);
-  }
-  if (metrics_cmd->parsed()) {
-    metrics.database = db;
-    return cli::run_metrics(metrics);
-  }
-  if (prune_cmd->parsed()) {
-    prune.database = db;
-    return cli::run_prune(prune);
-  }
   if (copy_cmd->parsed()) {
     db_copy.database = db;
+    // Its own --password-file, else the global one or the configuration's.
+    if (db_copy.password_file.empty()) db_copy.password_file = location.password_file;
     return cli::run_db_copy(db_copy);
   }
   if (forward_cmd->parsed()) {

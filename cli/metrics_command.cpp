@@ -51,11 +51,16 @@ Result<PopulationFilter> filter_for(const MetricsOptions& options) {
 Result<std::string> metrics_text(const MetricsOptions& options, const PopulationFilter& filter) {
   auto rules = analysis::load_rules(options.patterns_file);
   if (!rules) return rules.status();
-  auto db = open_database_at(options.database, Access::read_and_record);
+  auto db = open_store(options.database, Access::read_and_record);
   if (!db) return db.status();
-  auto stored = refresh_analysis(*db.value(), rules.value(), std::cerr);
-  if (!stored) return stored.status();
-  if (!stored.value()) return Status::error("the stored analysis is not current and the database is read-only");
+  // On PostgreSQL the analysis is made on each host and forwarded.
+  if (sqlite::Database* file = db.value()->sqlite()) {
+    auto stored = refresh_analysis(*file, rules.value(), std::cerr);
+    if (!stored) return stored.status();
+    if (!stored.value()) {
+      return Status::error("the stored analysis is not current and the database is read-only");
+    }
+  }
   auto population = read_population(*db.value(), rules.value().patterns, filter);
   if (!population) return population.status().context("reading the stored analysis");
   return render_population_metrics(population.value(), rules.value().patterns, options.top,

@@ -5,7 +5,8 @@
 // as label values, but only for the `top` most anomalous clients (bounded:
 // at most max_top series). Printed to stdout, written to a file atomically
 // (a temporary file beside it, then rename), or served over HTTP (each
-// scrape reads the database again).
+// scrape reads the database again). On a PostgreSQL store, the fleet's
+// population from the analysis each host forwarded.
 #pragma once
 
 #include <cstddef>
@@ -13,12 +14,13 @@
 #include <vector>
 
 #include "client_population.h"
+#include "database_access.h"
 #include "patterns.h"
 
 namespace smtpscope::cli {
 
 struct MetricsOptions {
-  std::string database;
+  StoreLocation database;      // an SQLite file or a PostgreSQL store
   std::string since;           // only sessions newer than this (duration text)
   std::size_t top = 20;        // clients with a score series
   std::string patterns_file;   // empty: the built-in patterns

@@ -8,6 +8,7 @@
 
 #include "database_access.h"
 #include "duration.h"
+#include "sql_dialect.h"
 #include "time_view.h"
 
 namespace smtpscope::cli {
@@ -18,15 +19,16 @@ constexpr int exit_failure = 1;
 constexpr int exit_usage = 2;
 
 // The oldest chunk of sessions to go is gathered into a temporary table;
-// each statement deletes what belongs to them.
+// each statement deletes what belongs to them, the analysis first (its
+// triggers take each session out of client_day_shapes).
 constexpr std::string_view select_chunk =
-    "INSERT INTO temp.prune_ids SELECT id FROM sessions WHERE connect_us < ?1 "
+    "INSERT INTO prune_ids SELECT id FROM sessions WHERE connect_us < ?1 "
     "ORDER BY connect_us LIMIT ?2";
 constexpr std::string_view delete_session_rows[] = {
-    "DELETE FROM event_rows WHERE session_id IN (SELECT id FROM temp.prune_ids)",
-    "DELETE FROM transactions WHERE session_id IN (SELECT id FROM temp.prune_ids)",
-    "DELETE FROM session_analysis WHERE session_id IN (SELECT id FROM temp.prune_ids)",
-    "DELETE FROM sessions WHERE id IN (SELECT id FROM temp.prune_ids)",
+    "DELETE FROM session_analysis WHERE session_id IN (SELECT id FROM prune_ids)",
+    "DELETE FROM event_rows WHERE session_id IN (SELECT id FROM prune_ids)",
+    "DELETE FROM transactions WHERE session_id IN (SELECT id FROM prune_ids)",
+    "DELETE FROM sessions WHERE id IN (SELECT id FROM prune_ids)",
 };
 
 std::int64_t now_us() {
@@ -35,7 +37,7 @@ std::int64_t now_us() {
       .count();
 }
 
-Result<std::int64_t> run_counted(sqlite::Database& db, std::string_view sql,
+Result<std::int64_t> run_counted(sql::Connection& db, std::string_view sql,
                                  std::int64_t cutoff_us, std::int64_t limit = 0) {
   auto statement = db.prepare(sql);
   if (!statement) return statement.status();
@@ -46,14 +48,17 @@ Result<std::int64_t> run_counted(sqlite::Database& db, std::string_view sql,
 }
 
 // One chunk in one write transaction; the number of sessions it removed.
-Result<std::int64_t> prune_chunk(sqlite::Database& db, std::int64_t cutoff_us,
+Result<std::int64_t> prune_chunk(sql::Connection& db, std::int64_t cutoff_us,
                                  std::int64_t sessions_per_chunk, PruneCounts& counts) {
-  if (Status begun = db.exec("BEGIN IMMEDIATE"); !begun) return begun;
+  if (Status begun = db.exec(sql::begin_write(db.dialect())); !begun) return begun;
   auto chunk = [&]() -> Result<std::int64_t> {
-    if (Status cleared = db.exec("DELETE FROM temp.prune_ids"); !cleared) return cleared;
+    if (Status cleared = db.exec("DELETE FROM prune_ids"); !cleared) return cleared;
     auto chosen = run_counted(db, select_chunk, cutoff_us, sessions_per_chunk);
     if (!chosen) return chosen;
-    std::int64_t* targets[] = {&counts.events, &counts.transactions, nullptr, &counts.sessions};
+    if (const std::string analyse = sql::analyse_temp(db.dialect(), "prune_ids"); !analyse.empty()) {
+      if (Status analysed = db.exec(analyse); !analysed) return analysed;
+    }
+    std::int64_t* targets[] = {nullptr, &counts.events, &counts.transactions, &counts.sessions};
     for (std::size_t i = 0; i < std::size(delete_session_rows); ++i) {
       if (Status deleted = db.exec(delete_session_rows[i]); !deleted) return deleted;
       if (targets[i]) *targets[i] += db.changes();
@@ -90,10 +95,9 @@ std::string render_json(const PruneCounts& c, double seconds, std::int64_t cutof
 
 }  // namespace
 
-Result<PruneCounts> prune_older_than(sqlite::Database& db, std::int64_t cutoff_us,
+Result<PruneCounts> prune_older_than(sql::Connection& db, std::int64_t cutoff_us,
                                      std::int64_t sessions_per_chunk) {
-  if (Status created = db.exec("CREATE TEMP TABLE IF NOT EXISTS prune_ids (id INTEGER PRIMARY KEY)");
-      !created) {
+  if (Status created = db.exec(sql::create_temp_ids(db.dialect(), "prune_ids")); !created) {
     return created.context("prune");
   }
   PruneCounts counts;
@@ -117,14 +121,16 @@ int run_prune(const PruneOptions& options) {
     std::cerr << "smtpscope: --older-than: " << age.message() << '\n';
     return exit_usage;
   }
-  auto db = open_database_at(options.database, Access::write);
+  auto db = open_store(options.database, Access::write);
   if (!db) {
     std::cerr << "smtpscope: " << db.message() << '\n';
     return exit_failure;
   }
   const auto started = std::chrono::steady_clock::now();
   const std::int64_t cutoff_us = now_us() - age.value();
-  auto counts = prune_older_than(*db.value(), cutoff_us);
+  const bool fleet = db.value()->dialect() == sql::Dialect::postgresql;
+  auto counts = prune_older_than(*db.value(), cutoff_us,
+                                 fleet ? pg_sessions_per_chunk : sqlite_sessions_per_chunk);
   if (!counts) {
     std::cerr << "smtpscope: " << counts.message() << " (what was committed stays pruned)\n";
     return exit_failure;
@@ -141,6 +147,11 @@ int run_prune(const PruneOptions& options) {
   std::cout << (options.format == "json" ? render_json(counts.value(), seconds, cutoff_us)
                                          : render_text(counts.value(), seconds, cutoff_text));
   return 0;
+}
+
+Result<PruneCounts> prune_older_than(sqlite::Database& db, std::int64_t cutoff_us,
+                                     std::int64_t sessions_per_chunk) {
+  return prune_older_than(*sql::over_sqlite(db), cutoff_us, sessions_per_chunk);
 }
 
 }  // namespace smtpscope::cli

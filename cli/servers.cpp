@@ -2,11 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iostream>
+#include <tuple>
 #include <nlohmann/json.hpp>
 #include <vector>
 
 #include "database_access.h"
+#include "sql_dialect.h"
 #include "text_escape.h"
 
 namespace smtpscope::cli {
@@ -51,8 +54,8 @@ std::string judge(Server& s) {
 
 }  // namespace
 
-int run_servers(const std::string& database, const std::string& format) {
-  auto db = open_database_at(database, Access::read);
+int run_servers(const StoreLocation& database, const std::string& format) {
+  auto db = open_store(database, Access::read);
   if (!db) {
     std::cerr << "smtpscope: " << db.message() << '\n';
     return 1;
@@ -71,26 +74,42 @@ int run_servers(const std::string& database, const std::string& format) {
       " CASE WHEN server_addr = '' THEN server_name END");
   auto states = db.value()->prepare(
       "SELECT coalesce(state, '?'), count(*) FROM remote_events WHERE server_addr = ?1"
-      " AND coalesce(server_port, 0) = ?2 AND (?1 <> '' OR server_name IS ?3)"
-      " AND (kind IN ('lost', 'timeout') OR (kind = 'status' AND (reason LIKE 'lost connection%' OR reason LIKE 'conversation with % timed out%'))) GROUP BY state ORDER BY count(*) DESC, state");
+      " AND coalesce(server_port, 0) = ?2 AND (?1 <> '' OR server_name" +
+      std::string(sql::null_safe_equals(db.value()->dialect())) + "?3)"
+      " AND (kind IN ('lost', 'timeout') OR (kind = 'status' AND (reason LIKE 'lost connection%' OR reason LIKE 'conversation with % timed out%'))) GROUP BY state ORDER BY count(*) DESC, " +
+      sql::bytewise(db.value()->dialect(), "state"));
   if (!rows || !states) {
     std::cerr << "smtpscope: " << (!rows ? rows.message() : states.message()) << '\n';
     return 1;
   }
   std::vector<Server> servers;
-  for (auto row = rows.value().step(); row && row.value(); row = rows.value().step()) {
+  auto row = rows.value().step();
+  for (; row && row.value(); row = rows.value().step()) {
     auto& q = rows.value();
     servers.push_back(Server{q.column_text(0), q.column_text(1), q.column_int(2), q.column_int(3),
                              q.column_int(4), q.column_int(5), q.column_int(6), q.column_int(7),
                              q.column_int(8), q.column_int(9), q.column_int(10), {}, "", false});
   }
+  if (!row) {
+    std::cerr << "smtpscope: " << row.message() << '\n';
+    return 1;
+  }
+  // Ties in the order below keep this one, the same on every backend.
+  std::sort(servers.begin(), servers.end(), [](const Server& a, const Server& b) {
+    return std::tie(a.addr, a.port, a.name) < std::tie(b.addr, b.port, b.name);
+  });
   for (auto& s : servers) {
     auto& q = states.value();
     q.bind(1, s.addr).bind(2, s.port).bind(3, s.name);
-    for (auto row = q.step(); row && row.value(); row = q.step()) {
+    auto state = q.step();
+    for (; state && state.value(); state = q.step()) {
       s.lost_states.emplace_back(q.column_text(0), q.column_int(1));
     }
     q.reset();
+    if (!state) {
+      std::cerr << "smtpscope: " << state.message() << '\n';
+      return 1;
+    }
     s.verdict = judge(s);
   }
   std::stable_sort(servers.begin(), servers.end(), [](const Server& a, const Server& b) {

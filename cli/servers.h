@@ -7,9 +7,11 @@
 
 #include <string>
 
+#include "database_access.h"
+
 namespace smtpscope::cli {
 
-// database: the file's path.
-int run_servers(const std::string& database, const std::string& format);
+// database: an SQLite file or a PostgreSQL store.
+int run_servers(const StoreLocation& database, const std::string& format);
 
 }  // namespace smtpscope::cli

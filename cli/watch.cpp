@@ -13,6 +13,8 @@
 
 #include "fingerprint.h"
 #include "analysis_worker.h"
+#include "database_access.h"
+#include "pg_url.h"
 #include "ingester.h"
 #include "patterns.h"
 #include "session_facts.h"
@@ -66,6 +68,7 @@ void show(const SessionRecord& s, const analysis::PatternSet& patterns, const Wa
     nlohmann::json line = {{"session", s.id},          {"connect_us", s.connect_us},
                            {"close_us", s.close_us ? nlohmann::json(*s.close_us) : nlohmann::json()},
                            {"client", s.client_addr}, {"helo", helo},
+                           {"host", s.host.empty() ? nlohmann::json() : nlohmann::json(s.host)},
                            {"stages", facts.stages},  {"pattern", pattern.empty() ? nlohmann::json() : nlohmann::json(pattern)},
                            {"helo_quirks", quirks},   {"fingerprint", fp.id},
                            {"fingerprint_changed", changed},
@@ -73,7 +76,9 @@ void show(const SessionRecord& s, const analysis::PatternSet& patterns, const Wa
     std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
     return;
   }
-  const std::string when = clock_text(s.close_us.value_or(s.connect_us));
+  // The mail server, when the store holds several (a PostgreSQL fleet store).
+  const std::string when = clock_text(s.close_us.value_or(s.connect_us)) +
+                           (o.show_host ? fmt::format("  {:<20}", printable(s.host.empty() ? "-" : s.host, 20)) : "");
   std::cout << fmt::format("{}  {:<39} {:<30} {:<28} {}{}{}\n", when,
                            printable(s.client_addr, 39), printable(helo, 30), facts.stages,
                            pattern.empty() ? "-" : pattern,
@@ -82,16 +87,33 @@ void show(const SessionRecord& s, const analysis::PatternSet& patterns, const Wa
             << std::flush;
 }
 
+// The store watched: a PostgreSQL one as it is, an SQLite file created if
+// the daemons have not yet.
+Result<std::unique_ptr<sql::Connection>> open_watched(const WatchOptions& o) {
+  if (pg::is_pg_url(o.database)) return open_store({o.database, o.password_file}, Access::read);
+  auto db = open_database(o.database, 5000);
+  if (!db) return db.status();
+  return sql::over_sqlite(std::move(db).value());
+}
+
 }  // namespace
 
-int run_watch(const WatchOptions& o) {
+int run_watch(const WatchOptions& asked) {
+  WatchOptions o = asked;
+  o.show_host = o.show_host || pg::is_pg_url(o.database);
   auto rules = analysis::load_rules(o.patterns_file);
   if (!rules) {
     std::cerr << "smtpscope: " << rules.message() << '\n';
     return 2;
   }
   const analysis::PatternSet& patterns = rules.value().patterns;
-  auto db = open_database(o.database, 5000);  // creates it if the daemons have not yet
+  const bool fleet = pg::is_pg_url(o.database);
+  if (fleet && !o.log_file.empty()) {
+    std::cerr << "smtpscope: "
+              << needs_local_file("watch --log", o.database).message() << '\n';
+    return 2;
+  }
+  auto db = open_watched(o);
   if (!db) {
     std::cerr << "smtpscope: " << db.message() << '\n';
     return 1;
@@ -124,6 +146,7 @@ int run_watch(const WatchOptions& o) {
   }
   Shown shown;
   std::int64_t watermark = now_us() - settle_us;
+  bool failing = false;  // said once per outage
   while (!stopping) {
     SessionFilter filter;
     if (!o.client.empty()) filter.client_addr = o.client;
@@ -131,6 +154,18 @@ int run_watch(const WatchOptions& o) {
     filter.limit = 10000;
     const std::int64_t polled = now_us();
     auto sessions = read_sessions(*db.value(), filter);
+    if (!sessions && !failing) {
+      std::cerr << "smtpscope: watch: " << sessions.message()
+                << (fleet ? "; connecting again" : "; trying again") << '\n';
+    }
+    if (sessions && failing) std::cerr << "smtpscope: watch: reading again\n";
+    failing = !sessions;
+    if (!sessions && fleet) {
+      // The server restarted or the network broke: a new connection (the
+      // sessions of the outage are shown once it is back: the watermark
+      // stays).
+      if (auto again = open_watched(o)) db.value() = std::move(again).value();
+    }
     if (sessions) {
       for (const auto& s : sessions.value()) {
         // Shown once it has ended and the sensors had a moment to report.

@@ -1,9 +1,11 @@
 #include "session_reader.h"
 
+#include "sql_dialect.h"
+
 namespace smtpscope {
 namespace {
 
-std::optional<std::int64_t> optional_int(const sqlite::Statement& row, int column) {
+std::optional<std::int64_t> optional_int(const sql::Statement& row, int column) {
   if (row.column_is_null(column)) return std::nullopt;
   return row.column_int(column);
 }
@@ -15,20 +17,23 @@ constexpr const char* transactions_query =
 // A row with set_id or base_id holds a patch against that attribute set or
 // whole row of its session (schema 9); the order reads `clock` from the
 // attributes made whole.
-constexpr const char* events_query =
-    "SELECT e.source, e.stage, e.time_us, t.seq, e.argument, CASE"
-    " WHEN e.set_id IS NOT NULL THEN json_patch(a.attributes, e.attributes)"
-    " WHEN e.base_id IS NOT NULL THEN json_patch(b.attributes, e.attributes)"
-    " ELSE e.attributes END AS whole FROM event_rows e"
-    " LEFT JOIN attribute_sets a ON a.id = e.set_id"
-    " LEFT JOIN event_rows b ON b.id = e.base_id"
-    " LEFT JOIN transactions t ON t.id = e.transaction_id"
-    " WHERE e.session_id = ?1 ORDER BY e.time_us + CASE WHEN e.source = 'log' AND"
-    " json_extract(whole, '$.clock') = 'second' THEN 999999 ELSE 0 END, e.id";
+std::string events_query(sql::Dialect d) {
+  const std::string patch(sql::json_patch_function(d));
+  return "SELECT source, stage, time_us, seq, argument, whole FROM (SELECT e.id, e.source,"
+         " e.stage, e.time_us, t.seq, e.argument, CASE"
+         " WHEN e.set_id IS NOT NULL THEN " + patch + "(a.attributes, e.attributes)"
+         " WHEN e.base_id IS NOT NULL THEN " + patch + "(b.attributes, e.attributes)"
+         " ELSE e.attributes END AS whole FROM event_rows e"
+         " LEFT JOIN attribute_sets a ON a.id = e.set_id"
+         " LEFT JOIN event_rows b ON b.id = e.base_id"
+         " LEFT JOIN transactions t ON t.id = e.transaction_id"
+         " WHERE e.session_id = ?1) AS r ORDER BY time_us + CASE WHEN source = 'log' AND " +
+         sql::json_member_text(d, "whole", "clock") + " = 'second' THEN 999999 ELSE 0 END, id";
+}
 
 // Both take a statement prepared once for all sessions (preparing one per
 // session was a third of `smtpscope clients`, measured with perf).
-Status read_transactions(sqlite::Statement& q, SessionRecord& session) {
+Status read_transactions(sql::Statement& q, SessionRecord& session) {
   q.bind(1, session.id);
   for (;;) {
     auto row = q.step();
@@ -43,7 +48,7 @@ Status read_transactions(sqlite::Statement& q, SessionRecord& session) {
   }
 }
 
-Status read_events(sqlite::Statement& q, SessionRecord& session) {
+Status read_events(sql::Statement& q, SessionRecord& session) {
   q.bind(1, session.id);
   for (;;) {
     auto row = q.step();
@@ -68,7 +73,7 @@ std::string id_list(const std::vector<std::int64_t>& ids) {
 // client_addr = ?1)" kept SQLite from the sessions_by_client index, so one
 // client's report scanned every session (measured: 9.9 s at 10M sessions).
 std::string sessions_query(const SessionFilter& filter) {
-  std::string where = "1";
+  std::string where = "1 = 1";
   if (filter.client_addr) where += " AND client_addr = ?1";
   if (filter.since_us) where += " AND connect_us >= ?2";
   if (filter.closed_since_us) where += " AND close_us >= ?4";
@@ -77,10 +82,11 @@ std::string sessions_query(const SessionFilter& filter) {
   return "SELECT * FROM (SELECT id, client_addr, client_port, client_name, server_addr,"
          " server_port, connect_us, close_us, helo, partial, coalesce(protocol, ''),"
          " coalesce(host, '') FROM sessions"
-         " WHERE " + where + " ORDER BY connect_us DESC, id DESC LIMIT ?3) ORDER BY connect_us, id";
+         " WHERE " + where + " ORDER BY connect_us DESC, id DESC LIMIT ?3) AS recent"
+         " ORDER BY connect_us, id";
 }
 
-SessionRecord session_of(const sqlite::Statement& q) {
+SessionRecord session_of(const sql::Statement& q) {
   SessionRecord s;
   s.id = q.column_int(0);
   s.client_addr = q.column_text(1);
@@ -99,7 +105,7 @@ SessionRecord session_of(const sqlite::Statement& q) {
 
 // The three statements step side by side: each session is complete, with
 // its transactions and events, before the next row is read.
-Status visit_in_transaction(sqlite::Database& db, const SessionFilter& filter,
+Status visit_in_transaction(sql::Connection& db, const SessionFilter& filter,
                             const SessionVisitor& visit) {
   auto query = db.prepare(sessions_query(filter));
   if (!query) return query.status();
@@ -111,7 +117,7 @@ Status visit_in_transaction(sqlite::Database& db, const SessionFilter& filter,
   if (filter.host) q.bind(5, *filter.host);
   auto transactions = db.prepare(transactions_query);
   if (!transactions) return transactions.status();
-  auto events = db.prepare(events_query);
+  auto events = db.prepare(events_query(db.dialect()));
   if (!events) return events.status();
   for (;;) {
     auto row = q.step();
@@ -130,7 +136,7 @@ Status visit_in_transaction(sqlite::Database& db, const SessionFilter& filter,
 // One read transaction for the whole read: the sessions and their events
 // are from one moment, and SQLite takes its read lock once instead of once
 // per statement (two fcntl calls each; ~20% of `smtpscope clients`).
-Status for_each_session(sqlite::Database& db, const SessionFilter& filter,
+Status for_each_session(sql::Connection& db, const SessionFilter& filter,
                         const SessionVisitor& visit) {
   if (db.in_transaction()) return visit_in_transaction(db, filter, visit);
   if (Status begun = db.exec("BEGIN"); !begun) return begun.context("begin reading");
@@ -139,7 +145,7 @@ Status for_each_session(sqlite::Database& db, const SessionFilter& filter,
   return visited;
 }
 
-Result<std::vector<SessionRecord>> read_sessions(sqlite::Database& db, const SessionFilter& filter) {
+Result<std::vector<SessionRecord>> read_sessions(sql::Connection& db, const SessionFilter& filter) {
   std::vector<SessionRecord> sessions;
   Status read = for_each_session(db, filter, [&sessions](SessionRecord session) {
     sessions.push_back(std::move(session));
@@ -147,6 +153,15 @@ Result<std::vector<SessionRecord>> read_sessions(sqlite::Database& db, const Ses
   });
   if (!read) return read;
   return sessions;
+}
+
+Status for_each_session(sqlite::Database& db, const SessionFilter& filter,
+                        const SessionVisitor& visit) {
+  return for_each_session(*sql::over_sqlite(db), filter, visit);
+}
+
+Result<std::vector<SessionRecord>> read_sessions(sqlite::Database& db, const SessionFilter& filter) {
+  return read_sessions(*sql::over_sqlite(db), filter);
 }
 
 }  // namespace smtpscope

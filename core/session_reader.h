@@ -2,7 +2,8 @@
 // events in order (a log line stamped in whole seconds is ordered by the end
 // of its second, when it had certainly happened), for views and reports.
 // Read-only, in one read transaction, so it can run while the daemons write
-// (WAL). for_each_session holds one session at a time (a view of a million
+// (WAL), or while other hosts write to a PostgreSQL store (sql_connection.h).
+// for_each_session holds one session at a time (a view of a million
 // sessions streams them); read_sessions gathers them all.
 #pragma once
 
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "result.h"
+#include "sql_connection.h"
 #include "sqlite.h"
 
 namespace smtpscope {
@@ -67,6 +69,10 @@ struct SessionFilter {
 // events; an error it returns ends the read and is returned.
 using SessionVisitor = std::function<Status(SessionRecord)>;
 
+Status for_each_session(sql::Connection& db, const SessionFilter& filter,
+                        const SessionVisitor& visit);
+Result<std::vector<SessionRecord>> read_sessions(sql::Connection& db, const SessionFilter& filter);
+// The same on an SQLite database.
 Status for_each_session(sqlite::Database& db, const SessionFilter& filter,
                         const SessionVisitor& visit);
 Result<std::vector<SessionRecord>> read_sessions(sqlite::Database& db, const SessionFilter& filter);
