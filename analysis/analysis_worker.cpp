@@ -19,7 +19,7 @@ Result<std::unique_ptr<AnalysisWorker>> AnalysisWorker::start(const std::string&
                                                               int busy_timeout_ms,
                                                               AnalysisRules rules,
                                                               std::chrono::milliseconds interval) {
-  auto db = sqlite::Database::open(path, false, busy_timeout_ms);
+  auto db = open_for_analysis(path, busy_timeout_ms);
   if (!db) return db.status().context("analysis worker");
   const std::string lock_path = path + "-analysis.lock";
   const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);

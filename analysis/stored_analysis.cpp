@@ -256,6 +256,17 @@ Result<std::int64_t> resume_point(sqlite::Database& db, const std::string& key) 
 
 }  // namespace
 
+Result<std::unique_ptr<sqlite::Database>> open_for_analysis(const std::string& path,
+                                                           int busy_timeout_ms) {
+  auto db = sqlite::Database::open(path, false, busy_timeout_ms);
+  if (!db) return db.status();
+  if (Status tuned = db.value()->exec("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768");
+      !tuned) {
+    return tuned.context("tune the analysis connection to " + path);
+  }
+  return std::move(db).value();
+}
+
 Result<AnalysisRules> load_rules(const std::string& file) {
   AnalysisRules rules;
   std::string text = builtin_patterns_yaml();

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -29,6 +30,15 @@ struct AnalysisRules {
   PatternSet patterns;
   std::string digest;  // of the patterns' text: which rules made an analysis
 };
+
+// A connection to the (already migrated) database at path for the analysis
+// to write through: synchronous = NORMAL like the daemons' writers (WAL keeps
+// it consistent; a power cut may lose the last passes, which the watermarks
+// then redo), and a page cache that holds a whole pass's changed pages (with
+// SQLite's 2 MiB default a 5,000-session pass spilled pages into the WAL
+// before its commit: measured 25% of an ingest's analysis).
+Result<std::unique_ptr<sqlite::Database>> open_for_analysis(const std::string& path,
+                                                           int busy_timeout_ms);
 
 // The patterns in `file`, or the built-in ones when it is empty.
 Result<AnalysisRules> load_rules(const std::string& file);

@@ -51,7 +51,7 @@ Result<Config> ingest_config(const std::string& config_path) {
 // or ingest analyses them.
 void analyse_ended_sessions(const IngestCommand& command, const analysis::AnalysisRules& rules,
                             bool show_progress) {
-  auto db = sqlite::Database::open(command.database, false, command.busy_timeout_ms);
+  auto db = analysis::open_for_analysis(command.database, command.busy_timeout_ms);
   auto done = db ? analysis::analyse_pending(*db.value(), rules, false,
                                              show_progress ? progress_bar("analysing") : nullptr)
                  : Result<std::int64_t>(db.status());
