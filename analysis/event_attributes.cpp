@@ -1,0 +1,119 @@
+#include "event_attributes.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+namespace smtpscope::analysis {
+namespace {
+
+// A JSON string at `at` (its opening quote) in the fast path's subset:
+// printable ASCII and the escapes \" \\ \/ \b \f \n \r \t. Moves `at` past
+// the closing quote; nothing when the string is outside that subset.
+std::optional<std::string> fast_string(std::string_view json, std::size_t& at) {
+  if (at >= json.size() || json[at] != '"') return std::nullopt;
+  std::string out;
+  for (std::size_t i = at + 1; i < json.size(); ++i) {
+    const auto c = static_cast<unsigned char>(json[i]);
+    if (c == '"') {
+      at = i + 1;
+      return out;
+    }
+    if (c < 0x20 || c >= 0x80) return std::nullopt;
+    if (c != '\\') {
+      out += static_cast<char>(c);
+      continue;
+    }
+    if (++i >= json.size()) return std::nullopt;
+    switch (json[i]) {
+      case '"': out += '"'; break;
+      case '\\': out += '\\'; break;
+      case '/': out += '/'; break;
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      default: return std::nullopt;  // \u and anything else: the full parser
+    }
+  }
+  return std::nullopt;
+}
+
+// The compact object {"name":"value",...} the store writes, or nothing.
+std::optional<std::vector<EventAttributes::Item>> fast_object(std::string_view json) {
+  std::vector<EventAttributes::Item> items;
+  if (json.size() < 2 || json.front() != '{') return std::nullopt;
+  std::size_t at = 1;
+  if (json[at] == '}') return at + 1 == json.size() ? std::optional(items) : std::nullopt;
+  for (;;) {
+    auto name = fast_string(json, at);
+    if (!name || at >= json.size() || json[at] != ':') return std::nullopt;
+    ++at;
+    auto value = fast_string(json, at);
+    if (!value || at >= json.size()) return std::nullopt;
+    items.push_back({std::move(*name), std::move(*value), true});
+    if (json[at] == '}') return at + 1 == json.size() ? std::optional(items) : std::nullopt;
+    if (json[at] != ',') return std::nullopt;
+    ++at;
+  }
+}
+
+std::vector<EventAttributes::Item> full_object(std::string_view json) {
+  std::vector<EventAttributes::Item> items;
+  const auto parsed = nlohmann::json::parse(json, nullptr, false);
+  if (!parsed.is_object()) return items;
+  for (const auto& [name, value] : parsed.items()) {
+    if (value.is_string()) {
+      items.push_back({name, value.get<std::string>(), true});
+    } else {
+      items.push_back({name, {}, false});
+    }
+  }
+  return items;
+}
+
+// Ordered by name, the last of a repeated name kept (as nlohmann keeps it).
+void order_by_name(std::vector<EventAttributes::Item>& items) {
+  std::stable_sort(items.begin(), items.end(),
+                   [](const auto& a, const auto& b) { return a.name < b.name; });
+  std::vector<EventAttributes::Item> kept;
+  kept.reserve(items.size());
+  for (auto& item : items) {
+    if (!kept.empty() && kept.back().name == item.name) {
+      kept.back() = std::move(item);
+    } else {
+      kept.push_back(std::move(item));
+    }
+  }
+  items = std::move(kept);
+}
+
+}  // namespace
+
+EventAttributes::EventAttributes(std::string_view json) {
+  if (auto fast = fast_object(json)) {
+    items_ = std::move(*fast);
+    order_by_name(items_);
+  } else {
+    items_ = full_object(json);
+  }
+}
+
+const EventAttributes::Item* EventAttributes::find(std::string_view name) const {
+  const auto at = std::lower_bound(items_.begin(), items_.end(), name,
+                                   [](const Item& item, std::string_view n) { return item.name < n; });
+  return at != items_.end() && at->name == name ? &*at : nullptr;
+}
+
+const std::string* EventAttributes::string_value(std::string_view name) const {
+  const Item* item = find(name);
+  return item && item->is_string ? &item->value : nullptr;
+}
+
+std::string EventAttributes::text(std::string_view name) const {
+  const std::string* value = string_value(name);
+  return value ? *value : std::string();
+}
+
+}  // namespace smtpscope::analysis
