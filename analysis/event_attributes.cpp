@@ -1,11 +1,24 @@
 #include "event_attributes.h"
 
-#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 namespace smtpscope::analysis {
 namespace {
+
+// A repeated name keeps its last value (as nlohmann does) in its first
+// place; objects are small (a dozen names), so a scan beats a sort.
+void add(std::vector<EventAttributes::Item>& items, std::string name, std::string value,
+         bool is_string) {
+  for (auto& item : items) {
+    if (item.name == name) {
+      item.value = std::move(value);
+      item.is_string = is_string;
+      return;
+    }
+  }
+  items.push_back({std::move(name), std::move(value), is_string});
+}
 
 // A JSON string at `at` (its opening quote) in the fast path's subset:
 // printable ASCII and the escapes \" \\ \/ \b \f \n \r \t. Moves `at` past
@@ -43,6 +56,7 @@ std::optional<std::string> fast_string(std::string_view json, std::size_t& at) {
 // The compact object {"name":"value",...} the store writes, or nothing.
 std::optional<std::vector<EventAttributes::Item>> fast_object(std::string_view json) {
   std::vector<EventAttributes::Item> items;
+  items.reserve(16);
   if (json.size() < 2 || json.front() != '{') return std::nullopt;
   std::size_t at = 1;
   if (json[at] == '}') return at + 1 == json.size() ? std::optional(items) : std::nullopt;
@@ -52,7 +66,7 @@ std::optional<std::vector<EventAttributes::Item>> fast_object(std::string_view j
     ++at;
     auto value = fast_string(json, at);
     if (!value || at >= json.size()) return std::nullopt;
-    items.push_back({std::move(*name), std::move(*value), true});
+    add(items, std::move(*name), std::move(*value), true);
     if (json[at] == '}') return at + 1 == json.size() ? std::optional(items) : std::nullopt;
     if (json[at] != ',') return std::nullopt;
     ++at;
@@ -64,29 +78,9 @@ std::vector<EventAttributes::Item> full_object(std::string_view json) {
   const auto parsed = nlohmann::json::parse(json, nullptr, false);
   if (!parsed.is_object()) return items;
   for (const auto& [name, value] : parsed.items()) {
-    if (value.is_string()) {
-      items.push_back({name, value.get<std::string>(), true});
-    } else {
-      items.push_back({name, {}, false});
-    }
+    add(items, name, value.is_string() ? value.get<std::string>() : "", value.is_string());
   }
   return items;
-}
-
-// Ordered by name, the last of a repeated name kept (as nlohmann keeps it).
-void order_by_name(std::vector<EventAttributes::Item>& items) {
-  std::stable_sort(items.begin(), items.end(),
-                   [](const auto& a, const auto& b) { return a.name < b.name; });
-  std::vector<EventAttributes::Item> kept;
-  kept.reserve(items.size());
-  for (auto& item : items) {
-    if (!kept.empty() && kept.back().name == item.name) {
-      kept.back() = std::move(item);
-    } else {
-      kept.push_back(std::move(item));
-    }
-  }
-  items = std::move(kept);
 }
 
 }  // namespace
@@ -94,16 +88,16 @@ void order_by_name(std::vector<EventAttributes::Item>& items) {
 EventAttributes::EventAttributes(std::string_view json) {
   if (auto fast = fast_object(json)) {
     items_ = std::move(*fast);
-    order_by_name(items_);
   } else {
     items_ = full_object(json);
   }
 }
 
 const EventAttributes::Item* EventAttributes::find(std::string_view name) const {
-  const auto at = std::lower_bound(items_.begin(), items_.end(), name,
-                                   [](const Item& item, std::string_view n) { return item.name < n; });
-  return at != items_.end() && at->name == name ? &*at : nullptr;
+  for (const Item& item : items_) {
+    if (item.name == name) return &item;
+  }
+  return nullptr;
 }
 
 const std::string* EventAttributes::string_value(std::string_view name) const {

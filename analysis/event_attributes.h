@@ -5,6 +5,7 @@
 // reads: text the fast path does not know (numbers, nesting, \u escapes,
 // bytes above 0x7F, white space) goes through nlohmann; text that is not a
 // JSON object gives no attributes; a repeated name keeps its last value.
+// Lookups scan (an event has a dozen attributes).
 // Pure; a value object, not shared between threads while being built.
 #pragma once
 
@@ -29,7 +30,7 @@ class EventAttributes {
   // The value of `name` when it is a string, else nullptr.
   const std::string* string_value(std::string_view name) const;
   bool contains(std::string_view name) const { return find(name) != nullptr; }
-  // Every attribute, ordered by name, each name once.
+  // Every attribute, each name once, in the order the text first names it.
   const std::vector<Item>& items() const { return items_; }
 
  private:

@@ -2,13 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 namespace smtpscope::analysis {
 namespace {
 
 // What the analysis read before EventAttributes: nlohmann's document, each
-// member as (name, value if a string, is a string), in its order.
+// member as (name, value if a string, is a string), ordered by name.
 std::vector<EventAttributes::Item> as_nlohmann_reads(const std::string& json) {
   std::vector<EventAttributes::Item> out;
   const auto parsed = nlohmann::json::parse(json, nullptr, false);
@@ -23,7 +24,8 @@ void expect_same_as_nlohmann(const std::string& json) {
   SCOPED_TRACE(json);
   const auto expected = as_nlohmann_reads(json);
   const EventAttributes attributes(json);
-  const auto& got = attributes.items();
+  auto got = attributes.items();
+  std::sort(got.begin(), got.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   ASSERT_EQ(got.size(), expected.size());
   for (std::size_t i = 0; i < got.size(); ++i) {
     EXPECT_EQ(got[i].name, expected[i].name);
@@ -43,8 +45,8 @@ TEST(EventAttributes, ReadsTheStoresCompactObject) {
   ASSERT_NE(a.string_value("program"), nullptr);
   EXPECT_EQ(a.string_value("missing"), nullptr);
   ASSERT_EQ(a.items().size(), 3u);
-  EXPECT_EQ(a.items()[0].name, "client_addr");  // ordered by name
-  EXPECT_EQ(a.items()[2].name, "program");
+  EXPECT_EQ(a.items()[0].name, "client_addr");  // in the text's order
+  EXPECT_EQ(a.items()[2].name, "ehlo");
 }
 
 TEST(EventAttributes, EscapesAreUndone) {
