@@ -389,7 +389,8 @@ Result<std::unique_ptr<sqlite::Database>> open_for_analysis(const std::string& p
                                                            int busy_timeout_ms) {
   auto db = sqlite::Database::open(path, false, busy_timeout_ms);
   if (!db) return db.status();
-  if (Status tuned = db.value()->exec("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768");
+  if (Status tuned = db.value()->exec(
+          "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 10000");
       !tuned) {
     return tuned.context("tune the analysis connection to " + path);
   }
