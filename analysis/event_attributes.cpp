@@ -26,18 +26,23 @@ void add(std::vector<EventAttributes::Item>& items, std::string name, std::strin
 std::optional<std::string> fast_string(std::string_view json, std::size_t& at) {
   if (at >= json.size() || json[at] != '"') return std::nullopt;
   std::string out;
-  for (std::size_t i = at + 1; i < json.size(); ++i) {
+  std::size_t i = at + 1;
+  while (i < json.size()) {
+    std::size_t run = i;  // plain characters, appended at once
+    while (run < json.size()) {
+      const auto c = static_cast<unsigned char>(json[run]);
+      if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
+      ++run;
+    }
+    out.append(json.data() + i, run - i);
+    i = run;
+    if (i >= json.size()) break;
     const auto c = static_cast<unsigned char>(json[i]);
     if (c == '"') {
       at = i + 1;
       return out;
     }
-    if (c < 0x20 || c >= 0x80) return std::nullopt;
-    if (c != '\\') {
-      out += static_cast<char>(c);
-      continue;
-    }
-    if (++i >= json.size()) return std::nullopt;
+    if (c != '\\' || ++i >= json.size()) return std::nullopt;  // control or non-ASCII byte
     switch (json[i]) {
       case '"': out += '"'; break;
       case '\\': out += '\\'; break;
@@ -49,6 +54,7 @@ std::optional<std::string> fast_string(std::string_view json, std::size_t& at) {
       case 't': out += '\t'; break;
       default: return std::nullopt;  // \u and anything else: the full parser
     }
+    ++i;
   }
   return std::nullopt;
 }
