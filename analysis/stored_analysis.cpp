@@ -7,6 +7,7 @@
 #include <mutex>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "clock.h"
@@ -178,7 +179,43 @@ struct Writer {
   sqlite::Statement still_open;
   sqlite::Statement no_longer_pending;
   std::unordered_map<std::string, std::string> fingerprints;  // written in this pass
+  // Of the pass's sessions, those with a row to replace and those waiting:
+  // the others need no DELETE (two statements less per session).
+  std::unordered_set<std::int64_t> analysed_before, waiting;
 };
+
+// Ids the program chose (never text from outside), written into the SQL.
+std::string id_list(const std::vector<Concluded>& concluded) {
+  std::string out = "NULL";
+  for (const Concluded& c : concluded) out += "," + std::to_string(c.session_id);
+  return out;
+}
+
+Result<std::unordered_set<std::int64_t>> ids_in(sqlite::Database& db, const std::string& sql) {
+  auto q = db.prepare(sql);
+  if (!q) return q.status();
+  std::unordered_set<std::int64_t> out;
+  for (;;) {
+    auto row = q.value().step();
+    if (!row) return row.status();
+    if (!row.value()) return out;
+    out.insert(q.value().column_int(0));
+  }
+}
+
+// Which of the pass's sessions are analysed or waiting now (under the write lock).
+Status note_rows(sqlite::Database& db, Writer& w, const std::vector<Concluded>& concluded) {
+  const std::string ids = id_list(concluded);
+  auto analysed = ids_in(db, "SELECT session_id FROM session_analysis WHERE session_id IN (" +
+                                 ids + ")");
+  if (!analysed) return analysed.status();
+  auto waiting =
+      ids_in(db, "SELECT session_id FROM analysis_open WHERE session_id IN (" + ids + ")");
+  if (!waiting) return waiting.status();
+  w.analysed_before = std::move(analysed).value();
+  w.waiting = std::move(waiting).value();
+  return Status::ok();
+}
 
 Result<Writer> prepare_writer(sqlite::Database& db) {
   auto all = db.prepare_all({
@@ -201,7 +238,7 @@ Result<Writer> prepare_writer(sqlite::Database& db) {
   if (!all) return all.status();
   auto& s = all.value();
   return Writer{std::move(s[0]), std::move(s[1]), std::move(s[2]),
-                std::move(s[3]), std::move(s[4]), std::move(s[5]), {}};
+                std::move(s[3]), std::move(s[4]), std::move(s[5]), {}, {}, {}};
 }
 
 // The client's timing as of this session, kept if it is its newest.
@@ -216,9 +253,14 @@ Status store_timing(Writer& w, const Concluded& c) {
 }
 
 Status write_one(Writer& w, const Concluded& c, std::int64_t analysed_us) {
-  if (c.waits) return w.still_open.bind(1, c.session_id).run();
-  if (Status s = w.no_longer_pending.bind(1, c.session_id).run(); !s) return s;
-  if (Status s = w.remove.bind(1, c.session_id).run(); !s) return s;
+  const bool waiting = w.waiting.contains(c.session_id);
+  if (c.waits) return waiting ? Status::ok() : w.still_open.bind(1, c.session_id).run();
+  if (waiting) {
+    if (Status s = w.no_longer_pending.bind(1, c.session_id).run(); !s) return s;
+  }
+  if (w.analysed_before.contains(c.session_id)) {
+    if (Status s = w.remove.bind(1, c.session_id).run(); !s) return s;
+  }
   Status inserted =
       w.insert.bind(1, c.session_id)
           .bind(2, c.client_addr)
@@ -302,6 +344,7 @@ Result<std::int64_t> analyse_ids(sqlite::Database& db, const AnalysisRules& rule
     }
     const std::int64_t analysed_us = SystemClock().now_us();
     std::int64_t analysed = 0;
+    if (Status s = note_rows(db, writer.value(), early->concluded); !s) return s;
     for (const Concluded& c : early->concluded) {
       if (Status s = write_one(writer.value(), c, analysed_us); !s) return s;
       analysed += c.waits ? 0 : 1;
