@@ -18,8 +18,9 @@ namespace smtpscope::analysis {
 Result<std::unique_ptr<AnalysisWorker>> AnalysisWorker::start(const std::string& path,
                                                               int busy_timeout_ms,
                                                               AnalysisRules rules,
-                                                              std::chrono::milliseconds interval) {
-  auto db = sqlite::Database::open(path, false, busy_timeout_ms);
+                                                              std::chrono::milliseconds interval,
+                                                              Options options) {
+  auto db = open_for_analysis(path, busy_timeout_ms);
   if (!db) return db.status().context("analysis worker");
   const std::string lock_path = path + "-analysis.lock";
   const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
@@ -28,7 +29,7 @@ Result<std::unique_ptr<AnalysisWorker>> AnalysisWorker::start(const std::string&
                                      std::strerror(errno)));
   }
   return std::unique_ptr<AnalysisWorker>(
-      new AnalysisWorker(std::move(db).value(), std::move(rules), interval, lock_fd));
+      new AnalysisWorker(std::move(db).value(), std::move(rules), interval, lock_fd, options));
 }
 
 Result<std::unique_ptr<AnalysisWorker>> AnalysisWorker::from_config(const Config& config) {
@@ -40,14 +41,27 @@ Result<std::unique_ptr<AnalysisWorker>> AnalysisWorker::from_config(const Config
 }
 
 AnalysisWorker::AnalysisWorker(std::unique_ptr<sqlite::Database> db, AnalysisRules rules,
-                               std::chrono::milliseconds interval, int lock_fd)
-    : db_(std::move(db)), lock_fd_(lock_fd), rules_(std::move(rules)), interval_(interval) {
+                               std::chrono::milliseconds interval, int lock_fd, Options options)
+    : db_(std::move(db)),
+      lock_fd_(lock_fd),
+      rules_(std::move(rules)),
+      interval_(interval),
+      options_(std::move(options)) {
+  options_.pass.open_too = false;
   thread_ = std::thread([this] { run(); });
 }
 
 AnalysisWorker::~AnalysisWorker() {
   stop();
   ::close(lock_fd_);
+}
+
+void AnalysisWorker::nudge() {
+  {
+    std::lock_guard lock(mutex_);
+    nudged_ = true;
+  }
+  wake_.notify_all();
 }
 
 void AnalysisWorker::stop() {
@@ -63,12 +77,14 @@ void AnalysisWorker::run() {
   // The lowest CPU priority for this thread alone (Linux: nice is per
   // thread): on a busy machine Postfix and the recording threads go first
   // and the analysis catches up when the CPU is free.
-  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19) != 0) {
+  if (options_.lowest_priority &&
+      ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19) != 0) {
     spdlog::debug("analysis event=nice-failed reason={}", log_quoted(std::strerror(errno)));
   }
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    wake_.wait_for(lock, interval_, [this] { return stopping_; });
+    wake_.wait_for(lock, interval_, [this] { return stopping_ || nudged_; });
+    nudged_ = false;
     lock.unlock();
     pass();
     lock.lock();
@@ -77,7 +93,7 @@ void AnalysisWorker::run() {
 
 void AnalysisWorker::pass() {
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) return;  // another worker's turn
-  auto done = analyse_pending(*db_, rules_, false);
+  auto done = analyse_pending(*db_, rules_, options_.pass);
   ::flock(lock_fd_, LOCK_UN);
   if (done) {
     analysed_ += done.value();

@@ -8,7 +8,9 @@
 // next interval; it never stops the process that owns the worker. Several
 // workers on one database (the milter's and the policy server's) take turns:
 // a pass runs only while it holds an advisory lock on DATABASE-analysis.lock,
-// and a worker that finds it held skips that pass.
+// and a worker that finds it held skips that pass. `smtpscope ingest` runs
+// one beside its reading, at normal priority, woken by each committed batch
+// (nudge), its passes in order and read before they write (PendingPass).
 #pragma once
 
 #include <atomic>
@@ -31,9 +33,19 @@ namespace smtpscope::analysis {
 class AnalysisWorker {
  public:
   // Opens its own connection to the (already migrated) database at path.
+  struct Options {
+    PendingPass pass;             // each pass's (never open_too: that is for commands)
+    bool lowest_priority = true;  // nice 19: the daemons serve Postfix first
+  };
   static Result<std::unique_ptr<AnalysisWorker>> start(const std::string& path,
                                                        int busy_timeout_ms, AnalysisRules rules,
-                                                       std::chrono::milliseconds interval);
+                                                       std::chrono::milliseconds interval,
+                                                       Options options);
+  static Result<std::unique_ptr<AnalysisWorker>> start(const std::string& path,
+                                                       int busy_timeout_ms, AnalysisRules rules,
+                                                       std::chrono::milliseconds interval) {
+    return start(path, busy_timeout_ms, std::move(rules), interval, Options());
+  }
   ~AnalysisWorker();
   AnalysisWorker(const AnalysisWorker&) = delete;
   AnalysisWorker& operator=(const AnalysisWorker&) = delete;
@@ -42,13 +54,15 @@ class AnalysisWorker {
   // analysis.patterns_file), or nullptr when it is 0.
   static Result<std::unique_ptr<AnalysisWorker>> from_config(const Config& config);
 
+  // Runs a pass now (when the thread is in one, right after it).
+  void nudge();
   // Runs a last pass and joins the thread; later calls do nothing.
   void stop();
   std::int64_t analysed() const { return analysed_.load(); }
 
  private:
   AnalysisWorker(std::unique_ptr<sqlite::Database> db, AnalysisRules rules,
-                 std::chrono::milliseconds interval, int lock_fd);
+                 std::chrono::milliseconds interval, int lock_fd, Options options);
   void run();
   void pass();
 
@@ -56,9 +70,11 @@ class AnalysisWorker {
   int lock_fd_;
   AnalysisRules rules_;
   std::chrono::milliseconds interval_;
+  Options options_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  bool nudged_ = false;
   std::atomic<std::int64_t> analysed_{0};
   RateLimiter failures_{std::chrono::seconds(60)};
   std::thread thread_;

@@ -4,8 +4,9 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <set>
+
+#include "event_attributes.h"
 
 namespace smtpscope::analysis {
 namespace {
@@ -50,11 +51,8 @@ Sensed sensed(const SessionRecord& s) {
   Sensed out;
   for (const EventRecord& e : s.events) {
     if (e.source != "milter" && e.source != "policy") continue;
-    const auto a = nlohmann::json::parse(e.attributes_json, nullptr, false);
-    if (!a.is_object()) continue;
-    auto get = [&a](const char* name) {
-      return a.contains(name) && a[name].is_string() ? a[name].get<std::string>() : "";
-    };
+    const EventAttributes a(e.attributes_json);
+    auto get = [&a](const char* name) { return a.text(name); };
     if (!get("{tls_version}").empty() || !get("encryption_protocol").empty()) out.tls = true;
     if (!get("{auth_type}").empty() || !get("sasl_method").empty()) out.auth = true;
     if (e.stage == "header" && out.mailer.empty()) out.mailer = e.argument.substr(0, 40);

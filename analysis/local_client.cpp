@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <nlohmann/json.hpp>
+
+#include "event_attributes.h"
 
 namespace smtpscope::analysis {
 namespace {
@@ -16,12 +17,10 @@ bool all_digits(std::string_view text) {
 // xforward in the counters of a log event, or a tag naming a port.
 bool shows_reinjection(const EventRecord& e) {
   if (e.source != "log") return false;
-  const auto attributes = nlohmann::json::parse(e.attributes_json, nullptr, false);
-  if (!attributes.is_object()) return false;
+  const EventAttributes attributes(e.attributes_json);
   if (e.stage == "close" && attributes.contains("xforward")) return true;
-  const auto program = attributes.find("program");
-  return program != attributes.end() && program->is_string() &&
-         tag_names_a_port(program->get<std::string>());
+  const std::string* program = attributes.string_value("program");
+  return program && tag_names_a_port(*program);
 }
 
 }  // namespace

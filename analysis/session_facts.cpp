@@ -5,9 +5,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <nlohmann/json.hpp>
 #include <unordered_map>
 #include <unordered_set>
+
+#include "event_attributes.h"
 
 namespace smtpscope::analysis {
 namespace {
@@ -24,16 +25,11 @@ bool is_counter_value(std::string_view value) {
   return digits(value.substr(0, slash)) && digits(value.substr(slash + 1));
 }
 
-using Attributes = nlohmann::json;
+using Attributes = EventAttributes;
 
-Attributes attributes_of(const EventRecord& e) {
-  auto parsed = Attributes::parse(e.attributes_json, nullptr, false);
-  return parsed.is_object() ? parsed : Attributes::object();
-}
+Attributes attributes_of(const EventRecord& e) { return Attributes(e.attributes_json); }
 
-std::string text(const Attributes& a, const char* name) {
-  return a.contains(name) && a[name].is_string() ? a[name].get<std::string>() : "";
-}
+std::string text(const Attributes& a, const char* name) { return a.text(name); }
 
 char letter_of(const EventRecord& e, const Attributes& a) {
   const std::string& s = e.stage;
@@ -65,8 +61,8 @@ std::string render(const std::vector<Token>& tokens, double& max_gap_s) {
 }
 
 std::optional<std::string> sender_of(const Attributes& a) {
-  if (!a.contains("from") || !a["from"].is_string()) return std::nullopt;
-  return a["from"].get<std::string>();
+  const std::string* from = a.string_value("from");
+  return from ? std::optional<std::string>(*from) : std::nullopt;
 }
 
 // A HELO name the log quotes: helo=<...> of a reject line, or the EHLO in
@@ -133,12 +129,12 @@ void read_log(const EventRecord& e, const Attributes& a, SessionFacts& f, LogVie
   }
   if (e.stage == "close") {
     log.disconnected = true;
-    for (auto& [name, value] : a.items()) {
+    for (const auto& [name, value, is_string] : a.items()) {
       static const std::vector<std::string> not_counters = {
           "client_name", "client_addr", "client_port", "program", "pid", "clock", "host"};
-      if (value.is_string() && is_counter_value(value.get<std::string>()) &&
+      if (is_string && is_counter_value(value) &&
           std::find(not_counters.begin(), not_counters.end(), name) == not_counters.end()) {
-        f.log_counters[name] = value.get<std::string>();
+        f.log_counters[name] = value;
       }
     }
   } else if (e.stage == "lost" || e.stage == "timeout" || e.stage == "error_limit") {

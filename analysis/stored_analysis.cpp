@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "clock.h"
@@ -13,6 +16,7 @@
 #include "local_client.h"
 #include "session_facts.h"
 #include "session_reader.h"
+#include "timing_so_far.h"
 
 namespace smtpscope::analysis {
 namespace {
@@ -60,145 +64,302 @@ Status record_rules(sqlite::Database& db, const AnalysisRules& rules) {
   return set_state(db, "analysis_version", std::to_string(analysis_version));
 }
 
-// The statements one session's analysis is written with.
+// One session as a pass concluded it, to be written.
+struct Concluded {
+  std::int64_t session_id = 0;
+  // Not analysed now: still open, or (in order) behind a session of its
+  // client that waits.
+  bool waits = false;
+  std::string client_addr, host;
+  std::int64_t connect_us = 0;
+  std::string stages;
+  std::vector<std::string> patterns;
+  std::string fingerprint, features;
+  std::string helo_quirks;
+  std::int64_t transactions = 0, aborted = 0, delivered = 0, local = 0;
+  ClientTiming timing;
+};
+
+Concluded conclude(const SessionRecord& session, const AnalysisRules& rules,
+                   const ClientTiming& timing) {
+  const SessionFacts facts = facts_of(session);
+  const Fingerprint fingerprint = fingerprint_of(session, facts);
+  Concluded c;
+  c.session_id = session.id;
+  c.client_addr = session.client_addr;
+  c.host = session.host;
+  c.connect_us = session.connect_us;
+  c.stages = facts.stages;
+  for (const auto* p : match_all(rules.patterns, facts, timing)) c.patterns.push_back(p->name);
+  c.fingerprint = fingerprint.id;
+  c.features = fingerprint.readable();
+  std::vector<std::string> quirks;
+  for (auto q : facts.quirks) quirks.emplace_back(to_string(q));
+  c.helo_quirks = joined(quirks);
+  c.transactions = facts.transactions;
+  c.aborted = facts.aborted;
+  c.delivered = facts.delivered;
+  c.local = is_local_reinjection(session);
+  c.timing = timing;
+  return c;
+}
+
+// (connect_us, id): the order a pass meets sessions in.
+using Place = std::pair<std::int64_t, std::int64_t>;
+
+// The clients with a session that waits outside the pass's ids (in
+// analysis_open: open, or left for later), each with its earliest.
+Result<std::unordered_map<std::string, Place>> waiting_outside(sqlite::Database& db,
+                                                               std::vector<std::int64_t> ids) {
+  std::sort(ids.begin(), ids.end());
+  auto q = db.prepare(
+      "SELECT s.client_addr, s.connect_us, s.id FROM analysis_open o"
+      " JOIN sessions s ON s.id = o.session_id");
+  if (!q) return q.status();
+  std::unordered_map<std::string, Place> out;
+  for (;;) {
+    auto row = q.value().step();
+    if (!row) return row.status();
+    if (!row.value()) break;
+    const Place place{q.value().column_int(1), q.value().column_int(2)};
+    if (std::binary_search(ids.begin(), ids.end(), place.second)) continue;
+    auto [at, added] = out.try_emplace(q.value().column_text(0), place);
+    if (!added) at->second = std::min(at->second, place);
+  }
+  return out;
+}
+
+// Reads and concludes the given sessions, in (connect_us, id) order.
+Result<std::vector<Concluded>> conclude_all(sqlite::Database& db, const AnalysisRules& rules,
+                                            const std::vector<std::int64_t>& ids,
+                                            const PendingPass& pass) {
+  SessionFilter filter;
+  filter.limit = ids.size();
+  filter.ids = ids;
+  auto timing = TimingSoFar::prepare(db);
+  if (!timing) return timing.status();
+  std::unordered_map<std::string, Place> waiting;
+  if (pass.in_order) {
+    auto outside = waiting_outside(db, ids);
+    if (!outside) return outside.status();
+    waiting = std::move(outside).value();
+  }
+  std::vector<Concluded> out;
+  out.reserve(ids.size());
+  Status read = for_each_session(db, filter, [&](SessionRecord session) -> Status {
+    const Place place{session.connect_us, session.id};
+    const auto behind = waiting.find(session.client_addr);
+    if ((!pass.open_too && !session.close_us) ||
+        (behind != waiting.end() && behind->second < place)) {
+      Concluded waits;
+      waits.session_id = session.id;
+      waits.waits = true;
+      out.push_back(std::move(waits));
+      if (pass.in_order) {
+        auto [at, added] = waiting.try_emplace(session.client_addr, place);
+        if (!added) at->second = std::min(at->second, place);
+      }
+      return Status::ok();
+    }
+    auto known = timing.value().until(session);
+    if (!known) return known.status();
+    out.push_back(conclude(session, rules, known.value()));
+    return Status::ok();
+  });
+  if (!read) return read;
+  return out;
+}
+
+// The statements a pass's conclusions are written with.
 struct Writer {
   sqlite::Statement remove;
   sqlite::Statement insert;
   sqlite::Statement fingerprint;
-  sqlite::Statement earlier_connects;
   sqlite::Statement client_timing;
-  // Within one write transaction: each client's timing so far (sessions
-  // come mostly in time order) and the fingerprints already written.
-  std::unordered_map<std::string, TimingSums> timing;
-  std::unordered_map<std::string, std::string> fingerprints;
+  sqlite::Statement still_open;
+  sqlite::Statement no_longer_pending;
+  std::unordered_map<std::string, std::string> fingerprints;  // written in this pass
+  // Of the pass's sessions, those with a row to replace and those waiting:
+  // the others need no DELETE (two statements less per session).
+  std::unordered_set<std::int64_t> analysed_before, waiting;
 };
 
-// The client's timing up to and including this session (from its 200
-// sessions before it at most); a later session of a client seen in this
-// transaction adds to what is known of it.
-Result<ClientTiming> timing_until(Writer& w, const SessionRecord& session) {
-  if (auto known = w.timing.find(session.client_addr);
-      known != w.timing.end() && known->second.last_connect_us <= session.connect_us) {
-    known->second.add(session.connect_us);
-    return known->second.timing();
-  }
-  w.earlier_connects.bind(1, session.client_addr).bind(2, session.connect_us);
-  std::vector<std::int64_t> earlier;
+// Ids the program chose (never text from outside), written into the SQL.
+std::string id_list(const std::vector<Concluded>& concluded) {
+  std::string out = "NULL";
+  for (const Concluded& c : concluded) out += "," + std::to_string(c.session_id);
+  return out;
+}
+
+Result<std::unordered_set<std::int64_t>> ids_in(sqlite::Database& db, const std::string& sql) {
+  auto q = db.prepare(sql);
+  if (!q) return q.status();
+  std::unordered_set<std::int64_t> out;
   for (;;) {
-    auto row = w.earlier_connects.step();
+    auto row = q.value().step();
     if (!row) return row.status();
-    if (!row.value()) break;
-    earlier.push_back(w.earlier_connects.column_int(0));
+    if (!row.value()) return out;
+    out.insert(q.value().column_int(0));
   }
-  w.earlier_connects.reset();
-  TimingSums sums;
-  for (auto at = earlier.rbegin(); at != earlier.rend(); ++at) sums.add(*at);
-  sums.add(session.connect_us);
-  w.timing[session.client_addr] = sums;
-  return sums.timing();
+}
+
+// Which of the pass's sessions are analysed or waiting now (under the write lock).
+Status note_rows(sqlite::Database& db, Writer& w, const std::vector<Concluded>& concluded) {
+  const std::string ids = id_list(concluded);
+  auto analysed = ids_in(db, "SELECT session_id FROM session_analysis WHERE session_id IN (" +
+                                 ids + ")");
+  if (!analysed) return analysed.status();
+  auto waiting =
+      ids_in(db, "SELECT session_id FROM analysis_open WHERE session_id IN (" + ids + ")");
+  if (!waiting) return waiting.status();
+  w.analysed_before = std::move(analysed).value();
+  w.waiting = std::move(waiting).value();
+  return Status::ok();
 }
 
 Result<Writer> prepare_writer(sqlite::Database& db) {
   auto all = db.prepare_all({
       "DELETE FROM session_analysis WHERE session_id = ?1",
+      // A session pruned since it was read is not written back.
       "INSERT INTO session_analysis (session_id, client_addr, host, connect_us, stages, pattern,"
       " patterns, fingerprint, helo_quirks, transactions, aborted, delivered, local,"
-      " analysed_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+      " analysed_us) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14"
+      " WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?1)",
       "INSERT INTO fingerprints (id, features) VALUES (?1, ?2)"
       " ON CONFLICT (id) DO UPDATE SET features = excluded.features"
       " WHERE features != excluded.features",
-      // The client's timing before this session: its last sessions' starts.
-      "SELECT connect_us FROM session_analysis WHERE client_addr = ?1 AND connect_us < ?2"
-      " ORDER BY connect_us DESC LIMIT 200",
       "INSERT INTO client_timing (client_addr, last_connect_us, sessions, mean_interval_s,"
       " regular_every_s, burst) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (client_addr) DO"
       " UPDATE SET last_connect_us = excluded.last_connect_us, sessions = excluded.sessions,"
       " mean_interval_s = excluded.mean_interval_s, regular_every_s = excluded.regular_every_s,"
-      " burst = excluded.burst WHERE excluded.last_connect_us >= client_timing.last_connect_us"});
+      " burst = excluded.burst WHERE excluded.last_connect_us >= client_timing.last_connect_us",
+      "INSERT OR IGNORE INTO analysis_open VALUES (?1)",
+      "DELETE FROM analysis_open WHERE session_id = ?1"});
   if (!all) return all.status();
   auto& s = all.value();
-  return Writer{std::move(s[0]), std::move(s[1]), std::move(s[2]), std::move(s[3]),
-                std::move(s[4]), {}, {}};
+  return Writer{std::move(s[0]), std::move(s[1]), std::move(s[2]),
+                std::move(s[3]), std::move(s[4]), std::move(s[5]), {}, {}, {}};
 }
 
 // The client's timing as of this session, kept if it is its newest.
-Status store_timing(Writer& w, const SessionRecord& session, const ClientTiming& t) {
-  return w.client_timing.bind(1, session.client_addr)
-      .bind(2, session.connect_us)
-      .bind(3, t.sessions)
-      .bind(4, t.mean_interval_s)
-      .bind(5, t.regular_every_s)
-      .bind(6, std::int64_t{t.burst})
+Status store_timing(Writer& w, const Concluded& c) {
+  return w.client_timing.bind(1, c.client_addr)
+      .bind(2, c.connect_us)
+      .bind(3, c.timing.sessions)
+      .bind(4, c.timing.mean_interval_s)
+      .bind(5, c.timing.regular_every_s)
+      .bind(6, std::int64_t{c.timing.burst})
       .run();
 }
 
-Status write_analysis(Writer& w, const SessionRecord& session, const AnalysisRules& rules,
-                      std::int64_t analysed_us) {
-  const SessionFacts facts = facts_of(session);
-  auto timing = timing_until(w, session);
-  if (!timing) return timing.status();
-  const auto matched = match_all(rules.patterns, facts, timing.value());
-  const Fingerprint fingerprint = fingerprint_of(session, facts);
-  std::vector<std::string> names, quirks;
-  for (const auto* p : matched) names.push_back(p->name);
-  for (auto q : facts.quirks) quirks.emplace_back(to_string(q));
-  if (Status s = w.remove.bind(1, session.id).run(); !s) return s;
+Status write_one(Writer& w, const Concluded& c, std::int64_t analysed_us) {
+  const bool waiting = w.waiting.contains(c.session_id);
+  if (c.waits) return waiting ? Status::ok() : w.still_open.bind(1, c.session_id).run();
+  if (waiting) {
+    if (Status s = w.no_longer_pending.bind(1, c.session_id).run(); !s) return s;
+  }
+  if (w.analysed_before.contains(c.session_id)) {
+    if (Status s = w.remove.bind(1, c.session_id).run(); !s) return s;
+  }
   Status inserted =
-      w.insert.bind(1, session.id)
-          .bind(2, session.client_addr)
-          .bind(3, session.host)
-          .bind(4, session.connect_us)
-          .bind(5, facts.stages)
-          .bind(6, names.empty() ? std::optional<std::string>() : std::optional(names.front()))
-          .bind(7, joined(names))
-          .bind(8, fingerprint.id)
-          .bind(9, joined(quirks))
-          .bind(10, std::int64_t{facts.transactions})
-          .bind(11, std::int64_t{facts.aborted})
-          .bind(12, std::int64_t{facts.delivered})
-          .bind(13, std::int64_t{is_local_reinjection(session)})
+      w.insert.bind(1, c.session_id)
+          .bind(2, c.client_addr)
+          .bind(3, c.host)
+          .bind(4, c.connect_us)
+          .bind(5, c.stages)
+          .bind(6, c.patterns.empty() ? std::optional<std::string>()
+                                      : std::optional(c.patterns.front()))
+          .bind(7, joined(c.patterns))
+          .bind(8, c.fingerprint)
+          .bind(9, c.helo_quirks)
+          .bind(10, c.transactions)
+          .bind(11, c.aborted)
+          .bind(12, c.delivered)
+          .bind(13, c.local)
           .bind(14, analysed_us)
           .run();
   if (!inserted) return inserted;
-  if (Status s = store_timing(w, session, timing.value()); !s) return s;
-  std::string features = fingerprint.readable();
-  auto& written = w.fingerprints[fingerprint.id];
-  if (written == features) return Status::ok();
-  written = features;
-  return w.fingerprint.bind(1, fingerprint.id).bind(2, features).run();
+  if (Status s = store_timing(w, c); !s) return s;
+  auto& written = w.fingerprints[c.fingerprint];
+  if (written == c.features) return Status::ok();
+  written = c.features;
+  return w.fingerprint.bind(1, c.fingerprint).bind(2, c.features).run();
+}
+
+// Counts every written pass: conclusions read before the write lock are
+// still right when it has not moved since.
+constexpr const char* generation_key = "analysis_generation";
+
+Status next_generation(sqlite::Database& db) {
+  auto now = state(db, generation_key);
+  if (!now) return now.status();
+  const std::int64_t next = now.value() ? std::stoll(*now.value()) + 1 : 1;
+  return set_state(db, generation_key, std::to_string(next));
+}
+
+// Read before the write lock (PendingPass::read_first): the conclusions and
+// the generation they were read at.
+struct EarlyRead {
+  std::vector<Concluded> concluded;
+  std::optional<std::string> generation;
+};
+
+Result<EarlyRead> read_early(sqlite::Database& db, const AnalysisRules& rules,
+                             const std::vector<std::int64_t>& ids, const PendingPass& pass) {
+  if (Status begun = db.exec("BEGIN"); !begun) return begun.context("begin reading");
+  auto generation = state(db, generation_key);
+  auto concluded = generation ? conclude_all(db, rules, ids, pass)
+                              : Result<std::vector<Concluded>>(generation.status());
+  (void)db.exec("COMMIT");
+  if (!concluded) return concluded.status();
+  return EarlyRead{std::move(concluded).value(), generation.value()};
 }
 
 // Analyses the given sessions in one write transaction; `also` runs in it
 // before the commit (to move a watermark or cursor with the work).
 Result<std::int64_t> analyse_ids(sqlite::Database& db, const AnalysisRules& rules,
-                                 std::vector<std::int64_t> ids, bool open_too,
+                                 const std::vector<std::int64_t>& ids, const PendingPass& pass,
                                  const std::function<Status()>& also) {
-  SessionFilter filter;
-  filter.limit = ids.size();
-  filter.ids = std::move(ids);
   auto writer = prepare_writer(db);
   if (!writer) return writer.status();
-  auto marks = db.prepare_all({"INSERT OR IGNORE INTO analysis_open VALUES (?1)",
-                               "DELETE FROM analysis_open WHERE session_id = ?1"});
-  if (!marks) return marks.status();
-  auto& still_open = marks.value()[0];
-  auto& no_longer_pending = marks.value()[1];
+  std::optional<EarlyRead> early;
+  if (pass.read_first) {
+    auto read = read_early(db, rules, ids, pass);
+    if (!read) return read.status();
+    early = std::move(read).value();
+  }
+  std::unique_lock<std::mutex> writing;
+  if (pass.write_lock) writing = std::unique_lock(*pass.write_lock);
   if (Status begun = db.exec("BEGIN IMMEDIATE"); !begun) return begun;
-  const std::int64_t analysed_us = SystemClock().now_us();
-  std::int64_t analysed = 0;
-  Status done = for_each_session(db, filter, [&](SessionRecord session) {
-    if (!open_too && !session.close_us) return still_open.bind(1, session.id).run();
-    analysed += 1;
-    if (Status s = no_longer_pending.bind(1, session.id).run(); !s) return s;
-    return write_analysis(writer.value(), session, rules, analysed_us);
-  });
-  if (done) done = also();
+  auto transaction = [&]() -> Result<std::int64_t> {
+    if (early) {
+      auto generation = state(db, generation_key);
+      if (!generation) return generation.status();
+      if (generation.value() != early->generation) early.reset();  // another analysis wrote
+    }
+    if (!early) {
+      auto concluded = conclude_all(db, rules, ids, pass);
+      if (!concluded) return concluded.status();
+      early = EarlyRead{std::move(concluded).value(), {}};
+    }
+    const std::int64_t analysed_us = SystemClock().now_us();
+    std::int64_t analysed = 0;
+    if (Status s = note_rows(db, writer.value(), early->concluded); !s) return s;
+    for (const Concluded& c : early->concluded) {
+      if (Status s = write_one(writer.value(), c, analysed_us); !s) return s;
+      analysed += c.waits ? 0 : 1;
+    }
+    if (Status s = next_generation(db); !s) return s;
+    if (Status s = also(); !s) return s;
+    return analysed;
+  };
+  auto done = transaction();
   if (!done) {
     (void)db.exec("ROLLBACK");
     return done;
   }
   if (Status committed = db.exec("COMMIT"); !committed) return committed;
-  return analysed;
+  return done;
 }
 
 Result<std::vector<std::int64_t>> column_of_ints(sqlite::Statement& q) {
@@ -220,6 +381,17 @@ Result<std::int64_t> newest_id(sqlite::Database& db, std::string_view table) {
   auto top = column_of_ints(q.value());
   if (!top) return top.status();
   return top.value().front();
+}
+
+// A session in analysis_open that has ended: an in-order pass left it for later.
+Result<bool> ended_but_waiting(sqlite::Database& db) {
+  auto q = db.prepare(
+      "SELECT EXISTS (SELECT 1 FROM analysis_open o JOIN sessions s ON s.id = o.session_id"
+      " WHERE s.close_us IS NOT NULL)");
+  if (!q) return q.status();
+  auto found = column_of_ints(q.value());
+  if (!found) return found.status();
+  return found.value().front() != 0;
 }
 
 Result<std::int64_t> newest_event(sqlite::Database& db) { return newest_id(db, "event_rows"); }
@@ -256,6 +428,18 @@ Result<std::int64_t> resume_point(sqlite::Database& db, const std::string& key) 
 
 }  // namespace
 
+Result<std::unique_ptr<sqlite::Database>> open_for_analysis(const std::string& path,
+                                                           int busy_timeout_ms) {
+  auto db = sqlite::Database::open(path, false, busy_timeout_ms);
+  if (!db) return db.status();
+  if (Status tuned = db.value()->exec(
+          "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 10000");
+      !tuned) {
+    return tuned.context("tune the analysis connection to " + path);
+  }
+  return std::move(db).value();
+}
+
 Result<AnalysisRules> load_rules(const std::string& file) {
   AnalysisRules rules;
   std::string text = builtin_patterns_yaml();
@@ -274,18 +458,34 @@ Result<AnalysisRules> load_rules(const std::string& file) {
 
 Result<std::int64_t> analyse_pending(sqlite::Database& db, const AnalysisRules& rules,
                                      bool open_too, const AnalyseProgress& progress) {
+  PendingPass pass;
+  pass.open_too = open_too;
+  pass.progress = progress;
+  return analyse_pending(db, rules, pass);
+}
+
+Result<std::int64_t> analyse_pending(sqlite::Database& db, const AnalysisRules& rules,
+                                     const PendingPass& pass) {
   constexpr std::size_t batch = 5000;
+  const bool open_too = pass.open_too;
   auto from = watermark_of(db, "event_watermark");
   auto sessions_from = from ? watermark_of(db, "session_watermark") : from;
   auto to = sessions_from ? newest_event(db) : sessions_from;
   auto sessions_to = to ? newest_session(db) : to;
   if (!sessions_to) return sessions_to.status();
   const bool nothing_new = to.value() <= from.value() && sessions_to.value() <= sessions_from.value();
-  if (nothing_new && !open_too) return std::int64_t{0};
+  if (nothing_new && !open_too) {
+    auto left = pass.in_order ? Result<bool>(false) : ended_but_waiting(db);
+    if (!left || !left.value()) return left ? Result<std::int64_t>(0) : left.status();
+  }
+  // Besides what is new: sessions that wait in analysis_open, all of them
+  // for a command that shows open sessions, else those that have ended (an
+  // in-order pass left them behind an earlier open one).
   auto touched = db.prepare(
       "SELECT session_id FROM event_rows WHERE id > ?1 AND id <= ?2"
       " UNION SELECT id FROM sessions WHERE id > ?3 AND id <= ?4"
-      " UNION SELECT session_id FROM analysis_open WHERE ?5 ORDER BY 1");
+      " UNION SELECT o.session_id FROM analysis_open o JOIN sessions s ON s.id = o.session_id"
+      " WHERE ?5 OR s.close_us IS NOT NULL ORDER BY 1");
   if (!touched) return touched.status();
   touched.value().bind(1, from.value()).bind(2, to.value()).bind(3, sessions_from.value())
       .bind(4, sessions_to.value()).bind(5, std::int64_t{open_too});
@@ -298,7 +498,7 @@ Result<std::int64_t> analyse_pending(sqlite::Database& db, const AnalysisRules& 
     const std::size_t end = std::min(all.size(), start + batch);
     const bool last = end == all.size();
     auto done = analyse_ids(
-        db, rules, {all.begin() + start, all.begin() + end}, open_too, [&]() -> Status {
+        db, rules, {all.begin() + start, all.begin() + end}, pass, [&]() -> Status {
           if (!last) return Status::ok();
           if (Status s = set_state(db, "event_watermark", std::to_string(to.value())); !s) return s;
           if (Status s = set_state(db, "session_watermark", std::to_string(sessions_to.value()));
@@ -311,7 +511,9 @@ Result<std::int64_t> analyse_pending(sqlite::Database& db, const AnalysisRules& 
         });
     if (!done) return done.status().context("analysing sessions");
     analysed += done.value();
-    if (progress) progress(static_cast<std::int64_t>(end), static_cast<std::int64_t>(all.size()));
+    if (pass.progress) {
+      pass.progress(static_cast<std::int64_t>(end), static_cast<std::int64_t>(all.size()));
+    }
     if (last) break;
   }
   return analysed;
@@ -323,7 +525,8 @@ Result<bool> analysis_behind(sqlite::Database& db) {
   auto sessions = seen_events ? newest_session(db) : seen_events;
   auto seen_sessions = sessions ? watermark_of(db, "session_watermark") : sessions;
   if (!seen_sessions) return seen_sessions.status();
-  return events.value() > seen_events.value() || sessions.value() > seen_sessions.value();
+  if (events.value() > seen_events.value() || sessions.value() > seen_sessions.value()) return true;
+  return ended_but_waiting(db);
 }
 
 Result<std::optional<std::string>> stale_reason(sqlite::Database& db, const AnalysisRules& rules) {
@@ -370,7 +573,9 @@ Result<std::int64_t> analyse_stored(sqlite::Database& db, const AnalysisRules& r
     if (ids.value().empty()) break;
     const std::int64_t last_id = ids.value().back();
     const std::size_t n = ids.value().size();
-    auto written = analyse_ids(db, rules, std::move(ids).value(), true, [&] {
+    PendingPass every;
+    every.open_too = true;
+    auto written = analyse_ids(db, rules, ids.value(), every, [&] {
       return set_state(db, "analyse_cursor", fmt::format("{}:{}", key, last_id));
     });
     if (!written) return written.status().context("analysing stored sessions");

@@ -13,6 +13,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -30,21 +32,54 @@ struct AnalysisRules {
   std::string digest;  // of the patterns' text: which rules made an analysis
 };
 
+// A connection to the (already migrated) database at path for the analysis
+// to write through: synchronous = NORMAL like the daemons' writers (WAL keeps
+// it consistent; a power cut may lose the last passes, which the watermarks
+// then redo), and a page cache that holds a whole pass's changed pages (with
+// SQLite's 2 MiB default a 5,000-session pass spilled pages into the WAL
+// before its commit: measured 25% of an ingest's analysis).
+Result<std::unique_ptr<sqlite::Database>> open_for_analysis(const std::string& path,
+                                                           int busy_timeout_ms);
+
 // The patterns in `file`, or the built-in ones when it is empty.
 Result<AnalysisRules> load_rules(const std::string& file);
 
 // Called with (sessions done, sessions in all) while a long analysis works.
 using AnalyseProgress = std::function<void(std::int64_t, std::int64_t)>;
 
+// How analyse_pending takes its pass.
+struct PendingPass {
+  // Also the sessions still open (a command that shows them); else they
+  // wait in analysis_open for their end.
+  bool open_too = false;
+  // A session waits too while an earlier session of its client waits (still
+  // open, or itself waiting), and is taken by a later pass: passes taken
+  // while the log is still being read conclude what one pass at its end
+  // would (a session's timing counts its client's earlier sessions).
+  bool in_order = false;
+  // Reads the sessions and concludes before taking the write lock, so a
+  // writer beside it (the ingest storing the log) waits only while the rows
+  // are written; concluded again under the lock if another analysis wrote
+  // in between.
+  bool read_first = false;
+  // When set, held around each write transaction: the ingest takes it
+  // around its own, so neither sleeps in SQLite's busy handler.
+  std::mutex* write_lock = nullptr;
+  AnalyseProgress progress;
+};
+
 // Analyses the sessions that have events the analysis has not seen (those
 // that have ended, or all of them with open_too: a command that shows
-// sessions still open) and moves the watermark past those events; 5,000
-// sessions per write transaction. Returns how many sessions were analysed.
+// sessions still open), and those an in-order pass left waiting that have
+// ended, and moves the watermark past those events; 5,000 sessions per
+// write transaction. Returns how many sessions were analysed.
+Result<std::int64_t> analyse_pending(sqlite::Database& db, const AnalysisRules& rules,
+                                     const PendingPass& pass);
 Result<std::int64_t> analyse_pending(sqlite::Database& db, const AnalysisRules& rules,
                                      bool open_too, const AnalyseProgress& progress = {});
 
-// True when an event or a session exists past the watermarks: something
-// no analysis has looked at yet.
+// True when an event or a session exists past the watermarks, or a session
+// an in-order pass left waiting has ended: something to analyse.
 Result<bool> analysis_behind(sqlite::Database& db);
 
 // Why the stored analysis does not match `rules` and this program (other

@@ -5,7 +5,9 @@
 #   pflogsumm                       Debian's Postfix log summarizer, for reference
 #   parse_bench                     smtpscope's parser alone (and with events built)
 #   smtpscope ingest                the whole ingest into a fresh SQLite database
-#                                   (and its bytes per session after VACUUM)
+#                                   (and its bytes per session after VACUUM), with
+#                                   its sessions' analysis, and without it
+#                                   (analysis.interval_ms: 0)
 #   ingest_write_floor              the least the ingest could write (one session row
 #                                   and one folded event row per session, one row per
 #                                   smtp client line), without parsing or joining
@@ -58,6 +60,9 @@ row "pflogsumm" pflogsumm "$log"
 row "parser alone" "$build/bench/parse_bench" "$log"
 row "parser + events" "$build/bench/parse_bench" "$log" --events
 row "smtpscope ingest" "$build/cli/smtpscope" --db "$work/bench.db" ingest --quiet "$log"
+printf 'analysis:\n  interval_ms: 0\n' > "$work/no-analysis.yaml"
+row "ingest, no analysis" "$build/cli/smtpscope" --config "$work/no-analysis.yaml" \
+  --db "$work/bench.db" ingest --quiet "$log"
 sessions=$(grep -c 'postfix[^ ]*/smtpd\[[0-9]*\]: connect from' "$log")
 remote=$(grep -c 'postfix[^ ]*/smtp\[' "$log")
 row "write floor" "$build/bench/ingest_write_floor" "$work/floor.db" "$sessions" "$remote" "$total"

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <vector>
 
 #include "analysis_worker.h"
@@ -46,12 +47,31 @@ Result<Config> ingest_config(const std::string& config_path) {
   return load_config(config_path);
 }
 
+// The analysis beside the reading, on the second core: a pass after each
+// committed batch, in order and read before it writes, so what it concludes
+// is what one pass at the end would, and the reading waits for it only
+// while its rows are written (a write lock in the process, not SQLite's
+// sleeping busy handler). Nothing when it cannot start: the pass at the end
+// does all.
+std::unique_ptr<analysis::AnalysisWorker> analysis_beside(const IngestCommand& command,
+                                                          const analysis::AnalysisRules& rules,
+                                                          std::mutex& write_lock) {
+  analysis::AnalysisWorker::Options options;
+  options.pass.in_order = true;
+  options.pass.read_first = true;
+  options.pass.write_lock = &write_lock;
+  options.lowest_priority = false;
+  auto worker = analysis::AnalysisWorker::start(command.database, command.busy_timeout_ms, rules,
+                                                std::chrono::seconds(1), options);
+  return worker ? std::move(worker).value() : nullptr;
+}
+
 // The sessions the log ended, analysed once all is read (a progress bar on
 // a terminal); a failure is reported but loses nothing: the next command
 // or ingest analyses them.
 void analyse_ended_sessions(const IngestCommand& command, const analysis::AnalysisRules& rules,
                             bool show_progress) {
-  auto db = sqlite::Database::open(command.database, false, command.busy_timeout_ms);
+  auto db = analysis::open_for_analysis(command.database, command.busy_timeout_ms);
   auto done = db ? analysis::analyse_pending(*db.value(), rules, false,
                                              show_progress ? progress_bar("analysing") : nullptr)
                  : Result<std::int64_t>(db.status());
@@ -107,6 +127,8 @@ int run_ingest(const IngestCommand& command) {
   const std::size_t line_limit = config.value().ingest.max_line_bytes;
   const int analysis_interval_ms = config.value().analysis.interval_ms;
   std::unique_ptr<analysis::AnalysisWorker> worker;  // --follow: analyses as sessions end
+  std::mutex write_lock;                             // the reading's and the analysis's writes
+  std::unique_ptr<analysis::AnalysisWorker> beside;  // not following: analyses while reading
   bool read_any = false;
   install_stop_handlers();
   const bool show_progress = !command.quiet && ::isatty(STDERR_FILENO);
@@ -136,6 +158,12 @@ int run_ingest(const IngestCommand& command) {
                      static_cast<unsigned long long>(lines), rate(lines, seconds).c_str());
       };
     }
+    if (!command.follow && analysis_interval_ms > 0) {
+      options.write_lock = &write_lock;
+      options.committed = [&beside] {
+        if (beside) beside->nudge();
+      };
+    }
     auto ingester =
         ingest::Ingester::open(command.database, command.busy_timeout_ms, std::move(options));
     if (!ingester) {
@@ -152,6 +180,9 @@ int run_ingest(const IngestCommand& command) {
         return 1;
       }
       worker = std::move(started_worker).value();
+    }
+    if (!command.follow && analysis_interval_ms > 0 && !beside) {
+      beside = analysis_beside(command, rules.value(), write_lock);
     }
     auto counts = command.journal ? ingester.value()->ingest_journal(journal, stop_requested)
                                   : ingester.value()->ingest(source, stop_requested);
@@ -199,6 +230,7 @@ int run_ingest(const IngestCommand& command) {
     }
     if (stop_requested) break;
   }
+  if (beside) beside->stop();
   if (worker) {
     worker->stop();
   } else if (analysis_interval_ms > 0 && read_any) {

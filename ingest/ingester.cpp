@@ -87,6 +87,8 @@ struct Ingester::Impl {
   // Commits the pending events and the position they end at, atomically.
   Status commit(const std::string& fingerprint, const std::string& path, std::int64_t offset,
                 const IngestCounts& delta, const std::optional<std::string>& cursor = {}) {
+    std::unique_lock<std::mutex> writing;
+    if (options.write_lock) writing = std::unique_lock(*options.write_lock);
     if (Status begun = db->exec("BEGIN IMMEDIATE"); !begun) return begun.context("begin");
     auto saved = writer->checkpoint();
     Status status = Status::ok();
@@ -134,6 +136,8 @@ struct Ingester::Impl {
     pending.clear();
     pending_remote.clear();
     queues.committed();
+    if (writing) writing.unlock();
+    if (options.committed) options.committed();
     return Status::ok();
   }
 

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -45,6 +46,11 @@ struct IngestOptions {
   std::chrono::milliseconds poll_interval{250};
   // Called now and then with (bytes, lines) read so far in this run.
   std::function<void(std::int64_t, std::uint64_t)> progress;
+  // When set, held around each batch's write transaction (the analysis
+  // beside the ingest takes it around its own).
+  std::mutex* write_lock = nullptr;
+  // Called after each batch is committed (wakes the analysis beside it).
+  std::function<void()> committed;
 };
 
 struct IngestCounts {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "sqlite.h"
+#include "stored_analysis.h"
 #include "test_support.h"
 
 namespace smtpscope::cli {
@@ -32,6 +33,69 @@ std::int64_t sessions(const std::string& db_path) {
   auto q = db.value()->prepare("SELECT count(*) FROM sessions");
   EXPECT_TRUE(q && q.value().step().value());
   return q.value().column_int(0);
+}
+
+// Every stored conclusion but when it was made, as text to compare.
+std::string conclusions(const std::string& db_path) {
+  auto db = sqlite::Database::open(db_path, false, 5000);
+  EXPECT_TRUE(db) << db.message();
+  if (!db) return "";
+  std::string out;
+  const std::vector<std::pair<const char*, int>> tables = {
+      {"SELECT session_id, client_addr, host, connect_us, stages, pattern, patterns, fingerprint,"
+       " helo_quirks, transactions, aborted, delivered, local FROM session_analysis"
+       " ORDER BY session_id", 13},
+      {"SELECT * FROM client_day_shapes ORDER BY 1, 2, 3, 4, 5, 6", 10},
+      {"SELECT * FROM client_timing ORDER BY 1", 6},
+      {"SELECT * FROM fingerprints ORDER BY 1", 2}};
+  for (const auto& [sql, columns] : tables) {
+    auto q = db.value()->prepare(sql);
+    EXPECT_TRUE(q) << sql;
+    if (!q) return out;
+    for (;;) {
+      auto row = q.value().step();
+      EXPECT_TRUE(row);
+      if (!row || !row.value()) break;
+      for (int c = 0; c < columns; ++c) {
+        out += (q.value().column_is_null(c) ? "NULL" : q.value().column_text(c)) + "|";
+      }
+      out += "\n";
+    }
+  }
+  return out;
+}
+
+// The analysis beside the reading (passes while batches are committed, the
+// rest at the end) stores what one pass after the whole log does: a real
+// log of 22,210 lines (two batches), most of it one client's 3,440 sessions.
+TEST(IngestCommand, TheAnalysisBesideTheReadingConcludesWhatOnePassAtTheEndWould) {
+  TempDir dir;
+  const std::string log =
+      std::string(SMTPSCOPE_SOURCE_DIR) + "/tests/fixtures/logs/real/mchirico-blockbadip-mail.log.gz";
+  IngestCommand beside;
+  beside.files = {log};
+  beside.quiet = true;
+  beside.database = dir.file("beside.db");
+  beside.config_path = dir.file("none.yaml");  // the defaults: analysis on
+  ASSERT_EQ(run_ingest(beside), 0);
+
+  std::ofstream(dir.file("off.yaml")) << "analysis:\n  interval_ms: 0\n";
+  IngestCommand after = beside;
+  after.database = dir.file("after.db");
+  after.config_path = dir.file("off.yaml");
+  ASSERT_EQ(run_ingest(after), 0);
+  {
+    auto db = sqlite::Database::open(after.database, false, 5000);
+    ASSERT_TRUE(db) << db.message();
+    auto rules = analysis::load_rules("");
+    ASSERT_TRUE(rules) << rules.message();
+    auto once = analysis::analyse_pending(*db.value(), rules.value(), false);
+    ASSERT_TRUE(once) << once.message();
+    EXPECT_GT(once.value(), 3000);
+  }
+  const std::string expected = conclusions(after.database);
+  EXPECT_FALSE(expected.empty());
+  EXPECT_TRUE(conclusions(beside.database) == expected) << "the stored analysis differs";
 }
 
 TEST(IngestCommand, TheLineBoundComesFromTheConfiguration) {
