@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "analysis_worker.h"
+#include "forward_worker.h"
 #include "client_population.h"
 #include "config.h"
 #include "ingester.h"
@@ -114,6 +115,32 @@ bool unreadable_times(const std::string& file, const ingest::IngestCounts& c) {
   return true;
 }
 
+// The fleet store this ingest forwards to, if any: the command's URL, else
+// the configuration's.
+Result<std::optional<pg::ForwardTarget>> fleet_of(const IngestCommand& command,
+                                                  const Config& config) {
+  Config chosen = config;
+  if (!command.forward_to.empty()) chosen.database.url = command.forward_to;
+  if (!command.password_file.empty()) chosen.database.password_file = command.password_file;
+  return pg::forward_target(chosen);
+}
+
+// Sends what is left to the fleet store; a failure leaves it in the file.
+bool forward_the_rest(pg::ForwardWorker& forwarder, const pg::ForwardTarget& target) {
+  Status sent = forwarder.forward_all();
+  if (!sent) {
+    std::fprintf(stderr,
+                 "smtpscope: %s; the rows stay in this host's file for the next ingest or "
+                 "`smtpscope db forward`\n",
+                 sent.message().c_str());
+    return false;
+  }
+  std::printf("forwarded %lld events to %s\n",
+              static_cast<long long>(forwarder.forwarded_events()),
+              pg::display(target.url).c_str());
+  return true;
+}
+
 }  // namespace
 
 int run_ingest(const IngestCommand& command) {
@@ -124,6 +151,12 @@ int run_ingest(const IngestCommand& command) {
     std::fprintf(stderr, "smtpscope: %s\n", rules.message().c_str());
     return 2;
   }
+  auto fleet = fleet_of(command, config.value());
+  if (!fleet) {
+    std::fprintf(stderr, "smtpscope: %s\n", fleet.message().c_str());
+    return 2;
+  }
+  std::unique_ptr<pg::ForwardWorker> forwarder;  // with a fleet store
   const std::size_t line_limit = config.value().ingest.max_line_bytes;
   const int analysis_interval_ms = config.value().analysis.interval_ms;
   std::unique_ptr<analysis::AnalysisWorker> worker;  // --follow: analyses as sessions end
@@ -171,6 +204,19 @@ int run_ingest(const IngestCommand& command) {
       return 1;
     }
     read_any = true;
+    if (fleet.value() && !forwarder) {
+      auto started_forwarder =
+          command.follow ? pg::ForwardWorker::start(
+                               command.database, command.busy_timeout_ms, *fleet.value(),
+                               std::chrono::milliseconds(config.value().database.forward_interval_ms))
+                         : pg::ForwardWorker::open(command.database, command.busy_timeout_ms,
+                                                   *fleet.value());
+      if (!started_forwarder) {
+        std::fprintf(stderr, "smtpscope: %s\n", started_forwarder.message().c_str());
+        return 1;
+      }
+      forwarder = std::move(started_forwarder).value();
+    }
     if (command.follow && analysis_interval_ms > 0 && !worker) {
       auto started_worker = analysis::AnalysisWorker::start(
           command.database, command.busy_timeout_ms, rules.value(),
@@ -235,6 +281,10 @@ int run_ingest(const IngestCommand& command) {
     worker->stop();
   } else if (analysis_interval_ms > 0 && read_any) {
     analyse_ended_sessions(command, rules.value(), show_progress);
+  }
+  if (forwarder) {
+    forwarder->stop();
+    if (!forward_the_rest(*forwarder, *fleet.value())) failures += 1;
   }
   return failures > 0 ? 1 : 0;
 }

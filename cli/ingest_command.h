@@ -9,6 +9,12 @@
 // and so does one whose lines all have a time in no form it reads (the
 // error quotes the first). The file "-" is standard input; --journal reads
 // the systemd journal instead, with the same summary line.
+// With a fleet store (--db postgresql://... given to ingest, else the
+// configuration's database.url), the lines are read into the local file
+// (database.path) as always, and its new rows are forwarded there
+// (pg_forwarder.h): while following, in the background; at the end, until
+// caught up. A fleet store that cannot be reached leaves them in the file
+// for the next ingest or `db forward`, and makes the exit 1.
 #pragma once
 
 #include <optional>
@@ -27,6 +33,8 @@ struct IngestCommand {
   std::string journal_path;           // a journal file or directory; empty: the system's
   std::string journal_unit;           // only this unit's entries
   std::string database;
+  std::string forward_to;      // postgresql://...; empty: the configuration's database.url
+  std::string password_file;   // for forward_to; empty: the configuration's
   std::string config_path = "/etc/smtpscope/smtpscope.yaml";  // read if it exists
   int busy_timeout_ms = 5000;
 };

@@ -25,6 +25,7 @@
 #include "prune.h"
 #include "db_copy.h"
 #include "db_forward.h"
+#include "pg_url.h"
 #include "servers.h"
 #include "watch.h"
 #include "overview_html.h"
@@ -693,13 +694,27 @@ int main(int argc, char** argv) {
     return cli::run_metrics(metrics);
   }
   if (prune_cmd->parsed()) {
-    prune.database = location;
+    // This host's file unless --db names the fleet store: each host's
+    // retention timer prunes its own file, never the fleet's.
+    prune.database = cli::StoreLocation{path.value(), location.password_file};
     return cli::run_prune(prune);
+  }
+  if (ingest_cmd->parsed() && pg::is_pg_url(path.value())) {
+    // Read into this host's file and forwarded to the URL.
+    auto local = cli::database_path(cli::DatabaseChoice{database.config_path, "", ""});
+    if (!local) {
+      std::cerr << "smtpscope: " << local.message() << '\n';
+      return exit_usage;
+    }
+    ingest.forward_to = path.value();
+    ingest.password_file = location.password_file;
+    path = std::move(local);
   }
   const std::string& db = path.value();
   const std::string command = analyse_cmd->parsed()    ? "analyse"
                               : discover_cmd->parsed() ? "discover"
                               : copy_cmd->parsed()     ? "db copy"
+                              : forward_cmd->parsed()  ? "db forward"
                                                        : "ingest";
   if (Status local = cli::needs_local_file(command, db); !local) {
     std::cerr << "smtpscope: " << local.message() << '\n';

@@ -41,6 +41,8 @@ SCENARIOS = {
 ORIGIN_SHIFT = 40
 REAL_LOG = os.path.join(os.path.dirname(__file__), "..", "fixtures", "logs", "real",
                         "mchirico-blockbadip-mail.log.gz")
+OTHER_HOST_LOG = os.path.join(os.path.dirname(__file__), "..", "fixtures", "logs", "real",
+                              "monozoide-MailLogSentinel-sample_sasl.log")
 
 
 def forwarding(daemon, pg, host, password_file=None):
@@ -369,6 +371,62 @@ class ForwardAnIngestedLog(unittest.TestCase):
             origin = int(harness.query(dbs[0], "SELECT value FROM forward_state WHERE key = "
                                                "'origin'")[0][0])
             self.assertEqual(fleet_timelines(store, origin), local_timelines(dbs[0]))
+
+
+@unittest.skipIf(pg_server.available(), pg_server.available())
+class IngestIntoTheFleetStore(unittest.TestCase):
+    """`ingest` reads into this host's file and forwards (--db URL or database.url)."""
+
+    def test_logs_of_two_hosts_and_a_followed_log(self):
+        with pg_server.PgServer() as pg, tempfile.TemporaryDirectory() as tmp:
+            store = PostgresDatabase(pg)
+            env = dict(os.environ, SMTPSCOPE_DB_PASSWORD=pg.password)
+            env.pop("PGPASSWORD", None)
+            local = os.path.join(tmp, "local.db")
+            config = os.path.join(tmp, "smtpscope.yaml")
+            with open(config, "w") as f:
+                f.write(f"database:\n  path: {local}\n")
+            done = subprocess.run([harness.binary("smtpscope"), "-c", config, "--db", pg.url,
+                                   "ingest", "-q", REAL_LOG, OTHER_HOST_LOG],
+                                  capture_output=True, text=True, timeout=120, env=env)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertIn(f"to {pg.url}", done.stdout)
+            # Both hosts' sessions, as the file has them, under their syslog hosts.
+            self.assertEqual(store.value("SELECT string_agg(host || '=' || n, ' ' ORDER BY host)"
+                                         " FROM (SELECT host, count(*) n FROM sessions GROUP BY"
+                                         " host) s"),
+                             " ".join(f"{h}={n}" for h, n in harness.query(
+                                 local, "SELECT host, count(*) FROM sessions GROUP BY host "
+                                        "ORDER BY host")))
+            self.assertEqual(store.value("SELECT count(*) FROM event_rows"),
+                             str(harness.query(local, "SELECT count(*) FROM event_rows")[0][0]))
+            # Following, with database.url in the configuration: lines that
+            # arrive are in PostgreSQL within a few intervals.
+            followed_db = os.path.join(tmp, "followed.db")
+            log = os.path.join(tmp, "mail.log")
+            with open(config, "w") as f:
+                f.write(f"database:\n  path: {followed_db}\n  url: \"{pg.url}\"\n"
+                        f"  forward_interval_ms: 100\n")
+            with open(OTHER_HOST_LOG) as f:
+                lines = f.readlines()
+            with open(log, "w") as f:
+                f.writelines(lines[:10])
+            follower = subprocess.Popen([harness.binary("smtpscope"), "-c", config, "ingest",
+                                         "-q", "--follow", log], stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True, env=env)
+            try:
+                before = int(store.value("SELECT count(*) FROM event_rows"))
+                harness.wait_for(lambda: int(store.value("SELECT count(*) FROM event_rows")) ==
+                                 before + 10, 30, "the first lines forwarded")
+                with open(log, "a") as f:
+                    f.writelines(lines[10:])
+                harness.wait_for(lambda: int(store.value("SELECT count(*) FROM event_rows")) ==
+                                 before + len(lines), 30, "the appended lines forwarded")
+            finally:
+                follower.terminate()
+                out, err = follower.communicate(timeout=60)
+            self.assertEqual(follower.returncode, 0, err)
+            self.assertEqual(store.value("SELECT count(*) FROM origins"), "2")
 
 
 if __name__ == "__main__":
