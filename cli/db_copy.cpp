@@ -89,11 +89,7 @@ Result<std::int64_t> copy_table(sqlite::Database& from, pg::Connection& to,
     if (!row.value()) break;
     for (int column = 0; column < width; ++column) {
       if (column > 0) chunk.push_back('\t');
-      if (query.value().column_is_null(column)) {
-        chunk += "\\N";
-      } else if (pg::append_copy_field(chunk, query.value().column_text(column))) {
-        ++counts.replaced_values;
-      }
+      if (pg::append_copy_column(chunk, query.value(), column)) ++counts.replaced_values;
     }
     chunk.push_back('\n');
     if (++in_chunk == kRowsPerChunk) {

@@ -1,5 +1,7 @@
 #include "pg_copy_text.h"
 
+#include <fmt/format.h>
+
 #include "text_escape.h"
 
 namespace smtpscope::pg {
@@ -49,6 +51,18 @@ bool append_copy_field(std::string& out, std::string_view value) {
     ++i;
   }
   return replaced;
+}
+
+bool append_copy_column(std::string& out, const sqlite::Statement& row, int column) {
+  if (row.column_is_null(column)) {
+    out += "\\N";
+    return false;
+  }
+  if (row.column_is_real(column)) {
+    out += fmt::format("{}", row.column_double(column));  // the shortest exact form
+    return false;
+  }
+  return append_copy_field(out, row.column_text(column));
 }
 
 }  // namespace smtpscope::pg

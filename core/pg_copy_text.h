@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "sqlite.h"
+
 namespace smtpscope::pg {
 
 // Appends value in COPY's text format: backslash, tab, newline and
@@ -15,7 +17,9 @@ namespace smtpscope::pg {
 // Returns true when something was replaced.
 bool append_copy_field(std::string& out, std::string_view value);
 
-// COPY's NULL.
-inline void append_copy_null(std::string& out) { out += "\\N"; }
+// Appends column `column` of the row `row` is on: NULL as COPY's \N, a
+// floating-point number with every digit (SQLite's text keeps 15), the
+// rest as append_copy_field. Returns true when something was replaced.
+bool append_copy_column(std::string& out, const sqlite::Statement& row, int column);
 
 }  // namespace smtpscope::pg

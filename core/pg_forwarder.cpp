@@ -264,11 +264,7 @@ Result<std::int64_t> copy_rows(sqlite::Database& local, Connection& fleet,
     if (!row.value()) break;
     for (int column = 0; column < width; ++column) {
       if (column > 0) chunk.push_back('\t');
-      if (q.value().column_is_null(column)) {
-        append_copy_null(chunk);
-      } else if (append_copy_field(chunk, q.value().column_text(column))) {
-        ++replaced;
-      }
+      if (append_copy_column(chunk, q.value(), column)) ++replaced;
     }
     chunk.push_back('\n');
     if (++in_chunk == rows_per_copy) {

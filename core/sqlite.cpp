@@ -195,6 +195,10 @@ std::string Statement::column_text(int column) const {
               : std::string();
 }
 
+bool Statement::column_is_real(int column) const {
+  return sqlite3_column_type(stmt_, column) == SQLITE_FLOAT;
+}
+
 bool Statement::column_is_null(int column) const {
   return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
 }

@@ -93,6 +93,9 @@ class Statement {
   std::string column_text(int column) const;
   double column_double(int column) const;
   bool column_is_null(int column) const;
+  // True when the value is a floating-point number (its text would keep
+  // only 15 digits: read it with column_double to keep them all).
+  bool column_is_real(int column) const;
 
  private:
   friend class Database;

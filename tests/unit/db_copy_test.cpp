@@ -28,6 +28,22 @@ TEST(DbCopy, EscapesCopyTextSpecials) {
   EXPECT_EQ(field("h\xC3\xA9llo \xF0\x9F\x93\xA7"), "h\xC3\xA9llo \xF0\x9F\x93\xA7");
 }
 
+// A REAL keeps every digit (SQLite's own text form keeps 15), NULL is \N,
+// an integer and text as they read.
+TEST(DbCopy, ColumnsKeepEveryDigitOfANumber) {
+  auto db = sqlite::Database::open(":memory:", true, 1000);
+  ASSERT_TRUE(db);
+  auto q = db.value()->prepare("SELECT 21.0 / 11.0, NULL, 7, 'a\tb', 1e300");
+  ASSERT_TRUE(q);
+  ASSERT_TRUE(q.value().step().value());
+  std::string out;
+  for (int column = 0; column < 5; ++column) {
+    if (column > 0) out += '|';
+    EXPECT_FALSE(pg::append_copy_column(out, q.value(), column));
+  }
+  EXPECT_EQ(out, "1.9090909090909092|\\N|7|a\\tb|1e+300");
+}
+
 TEST(DbCopy, ReplacesWhatPostgresTextCannotHold) {
   bool replaced = false;
   EXPECT_EQ(field(std::string_view("a\0b", 3), &replaced),

@@ -54,7 +54,8 @@ TEST(PgSchema, UnterminatedQuoteStaysOneStatementForTheServerToRefuse) {
 TEST(PgSchema, EmbeddedSchemaSplitsIntoCompleteStatements) {
   for (const auto& migration : embedded_migrations()) {
     const auto statements = split_statements(migration.sql);
-    EXPECT_GT(statements.size(), 20u) << migration.name;
+    // 009 creates the whole store at once; later ones add a table or two.
+    EXPECT_GT(statements.size(), migration.version == 9 ? 20u : 0u) << migration.name;
     for (const auto& statement : statements) {
       // One CREATE per statement: none swallowed its neighbour.
       const auto first = statement.find("CREATE ");
