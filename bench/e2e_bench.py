@@ -15,6 +15,9 @@ over SESSIONS concurrent sessions, measured in turn with
   t: d with bench/trivial_policy_server (answers DUNNO, records nothing)
      instead of smtpscope-policyd: what the policy checks cost Postfix
   p: smtpscope-policyd alone (no milter): the policy + log sensor set
+  g: c forwarding to a private PostgreSQL 15 (fsync on; database.url, the
+     forwarder's default interval): the fleet store's cost to Postfix;
+     afterwards every session of the SQLite file must be in PostgreSQL
 each REPS times, the configurations interleaved. Prints, per configuration,
 the median messages/second and its ratio to (a), our daemons' CPU seconds
 per 1,000 messages, their peak RSS, and the events they dropped; with
@@ -25,7 +28,7 @@ session (after VACUUM) are printed for the log alone, milter + log (c) and
 all three sensors (d).
 
 Usage: bench/e2e_bench.py [--messages 5000] [--sessions 10] [--reps 3]
-                          [--size BYTES] [--configs abqzrcdtp] [--soak 0] [--json FILE]
+                          [--size BYTES] [--configs abqzrcdtpg] [--soak 0] [--json FILE]
 Needs root (Postfix) and a build (SMTPSCOPE_BUILD_DIR, default ./build)."""
 import argparse
 import json
@@ -42,6 +45,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 os.environ.setdefault("SMTPSCOPE_BUILD_DIR", os.path.join(ROOT, "build"))
 import harness  # noqa: E402
+import pg_server  # noqa: E402
+from pg_forward_bench import server_cpu_seconds  # noqa: E402
 
 CONFIGS = {
     "a": "no milter",
@@ -53,6 +58,7 @@ CONFIGS = {
     "d": "smtpscope-milter + smtpscope-policyd",
     "t": "smtpscope-milter + trivial policy server",
     "p": "smtpscope-policyd (no milter)",
+    "g": "smtpscope-milter forwarding to PostgreSQL",
 }
 SENSOR_SETS = {"log": "log alone", "c": "milter + log", "d": "milter + policy + log"}
 NULL_MILTER_MODES = {"b": "naive", "q": "quiet", "z": "deaf"}
@@ -78,6 +84,7 @@ class Setup:
         self.db = self.work.join("smtpscope.db")
         self.daemons = []  # ours
         self.reference = None  # the comparison program of b, q, z, r, t
+        self.pg = None  # g's fleet store
         milter_socket = None
         policy_service = None
         if config in NULL_MILTER_MODES:
@@ -87,9 +94,13 @@ class Setup:
         if config == "r":
             milter_socket = self.work.join("raw.sock")
             self.start_reference("raw_deaf_milter", milter_socket, milter_socket)
-        if config in ("c", "d", "t"):
+        if config in ("c", "d", "t", "g"):
             milter_socket = self.work.join("m.sock")
-            self.daemons.append(harness.milter_daemon(self.work, self.db, milter_socket).start())
+            milter = harness.milter_daemon(self.work, self.db, milter_socket)
+            if config == "g":
+                self.pg = pg_server.PgServer(fsync=True).start()
+                forward_to(milter, self.pg)
+            self.daemons.append(milter.start())
         if config in ("d", "p"):
             policy_socket = self.work.join("policy.sock")
             self.daemons.append(harness.policy_daemon(self.work, self.db,
@@ -134,6 +145,17 @@ class Setup:
     def pids(self):
         return [d.process.pid for d in self.daemons]
 
+    def server_cpu(self):
+        """CPU seconds of g's PostgreSQL so far (0 without one)."""
+        return server_cpu_seconds(self.pg.pid) if self.pg else 0.0
+
+    def missing_in_fleet(self):
+        """Of g, the sessions of the SQLite file PostgreSQL does not hold
+        (run after the milter's stop, whose last pass sends the rest)."""
+        local = harness.query(self.db, "SELECT count(*) FROM sessions")[0][0]
+        fleet = int(self.pg.psql("SELECT count(*) FROM sessions", database=pg_server.DATABASE))
+        return local - fleet
+
     def stop(self):
         """Stops everything; returns the events our daemons dropped. Of (c)
         and (d), keeps the bytes per session in self.bytes."""
@@ -146,9 +168,26 @@ class Setup:
         if self.reference:
             self.reference.terminate()
             self.reference.wait()
+        self.missing = None
+        if self.pg:
+            try:
+                self.missing = self.missing_in_fleet()
+            finally:
+                self.pg.close()
         self.bytes = self.bytes_per_session() if self.config in ("c", "d") else {}
         self.work.remove()
         return dropped
+
+
+def forward_to(daemon, pg):
+    """Adds database.url and password_file (the forwarder's other settings
+    stay at their defaults) to a harness daemon's configuration."""
+    with open(daemon.config_path) as f:
+        text = f.read()
+    text = text.replace("database:\n", f"database:\n  url: \"{pg.url}\"\n"
+                        f"  password_file: {pg.password_file}\n", 1)
+    with open(daemon.config_path, "w") as f:
+        f.write(text)
 
 
 def vacuumed_bytes_per_session(db, copy):
@@ -164,15 +203,18 @@ def measure(config, messages, sessions, size=0):
     try:
         setup.send(100, sessions, size)  # warm up: processes started, caches filled
         cpu_before = sum(cpu_seconds(pid) for pid in setup.pids())
+        server_before = setup.server_cpu()
         seconds = setup.send(messages, sessions, size)
         cpu = sum(cpu_seconds(pid) for pid in setup.pids()) - cpu_before
+        server_cpu = setup.server_cpu() - server_before
         peak_rss = [status_kib(pid, "VmHWM") for pid in setup.pids()]
         db_bytes = os.path.getsize(setup.db) if os.path.exists(setup.db) else 0
     finally:
         dropped = setup.stop()
     return {"messages_per_s": messages / seconds, "cpu_s_per_1000": cpu / messages * 1000,
             "peak_rss_kib": peak_rss, "dropped": dropped, "db_bytes": db_bytes,
-            "bytes_per_session": setup.bytes}
+            "bytes_per_session": setup.bytes, "postgres_cpu_s_per_1000": server_cpu / messages * 1000,
+            "missing_in_fleet": setup.missing}
 
 
 def soak(messages, sessions):
@@ -214,7 +256,10 @@ def main():
         for config in chosen:
             result = measure(config, args.messages, args.sessions, args.size)
             runs[config].append(result)
-            print(f"rep {rep + 1} {config}: {result['messages_per_s']:.0f} msg/s", flush=True)
+            fleet = ("" if result["missing_in_fleet"] is None else
+                     f", PostgreSQL CPU s/1000 {result['postgres_cpu_s_per_1000']:.2f},"
+                     f" sessions missing there {result['missing_in_fleet']}")
+            print(f"rep {rep + 1} {config}: {result['messages_per_s']:.0f} msg/s{fleet}", flush=True)
 
     baseline = statistics.median(r["messages_per_s"] for r in runs["a"])
     print(f"\n{args.messages} messages of {args.size or 'default'} bytes, {args.sessions} sessions,"
@@ -232,7 +277,17 @@ def main():
                            "cpu_s_per_1000": cpu, "peak_rss_kib": rss, "dropped": dropped,
                            "runs": runs[config]}
         print(f"({config}) {label:44} {rate:7.0f} {rate / baseline:6.2f} "
-              f"{cpu if config in 'cd' else float('nan'):10.2f} {rss / 1024:13.1f} {dropped:7}")
+              f"{cpu if config in 'cdg' else float('nan'):10.2f} {rss / 1024:13.1f} {dropped:7}")
+    if "g" in summary:
+        g = runs["g"]
+        missing = sum(r["missing_in_fleet"] for r in g)
+        summary["g"]["postgres_cpu_s_per_1000"] = statistics.median(
+            r["postgres_cpu_s_per_1000"] for r in g)
+        summary["g"]["missing_in_fleet"] = missing
+        print(f"\n(g) PostgreSQL's CPU s per 1000 msg {summary['g']['postgres_cpu_s_per_1000']:.2f}"
+              f" (median); sessions missing in PostgreSQL after the milter's stop: {missing}"
+              + (f"; g/c {summary['g']['messages_per_s'] / summary['c']['messages_per_s']:.3f}"
+                 if "c" in summary else ""))
     sizes = {}
     for config in chosen:
         for r in runs[config]:
