@@ -285,9 +285,15 @@ def main():
             r["postgres_cpu_s_per_1000"] for r in g)
         summary["g"]["missing_in_fleet"] = missing
         print(f"\n(g) PostgreSQL's CPU s per 1000 msg {summary['g']['postgres_cpu_s_per_1000']:.2f}"
-              f" (median); sessions missing in PostgreSQL after the milter's stop: {missing}"
-              + (f"; g/c {summary['g']['messages_per_s'] / summary['c']['messages_per_s']:.3f}"
-                 if "c" in summary else ""))
+              f" (median); sessions missing in PostgreSQL after the milter's stop: {missing}")
+        if "c" in summary:
+            # c and g run next to each other in every round: their ratio per
+            # round cancels what the machine's load does between rounds
+            paired = [rg["messages_per_s"] / rc["messages_per_s"] for rg, rc in zip(g, runs["c"])]
+            summary["g"]["g_over_c"] = paired
+            print(f"g/c of the medians {summary['g']['messages_per_s'] / summary['c']['messages_per_s']:.3f};"
+                  f" per round {', '.join(f'{ratio:.3f}' for ratio in paired)}"
+                  f" (median {statistics.median(paired):.3f})")
     sizes = {}
     for config in chosen:
         for r in runs[config]:
