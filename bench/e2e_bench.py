@@ -20,7 +20,10 @@ over SESSIONS concurrent sessions, measured in turn with
      afterwards every session of the SQLite file must be in PostgreSQL
 each REPS times, the configurations interleaved. Prints, per configuration,
 the median messages/second and its ratio to (a), our daemons' CPU seconds
-per 1,000 messages, their peak RSS, and the events they dropped; with
+per 1,000 messages, their peak RSS, the events they dropped, and the system
+CPU seconds per 1,000 messages (Postfix's processes, smtp-source, our
+daemons or the comparison program, g's PostgreSQL: what bounds the rate on
+a machine the run saturates, and less moved by other load than msg/s); with
 --soak N, one more run of (d) with N messages sampling the daemons' RSS.
 After each run of (c) and (d), Postfix's log is read into the database
 (smtpscope ingest) and, alone, into a new one: the database bytes per
@@ -46,7 +49,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 os.environ.setdefault("SMTPSCOPE_BUILD_DIR", os.path.join(ROOT, "build"))
 import harness  # noqa: E402
 import pg_server  # noqa: E402
-from pg_forward_bench import server_cpu_seconds  # noqa: E402
+from pg_forward_bench import cpu_with_children  # noqa: E402
 
 CONFIGS = {
     "a": "no milter",
@@ -125,11 +128,18 @@ class Setup:
         harness.wait_for(lambda: os.path.exists(socket_path), 10, program)
 
     def send(self, messages, sessions, size=0):
+        """Sends with smtp-source; its wall seconds (its CPU seconds in
+        self.source_cpu)."""
         started = time.monotonic()
-        subprocess.run(["smtp-source", "-s", str(sessions), "-m", str(messages),
-                        *(["-l", str(size)] if size else []),
-                        "-f", "bench@sender.example", "-t", "rcpt@test.example",
-                        f"127.0.0.1:{self.postfix.port}"], check=True, timeout=3600)
+        source = subprocess.Popen(["smtp-source", "-s", str(sessions), "-m", str(messages),
+                                   *(["-l", str(size)] if size else []),
+                                   "-f", "bench@sender.example", "-t", "rcpt@test.example",
+                                   f"127.0.0.1:{self.postfix.port}"])
+        _, status, usage = os.wait4(source.pid, 0)
+        source.returncode = os.waitstatus_to_exitcode(status)
+        if source.returncode != 0:
+            raise RuntimeError(f"smtp-source exited with {source.returncode}")
+        self.source_cpu = usage.ru_utime + usage.ru_stime
         return time.monotonic() - started
 
     def bytes_per_session(self):
@@ -147,7 +157,15 @@ class Setup:
 
     def server_cpu(self):
         """CPU seconds of g's PostgreSQL so far (0 without one)."""
-        return server_cpu_seconds(self.pg.pid) if self.pg else 0.0
+        return cpu_with_children(self.pg.pid) if self.pg else 0.0
+
+    def system_cpu(self):
+        """CPU seconds so far of everything the run's mail passes through
+        but smtp-source: Postfix's processes, ours, the comparison
+        program, g's PostgreSQL."""
+        return (cpu_with_children(self.postfix.master_pid) + self.server_cpu()
+                + sum(cpu_seconds(pid) for pid in self.pids())
+                + (cpu_seconds(self.reference.pid) if self.reference else 0.0))
 
     def missing_in_fleet(self):
         """Of g, the sessions of the SQLite file PostgreSQL does not hold
@@ -204,9 +222,11 @@ def measure(config, messages, sessions, size=0):
         setup.send(100, sessions, size)  # warm up: processes started, caches filled
         cpu_before = sum(cpu_seconds(pid) for pid in setup.pids())
         server_before = setup.server_cpu()
+        system_before = setup.system_cpu()
         seconds = setup.send(messages, sessions, size)
         cpu = sum(cpu_seconds(pid) for pid in setup.pids()) - cpu_before
         server_cpu = setup.server_cpu() - server_before
+        system_cpu = setup.system_cpu() - system_before + setup.source_cpu
         peak_rss = [status_kib(pid, "VmHWM") for pid in setup.pids()]
         db_bytes = os.path.getsize(setup.db) if os.path.exists(setup.db) else 0
     finally:
@@ -214,6 +234,7 @@ def measure(config, messages, sessions, size=0):
     return {"messages_per_s": messages / seconds, "cpu_s_per_1000": cpu / messages * 1000,
             "peak_rss_kib": peak_rss, "dropped": dropped, "db_bytes": db_bytes,
             "bytes_per_session": setup.bytes, "postgres_cpu_s_per_1000": server_cpu / messages * 1000,
+            "system_cpu_s_per_1000": system_cpu / messages * 1000,
             "missing_in_fleet": setup.missing}
 
 
@@ -259,13 +280,14 @@ def main():
             fleet = ("" if result["missing_in_fleet"] is None else
                      f", PostgreSQL CPU s/1000 {result['postgres_cpu_s_per_1000']:.2f},"
                      f" sessions missing there {result['missing_in_fleet']}")
-            print(f"rep {rep + 1} {config}: {result['messages_per_s']:.0f} msg/s{fleet}", flush=True)
+            print(f"rep {rep + 1} {config}: {result['messages_per_s']:.0f} msg/s, system CPU s/1000"
+                  f" {result['system_cpu_s_per_1000']:.2f}{fleet}", flush=True)
 
     baseline = statistics.median(r["messages_per_s"] for r in runs["a"])
     print(f"\n{args.messages} messages of {args.size or 'default'} bytes, {args.sessions} sessions,"
           f" median of {args.reps}")
     print(f"{'configuration':48} {'msg/s':>7} {'ratio':>6} {'CPU s/1000':>10} "
-          f"{'peak RSS MiB':>13} {'dropped':>7}")
+          f"{'peak RSS MiB':>13} {'dropped':>7} {'system CPU s/1000':>17}")
     summary = {}
     for config in chosen:
         label = CONFIGS[config]
@@ -273,11 +295,13 @@ def main():
         cpu = statistics.median(r["cpu_s_per_1000"] for r in runs[config])
         rss = max((max(r["peak_rss_kib"]) for r in runs[config] if r["peak_rss_kib"]), default=0)
         dropped = sum(r["dropped"] for r in runs[config])
+        system = statistics.median(r["system_cpu_s_per_1000"] for r in runs[config])
         summary[config] = {"label": label, "messages_per_s": rate, "ratio": rate / baseline,
                            "cpu_s_per_1000": cpu, "peak_rss_kib": rss, "dropped": dropped,
-                           "runs": runs[config]}
+                           "system_cpu_s_per_1000": system, "runs": runs[config]}
         print(f"({config}) {label:44} {rate:7.0f} {rate / baseline:6.2f} "
-              f"{cpu if config in 'cdg' else float('nan'):10.2f} {rss / 1024:13.1f} {dropped:7}")
+              f"{cpu if config in 'cdg' else float('nan'):10.2f} {rss / 1024:13.1f} {dropped:7}"
+              f" {system:17.2f}")
     if "g" in summary:
         g = runs["g"]
         missing = sum(r["missing_in_fleet"] for r in g)
@@ -294,6 +318,13 @@ def main():
             print(f"g/c of the medians {summary['g']['messages_per_s'] / summary['c']['messages_per_s']:.3f};"
                   f" per round {', '.join(f'{ratio:.3f}' for ratio in paired)}"
                   f" (median {statistics.median(paired):.3f})")
+            # What a machine that Postfix saturates would see, whatever
+            # else runs beside: c's system CPU per message over g's
+            cost = [rc["system_cpu_s_per_1000"] / rg["system_cpu_s_per_1000"]
+                    for rg, rc in zip(g, runs["c"])]
+            summary["g"]["c_cpu_over_g_cpu"] = cost
+            print(f"system CPU per message, c/g per round {', '.join(f'{r:.3f}' for r in cost)}"
+                  f" (median {statistics.median(cost):.3f})")
     sizes = {}
     for config in chosen:
         for r in runs[config]:

@@ -48,11 +48,11 @@ def stat_fields(pid):
         return f.read().rsplit(")", 1)[1].split()
 
 
-def server_cpu_seconds(postmaster):
-    """CPU seconds of a PostgreSQL server so far: the postmaster's own and
-    its reaped children's, plus its live children's (backends, walwriter,
-    checkpointer, ...)."""
-    fields = stat_fields(postmaster)
+def cpu_with_children(parent):
+    """CPU seconds so far of a process and its children, reaped or live
+    (of a PostgreSQL postmaster: the backends, walwriter, checkpointer...;
+    of Postfix's master: smtpd, cleanup, qmgr...)."""
+    fields = stat_fields(parent)
     ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -61,7 +61,7 @@ def server_cpu_seconds(postmaster):
             child = stat_fields(entry)
         except (FileNotFoundError, ProcessLookupError):
             continue
-        if int(child[1]) == postmaster:
+        if int(child[1]) == parent:
             ticks += int(child[11]) + int(child[12])
     return ticks / TICKS
 
@@ -151,7 +151,7 @@ def forward(binary, pg, template, writers, work, expected_events):
     env = dict(os.environ, SMTPSCOPE_DB_PASSWORD=pg.password)
     env.pop("PGPASSWORD", None)
     load = load_average()
-    server_before = server_cpu_seconds(pg.pid)
+    server_before = cpu_with_children(pg.pid)
     started = time.monotonic()
     writers_run = [Writer(binary, pg.url, copy, f"mx{n + 1}", env) for n, copy in enumerate(copies)]
     for writer in writers_run:
@@ -162,7 +162,7 @@ def forward(binary, pg, template, writers, work, expected_events):
             sys.exit(writer.failure)
     seconds = time.monotonic() - started
     time.sleep(0.5)  # the backends exit and are reaped
-    server_cpu = server_cpu_seconds(pg.pid) - server_before
+    server_cpu = cpu_with_children(pg.pid) - server_before
     rows = fleet_rows(pg)  # a fresh server: every row is this run's
     events = int(pg.psql("SELECT count(*) FROM event_rows", database=pg_server.DATABASE))
     if events != writers * expected_events:
