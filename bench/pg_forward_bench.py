@@ -12,8 +12,9 @@ rows/s, the most one connection writes here) and the 1-writer run, and
 another for the 4-writer run. Prints per run the events/s, the rows/s
 (sessions + transactions + event rows + analysis, counted in PostgreSQL
 afterwards), and the CPU seconds of the smtpscope processes (their rusage)
-and of the PostgreSQL server (its processes' /proc stat), with the load
-average; then min-max over the rounds. A writer that fails is started again
+and of the PostgreSQL server (its processes' /proc stat), the seconds both
+spent runnable but waiting for a CPU (/proc/PID/schedstat: what other load
+on the machine took from the run), with the load average; then min-max over the rounds. A writer that fails is started again
 (it resumes where the fleet store says) and the retry counted; every event
 must be in PostgreSQL once afterwards. --profile adds a 1-writer run with
 every statement logged and prints the server time per statement.
@@ -64,6 +65,53 @@ def cpu_with_children(parent):
         if int(child[1]) == parent:
             ticks += int(child[11]) + int(child[12])
     return ticks / TICKS
+
+
+class RunQueueWait(threading.Thread):
+    """Seconds the processes of a run spent runnable but waiting for a CPU
+    (/proc/PID/schedstat's second field): the writers (children of this
+    script) and the PostgreSQL server's processes, sampled every 0.1 s
+    until stop(), each process's last sample kept."""
+
+    def __init__(self, postmaster):
+        super().__init__()
+        self.postmaster = postmaster
+        self.last = {}  # pid -> (side, waited ns)
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.wait(0.1):
+            self.sample()
+
+    def sample(self):
+        me = os.getpid()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                parent = int(stat_fields(entry)[1])
+                with open(f"/proc/{entry}/schedstat") as f:
+                    waited = int(f.read().split()[1])
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+                continue
+            side = ("smtpscope" if parent == me else
+                    "postgres" if self.postmaster in (parent, int(entry)) else None)
+            if side:
+                self.last[entry] = (side, waited)
+
+    def stop(self):
+        """Seconds waited per side since start."""
+        self.done.set()
+        self.join()
+        waited = {"smtpscope": 0, "postgres": 0}
+        for pid, (side, ns) in self.last.items():
+            waited[side] += ns - self.first.get(pid, (side, 0))[1]
+        return {side: ns / 1e9 for side, ns in waited.items()}
+
+    def start(self):
+        self.sample()
+        self.first = dict(self.last)
+        super().start()
 
 
 def load_average():
@@ -152,6 +200,8 @@ def forward(binary, pg, template, writers, work, expected_events):
     env.pop("PGPASSWORD", None)
     load = load_average()
     server_before = cpu_with_children(pg.pid)
+    waits = RunQueueWait(pg.pid)
+    waits.start()
     started = time.monotonic()
     writers_run = [Writer(binary, pg.url, copy, f"mx{n + 1}", env) for n, copy in enumerate(copies)]
     for writer in writers_run:
@@ -161,6 +211,7 @@ def forward(binary, pg, template, writers, work, expected_events):
         if writer.failure:
             sys.exit(writer.failure)
     seconds = time.monotonic() - started
+    waited = waits.stop()
     time.sleep(0.5)  # the backends exit and are reaped
     server_cpu = cpu_with_children(pg.pid) - server_before
     rows = fleet_rows(pg)  # a fresh server: every row is this run's
@@ -175,6 +226,7 @@ def forward(binary, pg, template, writers, work, expected_events):
     return {"writers": writers, "events": events, "rows": rows, "seconds": seconds,
             "events_per_s": events / seconds, "rows_per_s": rows / seconds,
             "smtpscope_cpu_s": client_cpu, "postgres_cpu_s": server_cpu,
+            "smtpscope_runqueue_s": waited["smtpscope"], "postgres_runqueue_s": waited["postgres"],
             "load_before": load, "load_after": load_average(), "retries": len(retries),
             "retry_reasons": retries}
 
@@ -202,7 +254,9 @@ def describe(run):
     return (f"{run['writers']} writer(s): {run['events']:,} events, {run['rows']:,} rows in "
             f"{run['seconds']:.1f} s = {run['events_per_s']:,.0f} events/s, "
             f"{run['rows_per_s']:,.0f} rows/s; CPU s smtpscope {run['smtpscope_cpu_s']:.1f}, "
-            f"postgres {run['postgres_cpu_s']:.1f}; {run['retries']} retries; load {run['load_before']:.1f} -> "
+            f"postgres {run['postgres_cpu_s']:.1f}; waiting for a CPU s smtpscope "
+            f"{run['smtpscope_runqueue_s']:.1f}, postgres {run['postgres_runqueue_s']:.1f}; "
+            f"{run['retries']} retries; load {run['load_before']:.1f} -> "
             f"{run['load_after']:.1f}")
 
 
@@ -267,6 +321,9 @@ def main():
               f"{span([r['smtpscope_cpu_s'] / r['events'] * 1e6 for r in runs], 1)}, postgres "
               f"{span([r['postgres_cpu_s'] / r['events'] * 1e6 for r in runs], 1)}; "
               f"retries {span([r['retries'] for r in runs])}")
+        print(f"  per run: wall {span([r['seconds'] for r in runs], 1)} s, CPU smtpscope + "
+              f"postgres {span([r['smtpscope_cpu_s'] + r['postgres_cpu_s'] for r in runs], 1)} s,"
+              f" waiting for a CPU {span([r['smtpscope_runqueue_s'] + r['postgres_runqueue_s'] for r in runs], 1)} s")
         reasons = [reason for r in runs for reason in r["retry_reasons"]]
         if reasons:
             print(f"  a retry's reason: {reasons[0][-300:]}")
