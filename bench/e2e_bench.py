@@ -233,7 +233,8 @@ def measure(config, messages, sessions, size=0):
         dropped = setup.stop()
     return {"messages_per_s": messages / seconds, "cpu_s_per_1000": cpu / messages * 1000,
             "peak_rss_kib": peak_rss, "dropped": dropped, "db_bytes": db_bytes,
-            "bytes_per_session": setup.bytes, "postgres_cpu_s_per_1000": server_cpu / messages * 1000,
+            "bytes_per_session": setup.bytes,
+            "postgres_cpu_s_per_1000": server_cpu / messages * 1000,
             "system_cpu_s_per_1000": system_cpu / messages * 1000,
             "missing_in_fleet": setup.missing}
 
@@ -315,7 +316,8 @@ def main():
             # round cancels what the machine's load does between rounds
             paired = [rg["messages_per_s"] / rc["messages_per_s"] for rg, rc in zip(g, runs["c"])]
             summary["g"]["g_over_c"] = paired
-            print(f"g/c of the medians {summary['g']['messages_per_s'] / summary['c']['messages_per_s']:.3f};"
+            medians = summary["g"]["messages_per_s"] / summary["c"]["messages_per_s"]
+            print(f"g/c of the medians {medians:.3f};"
                   f" per round {', '.join(f'{ratio:.3f}' for ratio in paired)}"
                   f" (median {statistics.median(paired):.3f})")
             # What a machine that Postfix saturates would see, whatever

@@ -14,8 +14,9 @@ another for the 4-writer run. Prints per run the events/s, the rows/s
 afterwards), and the CPU seconds of the smtpscope processes (their rusage)
 and of the PostgreSQL server (its processes' /proc stat), the seconds both
 spent runnable but waiting for a CPU (/proc/PID/schedstat: what other load
-on the machine took from the run), with the load average; then min-max over the rounds. A writer that fails is started again
-(it resumes where the fleet store says) and the retry counted; every event
+on the machine took from the run), with the load average; then min-max
+over the rounds. A writer that fails is started again (it resumes where
+the fleet store says) and the retry counted; every event
 must be in PostgreSQL once afterwards. --profile adds a 1-writer run with
 every statement logged and prints the server time per statement.
 Usage: python3 bench/pg_forward_bench.py [--sessions N] [--rounds R]
@@ -321,9 +322,10 @@ def main():
               f"{span([r['smtpscope_cpu_s'] / r['events'] * 1e6 for r in runs], 1)}, postgres "
               f"{span([r['postgres_cpu_s'] / r['events'] * 1e6 for r in runs], 1)}; "
               f"retries {span([r['retries'] for r in runs])}")
+        cpu = [r["smtpscope_cpu_s"] + r["postgres_cpu_s"] for r in runs]
+        waited = [r["smtpscope_runqueue_s"] + r["postgres_runqueue_s"] for r in runs]
         print(f"  per run: wall {span([r['seconds'] for r in runs], 1)} s, CPU smtpscope + "
-              f"postgres {span([r['smtpscope_cpu_s'] + r['postgres_cpu_s'] for r in runs], 1)} s,"
-              f" waiting for a CPU {span([r['smtpscope_runqueue_s'] + r['postgres_runqueue_s'] for r in runs], 1)} s")
+              f"postgres {span(cpu, 1)} s, waiting for a CPU {span(waited, 1)} s")
         reasons = [reason for r in runs for reason in r["retry_reasons"]]
         if reasons:
             print(f"  a retry's reason: {reasons[0][-300:]}")
