@@ -18,9 +18,13 @@ on the machine took from the run), with the load average; then min-max
 over the rounds. A writer that fails is started again (it resumes where
 the fleet store says) and the retry counted; every event
 must be in PostgreSQL once afterwards. --profile adds a 1-writer run with
-every statement logged and prints the server time per statement.
+every statement logged and prints the server time per statement; --what-if
+times alternatives on the rows one writer forwarded: the analysis rows
+inserted with a statement-level trigger (client_day_shapes compared with
+the row trigger's) and the sessions replaced by INSERT ... ON CONFLICT.
 Usage: python3 bench/pg_forward_bench.py [--sessions N] [--rounds R]
-       [--writers 1,4] [--floor-rows N] [--no-analyse] [--profile] [--json FILE]
+       [--writers 1,4] [--floor-rows N] [--no-analyse] [--profile] [--what-if]
+       [--json FILE]
 (run as root; SMTPSCOPE_BUILD_DIR names the build, default ./build).
 """
 import argparse
@@ -251,6 +255,86 @@ def statement_profile(log):
                   reverse=True)
 
 
+STATEMENT_TRIGGER = """
+CREATE FUNCTION what_if_counted() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+  INSERT INTO client_day_shapes AS c
+  SELECT client_addr, host, connect_us / 86400000000, fingerprint, patterns, helo_quirks,
+         count(*), sum(transactions), sum(aborted), sum(delivered)
+  FROM added GROUP BY 1, 2, 3, 4, 5, 6
+  ON CONFLICT (client_addr, host, day, fingerprint, patterns, helo_quirks) DO UPDATE SET
+    sessions = c.sessions + excluded.sessions,
+    transactions = c.transactions + excluded.transactions,
+    aborted = c.aborted + excluded.aborted, delivered = c.delivered + excluded.delivered;
+  RETURN NULL;
+END $f$;
+"""
+SHAPES = ("SELECT count(*), sum(sessions), sum(transactions), sum(aborted), sum(delivered)"
+          " FROM client_day_shapes;\n")
+
+
+def what_if(pg, tries):
+    """On a server one writer forwarded to: the forwarded analysis rows
+    inserted again in the forwarder's chunks of 20,000, with the schema's
+    row trigger and with a statement-level one (the same client_day_shapes
+    checked), and the sessions replaced by DELETE + INSERT and by INSERT ...
+    ON CONFLICT; seconds per try of each."""
+    def sql(text):
+        return pg.psql(text, database=pg_server.DATABASE)
+
+    def timed(text):
+        out = sql("\\timing on\n" + text)
+        return sum(float(ms) for ms in re.findall(r"Time: ([\d.]+) ms", out)) / 1000
+
+    def columns(table):
+        return sql(f"SELECT string_agg(column_name, ', ' ORDER BY ordinal_position) FROM"
+                   f" information_schema.columns WHERE table_name = '{table}'").strip()
+
+    analysis, sessions = columns("session_analysis"), columns("sessions")
+    sql("CREATE TABLE what_if_analysis AS SELECT *, (row_number() OVER (ORDER BY session_id)"
+        " - 1) / 20000 AS chunk FROM session_analysis;\n"
+        "CREATE TABLE what_if_sessions AS SELECT *, (row_number() OVER (ORDER BY id) - 1)"
+        " / 20000 AS chunk FROM sessions;\n"
+        "CREATE TABLE what_if_target (LIKE sessions INCLUDING ALL);\n" + STATEMENT_TRIGGER)
+    chunks = int(sql("SELECT max(chunk) + 1 FROM what_if_analysis"))
+    session_chunks = int(sql("SELECT max(chunk) + 1 FROM what_if_sessions"))
+    insert_analysis = "".join(
+        f"BEGIN; INSERT INTO session_analysis SELECT {analysis} FROM what_if_analysis"
+        f" WHERE chunk = {n}; COMMIT;\n" for n in range(chunks))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in sessions.split(", ") if c != "id")
+    staged = ("BEGIN; CREATE TEMP TABLE staged ON COMMIT DROP AS SELECT {0} FROM"
+              " what_if_sessions WHERE chunk = {1};").format
+    replace_sessions = "".join(
+        staged(sessions, n) + " DELETE FROM what_if_target t USING staged s WHERE t.id = s.id;"
+        " INSERT INTO what_if_target SELECT * FROM staged; COMMIT;\n"
+        for n in range(session_chunks))
+    upsert_sessions = "".join(
+        staged(sessions, n) + " INSERT INTO what_if_target SELECT * FROM staged ON CONFLICT"
+        f" (id) DO UPDATE SET {updates}; COMMIT;\n" for n in range(session_chunks))
+    fresh = "TRUNCATE session_analysis, client_day_shapes, what_if_target; CHECKPOINT;\n"
+    found = {"row trigger": [], "statement trigger": [], "sessions DELETE + INSERT": [],
+             "sessions INSERT ON CONFLICT": []}
+    for _ in range(tries):
+        sql(fresh)
+        found["row trigger"].append(timed(insert_analysis))
+        by_row = sql(SHAPES)
+        sql(fresh + "ALTER TABLE session_analysis DISABLE TRIGGER session_analysis_counted;\n"
+            "CREATE TRIGGER what_if_counted AFTER INSERT ON session_analysis REFERENCING NEW"
+            " TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION what_if_counted();\n")
+        found["statement trigger"].append(timed(insert_analysis))
+        by_statement = sql(SHAPES)
+        sql("DROP TRIGGER what_if_counted ON session_analysis;\n"
+            "ALTER TABLE session_analysis ENABLE TRIGGER session_analysis_counted;\n")
+        if by_row != by_statement:
+            sys.exit(f"what-if: client_day_shapes differ: {by_row.strip()} against "
+                     f"{by_statement.strip()}")
+        sql(fresh)
+        found["sessions DELETE + INSERT"].append(timed(replace_sessions))
+        sql(fresh)
+        found["sessions INSERT ON CONFLICT"].append(timed(upsert_sessions))
+    return found
+
+
 def describe(run):
     return (f"{run['writers']} writer(s): {run['events']:,} events, {run['rows']:,} rows in "
             f"{run['seconds']:.1f} s = {run['events_per_s']:,.0f} events/s, "
@@ -275,6 +359,9 @@ def main():
                         help="files without the stored analysis")
     parser.add_argument("--profile", action="store_true",
                         help="one more 1-writer run with every statement's server time logged")
+    parser.add_argument("--what-if", action="store_true",
+                        help="time the analysis rows with a statement-level trigger and the"
+                             " sessions replaced by INSERT ON CONFLICT, against today's")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
     why_not = pg_server.available()
@@ -311,6 +398,13 @@ def main():
             for seconds, count, kind in profile[:12]:
                 print(f"  {seconds:6.2f} s {count:5} x {kind}")
             results["profile"] = {"run": run, "statements": profile}
+        if args.what_if:
+            with pg_server.PgServer(fsync=True) as pg:
+                forward(binary, pg, template, 1, work, expected)
+                results["what_if"] = what_if(pg, args.rounds)
+            print(f"what if ({args.rounds} tries, seconds per try, in chunks of 20,000 rows):")
+            for variant, seconds in results["what_if"].items():
+                print(f"  {variant}: {', '.join(f'{s:.2f}' for s in seconds)}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"\nover {args.rounds} round(s), min-max:")
