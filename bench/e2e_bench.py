@@ -18,12 +18,15 @@ over SESSIONS concurrent sessions, measured in turn with
   g: c forwarding to a private PostgreSQL 15 (fsync on; database.url, the
      forwarder's default interval): the fleet store's cost to Postfix;
      afterwards every session of the SQLite file must be in PostgreSQL
+  h: g with PostgreSQL's fsync off: its disk flushes no longer compete
+     with Postfix's queue files (as with a fleet store on another machine)
 each REPS times, the configurations interleaved. Prints, per configuration,
 the median messages/second and its ratio to (a), our daemons' CPU seconds
 per 1,000 messages, their peak RSS, the events they dropped, and the system
 CPU seconds per 1,000 messages (Postfix's processes, smtp-source, our
-daemons or the comparison program, g's PostgreSQL: what bounds the rate on
-a machine the run saturates, and less moved by other load than msg/s); with
+daemons or the comparison program, g's and h's PostgreSQL: what bounds the
+rate on a machine the run saturates, and less moved by other load than
+msg/s); with
 --soak N, one more run of (d) with N messages sampling the daemons' RSS.
 After each run of (c) and (d), Postfix's log is read into the database
 (smtpscope ingest) and, alone, into a new one: the database bytes per
@@ -31,7 +34,7 @@ session (after VACUUM) are printed for the log alone, milter + log (c) and
 all three sensors (d).
 
 Usage: bench/e2e_bench.py [--messages 5000] [--sessions 10] [--reps 3]
-                          [--size BYTES] [--configs abqzrcdtpg] [--soak 0] [--json FILE]
+                          [--size BYTES] [--configs abqzrcdtpgh] [--soak 0] [--json FILE]
 Needs root (Postfix) and a build (SMTPSCOPE_BUILD_DIR, default ./build)."""
 import argparse
 import json
@@ -62,7 +65,9 @@ CONFIGS = {
     "t": "smtpscope-milter + trivial policy server",
     "p": "smtpscope-policyd (no milter)",
     "g": "smtpscope-milter forwarding to PostgreSQL",
+    "h": "g, PostgreSQL's fsync off",
 }
+FLEET_CONFIGS = {"g": True, "h": False}  # with PostgreSQL; its fsync
 SENSOR_SETS = {"log": "log alone", "c": "milter + log", "d": "milter + policy + log"}
 NULL_MILTER_MODES = {"b": "naive", "q": "quiet", "z": "deaf"}
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -87,7 +92,7 @@ class Setup:
         self.db = self.work.join("smtpscope.db")
         self.daemons = []  # ours
         self.reference = None  # the comparison program of b, q, z, r, t
-        self.pg = None  # g's fleet store
+        self.pg = None  # g's and h's fleet store
         milter_socket = None
         policy_service = None
         if config in NULL_MILTER_MODES:
@@ -97,11 +102,11 @@ class Setup:
         if config == "r":
             milter_socket = self.work.join("raw.sock")
             self.start_reference("raw_deaf_milter", milter_socket, milter_socket)
-        if config in ("c", "d", "t", "g"):
+        if config in ("c", "d", "t", *FLEET_CONFIGS):
             milter_socket = self.work.join("m.sock")
             milter = harness.milter_daemon(self.work, self.db, milter_socket)
-            if config == "g":
-                self.pg = pg_server.PgServer(fsync=True).start()
+            if config in FLEET_CONFIGS:
+                self.pg = pg_server.PgServer(fsync=FLEET_CONFIGS[config]).start()
                 forward_to(milter, self.pg)
             self.daemons.append(milter.start())
         if config in ("d", "p"):
@@ -156,19 +161,19 @@ class Setup:
         return [d.process.pid for d in self.daemons]
 
     def server_cpu(self):
-        """CPU seconds of g's PostgreSQL so far (0 without one)."""
+        """CPU seconds of the PostgreSQL of g or h so far (0 without one)."""
         return cpu_with_children(self.pg.pid) if self.pg else 0.0
 
     def system_cpu(self):
         """CPU seconds so far of everything the run's mail passes through
         but smtp-source: Postfix's processes, ours, the comparison
-        program, g's PostgreSQL."""
+        program, the PostgreSQL of g or h."""
         return (cpu_with_children(self.postfix.master_pid) + self.server_cpu()
                 + sum(cpu_seconds(pid) for pid in self.pids())
                 + (cpu_seconds(self.reference.pid) if self.reference else 0.0))
 
     def missing_in_fleet(self):
-        """Of g, the sessions of the SQLite file PostgreSQL does not hold
+        """Of g and h, the sessions of the SQLite file PostgreSQL does not hold
         (run after the milter's stop, whose last pass sends the rest)."""
         local = harness.query(self.db, "SELECT count(*) FROM sessions")[0][0]
         fleet = int(self.pg.psql("SELECT count(*) FROM sessions", database=pg_server.DATABASE))
@@ -259,6 +264,36 @@ def soak(messages, sessions):
             "dropped": dropped}
 
 
+def summarise_fleet(config, runs, summary):
+    """Prints and keeps what a fleet configuration (g, h) adds: PostgreSQL's
+    CPU, the sessions it lacks, and its rate and cost against c."""
+    fleet = runs[config]
+    missing = sum(r["missing_in_fleet"] for r in fleet)
+    summary[config]["postgres_cpu_s_per_1000"] = statistics.median(
+        r["postgres_cpu_s_per_1000"] for r in fleet)
+    summary[config]["missing_in_fleet"] = missing
+    print(f"\n({config}) PostgreSQL's CPU s per 1000 msg "
+          f"{summary[config]['postgres_cpu_s_per_1000']:.2f} (median); sessions missing in "
+          f"PostgreSQL after the milter's stop: {missing}")
+    if "c" not in summary:
+        return
+    # c and this configuration run next to each other in every round: their
+    # ratio per round cancels what the machine's load does between rounds
+    paired = [rf["messages_per_s"] / rc["messages_per_s"] for rf, rc in zip(fleet, runs["c"])]
+    summary[config]["over_c"] = paired
+    medians = summary[config]["messages_per_s"] / summary["c"]["messages_per_s"]
+    print(f"{config}/c of the medians {medians:.3f}; per round "
+          f"{', '.join(f'{ratio:.3f}' for ratio in paired)}"
+          f" (median {statistics.median(paired):.3f})")
+    # What a machine that Postfix saturates would see, whatever else runs
+    # beside: c's system CPU per message over this configuration's
+    cost = [rc["system_cpu_s_per_1000"] / rf["system_cpu_s_per_1000"]
+            for rf, rc in zip(fleet, runs["c"])]
+    summary[config]["c_cpu_over_cpu"] = cost
+    print(f"system CPU per message, c/{config} per round {', '.join(f'{r:.3f}' for r in cost)}"
+          f" (median {statistics.median(cost):.3f})")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=5000)
@@ -301,32 +336,11 @@ def main():
                            "cpu_s_per_1000": cpu, "peak_rss_kib": rss, "dropped": dropped,
                            "system_cpu_s_per_1000": system, "runs": runs[config]}
         print(f"({config}) {label:44} {rate:7.0f} {rate / baseline:6.2f} "
-              f"{cpu if config in 'cdg' else float('nan'):10.2f} {rss / 1024:13.1f} {dropped:7}"
+              f"{cpu if config in 'cdgh' else float('nan'):10.2f} {rss / 1024:13.1f} {dropped:7}"
               f" {system:17.2f}")
-    if "g" in summary:
-        g = runs["g"]
-        missing = sum(r["missing_in_fleet"] for r in g)
-        summary["g"]["postgres_cpu_s_per_1000"] = statistics.median(
-            r["postgres_cpu_s_per_1000"] for r in g)
-        summary["g"]["missing_in_fleet"] = missing
-        print(f"\n(g) PostgreSQL's CPU s per 1000 msg {summary['g']['postgres_cpu_s_per_1000']:.2f}"
-              f" (median); sessions missing in PostgreSQL after the milter's stop: {missing}")
-        if "c" in summary:
-            # c and g run next to each other in every round: their ratio per
-            # round cancels what the machine's load does between rounds
-            paired = [rg["messages_per_s"] / rc["messages_per_s"] for rg, rc in zip(g, runs["c"])]
-            summary["g"]["g_over_c"] = paired
-            medians = summary["g"]["messages_per_s"] / summary["c"]["messages_per_s"]
-            print(f"g/c of the medians {medians:.3f};"
-                  f" per round {', '.join(f'{ratio:.3f}' for ratio in paired)}"
-                  f" (median {statistics.median(paired):.3f})")
-            # What a machine that Postfix saturates would see, whatever
-            # else runs beside: c's system CPU per message over g's
-            cost = [rc["system_cpu_s_per_1000"] / rg["system_cpu_s_per_1000"]
-                    for rg, rc in zip(g, runs["c"])]
-            summary["g"]["c_cpu_over_g_cpu"] = cost
-            print(f"system CPU per message, c/g per round {', '.join(f'{r:.3f}' for r in cost)}"
-                  f" (median {statistics.median(cost):.3f})")
+    for config in FLEET_CONFIGS:
+        if config in summary:
+            summarise_fleet(config, runs, summary)
     sizes = {}
     for config in chosen:
         for r in runs[config]:
