@@ -15,9 +15,18 @@ over SESSIONS concurrent sessions, measured in turn with
   t: d with bench/trivial_policy_server (answers DUNNO, records nothing)
      instead of smtpscope-policyd: what the policy checks cost Postfix
   p: smtpscope-policyd alone (no milter): the policy + log sensor set
+  g: c forwarding to a private PostgreSQL 15 (fsync on; database.url, the
+     forwarder's default interval): the fleet store's cost to Postfix;
+     afterwards every session of the SQLite file must be in PostgreSQL
+  h: g with PostgreSQL's fsync off: its disk flushes no longer compete
+     with Postfix's queue files (as with a fleet store on another machine)
 each REPS times, the configurations interleaved. Prints, per configuration,
 the median messages/second and its ratio to (a), our daemons' CPU seconds
-per 1,000 messages, their peak RSS, and the events they dropped; with
+per 1,000 messages, their peak RSS, the events they dropped, and the system
+CPU seconds per 1,000 messages (Postfix's processes, smtp-source, our
+daemons or the comparison program, g's and h's PostgreSQL: what bounds the
+rate on a machine the run saturates, and less moved by other load than
+msg/s); with
 --soak N, one more run of (d) with N messages sampling the daemons' RSS.
 After each run of (c) and (d), Postfix's log is read into the database
 (smtpscope ingest) and, alone, into a new one: the database bytes per
@@ -25,7 +34,7 @@ session (after VACUUM) are printed for the log alone, milter + log (c) and
 all three sensors (d).
 
 Usage: bench/e2e_bench.py [--messages 5000] [--sessions 10] [--reps 3]
-                          [--size BYTES] [--configs abqzrcdtp] [--soak 0] [--json FILE]
+                          [--size BYTES] [--configs abqzrcdtpgh] [--soak 0] [--json FILE]
 Needs root (Postfix) and a build (SMTPSCOPE_BUILD_DIR, default ./build)."""
 import argparse
 import json
@@ -42,6 +51,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 os.environ.setdefault("SMTPSCOPE_BUILD_DIR", os.path.join(ROOT, "build"))
 import harness  # noqa: E402
+import pg_server  # noqa: E402
+from pg_forward_bench import cpu_with_children  # noqa: E402
 
 CONFIGS = {
     "a": "no milter",
@@ -53,7 +64,10 @@ CONFIGS = {
     "d": "smtpscope-milter + smtpscope-policyd",
     "t": "smtpscope-milter + trivial policy server",
     "p": "smtpscope-policyd (no milter)",
+    "g": "smtpscope-milter forwarding to PostgreSQL",
+    "h": "g, PostgreSQL's fsync off",
 }
+FLEET_CONFIGS = {"g": True, "h": False}  # with PostgreSQL; its fsync
 SENSOR_SETS = {"log": "log alone", "c": "milter + log", "d": "milter + policy + log"}
 NULL_MILTER_MODES = {"b": "naive", "q": "quiet", "z": "deaf"}
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -78,6 +92,7 @@ class Setup:
         self.db = self.work.join("smtpscope.db")
         self.daemons = []  # ours
         self.reference = None  # the comparison program of b, q, z, r, t
+        self.pg = None  # g's and h's fleet store
         milter_socket = None
         policy_service = None
         if config in NULL_MILTER_MODES:
@@ -87,9 +102,13 @@ class Setup:
         if config == "r":
             milter_socket = self.work.join("raw.sock")
             self.start_reference("raw_deaf_milter", milter_socket, milter_socket)
-        if config in ("c", "d", "t"):
+        if config in ("c", "d", "t", *FLEET_CONFIGS):
             milter_socket = self.work.join("m.sock")
-            self.daemons.append(harness.milter_daemon(self.work, self.db, milter_socket).start())
+            milter = harness.milter_daemon(self.work, self.db, milter_socket)
+            if config in FLEET_CONFIGS:
+                self.pg = pg_server.PgServer(fsync=FLEET_CONFIGS[config]).start()
+                forward_to(milter, self.pg)
+            self.daemons.append(milter.start())
         if config in ("d", "p"):
             policy_socket = self.work.join("policy.sock")
             self.daemons.append(harness.policy_daemon(self.work, self.db,
@@ -114,11 +133,18 @@ class Setup:
         harness.wait_for(lambda: os.path.exists(socket_path), 10, program)
 
     def send(self, messages, sessions, size=0):
+        """Sends with smtp-source; its wall seconds (its CPU seconds in
+        self.source_cpu)."""
         started = time.monotonic()
-        subprocess.run(["smtp-source", "-s", str(sessions), "-m", str(messages),
-                        *(["-l", str(size)] if size else []),
-                        "-f", "bench@sender.example", "-t", "rcpt@test.example",
-                        f"127.0.0.1:{self.postfix.port}"], check=True, timeout=3600)
+        source = subprocess.Popen(["smtp-source", "-s", str(sessions), "-m", str(messages),
+                                   *(["-l", str(size)] if size else []),
+                                   "-f", "bench@sender.example", "-t", "rcpt@test.example",
+                                   f"127.0.0.1:{self.postfix.port}"])
+        _, status, usage = os.wait4(source.pid, 0)
+        source.returncode = os.waitstatus_to_exitcode(status)
+        if source.returncode != 0:
+            raise RuntimeError(f"smtp-source exited with {source.returncode}")
+        self.source_cpu = usage.ru_utime + usage.ru_stime
         return time.monotonic() - started
 
     def bytes_per_session(self):
@@ -134,6 +160,25 @@ class Setup:
     def pids(self):
         return [d.process.pid for d in self.daemons]
 
+    def server_cpu(self):
+        """CPU seconds of the PostgreSQL of g or h so far (0 without one)."""
+        return cpu_with_children(self.pg.pid) if self.pg else 0.0
+
+    def system_cpu(self):
+        """CPU seconds so far of everything the run's mail passes through
+        but smtp-source: Postfix's processes, ours, the comparison
+        program, the PostgreSQL of g or h."""
+        return (cpu_with_children(self.postfix.master_pid) + self.server_cpu()
+                + sum(cpu_seconds(pid) for pid in self.pids())
+                + (cpu_seconds(self.reference.pid) if self.reference else 0.0))
+
+    def missing_in_fleet(self):
+        """Of g and h, the sessions of the SQLite file PostgreSQL does not hold
+        (run after the milter's stop, whose last pass sends the rest)."""
+        local = harness.query(self.db, "SELECT count(*) FROM sessions")[0][0]
+        fleet = int(self.pg.psql("SELECT count(*) FROM sessions", database=pg_server.DATABASE))
+        return local - fleet
+
     def stop(self):
         """Stops everything; returns the events our daemons dropped. Of (c)
         and (d), keeps the bytes per session in self.bytes."""
@@ -146,9 +191,26 @@ class Setup:
         if self.reference:
             self.reference.terminate()
             self.reference.wait()
+        self.missing = None
+        if self.pg:
+            try:
+                self.missing = self.missing_in_fleet()
+            finally:
+                self.pg.close()
         self.bytes = self.bytes_per_session() if self.config in ("c", "d") else {}
         self.work.remove()
         return dropped
+
+
+def forward_to(daemon, pg):
+    """Adds database.url and password_file (the forwarder's other settings
+    stay at their defaults) to a harness daemon's configuration."""
+    with open(daemon.config_path) as f:
+        text = f.read()
+    text = text.replace("database:\n", f"database:\n  url: \"{pg.url}\"\n"
+                        f"  password_file: {pg.password_file}\n", 1)
+    with open(daemon.config_path, "w") as f:
+        f.write(text)
 
 
 def vacuumed_bytes_per_session(db, copy):
@@ -164,15 +226,22 @@ def measure(config, messages, sessions, size=0):
     try:
         setup.send(100, sessions, size)  # warm up: processes started, caches filled
         cpu_before = sum(cpu_seconds(pid) for pid in setup.pids())
+        server_before = setup.server_cpu()
+        system_before = setup.system_cpu()
         seconds = setup.send(messages, sessions, size)
         cpu = sum(cpu_seconds(pid) for pid in setup.pids()) - cpu_before
+        server_cpu = setup.server_cpu() - server_before
+        system_cpu = setup.system_cpu() - system_before + setup.source_cpu
         peak_rss = [status_kib(pid, "VmHWM") for pid in setup.pids()]
         db_bytes = os.path.getsize(setup.db) if os.path.exists(setup.db) else 0
     finally:
         dropped = setup.stop()
     return {"messages_per_s": messages / seconds, "cpu_s_per_1000": cpu / messages * 1000,
             "peak_rss_kib": peak_rss, "dropped": dropped, "db_bytes": db_bytes,
-            "bytes_per_session": setup.bytes}
+            "bytes_per_session": setup.bytes,
+            "postgres_cpu_s_per_1000": server_cpu / messages * 1000,
+            "system_cpu_s_per_1000": system_cpu / messages * 1000,
+            "missing_in_fleet": setup.missing}
 
 
 def soak(messages, sessions):
@@ -195,6 +264,36 @@ def soak(messages, sessions):
             "dropped": dropped}
 
 
+def summarise_fleet(config, runs, summary):
+    """Prints and keeps what a fleet configuration (g, h) adds: PostgreSQL's
+    CPU, the sessions it lacks, and its rate and cost against c."""
+    fleet = runs[config]
+    missing = sum(r["missing_in_fleet"] for r in fleet)
+    summary[config]["postgres_cpu_s_per_1000"] = statistics.median(
+        r["postgres_cpu_s_per_1000"] for r in fleet)
+    summary[config]["missing_in_fleet"] = missing
+    print(f"\n({config}) PostgreSQL's CPU s per 1000 msg "
+          f"{summary[config]['postgres_cpu_s_per_1000']:.2f} (median); sessions missing in "
+          f"PostgreSQL after the milter's stop: {missing}")
+    if "c" not in summary:
+        return
+    # c and this configuration run next to each other in every round: their
+    # ratio per round cancels what the machine's load does between rounds
+    paired = [rf["messages_per_s"] / rc["messages_per_s"] for rf, rc in zip(fleet, runs["c"])]
+    summary[config]["over_c"] = paired
+    medians = summary[config]["messages_per_s"] / summary["c"]["messages_per_s"]
+    print(f"{config}/c of the medians {medians:.3f}; per round "
+          f"{', '.join(f'{ratio:.3f}' for ratio in paired)}"
+          f" (median {statistics.median(paired):.3f})")
+    # What a machine that Postfix saturates would see, whatever else runs
+    # beside: c's system CPU per message over this configuration's
+    cost = [rc["system_cpu_s_per_1000"] / rf["system_cpu_s_per_1000"]
+            for rf, rc in zip(fleet, runs["c"])]
+    summary[config]["c_cpu_over_cpu"] = cost
+    print(f"system CPU per message, c/{config} per round {', '.join(f'{r:.3f}' for r in cost)}"
+          f" (median {statistics.median(cost):.3f})")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=5000)
@@ -214,13 +313,17 @@ def main():
         for config in chosen:
             result = measure(config, args.messages, args.sessions, args.size)
             runs[config].append(result)
-            print(f"rep {rep + 1} {config}: {result['messages_per_s']:.0f} msg/s", flush=True)
+            fleet = ("" if result["missing_in_fleet"] is None else
+                     f", PostgreSQL CPU s/1000 {result['postgres_cpu_s_per_1000']:.2f},"
+                     f" sessions missing there {result['missing_in_fleet']}")
+            print(f"rep {rep + 1} {config}: {result['messages_per_s']:.0f} msg/s, system CPU s/1000"
+                  f" {result['system_cpu_s_per_1000']:.2f}{fleet}", flush=True)
 
     baseline = statistics.median(r["messages_per_s"] for r in runs["a"])
     print(f"\n{args.messages} messages of {args.size or 'default'} bytes, {args.sessions} sessions,"
           f" median of {args.reps}")
     print(f"{'configuration':48} {'msg/s':>7} {'ratio':>6} {'CPU s/1000':>10} "
-          f"{'peak RSS MiB':>13} {'dropped':>7}")
+          f"{'peak RSS MiB':>13} {'dropped':>7} {'system CPU s/1000':>17}")
     summary = {}
     for config in chosen:
         label = CONFIGS[config]
@@ -228,11 +331,16 @@ def main():
         cpu = statistics.median(r["cpu_s_per_1000"] for r in runs[config])
         rss = max((max(r["peak_rss_kib"]) for r in runs[config] if r["peak_rss_kib"]), default=0)
         dropped = sum(r["dropped"] for r in runs[config])
+        system = statistics.median(r["system_cpu_s_per_1000"] for r in runs[config])
         summary[config] = {"label": label, "messages_per_s": rate, "ratio": rate / baseline,
                            "cpu_s_per_1000": cpu, "peak_rss_kib": rss, "dropped": dropped,
-                           "runs": runs[config]}
+                           "system_cpu_s_per_1000": system, "runs": runs[config]}
         print(f"({config}) {label:44} {rate:7.0f} {rate / baseline:6.2f} "
-              f"{cpu if config in 'cd' else float('nan'):10.2f} {rss / 1024:13.1f} {dropped:7}")
+              f"{cpu if config in 'cdgh' else float('nan'):10.2f} {rss / 1024:13.1f} {dropped:7}"
+              f" {system:17.2f}")
+    for config in FLEET_CONFIGS:
+        if config in summary:
+            summarise_fleet(config, runs, summary)
     sizes = {}
     for config in chosen:
         for r in runs[config]:
