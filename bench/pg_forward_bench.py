@@ -20,8 +20,10 @@ the fleet store says) and the retry counted; every event
 must be in PostgreSQL once afterwards. --profile adds a 1-writer run with
 every statement logged and prints the server time per statement; --what-if
 times alternatives on the rows one writer forwarded: the analysis rows
-inserted with a statement-level trigger (client_day_shapes compared with
-the row trigger's) and the sessions replaced by INSERT ... ON CONFLICT.
+inserted again in the forwarder's chunks (the schema's per-statement count
+of client_day_shapes, adopted in schema 10 after this what-if measured it
+against the row trigger of 9) and the sessions replaced by INSERT ... ON
+CONFLICT against DELETE + INSERT.
 Usage: python3 bench/pg_forward_bench.py [--sessions N] [--rounds R]
        [--writers 1,4] [--floor-rows N] [--no-analyse] [--profile] [--what-if]
        [--json FILE]
@@ -255,30 +257,11 @@ def statement_profile(log):
                   reverse=True)
 
 
-STATEMENT_TRIGGER = """
-CREATE FUNCTION what_if_counted() RETURNS trigger LANGUAGE plpgsql AS $f$
-BEGIN
-  INSERT INTO client_day_shapes AS c
-  SELECT client_addr, host, connect_us / 86400000000, fingerprint, patterns, helo_quirks,
-         count(*), sum(transactions), sum(aborted), sum(delivered)
-  FROM added GROUP BY 1, 2, 3, 4, 5, 6
-  ON CONFLICT (client_addr, host, day, fingerprint, patterns, helo_quirks) DO UPDATE SET
-    sessions = c.sessions + excluded.sessions,
-    transactions = c.transactions + excluded.transactions,
-    aborted = c.aborted + excluded.aborted, delivered = c.delivered + excluded.delivered;
-  RETURN NULL;
-END $f$;
-"""
-SHAPES = ("SELECT count(*), sum(sessions), sum(transactions), sum(aborted), sum(delivered)"
-          " FROM client_day_shapes;\n")
-
-
 def what_if(pg, tries):
     """On a server one writer forwarded to: the forwarded analysis rows
-    inserted again in the forwarder's chunks of 20,000, with the schema's
-    row trigger and with a statement-level one (the same client_day_shapes
-    checked), and the sessions replaced by DELETE + INSERT and by INSERT ...
-    ON CONFLICT; seconds per try of each."""
+    inserted again in the forwarder's chunks of 20,000 (the same
+    client_day_shapes checked), and the sessions replaced by DELETE + INSERT
+    and by INSERT ... ON CONFLICT; seconds per try of each."""
     def sql(text):
         return pg.psql(text, database=pg_server.DATABASE)
 
@@ -295,7 +278,7 @@ def what_if(pg, tries):
         " - 1) / 20000 AS chunk FROM session_analysis;\n"
         "CREATE TABLE what_if_sessions AS SELECT *, (row_number() OVER (ORDER BY id) - 1)"
         " / 20000 AS chunk FROM sessions;\n"
-        "CREATE TABLE what_if_target (LIKE sessions INCLUDING ALL);\n" + STATEMENT_TRIGGER)
+        "CREATE TABLE what_if_target (LIKE sessions INCLUDING ALL);\n")
     chunks = int(sql("SELECT max(chunk) + 1 FROM what_if_analysis"))
     session_chunks = int(sql("SELECT max(chunk) + 1 FROM what_if_sessions"))
     insert_analysis = "".join(
@@ -312,22 +295,16 @@ def what_if(pg, tries):
         staged(sessions, n) + " INSERT INTO what_if_target SELECT * FROM staged ON CONFLICT"
         f" (id) DO UPDATE SET {updates}; COMMIT;\n" for n in range(session_chunks))
     fresh = "TRUNCATE session_analysis, client_day_shapes, what_if_target; CHECKPOINT;\n"
-    found = {"row trigger": [], "statement trigger": [], "sessions DELETE + INSERT": [],
+    shapes = ("SELECT count(*), sum(sessions), sum(transactions), sum(aborted),"
+              " sum(delivered) FROM client_day_shapes;\n")
+    forwarded = sql(shapes)
+    found = {"analysis rows": [], "sessions DELETE + INSERT": [],
              "sessions INSERT ON CONFLICT": []}
     for _ in range(tries):
         sql(fresh)
-        found["row trigger"].append(timed(insert_analysis))
-        by_row = sql(SHAPES)
-        sql(fresh + "ALTER TABLE session_analysis DISABLE TRIGGER session_analysis_counted;\n"
-            "CREATE TRIGGER what_if_counted AFTER INSERT ON session_analysis REFERENCING NEW"
-            " TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION what_if_counted();\n")
-        found["statement trigger"].append(timed(insert_analysis))
-        by_statement = sql(SHAPES)
-        sql("DROP TRIGGER what_if_counted ON session_analysis;\n"
-            "ALTER TABLE session_analysis ENABLE TRIGGER session_analysis_counted;\n")
-        if by_row != by_statement:
-            sys.exit(f"what-if: client_day_shapes differ: {by_row.strip()} against "
-                     f"{by_statement.strip()}")
+        found["analysis rows"].append(timed(insert_analysis))
+        if sql(shapes) != forwarded:
+            sys.exit("what-if: client_day_shapes differ from the forwarded ones")
         sql(fresh)
         found["sessions DELETE + INSERT"].append(timed(replace_sessions))
         sql(fresh)
