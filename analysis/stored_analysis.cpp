@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "client_timing.h"
+#include "state_table.h"
 #include "fingerprint.h"
 #include "local_client.h"
 #include "session_facts.h"
@@ -36,27 +37,11 @@ std::string joined(const std::vector<std::string>& words) {
 }
 
 Result<std::optional<std::string>> state(sqlite::Database& db, const std::string& key) {
-  auto q = db.prepare("SELECT value FROM analysis_state WHERE key = ?1");
-  if (!q) return q.status();
-  q.value().bind(1, key);
-  auto row = q.value().step();
-  if (!row) return row.status();
-  if (!row.value()) return std::optional<std::string>();
-  return std::optional<std::string>(q.value().column_text(0));
+  return read_state(db, StateTable::analysis, key);
 }
 
 Status set_state(sqlite::Database& db, const std::string& key, const std::string& value) {
-  auto q = db.prepare(
-      "INSERT INTO analysis_state (key, value) VALUES (?1, ?2)"
-      " ON CONFLICT (key) DO UPDATE SET value = excluded.value");
-  if (!q) return q.status();
-  return q.value().bind(1, key).bind(2, value).run();
-}
-
-Status clear_state(sqlite::Database& db, const std::string& key) {
-  auto q = db.prepare("DELETE FROM analysis_state WHERE key = ?1");
-  if (!q) return q.status();
-  return q.value().bind(1, key).run();
+  return write_state(db, StateTable::analysis, key, value);
 }
 
 Status record_rules(sqlite::Database& db, const AnalysisRules& rules) {
@@ -595,7 +580,7 @@ Result<std::int64_t> analyse_stored(sqlite::Database& db, const AnalysisRules& r
       if (Status s = set_state(db, watermark, std::to_string(seen_id)); !s) return s;
     }
   }
-  if (Status s = clear_state(db, "analyse_cursor"); !s) return s;
+  if (Status s = clear_state(db, StateTable::analysis, "analyse_cursor"); !s) return s;
   return analysed;
 }
 

@@ -9,7 +9,7 @@
 
 #include "database_access.h"
 #include "migrations.h"
-#include "pg_copy_text.h"
+#include "pg_copy_rows.h"
 #include "pg_schema.h"
 #include "pg_url.h"
 #include "text_escape.h"
@@ -69,34 +69,13 @@ Result<std::int64_t> copy_table(sqlite::Database& from, pg::Connection& to,
       fmt::format("SELECT {} FROM {} ORDER BY {}", columns, table.name, table.order_by));
   if (!query) return query.status();
   const std::string copy_sql = fmt::format("COPY {} ({}) FROM STDIN", table.name, columns);
-  const int width = static_cast<int>(table.columns.size());
-  std::string chunk;
-  std::int64_t in_chunk = 0;
-  std::int64_t copied = 0;
-  auto flush = [&]() -> Status {
-    if (in_chunk == 0) return Status::ok();
-    auto sent = to.copy_in(copy_sql, chunk);
-    if (!sent) return sent.status().context(fmt::format("copy {}", table.name));
-    copied += in_chunk;
-    chunk.clear();
-    in_chunk = 0;
-    if (progress) progress(table.name, copied, total.value());
-    return Status::ok();
-  };
-  while (true) {
-    auto row = query.value().step();
-    if (!row) return row.status().context(fmt::format("read {}", table.name));
-    if (!row.value()) break;
-    for (int column = 0; column < width; ++column) {
-      if (column > 0) chunk.push_back('\t');
-      if (pg::append_copy_column(chunk, query.value(), column)) ++counts.replaced_values;
-    }
-    chunk.push_back('\n');
-    if (++in_chunk == kRowsPerChunk) {
-      if (Status sent = flush(); !sent) return sent;
-    }
-  }
-  if (Status sent = flush(); !sent) return sent;
+  auto copied = pg::copy_query_rows(
+      query.value(), to,
+      pg::CopyStream{copy_sql, static_cast<int>(table.columns.size()), kRowsPerChunk,
+                     &counts.replaced_values, [&](std::int64_t sent) {
+                       if (progress) progress(table.name, sent, total.value());
+                     }});
+  if (!copied) return copied.status().context(fmt::format("copy {}", table.name));
   if (table.has_identity) {
     // New rows written to PostgreSQL later get ids after the copied ones.
     auto moved = to.exec(fmt::format(

@@ -8,7 +8,8 @@
 #include <vector>
 
 #include "clock.h"
-#include "pg_copy_text.h"
+#include "pg_copy_rows.h"
+#include "state_table.h"
 
 namespace smtpscope::pg {
 namespace {
@@ -128,29 +129,13 @@ Result<std::string> random_instance() {
   return out;
 }
 
-Result<std::optional<std::string>> local_state(sqlite::Database& local, const char* key) {
-  auto q = local.prepare("SELECT value FROM forward_state WHERE key = ?1");
-  if (!q) return q.status();
-  q.value().bind(1, key);
-  auto row = q.value().step();
-  if (!row) return row.status();
-  if (!row.value()) return std::optional<std::string>();
-  return std::optional<std::string>(q.value().column_text(0));
-}
-
-Status set_local_state(sqlite::Database& local, const char* key, const std::string& value) {
-  auto q = local.prepare("INSERT OR REPLACE INTO forward_state (key, value) VALUES (?1, ?2)");
-  if (!q) return q.status();
-  return q.value().bind(1, key).bind(2, value).run();
-}
-
 Result<std::string> local_instance(sqlite::Database& local) {
-  auto known = local_state(local, "instance");
+  auto known = read_state(local, StateTable::forward, "instance");
   if (!known) return known.status();
   if (known.value()) return *known.value();
   auto made = random_instance();
   if (!made) return made.status();
-  if (Status kept = set_local_state(local, "instance", made.value()); !kept) return kept;
+  if (Status kept = write_state(local, StateTable::forward, "instance", made.value()); !kept) return kept;
   return made;
 }
 
@@ -159,7 +144,7 @@ Result<std::string> local_instance(sqlite::Database& local) {
 // queued here, once.
 Status start_queueing(sqlite::Database& local, std::int64_t origin) {
   if (Status begun = local.exec("BEGIN IMMEDIATE"); !begun) return begun;
-  Status done = set_local_state(local, "origin", std::to_string(origin));
+  Status done = write_state(local, StateTable::forward, "origin", std::to_string(origin));
   for (const char* sql :
        {"DELETE FROM forward_queue",
         "INSERT INTO forward_queue (kind, row_id) SELECT 'analysis', session_id"
@@ -205,7 +190,7 @@ Result<std::unique_ptr<Forwarder>> Forwarder::attach(sqlite::Database& local, Co
       params);
   if (!registered) return registered.status().context("register this file as an origin");
   const std::int64_t origin = number(registered.value(), 0);
-  auto known = local_state(local, "origin");
+  auto known = read_state(local, StateTable::forward, "origin");
   if (!known) return known.status();
   if (known.value() != std::to_string(origin)) {
     if (Status queued = start_queueing(local, origin); !queued) return queued;
@@ -242,36 +227,11 @@ Result<std::int64_t> copy_rows(sqlite::Database& local, Connection& fleet,
   auto q = local.prepare(table.select);
   if (!q) return q.status().context(fmt::format("read {}", table.name));
   q.value().bind(1, offset).bind(2, host).bind(3, range.after).bind(4, range.upto);
-  constexpr std::int64_t rows_per_copy = 20000;
   const std::string copy_sql = fmt::format("COPY {} ({}) FROM STDIN", target, table.columns);
-  std::string chunk;
-  std::int64_t in_chunk = 0;
-  std::int64_t sent = 0;
   const std::string_view columns = table.columns;
   const int width = 1 + static_cast<int>(std::count(columns.begin(), columns.end(), ','));
-  auto flush = [&]() -> Status {
-    if (in_chunk == 0) return Status::ok();
-    auto copied = fleet.copy_in(copy_sql, chunk);
-    if (!copied) return copied.status().context(fmt::format("send {}", table.name));
-    sent += in_chunk;
-    chunk.clear();
-    in_chunk = 0;
-    return Status::ok();
-  };
-  while (true) {
-    auto row = q.value().step();
-    if (!row) return row.status().context(fmt::format("read {}", table.name));
-    if (!row.value()) break;
-    for (int column = 0; column < width; ++column) {
-      if (column > 0) chunk.push_back('\t');
-      if (append_copy_column(chunk, q.value(), column)) ++replaced;
-    }
-    chunk.push_back('\n');
-    if (++in_chunk == rows_per_copy) {
-      if (Status done = flush(); !done) return done;
-    }
-  }
-  if (Status done = flush(); !done) return done;
+  auto sent = copy_query_rows(q.value(), fleet, CopyStream{copy_sql, width, 20000, &replaced, {}});
+  if (!sent) return sent.status().context(fmt::format("forward {}", table.name));
   return sent;
 }
 
@@ -420,7 +380,7 @@ Result<ForwardCounts> Forwarder::forward_batch(std::int64_t max_events) {
       "SELECT event_rows_done FROM origins WHERE id = $1",
       std::array<Param, 1>{Param::text(std::to_string(origin_))});
   if (!event_mark) return event_mark.status();
-  if (Status noted = set_local_state(local_, "event_rows_done",
+  if (Status noted = write_state(local_, StateTable::forward, "event_rows_done",
                                      std::string(event_mark.value().text(0, 0)));
       !noted) {
     return noted.context("note the forwarded events");

@@ -12,18 +12,10 @@
 namespace smtpscope {
 namespace {
 
+using testing::connect_event;
 using testing::FakeClock;
 using testing::query_number;
 using testing::TempDir;
-
-Event connect_event(int n) {
-  Event e;
-  e.stage = Stage::connect;
-  e.time_us = 1000 + n;
-  e.stream = "test:" + std::to_string(n);
-  e.add("client_addr", "192.0.2.1");
-  return e;
-}
 
 // The file forwards from event `base` on (as Forwarder::attach notes it),
 // and the fleet store has the events up to `done`.

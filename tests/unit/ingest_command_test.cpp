@@ -40,29 +40,14 @@ std::string conclusions(const std::string& db_path) {
   auto db = sqlite::Database::open(db_path, false, 5000);
   EXPECT_TRUE(db) << db.message();
   if (!db) return "";
-  std::string out;
-  const std::vector<std::pair<const char*, int>> tables = {
-      {"SELECT session_id, client_addr, host, connect_us, stages, pattern, patterns, fingerprint,"
-       " helo_quirks, transactions, aborted, delivered, local FROM session_analysis"
-       " ORDER BY session_id", 13},
-      {"SELECT * FROM client_day_shapes ORDER BY 1, 2, 3, 4, 5, 6", 10},
-      {"SELECT * FROM client_timing ORDER BY 1", 6},
-      {"SELECT * FROM fingerprints ORDER BY 1", 2}};
-  for (const auto& [sql, columns] : tables) {
-    auto q = db.value()->prepare(sql);
-    EXPECT_TRUE(q) << sql;
-    if (!q) return out;
-    for (;;) {
-      auto row = q.value().step();
-      EXPECT_TRUE(row);
-      if (!row || !row.value()) break;
-      for (int c = 0; c < columns; ++c) {
-        out += (q.value().column_is_null(c) ? "NULL" : q.value().column_text(c)) + "|";
-      }
-      out += "\n";
-    }
-  }
-  return out;
+  return testing::rows_as_text(
+      *db.value(),
+      {{"SELECT session_id, client_addr, host, connect_us, stages, pattern, patterns,"
+        " fingerprint, helo_quirks, transactions, aborted, delivered, local FROM"
+        " session_analysis ORDER BY session_id", 13},
+       {"SELECT * FROM client_day_shapes ORDER BY 1, 2, 3, 4, 5, 6", 10},
+       {"SELECT * FROM client_timing ORDER BY 1", 6},
+       {"SELECT * FROM fingerprints ORDER BY 1", 2}});
 }
 
 // The analysis beside the reading (passes while batches are committed, the

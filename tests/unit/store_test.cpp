@@ -14,18 +14,10 @@
 namespace smtpscope {
 namespace {
 
+using testing::connect_event;
 using testing::FakeClock;
 using testing::query_number;
 using testing::TempDir;
-
-Event connect_event(int n) {
-  Event e;
-  e.stage = Stage::connect;
-  e.time_us = 1000 + n;
-  e.stream = "test:" + std::to_string(n);
-  e.add("client_addr", "192.0.2." + std::to_string(n % 250));
-  return e;
-}
 
 StoreOptions options_for(const std::string& path) {
   StoreOptions options;

@@ -103,28 +103,12 @@ class StoredAnalysisTest : public ::testing::Test {
   // Every stored conclusion (without when it was made): session_analysis,
   // the day counts and client_timing, as text to compare.
   std::string conclusions() {
-    std::string out;
-    const std::vector<std::pair<const char*, int>> tables = {
-        {"SELECT session_id, client_addr, host, connect_us, stages, pattern, patterns,"
-         " fingerprint, helo_quirks, transactions, aborted, delivered, local"
-         " FROM session_analysis ORDER BY session_id", 13},
-        {"SELECT * FROM client_day_shapes ORDER BY 1, 2, 3, 4, 5, 6", 10},
-        {"SELECT * FROM client_timing ORDER BY 1", 6}};
-    for (const auto& [sql, columns] : tables) {
-      auto q = db_->prepare(sql);
-      EXPECT_TRUE(q) << sql;
-      if (!q) return out;
-      for (;;) {
-        auto row = q.value().step();
-        EXPECT_TRUE(row);
-        if (!row || !row.value()) break;
-        for (int c = 0; c < columns; ++c) {
-          out += (q.value().column_is_null(c) ? "NULL" : q.value().column_text(c)) + "|";
-        }
-        out += "\n";
-      }
-    }
-    return out;
+    return testing::rows_as_text(
+        *db_, {{"SELECT session_id, client_addr, host, connect_us, stages, pattern, patterns,"
+                " fingerprint, helo_quirks, transactions, aborted, delivered, local"
+                " FROM session_analysis ORDER BY session_id", 13},
+               {"SELECT * FROM client_day_shapes ORDER BY 1, 2, 3, 4, 5, 6", 10},
+               {"SELECT * FROM client_timing ORDER BY 1", 6}});
   }
 
   std::unique_ptr<sqlite::Database> db_;

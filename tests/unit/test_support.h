@@ -1,6 +1,7 @@
 // Test doubles shared by the unit tests: a settable clock, a sink that keeps
 // events in a vector, a temporary directory removed at scope exit, an
-// in-memory database at the current schema, and a one-number query.
+// in-memory database at the current schema, a one-number query, the rows
+// of queries as text, and a milter connect event.
 #pragma once
 
 #include <atomic>
@@ -9,9 +10,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "clock.h"
+#include "event.h"
 #include "event_sink.h"
 #include "migrations.h"
 #include "sqlite.h"
@@ -80,6 +83,37 @@ inline std::int64_t query_number(const std::string& path, const std::string& sql
   auto row = q.value().step();
   if (!row || !row.value()) return -1;
   return q.value().column_int(0);
+}
+
+// The rows of each (query, columns) as "v|v|...|" lines (NULL for NULL),
+// one query after the other: a database's content compared as a whole.
+inline std::string rows_as_text(
+    sqlite::Database& db, const std::vector<std::pair<std::string, int>>& queries) {
+  std::string out;
+  for (const auto& [sql, columns] : queries) {
+    auto q = db.prepare(sql);
+    if (!q) return out + "error: " + q.message();
+    for (;;) {
+      auto row = q.value().step();
+      if (!row) return out + "error: " + row.message();
+      if (!row.value()) break;
+      for (int c = 0; c < columns; ++c) {
+        out += (q.value().column_is_null(c) ? "NULL" : q.value().column_text(c)) + "|";
+      }
+      out += "\n";
+    }
+  }
+  return out;
+}
+
+// The milter's connect of stream test:N from 192.0.2.(N % 250).
+inline Event connect_event(int n) {
+  Event e;
+  e.stage = Stage::connect;
+  e.time_us = 1000 + n;
+  e.stream = "test:" + std::to_string(n);
+  e.add("client_addr", "192.0.2." + std::to_string(n % 250));
+  return e;
 }
 
 }  // namespace smtpscope::testing
