@@ -25,7 +25,7 @@
 namespace smtpscope::analysis {
 
 // Bumped when a change to the analysis code changes what it concludes.
-inline constexpr int analysis_version = 2;  // 2: the log's SASL, qmgr, TLS and PTR facts
+inline constexpr int analysis_version = 3;  // 2: the log's SASL, qmgr, TLS and PTR facts; 3: a client's timing over all its earlier sessions
 
 struct AnalysisRules {
   PatternSet patterns;
