@@ -149,7 +149,10 @@ Status ForwardWorker::send_until_caught_up(
   }
 }
 
+// The first failure of an outage is logged at once; the rest at most once
+// a minute, saying how many were held back.
 void ForwardWorker::report_failure(const Status& failed) {
+  const auto suppressed = failures_.admit();
   if (!failing_) {
     failing_ = true;
     spdlog::error("forward event=failed url={} reason={} retry_ms={}",
@@ -157,7 +160,7 @@ void ForwardWorker::report_failure(const Status& failed) {
                   interval_.count());
     return;
   }
-  if (auto suppressed = failures_.admit()) {
+  if (suppressed) {
     spdlog::warn("forward event=failed url={} reason={} suppressed={} retry_ms={}",
                  log_quoted(display(target_.url)), log_quoted(failed.message()), *suppressed,
                  interval_.count());

@@ -285,6 +285,32 @@ class WrongPassword(unittest.TestCase):
                 host.remove()
 
 
+class UnreachableAtStart(unittest.TestCase):
+    def test_the_milter_serves_and_names_the_url(self):
+        work = harness.Workdir()
+        try:
+            db, socket_path = work.join("mx.db"), work.join("m.sock")
+            port = harness.free_port()  # nothing listens there
+            milter = harness.milter_daemon(work, db, socket_path)
+            with open(milter.config_path) as f:
+                text = f.read()
+            with open(milter.config_path, "w") as f:
+                f.write(text.replace("database:\n", "database:\n  url: \"postgresql://fleet@"
+                                     f"127.0.0.1:{port}/fleet\"\n  forward_interval_ms: 100\n", 1))
+            milter.start()
+            try:
+                harness.wait_for(lambda: "forward event=failed" in milter.stderr(), 20,
+                                 "the forwarder to report the unreachable store")
+                self.assertTrue(harness.unix_socket_accepts(socket_path))  # still serving
+            finally:
+                self.assertEqual(milter.stop(), 0)
+            logged = milter.stderr()
+            self.assertIn(f'url="postgresql://fleet@127.0.0.1:{port}/fleet"', logged)
+            self.assertEqual(logged.count("forward event=failed"), 1, "rate-limited")
+        finally:
+            work.remove()
+
+
 class FleetConfiguration(unittest.TestCase):
     def test_a_password_in_the_url_is_a_configuration_error_that_hides_it(self):
         with tempfile.TemporaryDirectory() as tmp:
