@@ -75,12 +75,22 @@ struct Shape {  // one row: `sessions` alike of a client on a day
   std::vector<std::string> quirks;
   std::int64_t day = 0;
   std::int64_t sessions = 0;
+  std::string host;  // empty: not named (one host)
 };
 
 // Adds one row to its client's summary.
 void add_shape(ClientSummary& c, const Shape& s, std::int64_t transactions, std::int64_t aborted,
                std::int64_t delivered, const std::map<std::string, const analysis::Pattern*>& known) {
   c.session_count += s.sessions;
+  if (!s.host.empty()) {
+    auto at = std::find_if(c.hosts.begin(), c.hosts.end(),
+                           [&](const HostUse& h) { return h.host == s.host; });
+    if (at == c.hosts.end()) {
+      c.hosts.push_back({s.host, s.sessions});
+    } else {
+      at->sessions += s.sessions;
+    }
+  }
   c.transactions += transactions;
   c.aborted += aborted;
   c.delivered += delivered;
@@ -281,7 +291,7 @@ Result<Population> read_population(sql::Connection& db, const analysis::PatternS
     if (!row.value()) break;
     auto& r = q.value();
     Shape s{r.column_text(2), words(r.column_text(3)), words(r.column_text(4)), r.column_int(1),
-            r.column_int(5)};
+            r.column_int(5), r.column_text(9)};
     if (s.sessions <= 0) continue;
     std::erase_if(s.patterns, [&](const std::string& name) { return !known.contains(name); });
     const std::string addr = r.column_text(0);
@@ -311,6 +321,8 @@ Result<Population> read_population(sql::Connection& db, const analysis::PatternS
     std::stable_sort(c.pattern_counts.begin(), c.pattern_counts.end(),
                      [](const auto& a, const auto& b) { return a.second > b.second; });
     std::stable_sort(c.fingerprints.begin(), c.fingerprints.end(),
+                     [](const auto& a, const auto& b) { return a.sessions > b.sessions; });
+    std::stable_sort(c.hosts.begin(), c.hosts.end(),
                      [](const auto& a, const auto& b) { return a.sessions > b.sessions; });
     for (auto& f : c.fingerprints) {
       if (auto found = features.value().find(f.id); found != features.value().end()) {

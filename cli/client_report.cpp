@@ -40,6 +40,8 @@ json anomaly_json(const analysis::Anomaly& a) {
 json client_fields(const ClientSummary& c) {
   json fingerprints = json::array();
   for (const auto& f : c.fingerprints) fingerprints.push_back(f.id);
+  json hosts = json::array();
+  for (const auto& h : c.hosts) hosts.push_back({{"host", h.host}, {"sessions", h.sessions}});
   return {{"client", c.client_addr},
           {"sessions", c.session_count},
           {"transactions", c.transactions},
@@ -48,6 +50,7 @@ json client_fields(const ClientSummary& c) {
           {"abort_rate", abort_rate(c)},
           {"helo_quirks", c.quirks},
           {"fingerprints", fingerprints},
+          {"hosts", hosts},
           {"timing", timing_json(c.timing)},
           {"anomaly", anomaly_json(c.anomaly)}};
 }
@@ -177,19 +180,46 @@ void rank_clients(std::vector<ClientSummary>& clients,
   });
 }
 
+namespace {
+
+// True when the clients' sessions were recorded on more than one host.
+bool several_hosts(const std::vector<ClientSummary>& clients) {
+  std::set<std::string> seen;
+  for (const auto& c : clients) {
+    for (const auto& h : c.hosts) {
+      seen.insert(h.host);
+      if (seen.size() > 1) return true;
+    }
+  }
+  return false;
+}
+
+// The host of most of its sessions, and how many others it was seen on.
+std::string host_list(const ClientSummary& c) {
+  if (c.hosts.empty()) return "-";
+  const std::string first = printable(c.hosts.front().host, 32);
+  return c.hosts.size() == 1 ? first : fmt::format("{} +{}", first, c.hosts.size() - 1);
+}
+
+}  // namespace
+
 std::string render_clients_text(const std::vector<ClientSummary>& clients) {
-  std::string out = fmt::format("{:<40} {:>6} {:>8} {:>6} {:>8}  {:<12} {:<28} {}\n", "CLIENT",
+  const bool fleet = several_hosts(clients);
+  std::string out = fmt::format("{:<40} {:>6} {:>8} {:>6} {:>8}  {:<12} {:<28} {}{}\n", "CLIENT",
                                 "SCORE", "SESSIONS", "TXNS", "ABORTED", "FINGERPRINT",
-                                "HELO QUIRKS", "TOP PATTERN");
+                                "HELO QUIRKS", fleet ? fmt::format("{:<24} ", "TOP PATTERN") : "",
+                                fleet ? "HOSTS" : "TOP PATTERN");
   for (const auto& c : clients) {
     const std::string fingerprint = c.fingerprints.empty() ? "-"
         : c.fingerprints.front().id + (c.fingerprints.size() > 1 ? "*" : "");
     out += fmt::format("{:<40} {:>6.2f} {:>8} {:>6} {:>7.0f}%  {:<12} {:<28} {}\n",
                        printable(c.client_addr, 40), c.anomaly.score, c.session_count,
-                       c.transactions,
-                       abort_rate(c) * 100, fingerprint, quirk_list(c.quirks), top_pattern(c));
+                       c.transactions, abort_rate(c) * 100, fingerprint, quirk_list(c.quirks),
+                       fleet ? fmt::format("{:<24} {}", top_pattern(c), host_list(c))
+                             : top_pattern(c));
   }
-  out += "(fingerprint: the one of most of its sessions; * it has more than one)\n";
+  out += "(fingerprint: the one of most of its sessions; * it has more than one";
+  out += fleet ? "; hosts: the MTA of most of its sessions, +N others)\n" : ")\n";
   return out;
 }
 
@@ -218,6 +248,11 @@ std::string render_report_text(const ClientSummary& c) {
     out += fmt::format("  {:5.2f}  {}\n", r.weight, printable(r.text));
   }
   out += fmt::format("HELO quirks: {}\n", quirk_list(c.quirks));
+  if (c.hosts.size() > 1) {
+    std::vector<std::string> hosts;
+    for (const auto& h : c.hosts) hosts.push_back(fmt::format("{} ({})", printable(h.host), h.sessions));
+    out += fmt::format("Hosts: {}\n", fmt::join(hosts, ", "));
+  }
   if (const std::string timing = c.timing.describe(); !timing.empty()) {
     out += fmt::format("Timing: {}\n", timing);
   }

@@ -32,6 +32,11 @@ struct FingerprintUse {
   std::string features;  // readable
 };
 
+struct HostUse {  // an MTA host of the fleet store and the client's sessions there
+  std::string host;
+  std::int64_t sessions = 0;
+};
+
 struct ClientSummary {
   std::string client_addr;
   std::int64_t session_count = 0;
@@ -42,6 +47,7 @@ struct ClientSummary {
   std::vector<std::string> quirks;
   std::vector<std::pair<const analysis::Pattern*, int>> pattern_counts;  // most sessions first
   std::vector<FingerprintUse> fingerprints;  // most sessions first
+  std::vector<HostUse> hosts;  // the hosts named, most sessions first (none on one host)
   analysis::Anomaly anomaly;
   analysis::ClientTiming timing;  // regular interval, largest burst
 };

@@ -199,6 +199,24 @@ class TwoHostsOneStore(unittest.TestCase):
                                     "FROM session_analysis")
                 for pattern in ("intercepting-proxy", "verification-probe"):
                     self.assertIn(pattern, named)
+                # What an admin asks the fleet store: the client on both hosts.
+                env = dict(os.environ, SMTPSCOPE_DB_PASSWORD=pg.password)
+                listed = subprocess.run([harness.binary("smtpscope"), "--db", pg.url, "clients",
+                                         "--format", "json"], capture_output=True, text=True,
+                                        timeout=60, env=env, check=True)
+                client = next(c for c in json.loads(listed.stdout)["clients"]
+                              if c["client"] == CLIENT)
+                self.assertEqual(client["sessions"], 5)
+                self.assertEqual(client["hosts"], [{"host": "mx2", "sessions": 3},
+                                                   {"host": "mx1", "sessions": 2}])
+                text = subprocess.run([harness.binary("smtpscope"), "--db", pg.url, "clients"],
+                                      capture_output=True, text=True, timeout=60, env=env,
+                                      check=True).stdout
+                self.assertRegex(text, rf"{CLIENT} .* mx2 \+1\n")
+                report = subprocess.run([harness.binary("smtpscope"), "--db", pg.url, "report",
+                                         "--client", CLIENT], capture_output=True, text=True,
+                                        timeout=60, env=env, check=True).stdout
+                self.assertIn("Hosts: mx2 (3), mx1 (2)", report)
                 # The analysis came along: the client's sessions counted per host.
                 self.assertEqual(
                     store.value(f"SELECT string_agg(host || '=' || sessions, ' ' ORDER BY host) "
