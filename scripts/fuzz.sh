@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (AddressSanitizer + UBSan, in
-# ./build-fuzz) and runs each for SMTPSCOPE_FUZZ_SECONDS (default 15) on a
+# ./build-fuzz) and runs each for SMTPSCOPE_FUZZ_SECONDS (default 10) on a
 # copy of its seed corpus. Prints the executions per target. A crash stops
 # with exit 1 and leaves the input in build-fuzz/crashes/TARGET/; copy it to
 # tests/fuzz/regressions/TARGET/ and fix the bug: the replay ctest keeps it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds="${SMTPSCOPE_FUZZ_SECONDS:-15}"
+seconds="${SMTPSCOPE_FUZZ_SECONDS:-10}"
 build_dir=build-fuzz
 targets=(fuzz_policy_request fuzz_log_line fuzz_helo fuzz_yaml_loaders fuzz_html_report)
 

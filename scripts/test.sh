@@ -4,7 +4,7 @@
 # same again in a build with AddressSanitizer and UndefinedBehaviorSanitizer
 # (daemons included: a sanitizer finding makes a daemon exit non-zero, and
 # the tests check every exit status); then each libFuzzer target for a
-# bounded time (scripts/fuzz.sh; SMTPSCOPE_FUZZ_SECONDS, default 15).
+# bounded time (scripts/fuzz.sh; SMTPSCOPE_FUZZ_SECONDS, default 10).
 # The Debian package test (label debian: builds, installs and purges the
 # .deb), the HTML report's Chromium test (label browser), the 7,000-message
 # session through Postfix (label long; its code paths run under the
@@ -29,6 +29,6 @@ if [ "${SMTPSCOPE_SKIP_SANITIZERS:-0}" != 1 ]; then
 fi
 
 if [ "${SMTPSCOPE_SKIP_FUZZ:-0}" != 1 ]; then
-  echo "== fuzz targets, ${SMTPSCOPE_FUZZ_SECONDS:-15} s each =="
+  echo "== fuzz targets, ${SMTPSCOPE_FUZZ_SECONDS:-10} s each =="
   bash scripts/fuzz.sh
 fi
