@@ -171,13 +171,6 @@ std::int64_t number(const Rows& rows, int column) {
 
 }  // namespace
 
-struct Forwarder::Watermarks {
-  std::int64_t event_rows = 0;
-  std::int64_t attribute_sets = 0;
-  std::int64_t drops = 0;
-  std::int64_t remote_events = 0;
-};
-
 Result<std::unique_ptr<Forwarder>> Forwarder::attach(sqlite::Database& local, Connection& fleet,
                                                      const std::string& host) {
   auto instance = local_instance(local);
@@ -262,6 +255,15 @@ Result<std::int64_t> replace_rows(sqlite::Database& local, Connection& fleet,
   return staged;
 }
 
+// What the fleet store holds of an origin: the highest local id of each
+// append-only table.
+struct Watermarks {
+  std::int64_t event_rows = 0;
+  std::int64_t attribute_sets = 0;
+  std::int64_t drops = 0;
+  std::int64_t remote_events = 0;
+};
+
 struct LocalExtent {
   std::int64_t event_rows = 0;
   std::int64_t attribute_sets = 0;
@@ -289,8 +291,8 @@ Result<LocalExtent> local_extent(sqlite::Database& local) {
 
 }  // namespace
 
-Status Forwarder::send_batch(std::int64_t max_events, ForwardCounts& counts,
-                             std::int64_t& queue_done) {
+Result<Forwarder::Reached> Forwarder::send_batch(std::int64_t max_events,
+                                                 ForwardCounts& counts) {
   if (Status ready = prepare_staging(); !ready) return ready;
   auto extent = local_extent(local_);
   if (!extent) return extent.status();
@@ -353,8 +355,7 @@ Status Forwarder::send_batch(std::int64_t max_events, ForwardCounts& counts,
   counts.other_rows = sets.value() + drops.value() + remote.value() + timing.value() +
                       fingerprints.value();
   counts.caught_up = events.upto >= e.event_rows && queue.upto >= e.queue_last;
-  queue_done = queue.empty() ? 0 : queue.upto;
-  return Status::ok();
+  return Reached{events.upto, queue.empty() ? 0 : queue.upto};
 }
 
 Result<ForwardCounts> Forwarder::forward_batch(std::int64_t max_events) {
@@ -365,30 +366,23 @@ Result<ForwardCounts> Forwarder::forward_batch(std::int64_t max_events) {
     return begun.status();
   }
   ForwardCounts counts;
-  std::int64_t queue_done = 0;
-  Status sent = send_batch(max_events, counts, queue_done);
-  if (sent) {
-    if (auto committed = fleet_.exec("COMMIT"); !committed) sent = committed.status();
-  } else {
-    (void)fleet_.exec("ROLLBACK");
-  }
+  auto sent = send_batch(max_events, counts);
+  Status committed = sent ? fleet_.exec("COMMIT").status() : sent.status();
+  if (!sent) (void)fleet_.exec("ROLLBACK");
   (void)local_.exec("ROLLBACK");  // read only
-  if (!sent) return sent.context(fmt::format("forward to {}", fleet_.url()));
+  if (!committed) return committed.context(fmt::format("forward to {}", fleet_.url()));
   // The fleet store has the rows; the local notes follow. Should this fail,
   // the queued rows are sent again next time and replace their copies.
-  auto event_mark = fleet_.exec(
-      "SELECT event_rows_done FROM origins WHERE id = $1",
-      std::array<Param, 1>{Param::text(std::to_string(origin_))});
-  if (!event_mark) return event_mark.status();
+  const Reached& reached = sent.value();
   if (Status noted = write_state(local_, StateTable::forward, "event_rows_done",
-                                     std::string(event_mark.value().text(0, 0)));
+                                 std::to_string(reached.events_done));
       !noted) {
     return noted.context("note the forwarded events");
   }
-  if (queue_done > 0) {
+  if (reached.queue_done > 0) {
     auto trimmed = local_.prepare("DELETE FROM forward_queue WHERE seq <= ?1");
     if (!trimmed) return trimmed.status();
-    if (Status done = trimmed.value().bind(1, queue_done).run(); !done) {
+    if (Status done = trimmed.value().bind(1, reached.queue_done).run(); !done) {
       return done.context("trim the forward queue");
     }
   }

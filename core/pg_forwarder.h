@@ -61,10 +61,15 @@ class Forwarder {
   std::int64_t origin() const { return origin_; }
 
  private:
-  struct Watermarks;
+  // How far a committed batch went: the fleet store's event watermark, and
+  // the last forward_queue entry sent (0: none).
+  struct Reached {
+    std::int64_t events_done = 0;
+    std::int64_t queue_done = 0;
+  };
   Forwarder(sqlite::Database& local, Connection& fleet, std::string host, std::int64_t origin)
       : local_(local), fleet_(fleet), host_(std::move(host)), origin_(origin) {}
-  Status send_batch(std::int64_t max_events, ForwardCounts& counts, std::int64_t& queue_done);
+  Result<Reached> send_batch(std::int64_t max_events, ForwardCounts& counts);
   Status prepare_staging();
 
   sqlite::Database& local_;
