@@ -97,8 +97,7 @@ Result<std::unique_ptr<sql::Connection>> open_postgresql(const StoreLocation& lo
 Result<StoreLocation> store_location(const DatabaseChoice& choice) {
   StoreLocation location{choice.db_path, choice.password_file};
   if (location.target.empty()) {
-    auto config = std::filesystem::exists(choice.config_path) ? load_config(choice.config_path)
-                                                              : Result<Config>(default_config());
+    auto config = load_config_or_defaults(choice.config_path);
     if (!config) return config.status();
     const auto& database = config.value().database;
     location.target = database.url.empty() ? database.path : database.url;
@@ -129,8 +128,7 @@ Result<std::unique_ptr<sql::Connection>> open_store(const StoreLocation& locatio
 
 Result<std::string> database_path(const DatabaseChoice& choice) {
   if (!choice.db_path.empty()) return choice.db_path;
-  auto config = std::filesystem::exists(choice.config_path) ? load_config(choice.config_path)
-                                                            : Result<Config>(default_config());
+  auto config = load_config_or_defaults(choice.config_path);
   if (!config) return config.status();
   return config.value().database.path;
 }

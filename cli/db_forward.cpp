@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 
 #include "config.h"
@@ -19,13 +18,9 @@ namespace {
 constexpr int exit_failure = 1;
 constexpr int exit_usage = 2;
 
-Result<Config> configuration(const std::string& path) {
-  return std::filesystem::exists(path) ? load_config(path) : Result<Config>(default_config());
-}
-
 // The configuration with this command's options in place of its own.
 Result<pg::ForwardTarget> target_of(const DbForwardOptions& options) {
-  auto config = configuration(options.config_path);
+  auto config = load_config_or_defaults(options.config_path);
   if (!config) return config.status();
   Config chosen = config.value();
   if (!options.to.empty()) chosen.database.url = options.to;

@@ -7,7 +7,6 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <filesystem>
 #include <mutex>
 #include <vector>
 
@@ -40,12 +39,6 @@ std::string rate(std::uint64_t lines, double seconds) {
   return per_second >= 1e6   ? fmt::format("{:.2f}M", per_second / 1e6)
          : per_second >= 1e3 ? fmt::format("{:.0f}k", per_second / 1e3)
                              : fmt::format("{:.0f}", per_second);
-}
-
-// The configuration file, or the defaults without one.
-Result<Config> ingest_config(const std::string& config_path) {
-  if (!std::filesystem::exists(config_path)) return default_config();
-  return load_config(config_path);
 }
 
 // The analysis beside the reading, on the second core: a pass after each
@@ -144,7 +137,7 @@ bool forward_the_rest(pg::ForwardWorker& forwarder, const pg::ForwardTarget& tar
 }  // namespace
 
 int run_ingest(const IngestCommand& command) {
-  const auto config = ingest_config(command.config_path);
+  const auto config = load_config_or_defaults(command.config_path);
   auto rules = config ? analysis::load_rules(config.value().analysis.patterns_file)
                       : Result<analysis::AnalysisRules>(config.status());
   if (!rules) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -371,6 +372,10 @@ Result<Config> load_config(const std::string& path) {
   std::ostringstream text;
   text << file.rdbuf();
   return parse_config(text.str(), path);
+}
+
+Result<Config> load_config_or_defaults(const std::string& path) {
+  return std::filesystem::exists(path) ? load_config(path) : Result<Config>(default_config());
 }
 
 }  // namespace smtpscope

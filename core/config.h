@@ -103,6 +103,9 @@ const std::vector<ConfigKey>& config_keys();
 Config default_config();
 
 Result<Config> load_config(const std::string& path);
+// The file at path, or the defaults when there is none (the commands run
+// without /etc/smtpscope/smtpscope.yaml); a file that exists must load.
+Result<Config> load_config_or_defaults(const std::string& path);
 // Parses YAML text; `name` stands for the file in error messages.
 Result<Config> parse_config(std::string_view yaml, const std::string& name);
 
