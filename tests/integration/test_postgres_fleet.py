@@ -45,14 +45,17 @@ OTHER_HOST_LOG = os.path.join(os.path.dirname(__file__), "..", "fixtures", "logs
                               "monozoide-MailLogSentinel-sample_sasl.log")
 
 
-def forwarding(daemon, pg, host, password_file=None):
-    """Rewrites a harness daemon's configuration to forward to pg as `host`."""
+def forwarding(daemon, url, host=None, password_file=None):
+    """Rewrites a harness daemon's configuration to forward to url (as
+    `host`, with the password in password_file, when given)."""
     with open(daemon.config_path) as f:
         text = f.read()
-    fleet = (f"  url: \"{pg.url}\"\n  password_file: {password_file or pg.password_file}\n"
-             f"  forward_interval_ms: 200\n")
+    fleet = f"  url: \"{url}\"\n  forward_interval_ms: 200\n"
+    if password_file:
+        fleet += f"  password_file: {password_file}\n"
     text = text.replace("database:\n", "database:\n" + fleet, 1)
-    text = text.replace("daemon:\n", f"daemon:\n  host: {host}\n", 1)
+    if host:
+        text = text.replace("daemon:\n", f"daemon:\n  host: {host}\n", 1)
     with open(daemon.config_path, "w") as f:
         f.write(text)
     return daemon
@@ -68,12 +71,13 @@ class Host:
         self.metrics_port = harness.free_port()
         milter_socket, policy_socket = self.work.join("m.sock"), self.work.join("p.sock")
         metrics = f"metrics:\n  milter_listen: \"{self.metrics_port}\"\n"
+        password_file = password_file or pg.password_file
         self.milter = forwarding(harness.milter_daemon(self.work, self.db, milter_socket,
                                                        extra_milter=metrics),
-                                 pg, name, password_file)
+                                 pg.url, name, password_file)
         self.policy = forwarding(harness.policy_daemon(self.work, self.db,
                                                        [f"unix:{policy_socket}"]),
-                                 pg, name, password_file)
+                                 pg.url, name, password_file)
         self.postfix = harness.PostfixInstance(self.work, milter_socket=f"unix:{milter_socket}",
                                                policy_service=f"unix:{policy_socket}")
 
@@ -148,6 +152,14 @@ def fleet_analysis(store, origin):
     return {row[0]: tuple(row[1:]) for row in map(json.loads, out.splitlines())}
 
 
+def password_env(pg):
+    """The environment of a command that connects to pg: its password from
+    SMTPSCOPE_DB_PASSWORD only."""
+    env = dict(os.environ, SMTPSCOPE_DB_PASSWORD=pg.password)
+    env.pop("PGPASSWORD", None)
+    return env
+
+
 def origin_of(store, host):
     return int(store.value(f"SELECT id FROM origins WHERE name = '{host}'"))
 
@@ -200,7 +212,7 @@ class TwoHostsOneStore(unittest.TestCase):
                 for pattern in ("intercepting-proxy", "verification-probe"):
                     self.assertIn(pattern, named)
                 # What an admin asks the fleet store: the client on both hosts.
-                env = dict(os.environ, SMTPSCOPE_DB_PASSWORD=pg.password)
+                env = password_env(pg)
                 listed = subprocess.run([harness.binary("smtpscope"), "--db", pg.url, "clients",
                                          "--format", "json"], capture_output=True, text=True,
                                         timeout=60, env=env, check=True)
@@ -309,13 +321,8 @@ class UnreachableAtStart(unittest.TestCase):
         try:
             db, socket_path = work.join("mx.db"), work.join("m.sock")
             port = harness.free_port()  # nothing listens there
-            milter = harness.milter_daemon(work, db, socket_path)
-            with open(milter.config_path) as f:
-                text = f.read()
-            with open(milter.config_path, "w") as f:
-                f.write(text.replace("database:\n", "database:\n  url: \"postgresql://fleet@"
-                                     f"127.0.0.1:{port}/fleet\"\n  forward_interval_ms: 100\n", 1))
-            milter.start()
+            milter = forwarding(harness.milter_daemon(work, db, socket_path),
+                                f"postgresql://fleet@127.0.0.1:{port}/fleet").start()
             try:
                 harness.wait_for(lambda: "forward event=failed" in milter.stderr(), 20,
                                  "the forwarder to report the unreachable store")
@@ -348,8 +355,7 @@ class ForwardAnIngestedLog(unittest.TestCase):
     def test_origins_never_collide_and_nothing_goes_twice(self):
         with pg_server.PgServer() as pg, tempfile.TemporaryDirectory() as tmp:
             store = PostgresDatabase(pg)
-            env = dict(os.environ, SMTPSCOPE_DB_PASSWORD=pg.password)
-            env.pop("PGPASSWORD", None)
+            env = password_env(pg)
             dbs = [os.path.join(tmp, name) for name in ("a.db", "b.db")]
 
             def forward(db):
@@ -424,8 +430,7 @@ class IngestIntoTheFleetStore(unittest.TestCase):
     def test_logs_of_two_hosts_and_a_followed_log(self):
         with pg_server.PgServer() as pg, tempfile.TemporaryDirectory() as tmp:
             store = PostgresDatabase(pg)
-            env = dict(os.environ, SMTPSCOPE_DB_PASSWORD=pg.password)
-            env.pop("PGPASSWORD", None)
+            env = password_env(pg)
             local = os.path.join(tmp, "local.db")
             config = os.path.join(tmp, "smtpscope.yaml")
             with open(config, "w") as f:
