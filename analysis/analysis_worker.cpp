@@ -82,12 +82,15 @@ void AnalysisWorker::run() {
     spdlog::debug("analysis event=nice-failed reason={}", log_quoted(std::strerror(errno)));
   }
   std::unique_lock lock(mutex_);
-  while (!stopping_) {
+  for (;;) {
     wake_.wait_for(lock, interval_, [this] { return stopping_ || nudged_; });
+    // Asked to stop during a pass: one more, which sees what came since.
+    const bool last = stopping_;
     nudged_ = false;
     lock.unlock();
     pass();
     lock.lock();
+    if (last) return;
   }
 }
 

@@ -10,9 +10,19 @@ namespace {
 // writer thread allocates for each row (measured: ~10% of its time in
 // pthread_mutex_lock/unlock, bench/README.md). Only possible before SQLite
 // initialises, so on the first open.
+// A statement that changes more than 64 KiB of pages (SQLite's default)
+// moves its statement journal to a temporary file, where every later
+// statement of the transaction writes each page it changes again, one
+// system call per page: a pass of the stored analysis (an INSERT with its
+// triggers per session) wrote 1.2 GB to /var/tmp for a 10 MB database.
+// In memory up to 16 MiB, a statement that large (prune's deletes) only
+// then goes to a file.
+constexpr int statement_journal_in_memory_bytes = 16 << 20;
+
 void configure_sqlite_once() {
   static const bool configured = [] {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, statement_journal_in_memory_bytes);
     return true;
   }();
   (void)configured;
