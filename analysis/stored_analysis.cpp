@@ -210,9 +210,12 @@ Result<Writer> prepare_writer(sqlite::Database& db) {
       " patterns, fingerprint, helo_quirks, transactions, aborted, delivered, local,"
       " analysed_us) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14"
       " WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?1)",
+      // Of its sessions' features (the later ones, body, end and mailer,
+      // may differ), the least in text order: the same whichever order the
+      // sessions were analysed in.
       "INSERT INTO fingerprints (id, features) VALUES (?1, ?2)"
       " ON CONFLICT (id) DO UPDATE SET features = excluded.features"
-      " WHERE features != excluded.features",
+      " WHERE excluded.features < features",
       "INSERT INTO client_timing (client_addr, last_connect_us, sessions, mean_interval_s,"
       " regular_every_s, burst) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (client_addr) DO"
       " UPDATE SET last_connect_us = excluded.last_connect_us, sessions = excluded.sessions,"
@@ -266,7 +269,7 @@ Status write_one(Writer& w, const Concluded& c, std::int64_t analysed_us) {
   if (!inserted) return inserted;
   if (Status s = store_timing(w, c); !s) return s;
   auto& written = w.fingerprints[c.fingerprint];
-  if (written == c.features) return Status::ok();
+  if (!written.empty() && written <= c.features) return Status::ok();
   written = c.features;
   return w.fingerprint.bind(1, c.fingerprint).bind(2, c.features).run();
 }

@@ -134,6 +134,8 @@ std::vector<ClientSummary> by_client(std::vector<AnalysedSession> sessions) {
       c.fingerprints.push_back({a.fingerprint.id, 1, a.fingerprint.readable()});
     } else {
       use->sessions += 1;
+      // The least of its sessions' features, as the stored analysis keeps.
+      use->features = std::min(use->features, a.fingerprint.readable());
     }
     c.sessions.push_back(std::move(a));
   }

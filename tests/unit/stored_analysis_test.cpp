@@ -296,6 +296,32 @@ TEST_F(StoredAnalysisTest, ASessionAnalysedAgainHidesNoSessionOfItsClient) {
   EXPECT_EQ(conclusions(), in_passes);
 }
 
+// Sessions of one fingerprint whose later features differ (here the
+// mailer, from an X-Mailer header): the fingerprint keeps the least of them whichever session was
+// analysed last (it kept the last one written, so the table depended on
+// how passes grouped the sessions).
+TEST_F(StoredAnalysisTest, AFingerprintsFeaturesDoNotDependOnWhichSessionWasAnalysedLast) {
+  session(1, "192.0.2.7", t0, {true});
+  session(2, "192.0.2.8", t0 + 60 * second, {true});
+  exec("INSERT INTO events (session_id, source, stage, time_us, argument, attributes) VALUES (1,"
+       " 'milter', 'header', " + std::to_string(t0 + 150'000) + ", 'X-Mailer: Zz 1', '{}')");
+  ASSERT_TRUE(analyse_pending(*db_, rules_, false));
+  ASSERT_EQ(count("SELECT count(DISTINCT fingerprint) FROM session_analysis"), 1);
+  const std::string features = text("SELECT features FROM fingerprints");
+  // Late evidence for one session, then for the other: each is analysed
+  // again alone, so each is the last written once.
+  for (int id : {1, 2}) {
+    exec("INSERT INTO events (session_id, source, stage, time_us, argument, attributes) VALUES (" +
+         std::to_string(id) + ", 'milter', 'unknown', " + std::to_string(t0 + 90 * second) +
+         ", 'XYZZY', '{}')");
+    auto pass = analyse_pending(*db_, rules_, false);
+    ASSERT_TRUE(pass) << pass.message();
+    EXPECT_EQ(pass.value(), 1);
+    EXPECT_EQ(text("SELECT features FROM fingerprints"), features) << "after session " << id;
+  }
+  EXPECT_NE(features.find("mailer=-"), std::string::npos) << features;  // "-" < "X"
+}
+
 // The ingest's passes while it reads (in order): a session waits while an
 // earlier session of its client is open, so it is timed with it, as one
 // pass at the end would; a pass with nothing new still takes it, and the
