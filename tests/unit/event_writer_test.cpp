@@ -371,5 +371,31 @@ TEST_F(EventWriterTest, ARolledBackBatchForgetsItsAttributeSets) {
   }
 }
 
+// The reader's order: by time, a log line stamped in whole seconds at the
+// end of its second (its attributes whole only after the patch, and with
+// "clock" after other keys or inside another value too), events of one
+// time in the order they were recorded.
+TEST_F(EventWriterTest, TheReaderPutsWholeSecondLogLinesAtTheEndOfTheirSecond) {
+  ASSERT_TRUE(db_->exec(
+      "INSERT INTO sessions (id, stream, client_addr, connect_us) VALUES (1, 's', '192.0.2.1', 0);"
+      "INSERT INTO attribute_sets (id, attributes) VALUES (1, '{\"pid\":\"7\",\"clock\":\"second\"}');"
+      "INSERT INTO event_rows (id, session_id, source, stage, time_us, argument, attributes, set_id)"
+      " VALUES (1, 1, 'log', 'connect', 5000000, 'a', '{}', 1),"
+      " (2, 1, 'milter', 'connect', 5000001, 'b', '{}', NULL),"
+      " (3, 1, 'log', 'helo', 5000000, 'c', '{\"note\":\"\\\"clock\\\":\\\"second\\\"\"}', NULL),"
+      " (4, 1, 'milter', 'helo', 5000001, 'd', '{}', NULL),"
+      " (5, 1, 'log', 'close', 5999999, 'e', '{\"pid\":\"7\", \"clock\" : \"second\"}', NULL),"
+      " (6, 1, 'log', 'quit', 4000000, 'f', '{\"clock\":\"us\"}', NULL)"));
+  SessionFilter all;
+  auto sessions = read_sessions(*db_, all);
+  ASSERT_TRUE(sessions) << sessions.message();
+  ASSERT_EQ(sessions.value().size(), 1u);
+  std::string order;
+  for (const auto& e : sessions.value().front().events) order += e.argument;
+  // f (4 s, microseconds), c (its "clock" only inside a value), b, d, then
+  // a and e at the end of second 5, in the order recorded.
+  EXPECT_EQ(order, "fcbdae");
+}
+
 }  // namespace
 }  // namespace smtpscope
