@@ -416,15 +416,17 @@ Result<std::int64_t> resume_point(sqlite::Database& db, const std::string& key) 
 
 }  // namespace
 
+Status tune_for_analysis(sqlite::Database& db) {
+  Status tuned = db.exec(
+      "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 10000");
+  return tuned ? tuned : tuned.context("tune the analysis connection to " + db.path());
+}
+
 Result<std::unique_ptr<sqlite::Database>> open_for_analysis(const std::string& path,
                                                            int busy_timeout_ms) {
   auto db = sqlite::Database::open(path, false, busy_timeout_ms);
   if (!db) return db.status();
-  if (Status tuned = db.value()->exec(
-          "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 10000");
-      !tuned) {
-    return tuned.context("tune the analysis connection to " + path);
-  }
+  if (Status tuned = tune_for_analysis(*db.value()); !tuned) return tuned;
   return std::move(db).value();
 }
 

@@ -40,6 +40,8 @@ struct AnalysisRules {
 // before its commit: measured 25% of an ingest's analysis).
 Result<std::unique_ptr<sqlite::Database>> open_for_analysis(const std::string& path,
                                                            int busy_timeout_ms);
+// The same on a connection already open (`smtpscope analyse`'s).
+Status tune_for_analysis(sqlite::Database& db);
 
 // The patterns in `file`, or the built-in ones when it is empty.
 Result<AnalysisRules> load_rules(const std::string& file);

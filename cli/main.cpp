@@ -350,6 +350,10 @@ int run_analyse(const std::string& database, const AnalyseOptions& options) {
     std::cerr << "smtpscope: analyse: " << database << " is read-only for this user\n";
     return exit_failure;
   }
+  if (Status tuned = analysis::tune_for_analysis(*db.value()); !tuned) {
+    std::cerr << "smtpscope: " << tuned.message() << '\n';
+    return exit_failure;
+  }
   const auto started = std::chrono::steady_clock::now();
   auto done = analysis::analyse_stored(*db.value(), rules.value(), since_us,
                                        cli::progress_bar("analysing"));
