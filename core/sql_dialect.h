@@ -24,13 +24,6 @@ inline std::string_view json_patch_function(Dialect d) {
   return d == Dialect::sqlite ? "json_patch" : "smtpscope_json_patch";
 }
 
-// The text of the top-level member `key` of the JSON text `expr` (NULL when
-// it is missing). `key` is a constant of ours, never outside text.
-inline std::string json_member_text(Dialect d, std::string_view expr, std::string_view key) {
-  if (d == Dialect::sqlite) return "json_extract(" + std::string(expr) + ", '$." + std::string(key) + "')";
-  return "((" + std::string(expr) + ")::json ->> '" + std::string(key) + "')";
-}
-
 // Equal, with NULL equal to NULL (SQLite's IS between two values).
 inline std::string_view null_safe_equals(Dialect d) {
   return d == Dialect::sqlite ? " IS " : " IS NOT DISTINCT FROM ";

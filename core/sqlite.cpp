@@ -6,10 +6,6 @@ namespace smtpscope::sqlite {
 
 namespace {
 
-// SQLite's memory statistics take a global mutex on every allocation; the
-// writer thread allocates for each row (measured: ~10% of its time in
-// pthread_mutex_lock/unlock, bench/README.md). Only possible before SQLite
-// initialises, so on the first open.
 // A statement that changes more than 64 KiB of pages (SQLite's default)
 // moves its statement journal to a temporary file, where every later
 // statement of the transaction writes each page it changes again, one
@@ -19,6 +15,10 @@ namespace {
 // then goes to a file.
 constexpr int statement_journal_in_memory_bytes = 16 << 20;
 
+// SQLite's memory statistics take a global mutex on every allocation; the
+// writer thread allocates for each row (measured: ~10% of its time in
+// pthread_mutex_lock/unlock, bench/README.md). Both settings are only
+// possible before SQLite initialises, so on the first open.
 void configure_sqlite_once() {
   static const bool configured = [] {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
