@@ -255,8 +255,8 @@ Result<std::int64_t> replace_rows(sqlite::Database& local, Connection& fleet,
   return staged;
 }
 
-// What the fleet store holds of an origin: the highest local id of each
-// append-only table.
+// The highest local id of each append-only table: what the fleet store
+// holds of an origin, or what its file holds.
 struct Watermarks {
   std::int64_t event_rows = 0;
   std::int64_t attribute_sets = 0;
@@ -265,10 +265,7 @@ struct Watermarks {
 };
 
 struct LocalExtent {
-  std::int64_t event_rows = 0;
-  std::int64_t attribute_sets = 0;
-  std::int64_t drops = 0;
-  std::int64_t remote_events = 0;
+  Watermarks newest;
   std::int64_t queue_first = 0;
   std::int64_t queue_last = 0;
 };
@@ -285,8 +282,8 @@ Result<LocalExtent> local_extent(sqlite::Database& local) {
   auto row = q.value().step();
   if (!row) return row.status();
   auto& s = q.value();
-  return LocalExtent{s.column_int(0), s.column_int(1), s.column_int(2),
-                     s.column_int(3), s.column_int(4), s.column_int(5)};
+  return LocalExtent{{s.column_int(0), s.column_int(1), s.column_int(2), s.column_int(3)},
+                     s.column_int(4), s.column_int(5)};
 }
 
 }  // namespace
@@ -307,9 +304,11 @@ Result<Forwarder::Reached> Forwarder::send_batch(std::int64_t max_events,
   }
   const Watermarks done{number(marks.value(), 0), number(marks.value(), 1),
                         number(marks.value(), 2), number(marks.value(), 3)};
-  const LocalExtent& e = extent.value();
+  const Watermarks& e = extent.value().newest;
+  const std::int64_t queue_first = extent.value().queue_first;
+  const std::int64_t queue_last = extent.value().queue_last;
   const Range events{done.event_rows, std::min(e.event_rows, done.event_rows + max_events)};
-  const Range queue{e.queue_first - 1, std::min(e.queue_last, e.queue_first - 1 + kQueuePerBatch)};
+  const Range queue{queue_first - 1, std::min(queue_last, queue_first - 1 + kQueuePerBatch)};
   const std::int64_t offset = origin_ << origin_shift;
   std::int64_t& r = counts.replaced_values;
 
@@ -354,7 +353,7 @@ Result<Forwarder::Reached> Forwarder::send_batch(std::int64_t max_events,
   counts.analyses = analyses.value();
   counts.other_rows = sets.value() + drops.value() + remote.value() + timing.value() +
                       fingerprints.value();
-  counts.caught_up = events.upto >= e.event_rows && queue.upto >= e.queue_last;
+  counts.caught_up = events.upto >= e.event_rows && queue.upto >= queue_last;
   return Reached{events.upto, queue.empty() ? 0 : queue.upto};
 }
 
